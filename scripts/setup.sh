@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything hwimage needs on a Debian 12 machine, idempotently:
+# Debian packages with apt-get (only those missing), npm packages with `npm ci`
+# from the committed lock file, then compiles the TypeScript to dist/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Every package a program in src/tools/programs.ts comes from, plus firmware files
+# and what QEMU boots need. Keep in step with PROGRAMS and HOST_FILES.
+PACKAGES=(
+  mmdebstrap debian-archive-keyring arch-test e2fsprogs dosfstools mtools gdisk fdisk util-linux
+  zstd xz-utils gzip bmap-tools qemu-utils qemu-system-x86 ovmf seabios xorriso
+  openssh-client kmod cpio dpkg nginx-light ca-certificates curl python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} — run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# npm ci only when the lock file changed since the last install.
+stamp=node_modules/.hwimage-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$want" > "$stamp"
+fi
+
+node_modules/.bin/tsc -p tsconfig.build.json

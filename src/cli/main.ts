@@ -1,0 +1,62 @@
+// The CLI's entry: dispatches to a verb, turns errors into messages and exit codes.
+// Work lives in the domain modules; each verb file only parses, calls and prints.
+
+import { HwimageError, exitCodeOf } from '../errors.js'
+import type { Command, CommandContext } from './command.js'
+import { commands } from './commands/index.js'
+import { formatError } from './report-error.js'
+
+const VERSION = '0.1.0'
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length))
+  return [
+    'hwimage — cloud images that work on bare-metal servers',
+    '',
+    'Usage: hwimage <verb> [options]   (hwimage <verb> --help for each)',
+    '',
+    'Verbs:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Exit codes: 0 ok, 1 failed, 2 usage or bad input, 130 interrupted.',
+    'Docs: docs/ in the source tree.',
+    '',
+  ].join('\n')
+}
+
+/** Runs the CLI with argv (without node and script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController()
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130) // a second signal: stop now
+    controller.abort(new Error(`received ${sig}`))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  const ctx: CommandContext = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal }
+  const json = argv.includes('--json')
+  try {
+    const [verb, ...rest] = argv
+    if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
+      process.stdout.write(usage())
+      return verb ? 0 : 2
+    }
+    if (verb === '--version') {
+      process.stdout.write(`hwimage ${VERSION}\n`)
+      return 0
+    }
+    const cmd: Command | undefined = commands.find((c) => c.name === verb)
+    if (!cmd) {
+      process.stderr.write(`hwimage: unknown verb "${verb}"\n\n${usage()}`)
+      return 2
+    }
+    return await cmd.run(rest, ctx)
+  } catch (err) {
+    process.stderr.write(formatError(err, { json }))
+    if (controller.signal.aborted && !(err instanceof HwimageError)) return 130
+    return exitCodeOf(err)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
