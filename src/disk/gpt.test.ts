@@ -480,3 +480,215 @@ test('resizeGpt() does not mutate the table it is given', () => {
   r.partitions[0]!.name = 'changed'
   assert.deepEqual(g, before)
 })
+
+// ---- properties ----
+
+const guidArb = fc.uuid().map((u) => u.toUpperCase())
+// Names as sequences of UTF-16 code units (lone surrogates included: the field is raw UTF-16),
+// or as real text with emoji and accents; at most 36 units, never NUL.
+const nameArb = fc.oneof(
+  fc.string({ unit: fc.integer({ min: 1, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 36 }),
+  fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => s.length <= 36 && !s.includes('\0')),
+)
+
+/** Random valid tables: any sector size, entry count, disk size, slot numbers, names and attributes. */
+const gptArb: fc.Arbitrary<Gpt> = fc
+  .record({
+    sectorSize: fc.constantFrom(512, 4096),
+    entryCount: fc.constantFrom(128, 128, 4, 200, 256),
+    diskGuid: guidArb,
+    extra: fc.bigInt({ min: 0n, max: 1n << 40n }),
+    parts: fc.array(
+      fc.record({
+        gap: fc.bigInt({ min: 0n, max: 5000n }),
+        size: fc.bigInt({ min: 1n, max: 1n << 32n }),
+        typeGuid: guidArb,
+        uniqueGuid: guidArb,
+        attributes: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        name: nameArb,
+      }),
+      { maxLength: 12 },
+    ),
+    slotSeed: fc.array(fc.nat(), { minLength: 12, maxLength: 12 }),
+  })
+  .map(({ sectorSize, entryCount, diskGuid, extra, parts, slotSeed }) => {
+    const array = BigInt(entryArraySectors(entryCount, sectorSize))
+    const firstUsableLba = 2n + array
+    let at = firstUsableLba
+    const free = Array.from({ length: entryCount }, (_, i) => i + 1)
+    const laid = parts.slice(0, entryCount).map((p, i) => {
+      const number = free.splice(slotSeed[i]! % free.length, 1)[0]!
+      const firstLba = at + p.gap
+      const lastLba = firstLba + p.size - 1n
+      at = lastLba + 1n
+      return { number, typeGuid: p.typeGuid, uniqueGuid: p.uniqueGuid, firstLba, lastLba, attributes: p.attributes, name: p.name }
+    })
+    // Room for at least one usable sector when there are no partitions.
+    const diskSectors = (at === firstUsableLba ? at + 1n : at) + extra + array + 1n
+    const g = newGpt({ sectorSize, diskSectors, diskGuid, entryCount })
+    return sorted({ ...g, partitions: laid })
+  })
+
+test('decodeGpt(encodeGpt(x)) = x for random valid tables on 512 and 4096-byte sectors', () => {
+  fc.assert(
+    fc.property(gptArb, (g) => {
+      const w = diskWindows(g)
+      const r = decodeGpt(w.head, w.tail, w.diskBytes, g.sectorSize)
+      assert.deepEqual(r.gpt, g)
+      assert.equal(r.primaryOk, true)
+      assert.equal(r.backupOk, true)
+      // What is left are layout remarks on random positions, the same validateGpt() makes.
+      assert.deepEqual(r.problems, validateGpt(g))
+    }),
+    { numRuns: 150 },
+  )
+})
+
+test('decodePartitionEntries(encodePartitionEntries(x)) = x for random partitions, 128 and 256-byte entries', () => {
+  fc.assert(
+    fc.property(gptArb, fc.constantFrom(128, 256), (g, entrySize) => {
+      const bytes = encodePartitionEntries(g.partitions, g.entryCount, entrySize)
+      const h = { ...sampleHeader(), headerCrc32: 0, numberOfPartitionEntries: g.entryCount, sizeOfPartitionEntry: entrySize, partitionEntryArrayCrc32: crc32(bytes) }
+      assert.deepEqual(decodePartitionEntries(bytes, h), g.partitions)
+    }),
+    { numRuns: 100 },
+  )
+})
+
+test('a table survives resizeGpt() to a larger disk and back', () => {
+  fc.assert(
+    fc.property(gptArb, fc.bigInt({ min: 0n, max: 1n << 30n }), (g, more) => {
+      const back = resizeGpt(resizeGpt(g, g.diskSectors + more), g.diskSectors)
+      assert.deepEqual(back, g)
+      const w = diskWindows(resizeGpt(g, g.diskSectors + more))
+      assert.deepEqual(decodeGpt(w.head, w.tail, w.diskBytes, g.sectorSize).gpt.partitions, g.partitions)
+    }),
+    { numRuns: 50 },
+  )
+})
+
+/** Runs decodeGpt on possibly-corrupt windows: it must return or throw FORMAT_GPT, nothing else. */
+function decodeOrFormatError(head: Uint8Array, tail: Uint8Array, diskBytes: bigint, ss: number): ReturnType<typeof decodeGpt> | 'format-error' {
+  try {
+    return decodeGpt(head, tail, diskBytes, ss)
+  } catch (e) {
+    if (isGptError(e)) return 'format-error'
+    throw e
+  }
+}
+
+/** Every header byte, every byte of the used entries (slots 1, 14, 15), every 37th byte of the unused ones: a full sweep costs seconds. */
+const sampled = (arrayOffset: number): boolean => {
+  if (arrayOffset < 0) return true
+  const slot = Math.floor(arrayOffset / 128) + 1
+  return slot === 1 || slot === 14 || slot === 15 || arrayOffset % 37 === 0
+}
+
+test('changing a byte of the primary header or entry array is reported as PRIMARY_DAMAGED and the backup is used', () => {
+  for (const ss of [512, 4096]) {
+    const g = sampleGpt(ss)
+    const w = diskWindows(g)
+    const arrayEnd = ss * 2 + 128 * 128
+    for (let i = ss; i < arrayEnd; i++) {
+      if (i >= ss + 92 && i < 2 * ss) continue // past HeaderSize: reserved, not covered by the CRC
+      if (!sampled(i - 2 * ss)) continue
+      const head = new Uint8Array(w.head)
+      flip(head, i, 1 << (i % 8))
+      const r = decodeGpt(head, w.tail, w.diskBytes, ss)
+      assert.equal(r.primaryOk, false, `byte ${i}`)
+      assert.deepEqual(r.problems.map((p) => p.code), ['PRIMARY_DAMAGED'], `byte ${i}`)
+      assert.deepEqual(r.gpt, g, `byte ${i}`)
+    }
+  }
+})
+
+test('changing a byte of the backup header or entry array is reported as BACKUP_DAMAGED and the primary is used', () => {
+  for (const ss of [512, 4096]) {
+    const g = sampleGpt(ss)
+    const w = diskWindows(g)
+    const headerAt = w.tail.length - ss
+    const arrayAt = headerAt - entryArraySectors(128, ss) * ss
+    const covered = (i: number): boolean => (i >= arrayAt && i < arrayAt + 128 * 128) || (i >= headerAt && i < headerAt + 92)
+    for (let i = 0; i < w.tail.length; i++) {
+      if (!covered(i) || (i < headerAt && !sampled(i - arrayAt))) continue
+      const tail = new Uint8Array(w.tail)
+      flip(tail, i, 0x80 >> (i % 8))
+      const r = decodeGpt(w.head, tail, w.diskBytes, ss)
+      assert.equal(r.backupOk, false, `byte ${i}`)
+      assert.deepEqual(r.problems.map((p) => p.code), ['BACKUP_DAMAGED'], `byte ${i}`)
+      assert.deepEqual(r.gpt, g, `byte ${i}`)
+    }
+  }
+})
+
+test('random byte changes anywhere in both copies give a result or FORMAT_GPT, never another exception', () => {
+  fc.assert(
+    fc.property(
+      gptArb,
+      fc.array(fc.tuple(fc.boolean(), fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }),
+      (g, edits) => {
+        const w = diskWindows(g)
+        const head = new Uint8Array(w.head)
+        const tail = new Uint8Array(w.tail)
+        for (const [inHead, at, x] of edits) {
+          const b = inHead ? head : tail
+          flip(b, at % b.length, x)
+        }
+        const r = decodeOrFormatError(head, tail, w.diskBytes, g.sectorSize)
+        if (r !== 'format-error' && r.primaryOk && r.backupOk) {
+          // Both copies passed their CRCs, so only bytes outside them changed.
+          assert.deepEqual(r.gpt.partitions, g.partitions)
+        }
+      },
+    ),
+    { numRuns: 300 },
+  )
+})
+
+test('decodeGpt() on arbitrary bytes returns or throws FORMAT_GPT, never another exception', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 20000 }),
+      fc.uint8Array({ maxLength: 20000 }),
+      fc.bigInt({ min: 0n, max: 1n << 50n }),
+      fc.constantFrom(512, 4096),
+      fc.boolean(),
+      (head, tail, size, ss, sign) => {
+        if (sign && head.length >= ss + 8) head.set(Buffer.from('EFI PART'), ss)
+        decodeOrFormatError(head, tail, size, ss)
+      },
+    ),
+    { numRuns: 300 },
+  )
+})
+
+test('decodeGpt() on headers with valid CRCs but hostile fields returns or throws FORMAT_GPT', () => {
+  // Random field values behind a correct CRC, so the range checks, not the CRC, must stop them.
+  fc.assert(
+    fc.property(
+      fc.record({
+        myLba: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        alternateLba: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        firstUsableLba: fc.bigInt({ min: 0n, max: 1n << 20n }),
+        lastUsableLba: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        partitionEntryLba: fc.oneof(fc.constant(2n), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
+        numberOfPartitionEntries: fc.oneof(fc.constant(128), fc.nat({ max: 0xffff_ffff })),
+        sizeOfPartitionEntry: fc.oneof(fc.constant(128), fc.nat({ max: 0xffff_ffff })),
+        partitionEntryArrayCrc32: fc.nat({ max: 0xffff_ffff }),
+        headerSize: fc.oneof(fc.constant(92), fc.integer({ min: 92, max: 512 })),
+      }),
+      (f) => {
+        const header = encodeGptHeader({ ...sampleHeader(), ...f }, 512)
+        const head = new Uint8Array(34 * 512)
+        head.set(header, 512)
+        decodeOrFormatError(head, head, BigInt(head.length), 512)
+        try {
+          decodePartitionEntries(new Uint8Array(16384), decodeGptHeader(header))
+        } catch (e) {
+          if (!isGptError(e)) throw e
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  )
+})
