@@ -75,7 +75,7 @@ export function parseXml(src: string, fail: (state: string) => Error): XmlElemen
     }
   }
   const element = (depth: number): XmlElement => {
-    if (depth > MAX_DEPTH) throw error(`at most ${MAX_DEPTH} nested elements`)
+    if (depth >= MAX_DEPTH) throw error(`at most ${MAX_DEPTH} nested elements`)
     if (src[i] !== '<') throw error('"<"')
     i++
     const el: XmlElement = { name: name(), attrs: new Map(), children: [], text: '', contentStart: 0, contentEnd: 0 }
