@@ -1,5 +1,8 @@
 // Every verb of the CLI, in the order `hwimage --help` lists them.
 
 import type { Command } from '../command.js'
+import { buildCommand } from './build.js'
+import { inspectCommand } from './inspect.js'
+import { bootCommand } from './boot.js'
 
-export const commands: Command[] = []
+export const commands: Command[] = [buildCommand, inspectCommand, bootCommand]

@@ -1,0 +1,106 @@
+// `hwimage build`: spec → rootfs → filesystems → disk image → outputs, one way.
+
+import { randomUUID, randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile, readdir, lstat } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { HwimageError, withContext } from '../errors.js'
+import type { BuildSpec } from './spec.js'
+import type { ImageIds } from './customize-script.js'
+import { makeRootfs, writeStage } from './rootfs.js'
+import { planLayout } from './layout.js'
+import { writeDiskImage } from './disk-image.js'
+import { writeBmap, writeSums, writeZst } from './outputs.js'
+import { installedPackages, kernelInfo, partitionRows, type Manifest } from './manifest.js'
+
+export const HWIMAGE_VERSION = '0.1.0'
+
+/** Options of one build. */
+export interface BuildOptions {
+  outDir: string
+  /** Directory relative `files[].source` paths are read from. */
+  specDir: string
+  /** Scratch space for the root tree (default: a new directory under /var/tmp). */
+  workDir?: string
+  keepWorkDir?: boolean
+  verbose?: boolean
+  signal?: AbortSignal
+  onStep?: (step: string) => void
+}
+
+/** Builds an image from a validated spec; returns its manifest (also written to outDir/manifest.json). */
+export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<Manifest> {
+  const started = Date.now()
+  const step = opts.onStep ?? (() => {})
+  if (spec.kernel.flavor === 'server') {
+    throw new HwimageError('BUILD_FAILED', 'Cannot build kernel flavor "server": the pruned server kernel is not implemented yet', {
+      hint: 'use kernel.flavor "generic" or "cloud" (issue 6 adds "server")',
+    })
+  }
+  await mkdir(opts.outDir, { recursive: true })
+  const work = opts.workDir ?? (await mkdtemp('/var/tmp/hwimage-build-'))
+  const rootDir = join(work, 'root')
+  const stage = join(work, 'stage')
+  const ids: ImageIds = { rootUuid: randomUUID(), espVolumeId: fatVolumeId() }
+  try {
+    step('root tree (mmdebstrap)')
+    await writeStage(stage, spec, ids, opts.specDir)
+    await makeRootfs(spec, rootDir, stage, { signal: opts.signal, verbose: opts.verbose }).catch((e) => {
+      throw withContext('making the root tree with mmdebstrap', e)
+    })
+    const packages = await installedPackages(rootDir)
+    const kernel = await kernelInfo(rootDir, spec.kernel.flavor)
+    const content = await contentSize(rootDir)
+    const layout = planLayout({ size: spec.size, rootSize: spec.root_size, contentBytes: content.bytes, inodes: content.inodes })
+
+    const image = join(opts.outDir, `${spec.name}.img`)
+    const { gpt } = await writeDiskImage({ image, rootDir, layout, ids, signal: opts.signal, onStep: step })
+    step('bmap')
+    const { path: bmap, mappedBytes } = await writeBmap(image)
+    step('zstd')
+    const zst = await writeZst(image, opts.signal)
+    step('digests and manifest')
+    const files = await writeSums(opts.outDir, [image, zst, bmap])
+    const manifest: Manifest = {
+      hwimage: { manifestVersion: 1, version: HWIMAGE_VERSION },
+      name: spec.name,
+      spec,
+      packages,
+      kernel,
+      partitions: partitionRows(gpt, ids),
+      image: { file: `${spec.name}.img`, sizeBytes: layout.imageBytes, mappedBytes, sectorSize: gpt.sectorSize, diskGuid: gpt.diskGuid },
+      files,
+      build: { seconds: Math.round((Date.now() - started) / 100) / 10, date: new Date().toISOString(), host: hostname() },
+    }
+    await writeFile(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
+    return manifest
+  } finally {
+    if (!opts.keepWorkDir && !opts.workDir) await rm(work, { recursive: true, force: true })
+  }
+}
+
+/** A random FAT volume ID, written as fstab and blkid show it: "1A2B-3C4D". */
+function fatVolumeId(): string {
+  const hex = randomBytes(4).toString('hex').toUpperCase()
+  return `${hex.slice(0, 4)}-${hex.slice(4)}`
+}
+
+/** Bytes (rounded up to 4 KiB blocks) and inodes the root tree needs. */
+async function contentSize(dir: string): Promise<{ bytes: number; inodes: number }> {
+  let bytes = 0
+  let inodes = 0
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      inodes++
+      const p = join(d, e.name)
+      if (e.isDirectory()) {
+        bytes += 4096
+        await walk(p)
+      } else {
+        bytes += Math.ceil((await lstat(p)).size / 4096) * 4096
+      }
+    }
+  }
+  await walk(dir)
+  return { bytes, inodes }
+}

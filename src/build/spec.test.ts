@@ -1,0 +1,62 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseSpec, DEFAULT_SPEC_YAML } from './spec.js'
+import { InputError } from '../errors.js'
+
+function rejects(yaml: string, field: RegExp) {
+  assert.throws(() => parseSpec(yaml), (e: unknown) => {
+    assert.ok(e instanceof InputError, `expected InputError, got ${String(e)}`)
+    assert.equal(e.code, 'SPEC_INVALID')
+    assert.equal(e.exitCode, 2)
+    assert.match(e.message, field)
+    return true
+  })
+}
+
+test('parseSpec() fills the defaults of the embedded spec', () => {
+  const s = parseSpec(DEFAULT_SPEC_YAML)
+  assert.equal(s.release, 'bookworm')
+  assert.equal(s.architecture, 'amd64')
+  assert.equal(s.kernel.flavor, 'generic')
+  assert.equal(s.size, 2 * 1024 ** 3)
+  assert.equal(s.root_size, 'fill')
+  assert.equal(s.name, 'debian-12-generic-amd64')
+  assert.equal(s.cache, '/var/cache/hwimage/apt')
+})
+
+test('parseSpec() reads every documented key', () => {
+  const s = parseSpec(`
+name: edge-node
+release: bookworm
+architecture: amd64
+kernel: { flavor: cloud }
+packages: [htop, vim-tiny]
+files:
+  - { path: /etc/motd, content: "hello\\n", mode: "0644" }
+size: fit
+root_size: 3G
+mirror: http://mirror.example/debian
+cache: null
+`)
+  assert.equal(s.name, 'edge-node')
+  assert.equal(s.kernel.flavor, 'cloud')
+  assert.deepEqual(s.packages, ['htop', 'vim-tiny'])
+  assert.equal(s.files[0]?.path, '/etc/motd')
+  assert.equal(s.size, 'fit')
+  assert.equal(s.root_size, 3 * 1024 ** 3)
+  assert.equal(s.mirror, 'http://mirror.example/debian')
+  assert.equal(s.cache, null)
+})
+
+test('parseSpec() rejects an unknown key, naming it', () => rejects('relase: bookworm\n', /unknown key "relase"/))
+test('parseSpec() rejects an unknown nested key, naming its path', () => rejects('kernel: { flavour: generic }\n', /unknown key "kernel.flavour"/))
+test('parseSpec() rejects a wrong type, naming the field', () => rejects('packages: htop\n', /field "packages"/))
+test('parseSpec() rejects an unknown release', () => rejects('release: trixie\n', /field "release".*"bookworm"/))
+test('parseSpec() rejects an unknown kernel flavor', () => rejects('kernel: { flavor: realtime }\n', /field "kernel.flavor"/))
+test('parseSpec() rejects an architecture other than amd64', () => rejects('architecture: arm64\n', /field "architecture": only amd64/))
+test('parseSpec() rejects a size below the minimum', () => rejects('size: 100M\n', /field "size"/))
+test('parseSpec() rejects a malformed size', () => rejects('size: big\n', /field "size"/))
+test('parseSpec() rejects a file with both content and source', () => rejects('files: [{ path: /a, content: x, source: y }]\n', /field "files\[0\]"/))
+test('parseSpec() rejects a relative file path', () => rejects('files: [{ path: etc/a, content: x }]\n', /field "files\[0\].path"/))
+test('parseSpec() rejects malformed YAML with its line', () => rejects('release: [bookworm\nsize: 2G\n', /malformed YAML at line/))
+test('parseSpec() rejects a spec that is a list', () => rejects('- a\n- b\n', /expected a mapping/))

@@ -1,0 +1,143 @@
+// The build spec: what image to make. YAML, validated strictly — an unknown key, a
+// wrong type, an unknown release or flavor, or an architecture other than amd64 is
+// an InputError (exit 2) naming the field. Sizes the content outgrows are caught
+// after the root filesystem is known (see layout.ts), also naming the field.
+
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { z } from 'zod'
+import { InputError } from '../errors.js'
+
+/** Releases hwimage can build, with the Debian version and the security suite. */
+export const RELEASES = {
+  bookworm: { version: '12', security: 'bookworm-security', updates: 'bookworm-updates' },
+} as const
+
+/** Kernel flavors: the package each installs (server prunes the generic kernel). */
+export const FLAVORS = {
+  generic: 'linux-image-amd64',
+  cloud: 'linux-image-cloud-amd64',
+  server: 'linux-image-amd64',
+} as const
+
+export type Release = keyof typeof RELEASES
+export type Flavor = keyof typeof FLAVORS
+
+const SIZE_RE = /^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i
+
+const size = z
+  .union([z.number().int().positive(), z.string().regex(SIZE_RE, 'expected a size such as 2G, 1536M or a byte count')])
+  .transform((v) => parseSizeBytes(v))
+
+const file = z.strictObject({
+  path: z.string().startsWith('/', 'expected an absolute path inside the image'),
+  content: z.string().optional(),
+  source: z.string().optional(),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0644"').optional(),
+})
+
+const schema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"')
+    .optional(),
+  release: z.enum(Object.keys(RELEASES) as [Release, ...Release[]]).default('bookworm'),
+  architecture: z.literal('amd64', { message: 'only amd64 is supported' }).default('amd64'),
+  kernel: z
+    .strictObject({
+      flavor: z.enum(Object.keys(FLAVORS) as [Flavor, ...Flavor[]]).default('generic'),
+      modules: z
+        .strictObject({
+          add: z.array(z.string().min(1)).default([]),
+          remove: z.array(z.string().min(1)).default([]),
+        })
+        .default({ add: [], remove: [] }),
+    })
+    .default({ flavor: 'generic', modules: { add: [], remove: [] } }),
+  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name')).default([]),
+  files: z
+    .array(file.refine((f) => (f.content === undefined) !== (f.source === undefined), 'give exactly one of content or source'))
+    .default([]),
+  size: z.union([z.literal('fit'), size]).default(2 * 1024 ** 3),
+  root_size: z.union([z.literal('fill'), z.literal('fit'), size]).default('fill'),
+  mirror: z.url({ protocol: /^https?$/ }).default('http://deb.debian.org/debian'),
+  security_mirror: z.url({ protocol: /^https?$/ }).default('http://deb.debian.org/debian-security'),
+  cache: z.union([z.string().min(1), z.null()]).default('/var/cache/hwimage/apt'),
+})
+
+/** A validated build spec with every default filled in. */
+export type BuildSpec = z.output<typeof schema> & { name: string }
+
+/** The spec used when `hwimage build` gets none. */
+export const DEFAULT_SPEC_YAML = `# hwimage's default image: Debian 12, cloud-init, UEFI (Secure Boot) and BIOS.
+release: bookworm
+architecture: amd64
+kernel:
+  flavor: generic
+size: 2G
+root_size: fill
+`
+
+/** Parses and validates a spec's YAML text; `source` names it in errors. */
+export function parseSpec(text: string, source = 'spec'): BuildSpec {
+  let data: unknown
+  try {
+    data = parseYaml(text, { prettyErrors: true }) ?? {}
+  } catch (e) {
+    const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : ''
+    throw new InputError('SPEC_INVALID', `Cannot parse ${source}: malformed YAML${where}`, {
+      hint: 'fix the YAML syntax; see docs/build.md for the spec format',
+      cause: e,
+    })
+  }
+  return validateSpec(data, source)
+}
+
+/** Validates an already-parsed spec object. */
+export function validateSpec(data: unknown, source = 'spec'): BuildSpec {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new InputError('SPEC_INVALID', `Cannot read ${source}: expected a mapping of keys, got ${Array.isArray(data) ? 'a list' : typeof data}`, {
+      hint: 'see docs/build.md for the spec format',
+    })
+  }
+  const result = schema.safeParse(data)
+  if (!result.success) {
+    const issue = result.error.issues[0]!
+    const field = formatPath(issue.path)
+    let message = issue.message
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys
+      const at = field ? `${field}.` : ''
+      throw new InputError('SPEC_INVALID', `Invalid ${source}: unknown key "${at}${keys[0]}"`, {
+        hint: `remove it; known keys are listed in docs/build.md`,
+      })
+    }
+    if (issue.code === 'invalid_value' && 'values' in issue && /^Invalid/.test(message)) message = `expected one of ${(issue.values as unknown[]).map((v) => `"${String(v)}"`).join(', ')}`
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "${field || '(root)'}": ${message}`, {
+      hint: 'see docs/build.md for the spec format',
+    })
+  }
+  const spec = result.data
+  const name = spec.name ?? `debian-${RELEASES[spec.release].version}-${spec.kernel.flavor}-${spec.architecture}`
+  if (spec.size !== 'fit' && spec.size < MIN_IMAGE_BYTES) {
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": ${spec.size} bytes is smaller than the ${MIN_IMAGE_BYTES / 1024 ** 2} MiB minimum`, {
+      hint: 'the boot partitions alone take 105 MiB; use at least 1G, or "fit"',
+    })
+  }
+  return { ...spec, name }
+}
+
+/** The smallest image hwimage makes: boot partitions plus a minimal root. */
+export const MIN_IMAGE_BYTES = 512 * 1024 ** 2
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('')
+}
+
+/** "2G" → 2147483648; powers of 1024, with or without "iB". */
+export function parseSizeBytes(v: number | string): number {
+  if (typeof v === 'number') return v
+  const m = SIZE_RE.exec(v.trim())!
+  const unit = (m[2] ?? '').charAt(0).toUpperCase()
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[unit] ?? 1
+  return Math.round(parseFloat(v) * mult)
+}
