@@ -1,0 +1,119 @@
+// One image, one machine: the boot `hwimage boot` (and `make demo`) runs. A fresh
+// target disk with the seed, QEMU with the chosen firmware, controller and NIC, and
+// the boot followed until cloud-init's final stage; then what the console proved.
+
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { classifyNic, classifyStorage, loadDeviceCatalog } from '../tools/qemu-devices.js'
+import { macAddressFor, type Firmware } from '../tools/qemu.js'
+import { bootMachine } from './boot.js'
+import type { Milestone, MilestoneKind } from './console-watch.js'
+import { diagnoseBoot, type Diagnosis } from './diagnose.js'
+import { resolveLabImage } from './image-source.js'
+import { prepareLabDisks, type LabSeed } from './prepare-disk.js'
+
+/** What `hwimage boot` boots. */
+export interface BootImageOptions {
+  /** An image file or a build output directory. */
+  image: string
+  firmware: Firmware
+  storage: string
+  nic: string
+  /** The seed: the default minimal one with this hostname, or a ready volume. */
+  seed: { kind: 'default'; hostname: string } | { kind: 'volume'; path: string }
+  diskSizeBytes: bigint
+  timeoutMs: number
+  memoryMiB: number
+  cpus: number
+  /** Where this boot's files go; default a new temp directory. The serial log is kept. */
+  workDir?: string
+  /** Keep the overlay disk after the boot (default: removed). */
+  keepDisk?: boolean
+  signal?: AbortSignal
+  onMilestone?: (m: Milestone) => void
+}
+
+/** What one boot proved. */
+export interface BootImageResult {
+  /** Final stage reached and, for uefi-sb, the kernel reports Secure Boot enabled. */
+  ok: boolean
+  image: string
+  firmware: Firmware
+  storage: string
+  nic: string
+  /** The kernel's Secure Boot report; null when it printed none (BIOS boots). */
+  secureBoot: 'enabled' | 'disabled' | 'unknown' | null
+  finalStage: boolean
+  secondsToFinalStage: number | null
+  hostname: string | null
+  rootBytes: number | null
+  kernelVersion: string | null
+  cloudInitVersion: string | null
+  datasource: string | null
+  /** Seconds the whole boot ran. */
+  seconds: number
+  milestones: Milestone[]
+  diagnosis: Diagnosis | null
+  serialLog: string
+}
+
+// Past these, waiting longer changes nothing: the console shows a dead end.
+const DEAD_ENDS: MilestoneKind[] = ['no-boot-entry', 'root-missing', 'panic']
+
+/** Boots an image once and reports firmware, Secure Boot, cloud-init's final stage, hostname and root size. */
+export async function bootImage(opts: BootImageOptions): Promise<BootImageResult> {
+  const catalog = await loadDeviceCatalog()
+  const storage = classifyStorage(catalog, opts.storage)
+  const nic = classifyNic(catalog, opts.nic)
+  const image = await resolveLabImage(opts.image)
+  const workDir = opts.workDir ? resolve(opts.workDir) : await mkdtemp(join(tmpdir(), 'hwimage-boot-'))
+  await mkdir(workDir, { recursive: true })
+  const seed: LabSeed = opts.seed.kind === 'volume' ? opts.seed : { kind: 'minimal', hostname: opts.seed.hostname }
+  const disks = await prepareLabDisks({ image, workDir, sizeBytes: opts.diskSizeBytes, seed, ...(opts.signal ? { signal: opts.signal } : {}) })
+  try {
+    const boot = await bootMachine({
+      machine: { firmware: opts.firmware, storage, nic, disks, memoryMiB: opts.memoryMiB, cpus: opts.cpus, macAddress: macAddressFor(1), name: 'hwimage-boot' },
+      workDir,
+      timeoutMs: opts.timeoutMs,
+      done: (c) => c.has('cloud-init-final') || DEAD_ENDS.some((k) => c.has(k)),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onMilestone ? { onMilestone: opts.onMilestone } : {}),
+    })
+    const f = boot.facts
+    const final = boot.console.get('cloud-init-final')
+    const diagnosis = diagnoseBoot(boot.console, {
+      timedOut: boot.outcome === 'timeout',
+      ...(boot.qemuExit ? { qemuExit: boot.qemuExit } : {}),
+    })
+    const secureBootOk = opts.firmware !== 'uefi-sb' || f.secureBoot === 'enabled'
+    return {
+      ok: final !== undefined && diagnosis === null && secureBootOk,
+      image: image.path,
+      firmware: opts.firmware,
+      storage: opts.storage,
+      nic: opts.nic,
+      secureBoot: f.secureBoot ?? null,
+      finalStage: final !== undefined,
+      secondsToFinalStage: final ? round(final.at) : null,
+      hostname: f.hostname ?? null,
+      rootBytes: f.rootBytes ?? null,
+      kernelVersion: f.kernelVersion ?? null,
+      cloudInitVersion: f.cloudInitVersion ?? null,
+      datasource: f.datasource ?? null,
+      seconds: round(boot.seconds),
+      milestones: boot.milestones.map((m) => ({ ...m, at: round(m.at) })),
+      diagnosis,
+      serialLog: boot.serialLog,
+    }
+  } finally {
+    if (!opts.keepDisk) {
+      for (const d of disks) await rm(d.path, { force: true })
+      await rm(join(workDir, 'ovmf-vars.fd'), { force: true })
+    }
+  }
+}
+
+function round(s: number): number {
+  return Math.round(s * 10) / 10
+}
