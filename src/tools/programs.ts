@@ -36,6 +36,8 @@ export const PROGRAMS = {
   depmod: 'kmod',
   cpio: 'cpio',
   'dpkg-deb': 'dpkg',
+  'apt-get': 'apt',
+  'apt-cache': 'apt',
   nginx: 'nginx-light',
 } as const
 

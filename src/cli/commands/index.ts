@@ -4,5 +4,6 @@ import type { Command } from '../command.js'
 import { buildCommand } from './build.js'
 import { inspectCommand } from './inspect.js'
 import { bootCommand } from './boot.js'
+import { kernelCommand } from './kernel.js'
 
-export const commands: Command[] = [buildCommand, inspectCommand, bootCommand]
+export const commands: Command[] = [buildCommand, inspectCommand, bootCommand, kernelCommand]
