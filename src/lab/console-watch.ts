@@ -66,7 +66,7 @@ const RULES: Rule[] = [
   { kind: 'bootloader', re: /Welcome to GRUB!|^\s*Booting `|Loading Linux \S+ \.\.\.|GNU GRUB\s+version/ },
   {
     kind: 'bootloader-error',
-    re: /^error: .+|grub rescue>|Verification failed: \(0x[0-9A-F]+\)|Failed to load image|start_image\(\) returned|BdsDxe: failed to start Boot\d+ "(?!EFI Internal Shell)[^"]*".*: (?:Security Violation|Access Denied)|you need to load the kernel first/,
+    re: /^error: .+|grub rescue>|Verification failed: \(0x[0-9A-F]+\)|Failed to load image|start_image\(\) returned|BdsDxe: failed to (?:load|start) Boot\d+ "(?!EFI Internal Shell)[^"]*".*: (?:Security Violation|Access Denied)|you need to load the kernel first/,
   },
   { kind: 'kernel', re: /Linux version (\S+)/, fact: (m, f) => void (f.kernelVersion ??= m[1]) },
   {

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { diagnoseBoot } from './diagnose.js'
 import {
-  GOOD_UEFI_SB_BOOT, GRUB_NO_ROOT, INITRAMFS_NO_ROOT, KERNEL_PANIC, NO_NIC_BOOT, NO_SEED_BOOT, OVMF_NO_BOOT, SEABIOS_NO_BOOT,
+  GOOD_UEFI_SB_BOOT, GRUB_NO_ROOT, OVMF_SB_REJECTED, INITRAMFS_NO_ROOT, KERNEL_PANIC, NO_NIC_BOOT, NO_SEED_BOOT, OVMF_NO_BOOT, SEABIOS_NO_BOOT,
 } from './console-fixtures.js'
 
 const timedOut = { timedOut: true }
@@ -15,7 +15,7 @@ test('diagnoseBoot() passes a cell only when its report arrived', () => {
   assert.equal(diagnoseBoot(GOOD_UEFI_SB_BOOT, { timedOut: false, needReport: true, reportReceived: true }), null)
   const d = diagnoseBoot(GOOD_UEFI_SB_BOOT, { timedOut: true, needReport: true, reportReceived: false })
   assert.equal(d?.code, 'no-network')
-  assert.match(d!.summary, /report never arrived.*ens2/)
+  assert.match(d!.summary, /report never arrived.*enp0s3/)
 })
 
 test('diagnoseBoot() says the firmware found no boot entry (SeaBIOS)', () => {
@@ -28,6 +28,13 @@ test('diagnoseBoot() says the firmware found no boot entry (OVMF)', () => {
   const d = diagnoseBoot(OVMF_NO_BOOT, timedOut)
   assert.equal(d?.code, 'no-boot-entry')
   assert.equal(d?.evidence, 'BdsDxe: No bootable option or device was found.')
+})
+
+test('diagnoseBoot() says Secure Boot refused the bootloader when OVMF denies it', () => {
+  const d = diagnoseBoot(OVMF_SB_REJECTED, timedOut)
+  assert.equal(d?.code, 'bootloader-failed')
+  assert.match(d!.summary, /Secure Boot verification failed/)
+  assert.match(d!.evidence!, /failed to load Boot0001 "UEFI Misc Device" .*: Access Denied$/)
 })
 
 test('diagnoseBoot() says the bootloader failed when GRUB drops to rescue mode', () => {

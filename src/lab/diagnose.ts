@@ -56,7 +56,11 @@ export function diagnoseBoot(log: string | ConsoleWatcher, ctx: BootContext): Di
   if (has('root-missing')) return d('root-device-missing', 'The initramfs gave up waiting for the root device: the kernel has no driver for the storage controller (or the root UUID is wrong)', w.get('root-missing'))
   if (has('panic')) return d('kernel-panic', 'The kernel panicked', w.get('panic'))
   if (!has('kernel')) {
-    if (has('bootloader-error')) return d('bootloader-failed', 'The bootloader failed before starting the kernel', w.get('bootloader-error'))
+    const blErr = w.get('bootloader-error')
+    if (blErr) {
+      const sb = /BdsDxe: failed to .*(?:Access Denied|Security Violation)|Verification failed/.test(blErr.line)
+      return d('bootloader-failed', sb ? 'The firmware refused to start the bootloader: Secure Boot verification failed' : 'The bootloader failed before starting the kernel', blErr)
+    }
     if (has('no-boot-entry') && !has('bootloader')) return d('no-boot-entry', 'The firmware found no boot entry on the disk (no firmware driver for the controller, or no bootable partition)', w.get('no-boot-entry'))
     if (ctx.qemuExit) return qemuFailed(ctx, reached)
     if (has('bootloader')) return d('bootloader-failed', 'The bootloader started but never started a kernel', w.get('bootloader'))
