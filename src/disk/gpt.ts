@@ -141,18 +141,27 @@ export function encodeGpt(gpt: Gpt, opts: { bootCode?: Uint8Array } = {}): { pri
   return { primary, backup, backupOffset: backupEntryLba * BigInt(ss) }
 }
 
-/** Problems of a table's layout: partitions not starting on `alignBytes` (default 1 MiB), overlapping, outside the usable range. */
+/**
+ * Problems of a table's layout: partitions not starting on `alignBytes` (default 1 MiB; 0 = no check),
+ * overlapping, outside the usable range or past the disk's end, a usable range that runs into the
+ * backup entry array, and unique GUIDs used twice. decodeGpt() does not repeat these: call both.
+ */
 export function validateGpt(gpt: Gpt, alignBytes = 1 << 20): GptProblem[] {
   const problems: GptProblem[] = []
   const ss = BigInt(gpt.sectorSize)
   const align = BigInt(alignBytes)
+  const lastLba = gpt.diskSectors - 1n
+  // The smallest backup array the entries need (other tools may reserve less than newGpt's 16 KiB).
+  const backupArrayLba = lastLba - BigInt(ceilDiv(gpt.entryCount * GPT_ENTRY_SIZE, gpt.sectorSize))
+  if (gpt.lastUsableLba >= backupArrayLba) {
+    problems.push({ code: 'OUT_OF_RANGE', message: `LastUsableLBA ${gpt.lastUsableLba} runs into the backup entry array of a disk whose last LBA is ${lastLba}` })
+  }
   for (const p of gpt.partitions) {
-    if (p.number < 1 || p.number > gpt.entryCount || p.firstLba < gpt.firstUsableLba || p.lastLba > gpt.lastUsableLba || p.lastLba < p.firstLba) {
-      problems.push({
-        code: 'OUT_OF_RANGE',
-        partition: p.number,
-        message: `Partition ${p.number} (LBA ${p.firstLba}–${p.lastLba}) is outside the usable LBAs ${gpt.firstUsableLba}–${gpt.lastUsableLba}`,
-      })
+    const where = `Partition ${p.number} (LBA ${p.firstLba}–${p.lastLba})`
+    if (p.lastLba > lastLba) {
+      problems.push({ code: 'OUT_OF_RANGE', partition: p.number, message: `${where} ends past the disk's last LBA ${lastLba}` })
+    } else if (p.number < 1 || p.number > gpt.entryCount || p.firstLba < gpt.firstUsableLba || p.lastLba > gpt.lastUsableLba || p.lastLba < p.firstLba) {
+      problems.push({ code: 'OUT_OF_RANGE', partition: p.number, message: `${where} is outside the usable LBAs ${gpt.firstUsableLba}–${gpt.lastUsableLba}` })
     }
     // Only the start is checked: the end of a grown last partition is LastUsableLBA, never aligned.
     if (align > 0n && (p.firstLba * ss) % align !== 0n) {
@@ -199,8 +208,10 @@ interface GptCopy {
 /**
  * Decodes a disk's GPT from its first bytes (at least 34 sectors) and last bytes (at least 33 sectors),
  * preferring the primary copy and falling back to the backup; problems found are listed, not thrown,
- * unless neither copy is usable (then FormatError 'FORMAT_GPT'). `gpt.diskSectors` is the disk's
- * real size (from `diskBytes`), even when the headers were written for another size.
+ * unless neither copy is usable (then FormatError 'FORMAT_GPT'). The problems are about the copies
+ * (damaged, missing, misplaced, disagreeing; the MBR); layout problems are validateGpt()'s.
+ * `gpt.diskSectors` is the disk's real size (from `diskBytes`), even when the headers were written
+ * for another size.
  */
 export function decodeGpt(
   head: Uint8Array,
@@ -286,12 +297,6 @@ export function decodeGpt(
     lastUsableLba: h.lastUsableLba,
     entryCount: h.numberOfPartitionEntries,
     partitions: chosen.partitions,
-  }
-  problems.push(...validateGpt(gpt))
-  for (const p of gpt.partitions) {
-    if (p.lastLba > lastLba) {
-      problems.push({ code: 'OUT_OF_RANGE', partition: p.number, message: `Partition ${p.number} ends at LBA ${p.lastLba}, past the disk's last LBA ${lastLba}` })
-    }
   }
   return { gpt, primaryOk: typeof primary !== 'string', backupOk: typeof backup !== 'string', problems }
 }
