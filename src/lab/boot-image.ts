@@ -12,6 +12,8 @@ import type { Milestone, MilestoneKind } from './console-watch.js'
 import { diagnoseBoot, type Diagnosis } from './diagnose.js'
 import { resolveLabImage } from './image-source.js'
 import { prepareLabDisks, type LabSeed } from './prepare-disk.js'
+import { labSeed, withConsoleMarkers } from './lab-seed.js'
+import type { Seed } from '../seed/seed-schema.js'
 
 /** What `hwimage boot` boots. */
 export interface BootImageOptions {
@@ -20,8 +22,8 @@ export interface BootImageOptions {
   firmware: Firmware
   storage: string
   nic: string
-  /** The seed: the default minimal one with this hostname, or a ready volume. */
-  seed: { kind: 'default'; hostname: string } | { kind: 'volume'; path: string }
+  /** The seed: the lab seed with this hostname, an operator's seed (markers added), or a ready volume. */
+  seed: { kind: 'default'; hostname: string } | { kind: 'seed'; seed: Seed } | { kind: 'volume'; path: string }
   diskSizeBytes: bigint
   timeoutMs: number
   memoryMiB: number
@@ -69,7 +71,10 @@ export async function bootImage(opts: BootImageOptions): Promise<BootImageResult
   const image = await resolveLabImage(opts.image)
   const workDir = opts.workDir ? resolve(opts.workDir) : await mkdtemp(join(tmpdir(), 'hwimage-boot-'))
   await mkdir(workDir, { recursive: true })
-  const seed: LabSeed = opts.seed.kind === 'volume' ? opts.seed : { kind: 'minimal', hostname: opts.seed.hostname }
+  const seed: LabSeed =
+    opts.seed.kind === 'volume'
+      ? opts.seed
+      : { kind: 'seed', seed: opts.seed.kind === 'seed' ? withConsoleMarkers(opts.seed.seed) : labSeed({ hostname: opts.seed.hostname }) }
   const disks = await prepareLabDisks({ image, workDir, sizeBytes: opts.diskSizeBytes, seed, ...(opts.signal ? { signal: opts.signal } : {}) })
   try {
     const boot = await bootMachine({

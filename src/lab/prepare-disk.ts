@@ -1,20 +1,21 @@
 // The lab's disk preparation, one function to swap: today a copy-on-write qcow2
-// overlay over the image (bigger than the image, the image untouched) plus a NoCloud
-// seed volume on its own disk; later the real installer writing the image and its
-// seed partition onto a fresh target disk.
+// overlay over the image (bigger than the image, the image untouched) plus the seed
+// volume (src/seed) on its own disk; later the real installer writing the image and
+// its seed partition onto a fresh target disk.
 
-import { copyFile, stat } from 'node:fs/promises'
+import { copyFile, rename, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { qemuImgOverlayArgv, type QemuDisk } from '../tools/qemu.js'
 import { run } from '../tools/run.js'
 import { UsageError } from '../errors.js'
 import type { LabImage } from './image-source.js'
-import { makeMinimalSeedVolume, type MinimalSeedOptions } from './minimal-seed.js'
+import { makeSeedVolume } from '../seed/make-seed-volume.js'
+import type { Seed } from '../seed/seed-schema.js'
 
 /** The seed a prepared disk carries. */
 export type LabSeed =
-  /** the minimal seed (hostname, console markers, optional phone_home URL) */
-  | ({ kind: 'minimal' } & MinimalSeedOptions)
+  /** a seed rendered by src/seed as a 16 MiB NoCloud (or config-2) FAT volume */
+  | { kind: 'seed'; seed: Seed }
   /** a seed volume made elsewhere (`hwimage seed`), attached as is */
   | { kind: 'volume'; path: string }
 
@@ -42,9 +43,17 @@ export async function prepareLabDisks(opts: PrepareDiskOptions): Promise<QemuDis
     signal: opts.signal,
   })
   const seedPath = join(opts.workDir, 'seed.img')
-  if (opts.seed.kind === 'minimal') await makeMinimalSeedVolume(seedPath, opts.seed)
-  // A copy, so the guest cannot change the operator's file.
-  else await copyFile(opts.seed.path, seedPath)
+  if (opts.seed.kind === 'seed') {
+    const volume = await makeSeedVolume(opts.seed.seed, { tmpDir: opts.workDir, ...(opts.signal ? { signal: opts.signal } : {}) })
+    try {
+      await rename(volume.path, seedPath)
+    } finally {
+      await volume.dispose()
+    }
+  } else {
+    // A copy, so the guest cannot change the operator's file.
+    await copyFile(opts.seed.path, seedPath)
+  }
   return [
     { path: overlay, format: 'qcow2', role: 'boot' },
     { path: seedPath, format: 'raw', role: 'seed' },

@@ -1,8 +1,10 @@
 // `hwimage boot IMAGE|DIR`: boots an image once in QEMU and says what first boot proved.
 
-import { UsageError } from '../../errors.js'
+import { readFile } from 'node:fs/promises'
+import { InputError, UsageError } from '../../errors.js'
+import { parseSeed } from '../../seed/seed-schema.js'
 import { FIRMWARES, type Firmware } from '../../tools/qemu.js'
-import { bootImage, type BootImageResult } from '../../lab/boot-image.js'
+import { bootImage, type BootImageOptions, type BootImageResult } from '../../lab/boot-image.js'
 import { parseSize, parseVerbArgs, type Command } from '../command.js'
 import { formatBytes, Reporter } from '../progress.js'
 
@@ -18,8 +20,9 @@ Options:
   --firmware F       uefi-sb (default), uefi or bios
   --storage NAME     disk controller, any QEMU storage device (default virtio-blk)
   --nic NAME         network device, any QEMU NIC (default virtio-net-pci)
-  --seed-volume FILE attach this NoCloud/config-2 volume instead of the default seed
-  --seed SEED.yaml   make the seed from a seed file (needs \`hwimage seed\`)
+  --seed SEED.yaml   make the seed from a seed file (see \`hwimage seed\`); the
+                     console marker lines are added as vendor-data if it has none
+  --seed-volume FILE attach this NoCloud/config-2 volume as it is
   --hostname NAME    hostname of the default seed (default hwimage-demo)
   --disk-size SIZE   virtual size of the target disk (default 20G)
   --memory MIB       guest memory in MiB (default 1024)
@@ -56,14 +59,17 @@ export const bootCommand: Command = {
     const v = parsed.values as Record<string, string | boolean | undefined>
     if (parsed.positionals.length !== 1) throw new UsageError('Cannot boot: give exactly one IMAGE or build directory', { hint: 'hwimage boot out/demo' })
     const firmware = parseFirmware(String(v.firmware))
-    if (v.seed !== undefined) {
-      throw new UsageError('Cannot use --seed yet: seed files need `hwimage seed`, which is not in this build', {
-        hint: 'make a volume elsewhere and pass --seed-volume FILE, or use the default seed',
-      })
-    }
+    if (v.seed !== undefined && v['seed-volume'] !== undefined) throw new UsageError('Cannot boot: give --seed or --seed-volume, not both')
     const json = v.json === true
     const rep = new Reporter(ctx.stderr, json)
-    const seed = typeof v['seed-volume'] === 'string' ? { kind: 'volume' as const, path: v['seed-volume'] } : { kind: 'default' as const, hostname: String(v.hostname) }
+    const seed: BootImageOptions['seed'] =
+      typeof v['seed-volume'] === 'string'
+        ? { kind: 'volume', path: v['seed-volume'] }
+        : typeof v.seed === 'string'
+          ? { kind: 'seed', seed: parseSeed(await readFile(v.seed, 'utf8').catch((e: NodeJS.ErrnoException) => {
+              throw new InputError('NOT_FOUND', `Cannot read seed "${v.seed}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`)
+            }), String(v.seed)) }
+          : { kind: 'default', hostname: String(v.hostname) }
     rep.log(`booting ${parsed.positionals[0]} (${firmware}, ${v.storage}, ${v.nic}) under TCG — this takes a few minutes`)
     rep.event('start', { image: parsed.positionals[0], firmware, storage: v.storage, nic: v.nic })
     const result = await bootImage({
