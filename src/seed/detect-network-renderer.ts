@@ -55,7 +55,7 @@ export function decideNetworkRenderer(facts: ImageNetworkFacts): NetworkRenderer
   for (const text of facts.cloudConfigs) {
     let cfg: unknown
     try {
-      cfg = parseYaml(text)
+      cfg = parseYaml(text, { version: '1.1' })
     } catch {
       continue // cloud-init would log and skip it too
     }

@@ -40,14 +40,15 @@ export function renderNetworkData(net: SeedNetwork): RenderedNetworkData {
     let gw6 = a.gateway6
     for (const cidr of a.addresses) {
       const [ip, prefix] = cidr.split('/') as [string, string]
+      // `gateway` rather than Nova's default route in `routes`: cloud-init 22.4 renders
+      // routes for ifupdown as `post-up route add …`, which needs net-tools (absent
+      // from minimal images, and the failure is hidden by `|| true`).
       if (isIPv4(ip)) {
-        const routes = gw4 ? [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: gw4 }] : []
+        add({ type: 'ipv4', ip_address: ip, netmask: ipv4Netmask(Number(prefix)), routes: [], ...(gw4 ? { gateway: gw4 } : {}) })
         gw4 = undefined
-        add({ type: 'ipv4', ip_address: ip, netmask: ipv4Netmask(Number(prefix)), routes })
       } else {
-        const routes = gw6 ? [{ network: '::', netmask: '::', gateway: gw6 }] : []
+        add({ type: 'ipv6', ip_address: ip, netmask: ipv6Netmask(Number(prefix)), routes: [], ...(gw6 ? { gateway: gw6 } : {}) })
         gw6 = undefined
-        add({ type: 'ipv6', ip_address: ip, netmask: ipv6Netmask(Number(prefix)), routes })
       }
     }
     const dns = a.nameservers

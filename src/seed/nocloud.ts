@@ -2,7 +2,7 @@
 // holding `meta-data` and `user-data` (both required, user-data may be empty),
 // `vendor-data` and `network-config` (optional).
 
-import { stringify } from 'yaml'
+import { toCloudInitYaml } from './cloud-yaml.js'
 import { renderNetworkConfigV1, renderNetworkConfigV2 } from './network-config.js'
 import type { Seed } from './seed-schema.js'
 import { renderUserData } from './user-data.js'
@@ -15,14 +15,14 @@ export const NOCLOUD_LABEL = 'CIDATA'
 /** The NoCloud files for a seed. */
 export function nocloudFiles(seed: Seed, ctx: SeedLayoutContext): SeedFile[] {
   const files: SeedFile[] = [
-    text('meta-data', stringify(nocloudMetaData(seed, ctx.instanceId))),
+    text('meta-data', toCloudInitYaml(nocloudMetaData(seed, ctx.instanceId))),
     text('user-data', renderUserData(seed)),
   ]
   const vendor = renderVendorData(seed, { contract: ctx.contract, label: NOCLOUD_LABEL, partitionName: ctx.partitionName })
   if (vendor !== undefined) files.push(text('vendor-data', vendor))
   if (seed.network) {
     const config = ctx.networkVersion === 2 ? renderNetworkConfigV2(seed.network) : renderNetworkConfigV1(seed.network)
-    files.push(text('network-config', stringify(config)))
+    files.push(text('network-config', toCloudInitYaml(config)))
   }
   return files
 }

@@ -2,7 +2,8 @@
 // docs/first-boot-contract.md). YAML in, a validated and normalized `Seed` out;
 // every error names the field path, e.g. `network.ethernets[1].mac`.
 
-import { parseDocument, stringify as stringifyYaml } from 'yaml'
+import { parseDocument } from 'yaml'
+import { toCloudInitYaml } from './cloud-yaml.js'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
 import { resolveNetwork, type SeedNetwork } from './seed-network.js'
@@ -265,7 +266,7 @@ function normalize(raw: RawSeed, problems: SeedProblem[]): Seed {
 
 function cloudTextToString(v: string | Record<string, unknown> | undefined): string | undefined {
   if (v === undefined || typeof v === 'string') return v
-  return `#cloud-config\n${stringifyYaml(v)}`
+  return `#cloud-config\n${toCloudInitYaml(v)}`
 }
 
 function isHttpUrl(s: string): boolean {
