@@ -123,8 +123,9 @@ async function openDeb(deb: string, cacheDir: string, signal?: AbortSignal): Pro
         }
         throw e
       }
-      const { version } = await findModulesDir(tmp, deb)
-      await run(depmodArgv({ baseDir: tmp, version }), { signal })
+      const { version, modulesDir } = await findModulesDir(tmp, deb)
+      // Debian's packages carry no indexes (postinst runs depmod); make them once here.
+      if (!(await exists(path.join(modulesDir, 'modules.dep')))) await run(depmodArgv({ baseDir: tmp, version }), { signal })
       await fs.writeFile(path.join(tmp, '.hwimage-unpacked'), `${deb}\n${digest}\n`)
       await fs.rm(target, { recursive: true, force: true })
       await fs.rename(tmp, target)
