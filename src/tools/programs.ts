@@ -20,6 +20,7 @@ export const PROGRAMS = {
   sgdisk: 'gdisk',
   sfdisk: 'fdisk',
   blkdiscard: 'util-linux',
+  fallocate: 'util-linux',
   losetup: 'util-linux',
   lsblk: 'util-linux',
   findmnt: 'util-linux',

@@ -1,0 +1,110 @@
+// `hwimage install SOURCE --disk TARGET …`: parse, call install(), print the report.
+
+import { createInterface } from 'node:readline/promises'
+import { UsageError } from '../../errors.js'
+import { parseDiskHints } from '../../install/disk-hints.js'
+import { install } from '../../install/install.js'
+import { formatPlan, formatReport } from '../../install/install-report.js'
+import { parseVerbArgs, type Command } from '../command.js'
+import { Reporter } from '../progress.js'
+
+const help = `Usage: hwimage install SOURCE (--disk TARGET | --disk-hint KEY=VALUE…) [options]
+
+Writes a disk image onto a disk (block device) or an image file, fast and verified.
+The target's first MiB (where the partition table lives) is written last, after
+everything else is on the disk and checked: an install that fails or is stopped
+leaves a disk that does not boot, never half an image.
+
+SOURCE is a file, an http:// or https:// URL (a dropped connection resumes with
+Range requests), or - for stdin. Its format is detected from its first bytes:
+raw, zstd, xz, gzip or qcow2. A bmap beside it (SOURCE.bmap, or the name without
+its compression suffix plus .bmap) is used automatically.
+
+Target:
+  --disk TARGET         a block device (/dev/sdb, /dev/nvme1n1) or a regular file
+  --disk-hint K=V       select the one disk matching: serial, wwn, model, vendor,
+                        name, hctl, rotational, size (20G, >=100G, <=2T),
+                        min-size, max-size; repeat or comma-separate (Ironic's
+                        root device hints). None or several matching is an error.
+Image:
+  --bmap FILE|URL       the block map to use (default: found beside SOURCE)
+  --no-bmap             ignore any bmap: zero the image's span, write data blocks
+  --sha256 HEX          expected SHA-256 of SOURCE as read (as SHA256SUMS lists it)
+  --sha256-url URL|FILE a SHA256SUMS file: the line for SOURCE's file name is used
+  --image-digest        also compute the uncompressed image's SHA-256 (reads the
+                        whole image, zeros included: slower)
+Safety and output:
+  --verify              read everything written back from the disk and compare
+  --dry-run             print the plan (sizes, checks, what is zeroed) and write nothing
+  -y, --yes             overwrite a disk that holds a partition table without asking
+  --json                JSON-lines events on stderr, one JSON report on stdout
+  -h, --help            this help
+
+Exit status: 0 installed, 1 failed (device, network, tool), 2 bad input (corrupt
+or truncated source, digest mismatch, target too small), 130 interrupted.
+See docs/install.md for the zeroing contract and worked examples.
+`
+
+export const installCommand: Command = {
+  name: 'install',
+  summary: 'write an image onto a disk, verified, first MiB last',
+  help,
+  async run(argv, ctx) {
+    const parsed = parseVerbArgs(
+      this,
+      argv,
+      {
+        disk: { type: 'string' },
+        'disk-hint': { type: 'string', multiple: true },
+        bmap: { type: 'string' },
+        'no-bmap': { type: 'boolean' },
+        sha256: { type: 'string' },
+        'sha256-url': { type: 'string' },
+        'image-digest': { type: 'boolean' },
+        verify: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        yes: { type: 'boolean', short: 'y' },
+        json: { type: 'boolean' },
+      },
+      ctx,
+    )
+    if (!parsed) return 0
+    const v = parsed.values
+    const [source, ...rest] = parsed.positionals
+    if (!source || rest.length) throw new UsageError('Cannot install: expected exactly one SOURCE', { hint: 'hwimage install SOURCE --disk TARGET' })
+    if (v.bmap && v['no-bmap']) throw new UsageError('Cannot use both --bmap and --no-bmap')
+    const json = v.json === true
+    const reporter = new Reporter(ctx.stderr, json)
+    const interactive = !json && source !== '-' && Boolean(process.stdin.isTTY) && Boolean(ctx.stderr.isTTY)
+    const report = await install({
+      source,
+      ...(typeof v.disk === 'string' ? { disk: v.disk } : {}),
+      ...(Array.isArray(v['disk-hint']) ? { diskHints: parseDiskHints(v['disk-hint'] as string[]) } : {}),
+      ...(v['no-bmap'] ? { bmap: false as const } : typeof v.bmap === 'string' ? { bmap: v.bmap } : {}),
+      ...(typeof v.sha256 === 'string' ? { sha256: v.sha256 } : {}),
+      ...(typeof v['sha256-url'] === 'string' ? { sha256Url: v['sha256-url'] } : {}),
+      imageDigest: v['image-digest'] === true,
+      verify: v.verify === true,
+      dryRun: v['dry-run'] === true,
+      yes: v.yes === true,
+      ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr) } : {}),
+      signal: ctx.signal,
+      onEvent: (name, fields) => reporter.event(name, fields),
+      onProgress: reporter.progress,
+    })
+    reporter.clearBar()
+    for (const w of report.warnings) reporter.warn(w)
+    if (json) ctx.stdout.write(JSON.stringify(report) + '\n')
+    else ctx.stdout.write(report.dryRun ? formatPlan(report) : formatReport(report))
+    return 0
+  },
+}
+
+async function askYes(question: string, out: NodeJS.WritableStream): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: out })
+  try {
+    return (await rl.question(`${question} Type "yes" to continue: `)).trim().toLowerCase() === 'yes'
+  } finally {
+    rl.close()
+  }
+}

@@ -1,0 +1,89 @@
+// What an install did (or, with --dry-run, would do): the JSON document `hwimage install
+// --json` prints on stdout, and its short human form.
+
+import type { BusyReason } from './target-safety.js'
+
+/** The install's plan, known before anything is written. */
+export interface InstallPlan {
+  source: { name: string; kind: 'file' | 'http' | 'stdin'; format: string; size?: number }
+  bmap?: { location: string; auto: boolean; imageSize: number; blockSize: number; ranges: number; mappedBytes: number }
+  image: {
+    size?: number
+    sectorSize?: number
+    partitions?: Array<{ number: number; name: string; type: string; firstLba: string; lastLba: string }>
+    problems: string[]
+  }
+  target: {
+    path: string
+    kind: 'block' | 'file'
+    size: number
+    sectorSize: number
+    model?: string
+    serial?: string
+    wwn?: string
+    /** The partition table found on it, if any ("GPT", "MBR"). */
+    existingTable?: string
+    busy: BusyReason[]
+  }
+  /** bmap: mapped ranges written; nonzero: span zeroed then data blocks; dense: every block. */
+  mode: 'bmap' | 'nonzero' | 'dense'
+  /** Ranges made to read as zeros before writing, and how. */
+  zeroing: Array<{ offset: number; length: number; method: string }>
+  sha256Expected?: string
+  /** After the image: the table moved to the end of the disk. */
+  gptResize?: { diskSectors: string; lastUsableLba: string; backupOffset: number }
+}
+
+/** The JSON report of a finished (or dry-run) install. */
+export interface InstallReport extends InstallPlan {
+  dryRun: boolean
+  digests: {
+    /** SHA-256 of the source as read (what SHA256SUMS lists). */
+    source?: string
+    sourceVerified: boolean
+    /** SHA-256 of the uncompressed image (with --image-digest, or a raw source that was hashed). */
+    image?: string
+  }
+  bytes: { read: number; image: number; written: number; skipped: number; zeroed: number }
+  ranges?: { verified: number; streamed: number }
+  readBack?: { bytes: number }
+  seconds: { prepare: number; zero: number; write: number; sync: number; finish: number; verify: number; total: number }
+  warnings: string[]
+}
+
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`
+
+/** The plan in a few human lines (for --dry-run without --json). */
+export function formatPlan(p: InstallPlan): string {
+  const lines = [
+    `source:  ${p.source.name} (${p.source.format}${p.source.size !== undefined ? `, ${mib(p.source.size)}` : ''})`,
+    `image:   ${p.image.size !== undefined ? mib(p.image.size) : 'size unknown until read'}${p.image.sectorSize ? `, ${p.image.sectorSize}-byte sectors` : ', no GPT'}`,
+  ]
+  for (const part of p.image.partitions ?? []) lines.push(`         partition ${part.number} "${part.name}" LBA ${part.firstLba}–${part.lastLba}`)
+  lines.push(p.bmap ? `bmap:    ${p.bmap.location}${p.bmap.auto ? ' (found beside the source)' : ''}: ${p.bmap.ranges} ranges, ${mib(p.bmap.mappedBytes)} mapped` : 'bmap:    none')
+  lines.push(
+    `target:  ${p.target.path} (${p.target.kind}, ${mib(p.target.size)}, ${p.target.sectorSize}-byte sectors${p.target.model ? `, ${p.target.model}` : ''}${p.target.serial ? `, serial ${p.target.serial}` : ''})`,
+  )
+  if (p.target.existingTable) lines.push(`         holds a ${p.target.existingTable} partition table: it will be overwritten`)
+  for (const b of p.target.busy) lines.push(`         BUSY: ${b.detail}`)
+  const modeText = { bmap: 'write the mapped ranges (each verified before it is written)', nonzero: 'zero the image span, then write the blocks that hold data', dense: 'write every block' }[p.mode]
+  lines.push(`plan:    ${modeText}`)
+  for (const z of p.zeroing) lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${z.method})`)
+  if (p.gptResize) lines.push(`         move the backup GPT to the end of the disk (byte ${p.gptResize.backupOffset}), last usable LBA ${p.gptResize.lastUsableLba}`)
+  lines.push('         write the first MiB last, after a sync')
+  if (p.sha256Expected) lines.push(`sha256:  ${p.sha256Expected} (checked before the first MiB is written)`)
+  return lines.join('\n') + '\n'
+}
+
+/** A one-paragraph summary of a finished install (stdout without --json). */
+export function formatReport(r: InstallReport): string {
+  const lines = [
+    `installed ${r.source.name} onto ${r.target.path}: ${mib(r.bytes.written)} written, ${mib(r.bytes.skipped)} skipped, in ${r.seconds.total.toFixed(1)} s`,
+  ]
+  if (r.digests.source) lines.push(`source sha256 ${r.digests.source}${r.digests.sourceVerified ? ' (verified)' : ''}`)
+  if (r.digests.image) lines.push(`image sha256 ${r.digests.image}`)
+  if (r.ranges) lines.push(`bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}`)
+  if (r.readBack) lines.push(`read back and compared: ${mib(r.readBack.bytes)}`)
+  for (const w of r.warnings) lines.push(`warning: ${w}`)
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,105 @@
+// From a source and its detected format to a reader of the uncompressed image, with the
+// source's SHA-256 computed on the way when it is wanted: from the very chunks that are
+// decompressed (compressed and streamed sources), or by a parallel pass over the file
+// (qcow2, which is read at random offsets).
+
+import { createHash } from 'node:crypto'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { InputError } from '../errors.js'
+import type { ByteSource } from '../io/byte-source.js'
+import { startDecompressor } from '../io/decompress.js'
+import { hashTap } from '../io/hash-tap.js'
+import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
+import { openQcow2 } from '../io/qcow2-reader.js'
+import type { ImageFormat } from './detect-format.js'
+
+/** An image being read, and the digest of its source once read to the end. */
+export interface OpenedImage {
+  reader: ImageReader
+  /** The source's SHA-256 (hex), after reader.finish(); undefined when not computed. */
+  sourceDigest(): Promise<string | undefined>
+}
+
+/** Options for openImage. */
+export interface OpenImageOptions {
+  /** Compute the source's SHA-256 (needed for --sha256; cheap for compressed sources, always done for them). */
+  hashSource: boolean
+  signal?: AbortSignal
+  spoolDir?: string | null
+}
+
+/** Opens the uncompressed image of `source`. */
+export async function openImage(source: ByteSource, format: ImageFormat, opts: OpenImageOptions): Promise<OpenedImage> {
+  if (format === 'qcow2') return await openQcow2Image(source, opts)
+  if (format === 'raw' && source.kind === 'file' && !opts.hashSource) {
+    // Only the ranges asked for are read: a bmap install reads just the mapped data.
+    const fh = await fsp.open(source.name, 'r')
+    return { reader: new FileImageReader(fh, source.size!), sourceDigest: async () => undefined }
+  }
+  const hash = createHash('sha256')
+  let digest: string | undefined
+  const chunks = hashTap(source.stream(), hash)
+  const reader =
+    format === 'raw'
+      ? new StreamImageReader(chunks, source.size)
+      : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+  return {
+    reader,
+    // Only once the source was read to its end: finish() drains it.
+    sourceDigest: async () => (digest ??= hash.digest('hex')),
+  }
+}
+
+async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promise<OpenedImage> {
+  if (source.readAt) {
+    const reader = await openQcow2(source.readAt.bind(source), source.name)
+    // The mapping reads the file at random offsets; the digest needs one more pass in order.
+    const pass = opts.hashSource ? hashAll(source.stream()) : undefined
+    pass?.catch(() => {})
+    return { reader, sourceDigest: async () => (pass ? await pass : undefined) }
+  }
+  if (source.kind === 'http') {
+    throw new InputError('USAGE', `Cannot read qcow2 "${source.name}": the server does not support Range requests`, {
+      hint: 'download it first, or serve it from a server with Range support, or convert it to raw.zst',
+    })
+  }
+  // stdin: qcow2 needs random access, so spool it to a temporary file first (hashing on the way).
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-qcow2-'))
+  const file = path.join(dir, 'image.qcow2')
+  const hash = createHash('sha256')
+  const out = await fsp.open(file, 'w')
+  try {
+    for await (const chunk of hashTap(source.stream(), hash)) await out.write(chunk)
+  } finally {
+    await out.close()
+  }
+  const fh = await fsp.open(file, 'r')
+  const size = (await fh.stat()).size
+  const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
+    const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)))
+    const { bytesRead } = await fh.read(buf, 0, buf.length, offset)
+    return buf.subarray(0, bytesRead)
+  }
+  const inner = await openQcow2(readAt, source.name)
+  const digest = hash.digest('hex')
+  return {
+    reader: {
+      knownSize: inner.knownSize,
+      read: (o, d) => inner.read(o, d),
+      finish: () => inner.finish(),
+      close: async () => {
+        await fh.close().catch(() => {})
+        await fsp.rm(dir, { recursive: true, force: true })
+      },
+    },
+    sourceDigest: async () => digest,
+  }
+}
+
+async function hashAll(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const c of chunks) hash.update(c)
+  return hash.digest('hex')
+}

@@ -1,0 +1,253 @@
+// The write loop: image bytes from a reader into aligned slots, checked, then positional
+// writes to the target, several in flight, with the image's first MiB held back in memory
+// (it is written last, after everything else is on the disk and verified).
+//
+// Three modes:
+// - bmap: only the mapped ranges are read and written, zeros included (the image builder
+//   maps every block that must read as zero). A range up to `verifyLimit` bytes is read
+//   whole and its SHA-256 checked BEFORE any of it is written; a longer one is written as
+//   it streams and checked at its end (the first MiB still keeps the disk unbootable).
+// - nonzero: no bmap, the image's span on the target was zeroed with a guarantee first, so
+//   only blocks with data are written.
+// - dense: no bmap and the span could not be zeroed beforehand (size unknown): every block
+//   is written.
+
+import { createHash } from 'node:crypto'
+import { InputError, InterruptedError } from '../errors.js'
+import type { SlotPool } from '../io/aligned-memory.js'
+import type { ImageReader } from '../io/image-reader.js'
+import type { TargetDevice } from '../io/target-device.js'
+import { nonZeroRuns } from '../io/zero-runs.js'
+
+/** A range of the image to write: a bmap range in bytes. */
+export interface ImageRange {
+  offset: number
+  length: number
+  /** Expected SHA-256 of the range's bytes (hex), from the bmap. */
+  sha256?: string
+  /** How to name it in errors: `bmap range 12 (blocks 2048–4095)`. */
+  label: string
+}
+
+/** Where a written piece went and its digest, for read-back verification. */
+export interface WrittenExtent {
+  offset: number
+  length: number
+  sha256: string
+}
+
+/** What writeImage() is asked to do. */
+export interface WriteJob {
+  mode: 'bmap' | 'nonzero' | 'dense'
+  /** bmap mode: the ranges, sorted, clamped to the image size. */
+  ranges?: ImageRange[]
+  /** The image size when known (bmap, GPT, raw file): reading stops there. */
+  imageSize?: number
+  /** Bytes at the start held back (the first MiB). */
+  holdBack: number
+  /** The target's size: nothing may be written past it. */
+  targetSize: number
+  /** Largest range verified before it is written. */
+  verifyLimit: number
+  /** Zero-detection granularity in nonzero mode. */
+  blockSize: number
+  /** Keep a digest of every written piece (for --verify). */
+  recordExtents: boolean
+}
+
+/** What writeImage() did. */
+export interface WriteOutcome {
+  /** The image's first `holdBack` bytes (zeros where the image has none). */
+  held: Uint8Array
+  /** Bytes written to the target (without the held-back part). */
+  bytesWritten: number
+  /** Image bytes looked at and not written (zero blocks, unmapped ranges). */
+  bytesSkipped: number
+  /** Ranges whose SHA-256 matched (bmap mode). */
+  rangesVerified: number
+  /** Ranges written before their digest could be checked (longer than verifyLimit). */
+  rangesStreamed: number
+  /** Highest image offset read + 1. */
+  imageEnd: number
+  extents: WrittenExtent[]
+}
+
+/** Progress of the write stage. */
+export interface WriteProgress {
+  done: number
+  total?: number
+}
+
+/** Writes with at most `max` in flight; the first failure is thrown by the next submit or by drain(). */
+class WriteQueue {
+  private readonly inflight = new Set<Promise<void>>()
+  private failure: unknown = undefined
+  bytes = 0
+
+  constructor(
+    private readonly target: TargetDevice,
+    private readonly max: number,
+  ) {}
+
+  /** Queues a write once there is room; `done` settles when it is on the target. */
+  async submit(offset: number, bytes: Uint8Array): Promise<{ done: Promise<void> }> {
+    while (this.inflight.size >= this.max) await Promise.race(this.inflight)
+    if (this.failure !== undefined) throw this.failure
+    const done = this.target.write(offset, bytes).then(() => {
+      this.bytes += bytes.length
+    })
+    const tracked: Promise<void> = done.catch((e: unknown) => {
+      this.failure ??= e
+    })
+    this.inflight.add(tracked)
+    void tracked.finally(() => this.inflight.delete(tracked))
+    return { done }
+  }
+
+  /** Waits for every queued write; throws the first failure. */
+  async drain(): Promise<void> {
+    await Promise.all(this.inflight)
+    if (this.failure !== undefined) throw this.failure
+  }
+}
+
+const hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+/** Runs the write loop; on return every write is complete (not yet synced). */
+export async function writeImage(
+  reader: ImageReader,
+  target: TargetDevice,
+  pool: SlotPool,
+  job: WriteJob,
+  opts: { signal?: AbortSignal; onProgress?: (p: WriteProgress) => void; maxInflight?: number } = {},
+): Promise<WriteOutcome> {
+  const queue = new WriteQueue(target, opts.maxInflight ?? 4)
+  const held = new Uint8Array(job.holdBack)
+  const out: WriteOutcome = { held, bytesWritten: 0, bytesSkipped: 0, rangesVerified: 0, rangesStreamed: 0, imageEnd: 0, extents: [] }
+  const slotSize = pool.slotSize
+  const checkSignal = (): void => {
+    if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
+  }
+
+  /** Writes bytes at `offset` (copying what falls in the held-back part); releases `slot` once all its writes are done. */
+  const emit = async (offset: number, bytes: Uint8Array, hashed: boolean): Promise<{ done: Promise<void> }> => {
+    let from = 0
+    if (offset < job.holdBack) {
+      from = Math.min(bytes.length, job.holdBack - offset)
+      held.set(bytes.subarray(0, from), offset)
+    }
+    if (from === bytes.length) return { done: Promise.resolve() }
+    const at = offset + from
+    const piece = bytes.subarray(from)
+    if (at + piece.length > job.targetSize) {
+      throw new InputError('TARGET_TOO_SMALL', `Cannot write image byte ${at + piece.length - 1}: the target "${target.path}" has only ${job.targetSize} bytes`, {
+        hint: 'use a larger disk, or a smaller image',
+      })
+    }
+    if (job.recordExtents && !hashed) out.extents.push({ offset: at, length: piece.length, sha256: hex(piece) })
+    return await queue.submit(at, piece)
+  }
+
+  const truncated = (at: number, what: string): InputError =>
+    new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
+
+  if (job.mode === 'bmap') {
+    const ranges = job.ranges ?? []
+    const total = ranges.reduce((s, r) => s + r.length, 0)
+    if (job.verifyLimit > slotSize * pool.count) throw new RangeError('verifyLimit exceeds the slot pool')
+    let done = 0
+    let lastEnd = 0
+    for (const r of ranges) {
+      checkSignal()
+      const strict = r.length <= job.verifyLimit
+      const hash = createHash('sha256')
+      const pending: Array<{ offset: number; slot: Uint8Array; length: number }> = []
+      const end = r.offset + r.length
+      // A range overlapping the held-back part is written partly: its written part gets its own digest.
+      const ownDigest = job.recordExtents && r.offset < job.holdBack
+      const writeSlot = async (p: { offset: number; slot: Uint8Array; length: number }): Promise<void> => {
+        const { done } = await emit(p.offset, p.slot.subarray(0, p.length), !ownDigest && r.sha256 !== undefined)
+        void done.then(() => pool.release(p.slot), () => pool.release(p.slot))
+      }
+      try {
+        for (let off = r.offset; off < end; off += slotSize) {
+          const length = Math.min(slotSize, end - off)
+          const slot = await pool.acquire()
+          const piece = { offset: off, slot, length }
+          let n: number
+          try {
+            n = await reader.read(off, slot.subarray(0, length))
+          } catch (e) {
+            pool.release(slot)
+            throw e
+          }
+          if (n < length) {
+            pool.release(slot)
+            throw truncated(off + n, r.label)
+          }
+          hash.update(slot.subarray(0, length))
+          if (strict) pending.push(piece)
+          else await writeSlot(piece)
+          done += length
+          opts.onProgress?.({ done, total })
+          checkSignal()
+        }
+        const digest = hash.digest('hex')
+        if (r.sha256 !== undefined && digest !== r.sha256.toLowerCase()) {
+          throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${end - 1}): its SHA-256 is ${digest}, the bmap expects ${r.sha256}`, {
+            hint: 'the image is corrupt, or the bmap belongs to another image',
+          })
+        }
+        if (r.sha256 !== undefined) out.rangesVerified++
+        if (!strict) out.rangesStreamed++
+        while (pending.length > 0) await writeSlot(pending.shift()!)
+      } finally {
+        for (const p of pending) pool.release(p.slot)
+      }
+      if (job.recordExtents && !ownDigest && r.sha256 !== undefined && r.offset >= job.holdBack) out.extents.push({ offset: r.offset, length: r.length, sha256: r.sha256.toLowerCase() })
+      out.bytesSkipped += Math.max(0, r.offset - lastEnd)
+      lastEnd = end
+      out.imageEnd = Math.max(out.imageEnd, end)
+    }
+    if (job.imageSize !== undefined) out.bytesSkipped += Math.max(0, job.imageSize - lastEnd)
+  } else {
+    const limit = job.imageSize
+    for (let off = 0; limit === undefined || off < limit; off += slotSize) {
+      checkSignal()
+      const slot = await pool.acquire()
+      const want = limit === undefined ? slotSize : Math.min(slotSize, limit - off)
+      let n: number
+      try {
+        n = await reader.read(off, slot.subarray(0, want))
+      } catch (e) {
+        pool.release(slot)
+        throw e
+      }
+      if (limit !== undefined && n < want) {
+        pool.release(slot)
+        throw truncated(off + n, `the ${limit}-byte image its partition table describes`)
+      }
+      const data = slot.subarray(0, n)
+      const runs = job.mode === 'dense' ? (n > 0 ? [[0, n] as [number, number]] : []) : nonZeroRuns(data, job.blockSize)
+      // Zeros inside the held-back part matter too: the first MiB is written whole at the end.
+      if (off < job.holdBack) held.set(data.subarray(0, Math.min(n, job.holdBack - off)), off)
+      const writes: Array<Promise<void>> = []
+      let written = 0
+      try {
+        for (const [a, b] of runs) {
+          writes.push((await emit(off + a, data.subarray(a, b), false)).done)
+          written += b - a
+        }
+      } finally {
+        void Promise.allSettled(writes).then(() => pool.release(slot))
+      }
+      out.bytesSkipped += n - written
+      out.imageEnd = off + n
+      opts.onProgress?.({ done: off + n, ...(limit !== undefined ? { total: limit } : {}) })
+      if (n < want || n === 0) break
+    }
+  }
+  await queue.drain()
+  out.bytesWritten = queue.bytes
+  return out
+}

@@ -1,0 +1,268 @@
+// Decompression by the Debian programs (zstd, xz, gzip) in a subprocess: the concurrency
+// of the pipeline, on another core, with our process feeding it the compressed bytes
+// (hashing them on the way) and reading what it produces.
+//
+// zstd and xz write into a *sparse spool file* instead of a pipe: they seek over runs of
+// zeros (zstd --sparse, xz's default for a regular file) so only the image's data crosses
+// from their process to ours; through a pipe every zero byte of a 2 GiB image would be
+// copied twice, which measured slower than the decompression itself on a 2-core machine.
+// The spool lives in /dev/shm when it has room, is read as it grows (a decompressor only
+// moves forward, so every byte below the file's size is final), is hole-punched behind
+// the reader, and the feeding stops while the reader is more than `window` bytes behind:
+// memory stays bounded however large the image. gzip has no sparse mode and uses a pipe.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { constants, promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HwimageError, InputError, InterruptedError } from '../errors.js'
+import { spawnError, run } from '../tools/run.js'
+import { punchHoleArgv } from './zero-range.js'
+import { StreamImageReader, type ImageReader } from './image-reader.js'
+
+/** A compression format the installer decompresses with a Debian program. */
+export type Compression = 'zstd' | 'xz' | 'gzip'
+
+/** Options for startDecompressor. */
+export interface DecompressOptions {
+  signal?: AbortSignal
+  /** Where the spool file goes (default /dev/shm when it has room, else the temp dir); null = use a pipe. */
+  spoolDir?: string | null
+  /** How far (bytes) the decompressor may run ahead of the reader (default 256 MiB). */
+  window?: number
+  /** For error messages: the source's name. */
+  sourceName?: string
+}
+
+const DEFAULT_WINDOW = 256 << 20
+const PUNCH_STEP = 64 << 20
+const POLL_MS = 1
+
+/** The argv of the decompressor for a format, reading stdin, writing stdout. */
+export function decompressArgv(format: Compression, sparse: boolean): string[] {
+  switch (format) {
+    case 'zstd':
+      return sparse ? ['zstd', '-dcq', '--sparse'] : ['zstd', '-dcq']
+    case 'xz':
+      // -T0: xz 5.4 decompresses multi-block files in parallel. Sparse output is xz's
+      // default when stdout is a regular file; --no-sparse turns it off for the pipe.
+      return sparse ? ['xz', '-dcq', '-T0'] : ['xz', '-dcq', '-T0', '--no-sparse']
+    case 'gzip':
+      return ['gzip', '-dcq']
+  }
+}
+
+/** Whether a format's program can write a sparse spool. */
+export function canSpool(format: Compression): boolean {
+  return format !== 'gzip'
+}
+
+/** Maps a decompressor's failure to SOURCE_TRUNCATED or SOURCE_CORRUPT, naming where it stopped. */
+export function decompressFailure(format: Compression, stderr: string, where: { source: string; compressedBytes: number; imageBytes: number }): InputError {
+  const last = stderr.trim().split('\n').filter(Boolean).pop() ?? ''
+  const truncated = /unexpected end|premature end|truncated|end of (file|input)/i.test(stderr)
+  const at = `after ${where.compressedBytes} compressed bytes (image byte ${where.imageBytes})`
+  const detail = last ? `: ${format} says "${last.replace(/^\S+: /, '')}"` : ''
+  return truncated
+    ? new InputError('SOURCE_TRUNCATED', `Cannot decompress "${where.source}": the ${format} stream ends early, ${at}${detail}`, { hint: 'the file is incomplete: download it again' })
+    : new InputError('SOURCE_CORRUPT', `Cannot decompress "${where.source}": the ${format} stream is corrupt, ${at}${detail}`, { hint: 'the file is damaged: download it again and check its SHA-256' })
+}
+
+/** Starts the decompressor over `input` and returns a reader of the image it produces. */
+export async function startDecompressor(format: Compression, input: AsyncIterable<Uint8Array>, opts: DecompressOptions = {}): Promise<ImageReader> {
+  const spoolDir = opts.spoolDir === null || !canSpool(format) ? null : (opts.spoolDir ?? (await defaultSpoolDir(opts.window ?? DEFAULT_WINDOW)))
+  return spoolDir === null ? pipeReader(format, input, opts) : await SpoolReader.start(format, input, spoolDir, opts)
+}
+
+async function defaultSpoolDir(window: number): Promise<string> {
+  try {
+    const st = await fsp.statfs('/dev/shm')
+    await fsp.access('/dev/shm', constants.W_OK)
+    if (st.bavail * st.bsize >= 2 * (window + PUNCH_STEP)) return '/dev/shm'
+  } catch {
+    // no /dev/shm (some containers): the temp dir's page cache does the same job
+  }
+  return os.tmpdir()
+}
+
+/** A running decompressor: its exit, its stderr, and the feeding of its stdin. */
+class Child {
+  readonly exit: Promise<{ status: number | null; signal: NodeJS.Signals | null }>
+  stderr = ''
+  fed = 0
+  feedError: unknown = undefined
+  readonly feeding: Promise<void>
+
+  constructor(
+    readonly proc: ChildProcess,
+    readonly argv: string[],
+    input: AsyncIterable<Uint8Array>,
+    gate: () => Promise<void>,
+  ) {
+    proc.stderr!.on('data', (b: Buffer) => {
+      if (this.stderr.length < 65536) this.stderr += b.toString('utf8')
+    })
+    this.exit = new Promise((resolve, reject) => {
+      proc.on('error', (e) => reject(spawnError(argv, e as NodeJS.ErrnoException)))
+      proc.on('close', (status, signal) => resolve({ status, signal }))
+    })
+    this.exit.catch(() => {})
+    const self = this
+    async function* feed(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of input) {
+        await gate()
+        self.fed += chunk.length
+        yield chunk
+      }
+    }
+    // A decompressor that stops early (corrupt data) closes its stdin: EPIPE here is
+    // expected, and its exit status says what happened. A source error (network) is kept.
+    this.feeding = pipeline(Readable.from(feed()), proc.stdin!).catch((e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') this.feedError = e
+    })
+  }
+
+  /** Waits for the end; throws the source's error, or the decompressor's failure. */
+  async check(format: Compression, source: string, imageBytes: number, signal?: AbortSignal): Promise<void> {
+    await this.feeding
+    const { status, signal: sig } = await this.exit
+    if (signal?.aborted) throw new InterruptedError('Interrupted while decompressing')
+    if (this.feedError !== undefined) throw this.feedError
+    if (status === 0) return
+    if (sig) throw new HwimageError('TOOL_FAILED', `Cannot decompress "${source}": ${this.argv[0]} was killed by ${sig}`)
+    throw decompressFailure(format, this.stderr, { source, compressedBytes: this.fed, imageBytes })
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM')
+  }
+}
+
+function pipeReader(format: Compression, input: AsyncIterable<Uint8Array>, opts: DecompressOptions): ImageReader {
+  const argv = decompressArgv(format, false)
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = new Child(proc, argv, input, async () => {})
+  const onAbort = () => child.kill()
+  opts.signal?.addEventListener('abort', onAbort, { once: true })
+  let produced = 0
+  async function* out(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of proc.stdout!) {
+      produced += (chunk as Buffer).length
+      yield chunk as Buffer
+    }
+  }
+  return new StreamImageReader(
+    out(),
+    undefined,
+    () => child.check(format, opts.sourceName ?? 'source', produced, opts.signal),
+    async () => {
+      opts.signal?.removeEventListener('abort', onAbort)
+      child.kill()
+      await child.exit.catch(() => {})
+    },
+  )
+}
+
+/** A decompressor writing a sparse spool file, read as it grows. */
+class SpoolReader implements ImageReader {
+  readonly knownSize = undefined
+  private size = 0
+  private consumed = 0
+  private punched = 0
+  private punching: Promise<void> = Promise.resolve()
+  private done = false
+  private closed = false
+
+  private constructor(
+    private readonly format: Compression,
+    private readonly dir: string,
+    private readonly file: string,
+    private readonly fh: fsp.FileHandle,
+    private child: Child,
+    private readonly opts: DecompressOptions,
+  ) {}
+
+  static async start(format: Compression, input: AsyncIterable<Uint8Array>, spoolDir: string, opts: DecompressOptions): Promise<SpoolReader> {
+    const dir = await fsp.mkdtemp(path.join(spoolDir, 'hwimage-spool-'))
+    const file = path.join(dir, 'image')
+    const out = await fsp.open(file, 'w')
+    const fh = await fsp.open(file, 'r')
+    const argv = decompressArgv(format, true)
+    const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', out.fd, 'pipe'] })
+    await out.close() // the child has its own copy
+    const reader = new SpoolReader(format, dir, file, fh, undefined as unknown as Child, opts)
+    reader.child = new Child(proc, argv, input, () => reader.gate())
+    const onAbort = () => reader.child.kill()
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    reader.child.exit.finally(() => opts.signal?.removeEventListener('abort', onAbort)).catch(() => {})
+    void reader.child.exit.then(() => (reader.done = true), () => (reader.done = true))
+    return reader
+  }
+
+  private async poll(): Promise<void> {
+    this.size = (await this.fh.stat()).size
+  }
+
+  /** Holds the feeding while the decompressor is more than `window` bytes ahead of the reader. */
+  private async gate(): Promise<void> {
+    const window = this.opts.window ?? DEFAULT_WINDOW
+    while (!this.closed && this.size - this.consumed > window) {
+      await sleep(POLL_MS * 5)
+      await this.poll()
+    }
+  }
+
+  async read(offset: number, dst: Uint8Array): Promise<number> {
+    const need = offset + dst.length
+    while (this.size < need && !this.done) {
+      await this.poll()
+      if (this.size >= need) break
+      await Promise.race([sleep(POLL_MS), this.child.exit.catch(() => {})])
+    }
+    if (this.done) {
+      await this.poll()
+      await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
+    }
+    let n = 0
+    while (n < dst.length) {
+      const { bytesRead } = await this.fh.read(dst, n, dst.length - n, offset + n)
+      if (bytesRead === 0) break
+      n += bytesRead
+    }
+    this.advance(offset + n)
+    return n
+  }
+
+  /** Marks bytes below `to` as consumed and punches them out of the spool in big steps. */
+  private advance(to: number): void {
+    if (to > this.consumed) this.consumed = to
+    const edge = Math.floor(this.consumed / 4096) * 4096
+    if (edge - this.punched >= PUNCH_STEP) {
+      const from = this.punched
+      this.punched = edge
+      this.punching = this.punching.then(() => run(punchHoleArgv(this.file, from, edge - from)).then(() => {}, () => {}))
+    }
+  }
+
+  async finish(): Promise<number> {
+    await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
+    await this.poll()
+    return this.size
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.child.kill()
+    await this.child.exit.catch(() => {})
+    // Not awaiting the feeding: a source stalled in a read (stdin kept open) would hang
+    // here; its pipeline was torn down with the decompressor's stdin.
+    await this.punching
+    await this.fh.close().catch(() => {})
+    await fsp.rm(this.dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,249 @@
+// An image served over http(s). A dropped connection, an idle socket or a response cut
+// short does not start the download over: the next request asks for the rest with
+// `Range: bytes=N-` (RFC 9110 §14.2) and `If-Range` with the first response's ETag or
+// Last-Modified (§13.1.5), so a file replaced on the server in between is noticed (the
+// server then sends the whole new file with 200, which we refuse) instead of spliced.
+
+import http, { type IncomingMessage } from 'node:http'
+import https from 'node:https'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HwimageError, InterruptedError } from '../errors.js'
+import type { ByteSource } from './byte-source.js'
+
+/** Retry and timeout settings for HTTP sources. */
+export interface HttpOptions {
+  /** Attempts after a failure that made no progress (default 5); progress resets the count. */
+  retries?: number
+  /** First wait before retrying, doubled each time up to 8 s (default 500 ms). */
+  retryDelayMs?: number
+  /** A connection that delivers nothing for this long counts as dropped (default 30 s). */
+  idleTimeoutMs?: number
+  signal?: AbortSignal
+}
+
+const MAX_REDIRECTS = 5
+const MAX_DELAY_MS = 8000
+
+/** What the first response told us about the resource. */
+interface Resource {
+  url: URL
+  size: number | undefined
+  ranges: boolean
+  validator: string | undefined
+}
+
+/** A failure worth retrying (the connection, not the request). */
+class Dropped extends Error {}
+
+function networkError(url: string, what: string, cause?: unknown): HwimageError {
+  return new HwimageError('NETWORK', `Cannot download "${url}": ${what}`, { cause, hint: 'check the URL and the server, then run the same command again' })
+}
+
+async function request(url: URL, headers: Record<string, string>, method: string, opts: HttpOptions): Promise<{ res: IncomingMessage; url: URL }> {
+  let current = url
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const mod = current.protocol === 'https:' ? https : http
+      const req = mod.request(current, { method, headers: { 'user-agent': 'hwimage', ...headers }, signal: opts.signal }, resolve)
+      req.setTimeout(opts.idleTimeoutMs ?? 30_000, () => req.destroy(new Dropped(`no data for ${opts.idleTimeoutMs ?? 30_000} ms`)))
+      req.on('error', (e) => reject(opts.signal?.aborted ? new InterruptedError('Interrupted while downloading') : e instanceof Dropped ? e : new Dropped(e.message)))
+      req.end()
+    })
+    const status = res.statusCode ?? 0
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume()
+      current = new URL(res.headers.location, current)
+      continue
+    }
+    return { res, url: current }
+  }
+  throw networkError(url.href, `more than ${MAX_REDIRECTS} redirects`)
+}
+
+function failStatus(url: URL, res: IncomingMessage): HwimageError {
+  res.resume()
+  const status = res.statusCode ?? 0
+  if (status === 404 || status === 410) return new HwimageError('NOT_FOUND', `Cannot download "${url.href}": the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd())
+  return networkError(url.href, `the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd())
+}
+
+/** Runs `attempt` until it succeeds, retrying Dropped failures with backoff. */
+async function withRetries<T>(url: string, opts: HttpOptions, attempt: () => Promise<T>): Promise<T> {
+  let failures = 0
+  for (;;) {
+    try {
+      return await attempt()
+    } catch (e) {
+      if (opts.signal?.aborted) throw new InterruptedError('Interrupted while downloading', { cause: e })
+      if (!(e instanceof Dropped)) throw e
+      if (failures >= (opts.retries ?? 5)) throw networkError(url, `the connection failed ${failures + 1} times in a row (last: ${e.message})`, e)
+      failures++
+      const delay = Math.min(MAX_DELAY_MS, (opts.retryDelayMs ?? 500) * 2 ** (failures - 1))
+      await sleep(delay, undefined, { signal: opts.signal }).catch(() => {})
+    }
+  }
+}
+
+/** Opens an http(s) URL as a ByteSource (a HEAD request first, for size, Range support and validator). */
+export async function openHttpSource(spec: string, opts: HttpOptions = {}): Promise<ByteSource> {
+  const url = new URL(spec)
+  const resource = await withRetries(spec, opts, async () => {
+    const { res, url: final } = await request(url, {}, 'HEAD', opts)
+    res.resume()
+    const status = res.statusCode ?? 0
+    // Servers that refuse HEAD still serve GET: learn what we can from the first GET then.
+    if (status === 405 || status === 501) return { url: final, size: undefined, ranges: false, validator: undefined }
+    if (status !== 200) throw failStatus(final, res)
+    return describe(final, res)
+  })
+  let bytesRead = 0
+  const name = decodeURIComponent(url.pathname.split('/').pop() ?? '') || undefined
+
+  const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
+    if (length === 0) return new Uint8Array(0)
+    return await withRetries(spec, opts, async () => {
+      const { res } = await request(resource.url, { range: `bytes=${offset}-${offset + length - 1}`, ...ifRange(resource) }, 'GET', opts)
+      if (res.statusCode === 416) {
+        res.resume()
+        return new Uint8Array(0)
+      }
+      if (res.statusCode !== 206) {
+        if (res.statusCode === 200) {
+          res.resume()
+          throw networkError(spec, 'the server ignores Range requests (or the file changed), cannot read at an offset')
+        }
+        throw failStatus(resource.url, res)
+      }
+      const parts: Buffer[] = []
+      try {
+        for await (const chunk of res) parts.push(chunk as Buffer)
+      } catch (e) {
+        throw new Dropped((e as Error).message)
+      }
+      return Buffer.concat(parts)
+    })
+  }
+
+  return {
+    name: spec,
+    fileName: name,
+    kind: 'http',
+    get size() {
+      return resource.size
+    },
+    get bytesRead() {
+      return bytesRead
+    },
+    head: async (n) => (resource.ranges ? await readAt(0, n) : await headByGet(resource, n, opts)),
+    async *stream() {
+      let pos = 0
+      // One GET from `pos` to the end; a Dropped failure makes the loop below ask again from the new `pos`.
+      const attempt = async function* (): AsyncGenerator<Buffer> {
+        const headers = pos > 0 ? { range: `bytes=${pos}-`, ...ifRange(resource) } : {}
+        const { res } = await request(resource.url, headers, 'GET', opts)
+        const status = res.statusCode ?? 0
+        if (pos === 0 && status !== 200) throw failStatus(resource.url, res)
+        if (pos > 0) {
+          if (status === 200) {
+            res.resume()
+            throw networkError(spec, `the connection dropped at byte ${pos} and the server cannot resume (no Range support, or the file changed)`)
+          }
+          if (status !== 206) throw failStatus(resource.url, res)
+          const start = /^bytes (\d+)-/.exec(res.headers['content-range'] ?? '')?.[1]
+          if (Number(start) !== pos) {
+            res.resume()
+            throw networkError(spec, `asked to resume at byte ${pos}, the server answered "${res.headers['content-range'] ?? ''}"`)
+          }
+        } else if (resource.size === undefined) {
+          Object.assign(resource, describe(resource.url, res))
+        }
+        try {
+          for await (const chunk of res) yield chunk as Buffer
+        } catch (e) {
+          if (opts.signal?.aborted) throw new InterruptedError('Interrupted while downloading', { cause: e })
+          throw new Dropped(`connection lost at byte ${pos}: ${(e as Error).message}`)
+        }
+        if (resource.size !== undefined && pos < resource.size) throw new Dropped(`the server closed the connection at byte ${pos} of ${resource.size}`)
+      }
+      let failures = 0
+      for (;;) {
+        try {
+          for await (const chunk of attempt()) {
+            pos += chunk.length
+            bytesRead += chunk.length
+            failures = 0
+            yield chunk
+          }
+          return
+        } catch (e) {
+          if (opts.signal?.aborted) throw new InterruptedError('Interrupted while downloading', { cause: e })
+          if (!(e instanceof Dropped)) throw e
+          if (failures >= (opts.retries ?? 5)) throw networkError(spec, `the connection failed ${failures + 1} times in a row at byte ${pos} (last: ${e.message})`, e)
+          failures++
+          const delay = Math.min(MAX_DELAY_MS, (opts.retryDelayMs ?? 500) * 2 ** (failures - 1))
+          await sleep(delay, undefined, { signal: opts.signal }).catch(() => {})
+        }
+      }
+    },
+    readAt: resource.ranges ? readAt : undefined,
+    close: async () => {},
+  }
+}
+
+function describe(url: URL, res: IncomingMessage): Resource {
+  const length = res.headers['content-length']
+  return {
+    url,
+    size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+    ranges: res.headers['accept-ranges'] === 'bytes',
+    validator: (res.headers.etag && !res.headers.etag.startsWith('W/') ? res.headers.etag : undefined) ?? res.headers['last-modified'],
+  }
+}
+
+function ifRange(r: Resource): Record<string, string> {
+  return r.validator ? { 'if-range': r.validator } : {}
+}
+
+/** The first n bytes from a server without Range support: start a GET and stop after n bytes. */
+async function headByGet(r: Resource, n: number, opts: HttpOptions): Promise<Uint8Array> {
+  const { res } = await request(r.url, {}, 'GET', opts)
+  if (res.statusCode !== 200) throw failStatus(r.url, res)
+  const parts: Buffer[] = []
+  let got = 0
+  for await (const chunk of res) {
+    parts.push(chunk as Buffer)
+    got += (chunk as Buffer).length
+    if (got >= n) break
+  }
+  res.destroy()
+  return Buffer.concat(parts).subarray(0, n)
+}
+
+/** The body of a small text resource (SHA256SUMS, .bmap); undefined on 404 when `optional`. */
+export async function fetchText(spec: string, opts: HttpOptions & { optional?: boolean; maxBytes?: number } = {}): Promise<string | undefined> {
+  const url = new URL(spec)
+  return await withRetries(spec, opts, async () => {
+    const { res } = await request(url, {}, 'GET', opts)
+    if ((res.statusCode === 404 || res.statusCode === 410) && opts.optional) {
+      res.resume()
+      return undefined
+    }
+    if (res.statusCode !== 200) throw failStatus(url, res)
+    const parts: Buffer[] = []
+    let got = 0
+    try {
+      for await (const chunk of res) {
+        got += (chunk as Buffer).length
+        if (got > (opts.maxBytes ?? 16 << 20)) {
+          res.destroy()
+          throw networkError(spec, `larger than ${opts.maxBytes ?? 16 << 20} bytes`)
+        }
+        parts.push(chunk as Buffer)
+      }
+    } catch (e) {
+      if (e instanceof HwimageError) throw e
+      throw new Dropped((e as Error).message)
+    }
+    return Buffer.concat(parts).toString('utf8')
+  })
+}
