@@ -6,5 +6,6 @@ import { stringify } from 'yaml'
 
 /** Serializes a value so that YAML 1.1 (PyYAML's safe_load) reads back the same value. */
 export function toCloudInitYaml(value: unknown): string {
-  return stringify(value, { version: '1.1' })
+  // lineWidth 0: no folded lines, so an SSH key or a URL stays on one line as written.
+  return stringify(value, { version: '1.1', lineWidth: 0 })
 }

@@ -122,6 +122,12 @@ test('seedFiles() writes the config-drive layout under openstack/latest with uui
   assert.equal(JSON.parse(text(layout.files, 'hwimage.json')).format, 'configdrive')
 })
 
+test('seedFiles() keeps credentials and query strings of the report URL out of hwimage.json', () => {
+  const seed = parseSeed('report: {url: "https://user:pw@reports.example.net:8443/in?token=abc#x"}\n')
+  const manifest = JSON.parse(text(seedFiles(seed).files, 'hwimage.json'))
+  assert.equal(manifest.report_url, 'https://reports.example.net:8443/in')
+})
+
 test('seedFiles() takes the format from the seed unless overridden', () => {
   const seed = parseSeed('format: configdrive\n')
   assert.equal(seedFiles(seed).format, 'configdrive')

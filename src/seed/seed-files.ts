@@ -86,11 +86,21 @@ export function seedFiles(seed: Seed, opts: SeedFilesOptions = {}): SeedLayout {
         ? { form: 'openstack network_data.json' }
         : { form: `cloud-init network config version ${networkVersion}`, ...(opts.networkReason ? { reason: opts.networkReason } : {}) }
       : null,
-    report_url: seed.report?.url ?? null,
+    report_url: seed.report ? redactUrl(seed.report.url) : null,
     cleanup: seed.cleanup,
     files: Object.fromEntries(files.map((f) => [f.path, { sha256: createHash('sha256').update(f.bytes).digest('hex'), size: f.bytes.length }])),
     install: opts.installReport ?? null,
   }
   files.push({ path: MANIFEST_NAME, bytes: new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n') })
   return { format, label: format === 'configdrive' ? CONFIG_DRIVE_LABEL : NOCLOUD_LABEL, instanceId, networkVersion, files, warnings }
+}
+
+/** A URL without credentials or query (either may carry a token): for hwimage.json. */
+export function redactUrl(url: string): string {
+  const u = new URL(url)
+  u.username = ''
+  u.password = ''
+  u.search = ''
+  u.hash = ''
+  return u.toString()
 }
