@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname, tmpdir } from 'node:os'
@@ -113,6 +113,76 @@ test('the first-boot script leaves a seed it did not read from a partition alone
     const cleanup = t.received[0]!.body.seed.cleanup
     assert.equal(cleanup.done, false)
     assert.match(cleanup.reason, /did not read the seed from a device/)
+  } finally {
+    await t.done()
+  }
+})
+
+/** A fake /dev and /sys under the test root: disk "vdz" (a GPT image file) and its partition 2 "vdz2" (a FAT file). */
+async function fakeSeedPartition(root: string, partName: string): Promise<{ disk: string; part: string }> {
+  const { makeSeedVolume } = await import('./make-seed-volume.js')
+  const { parseSeed } = await import('./seed-schema.js')
+  await mkdir(join(root, 'dev'), { recursive: true })
+  const disk = join(root, 'dev/vdz')
+  await writeFile(disk, '')
+  await pexec('truncate', ['-s', '64M', disk])
+  await pexec('sgdisk', ['-n', '1:2048:+32M', '-c', '1:root', '-n', '2:96256:+16M', '-c', `2:${partName}`, '-t', '2:0700', disk])
+  const v = await makeSeedVolume(parseSeed('hostname: metal-01\n'))
+  const part = join(root, 'dev/vdz2')
+  await writeFile(part, await readFile(v.path))
+  await v.dispose()
+  const sysPart = join(root, 'sys/devices/virtual/block/vdz/vdz2')
+  await mkdir(sysPart, { recursive: true })
+  await writeFile(join(sysPart, 'partition'), '2\n')
+  await writeFile(join(sysPart, 'size'), `${32768}\n`)
+  await writeFile(join(sysPart, 'uevent'), `MAJOR=252\nMINOR=2\nDEVNAME=vdz2\nDEVTYPE=partition\nPARTN=2\nPARTNAME=${partName}\n`)
+  await mkdir(join(root, 'sys/class/block'), { recursive: true })
+  await symlink('../../devices/virtual/block/vdz/vdz2', join(root, 'sys/class/block/vdz2'))
+  await writeFile(
+    join(root, 'run/cloud-init/instance-data.json'),
+    JSON.stringify({ v1: { instance_id: 'iid-test', local_hostname: 'metal-01', subplatform: 'config-disk (/dev/vdz2)' } }),
+  )
+  return { disk, part }
+}
+
+async function partitionNumbers(disk: string): Promise<string[]> {
+  const { stdout } = await pexec('sfdisk', ['--json', disk])
+  return (JSON.parse(stdout).partitiontable.partitions as { node: string }[]).map((p) => p.node.slice(-1))
+}
+
+test('cleanup zeroes the seed partition, deletes its GPT entry and keeps a local seed with the same instance-id', async () => {
+  const t = await setup({ ...CONFIG, cleanup: true }, { v1: { datasource: 'x', errors: [] } })
+  try {
+    const { disk, part } = await fakeSeedPartition(t.root, 'cidata')
+    assert.deepEqual(await partitionNumbers(disk), ['1', '2'])
+    await t.runAfterFinal()
+    const cleanup = t.received[0]!.body.seed.cleanup
+    assert.equal(cleanup.done, true, JSON.stringify(cleanup))
+    assert.equal(cleanup.device, '/dev/vdz2')
+    assert.equal(cleanup.partition, 2)
+    assert.equal(cleanup.zeroed_bytes, 16 * 1024 * 1024)
+    assert.equal(cleanup.deleted_with, 'sfdisk')
+    assert.deepEqual(await partitionNumbers(disk), ['1'])
+    const bytes = await readFile(part)
+    assert.equal(bytes.length, 16 * 1024 * 1024)
+    assert.ok(bytes.every((b) => b === 0), 'every byte of the seed partition is zero')
+    assert.equal(await readFile(join(t.root, 'var/lib/cloud/seed/nocloud/meta-data'), 'utf8'), 'instance-id: "iid-test"\nlocal-hostname: "metal-01"\n')
+    assert.equal(await readFile(join(t.root, 'var/lib/cloud/seed/nocloud/user-data'), 'utf8'), '')
+  } finally {
+    await t.done()
+  }
+})
+
+test('cleanup leaves a partition alone unless its GPT name and label are the seed\'s', async () => {
+  const t = await setup({ ...CONFIG, cleanup: true }, { v1: { datasource: 'x', errors: [] } })
+  try {
+    const { disk, part } = await fakeSeedPartition(t.root, 'data')
+    await t.runAfterFinal()
+    const cleanup = t.received[0]!.body.seed.cleanup
+    assert.equal(cleanup.done, false)
+    assert.match(cleanup.reason, /partition name 'data' and filesystem label 'CIDATA' are not the seed's/)
+    assert.deepEqual(await partitionNumbers(disk), ['1', '2'])
+    assert.ok((await readFile(part)).some((b) => b !== 0))
   } finally {
     await t.done()
   }

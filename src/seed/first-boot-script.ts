@@ -179,24 +179,45 @@ def keep_seed_locally(iid, hostname):
     return d
 
 
+def partition_name(sysdir, dev):
+    # The kernel puts the GPT partition name in the partition's uevent (PARTNAME=).
+    try:
+        with open(sysdir + "/uevent") as f:
+            for line in f:
+                if line.startswith("PARTNAME="):
+                    return line.strip().split("=", 1)[1]
+    except OSError:
+        pass
+    return blkid(dev).get("PART_ENTRY_NAME")
+
+
+def entry_exists(disk, number):
+    rc, out, _ = run(["sfdisk", "--json", disk])
+    if rc != 0:
+        return None
+    nodes = [p.get("node", "") for p in json.loads(out).get("partitiontable", {}).get("partitions", [])]
+    return any(re.search(r"\D%d$" % number, n) for n in nodes)
+
+
 def cleanup(iid):
     sub = instance_data().get("subplatform") or ""
     m = re.search(r"(/dev/[^),\s]+)", sub)
     if not m:
         return {"done": False, "reason": "cloud-init did not read the seed from a device (%s)" % sub}
-    dev = os.path.realpath(m.group(1))
+    dev = os.path.realpath(path(m.group(1)))
     name = os.path.basename(dev)
     sysdir = path("/sys/class/block/" + name)
     if not os.path.exists(sysdir + "/partition"):
-        return {"done": False, "device": dev, "reason": "the seed is a whole device, not a partition: detach it instead"}
-    ids = blkid(dev)
-    if ids.get("PART_ENTRY_NAME") != CONFIG["partitionName"] or ids.get("LABEL") != CONFIG["label"]:
-        return {"done": False, "device": dev, "reason": "partition name %r / label %r are not the seed's" % (ids.get("PART_ENTRY_NAME"), ids.get("LABEL"))}
+        return {"done": False, "device": m.group(1), "reason": "the seed is a whole device, not a partition: detach it instead"}
+    label = blkid(dev).get("LABEL")
+    partname = partition_name(sysdir, dev)
+    if partname != CONFIG["partitionName"] or label != CONFIG["label"]:
+        return {"done": False, "device": m.group(1), "reason": "partition name %r and filesystem label %r are not the seed's" % (partname, label)}
     with open(sysdir + "/partition") as f:
         number = int(f.read())
     with open(sysdir + "/size") as f:
         size = int(f.read()) * 512
-    disk = "/dev/" + os.path.basename(os.path.realpath(sysdir + "/.."))
+    disk = path("/dev/" + os.path.basename(os.path.realpath(sysdir + "/..")))
     seed_copy = keep_seed_locally(iid, instance_data().get("local_hostname") or socket.gethostname())
     # Zero every byte first: the partition held password hashes and tokens.
     zero = bytes(1 << 20)
@@ -211,13 +232,14 @@ def cleanup(iid):
         if shutil.which(argv[0]):
             rc, _, err = run(argv)
             log("%s: exit %d %s" % (" ".join(argv), rc, err))
-            if rc == 0 or not os.path.exists(sysdir):
+            # sfdisk may fail only at re-reading the busy disk, after writing the table.
+            if rc == 0 or entry_exists(disk, number) is False:
                 deleted = argv[0]
                 break
     # The root filesystem keeps the disk busy, so the kernel is told about this one partition.
     run(["partx", "--delete", "--nr", str(number), disk])
     run(["udevadm", "settle"])
-    return {"done": deleted is not None, "device": dev, "disk": disk, "partition": number, "zeroed_bytes": size,
+    return {"done": deleted is not None, "device": m.group(1), "disk": disk, "partition": number, "zeroed_bytes": size,
             "deleted_with": deleted, "local_seed": seed_copy}
 
 
