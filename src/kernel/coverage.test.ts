@@ -67,3 +67,17 @@ test('measureCoverage() matches lspci and modalias inventories with their full i
   assert.deepEqual(r.classes.find((c) => c.class === 'usb')!.notCovered.map((d) => d.modules), [['usb_storage']])
   assert.deepEqual(r.inventories.map((i) => [i.format, i.devices]), [['lspci', 2], ['modalias', 2]])
 })
+
+test('measureCoverage() lends a module\'s aliases to a kernel that has the driver built in', () => {
+  // Linux 6.1 records no aliases for built-in drivers: a kernel with ahci built in
+  // borrows the aliases the baseline kernel has for the ahci module.
+  const modules = new Map([...tree.modules].filter(([name]) => name !== 'ahci'))
+  const builtinAhci: KernelTree = { ...tree, modules, builtin: new Set([...tree.builtin, 'ahci']), aliases: tree.aliases.filter((a) => a.module !== 'ahci') }
+  const r = measureCoverage(
+    { name: 'all', tree: builtinAhci, modules: new Set(modules.keys()) },
+    { name: 'all', tree, modules: new Set(tree.modules.keys()) },
+    [parseInventory(POPULATION, 'pop.md')],
+  )
+  const ata = r.classes.find((c) => c.class === 'Storage/ata')!
+  assert.deepEqual([ata.covered, ata.baselineDriven, ata.setModuleBytes], [100, 100, 0])
+})

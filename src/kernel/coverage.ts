@@ -7,6 +7,7 @@
 import { AliasIndex } from './alias-index.js'
 import type { Inventory, InventoryDevice } from './inventory.js'
 import type { KernelTree } from './kernel-package.js'
+import type { ModuleAlias } from './module-indexes.js'
 import { closeUnderDependencies } from './module-set.js'
 
 /** A device the baseline drives and the set does not. */
@@ -66,8 +67,9 @@ const FIRST = ['Storage/ata', 'Storage/nvme', 'Storage/raid', 'Storage/sas', 'St
 
 /** Measures a set against inventories, relative to a baseline set. */
 export function measureCoverage(set: MeasuredSet, baseline: MeasuredSet, inventories: readonly Inventory[]): CoverageReport {
-  const setIndex = new AliasIndex([...set.tree.aliases, ...set.tree.builtinAliases])
-  const baseIndex = baseline.tree === set.tree ? setIndex : new AliasIndex([...baseline.tree.aliases, ...baseline.tree.builtinAliases])
+  const setIndex = new AliasIndex([...set.tree.aliases, ...set.tree.builtinAliases, ...borrowedAliases(set.tree, baseline.tree)])
+  const baseIndex =
+    baseline.tree === set.tree ? setIndex : new AliasIndex([...baseline.tree.aliases, ...baseline.tree.builtinAliases, ...borrowedAliases(baseline.tree, set.tree)])
   const byClass = new Map<string, ClassAccumulator>()
   for (const inv of inventories) {
     for (const dev of inv.devices) {
@@ -122,6 +124,16 @@ interface ClassAccumulator {
 
 function newAccumulator(cls: string): ClassAccumulator {
   return { class: cls, devices: 0, baselineDriven: 0, covered: 0, undriven: 0, notCovered: new Map(), setModules: new Set(), baselineModules: new Set() }
+}
+
+// Before Linux 6.11 (bookworm has 6.1), modules.builtin.modinfo carries no device
+// aliases for built-in drivers, so a kernel with nvme built in (Debian's cloud
+// kernel) cannot say what it drives. When two kernels are compared, a driver built
+// into one borrows the aliases the other has for it as a module.
+function borrowedAliases(tree: KernelTree, other: KernelTree): ModuleAlias[] {
+  if (tree === other) return []
+  const known = new Set(tree.builtinAliases.map((a) => a.module))
+  return other.aliases.filter((a) => tree.builtin.has(a.module) && !known.has(a.module))
 }
 
 // The modules of `s` (or built-in drivers) that drive a device.
