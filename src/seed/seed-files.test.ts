@@ -40,7 +40,8 @@ test('seedFiles() writes the NoCloud layout: meta-data, user-data, vendor-data, 
     'local-hostname': 'metal-01.example.net',
     'public-keys': [KEY],
   })
-  assert.match(text(layout.files, 'vendor-data'), /^#!\/usr\/bin\/python3\n/)
+  assert.match(text(layout.files, 'vendor-data'), /^Content-Type: multipart\/mixed/)
+  assert.match(text(layout.files, 'vendor-data'), /filename="hwimage-first-boot"/)
   assert.deepEqual((yaml11(text(layout.files, 'network-config')) as { config: unknown[] }).config[0], {
     type: 'physical',
     name: 'nic0',
@@ -115,8 +116,10 @@ test('seedFiles() writes the config-drive layout under openstack/latest with uui
   })
   const vendor = JSON.parse(text(layout.files, 'openstack/latest/vendor_data2.json'))
   assert.deepEqual(Object.keys(vendor), ['cloud-init'])
-  assert.match(vendor['cloud-init'], /^#!\/usr\/bin\/python3\n/)
-  assert.match(vendor['cloud-init'], /\\"label\\":\\"config-2\\"/)
+  assert.match(vendor['cloud-init'], /^Content-Type: multipart\/mixed/)
+  const script = Buffer.from(/filename="hwimage-first-boot"\n\n([A-Za-z0-9+/=\n]+)/.exec(vendor['cloud-init'])![1]!, 'base64').toString('utf8')
+  assert.match(script, /^#!\/usr\/bin\/python3\n/)
+  assert.match(script, /\\"label\\":\\"config-2\\"/)
   assert.equal(JSON.parse(text(layout.files, 'openstack/latest/network_data.json')).links[0].ethernet_mac_address, '52:54:00:12:34:56')
   assert.equal(text(layout.files, 'openstack/latest/user_data'), text(seedFiles(SEED).files, 'user-data'))
   assert.equal(JSON.parse(text(layout.files, 'hwimage.json')).format, 'configdrive')

@@ -93,9 +93,10 @@ test('renderVendorData() is the first-boot script alone, the operator vendor-dat
   const script = { contract: 'hwimage-seed/1', label: 'CIDATA', partitionName: 'cidata' }
   assert.equal(renderVendorData(parseSeed(''), script), undefined)
   assert.equal(renderVendorData(parseSeed('vendor_data: "#cloud-config\\nntp: {enabled: true}\\n"\n'), script), '#cloud-config\nntp: {enabled: true}\n')
-  const onlyScript = renderVendorData(parseSeed('cleanup: true\n'), script)!
-  assert.match(onlyScript, /^#!\/usr\/bin\/python3\n/)
-  assert.match(onlyScript, /"cleanup\\":true/)
+  const onlyScript = pythonParts(renderVendorData(parseSeed('cleanup: true\n'), script)!)
+  assert.deepEqual(onlyScript.map((p) => [p.type, p.filename]), [['text/x-shellscript', 'hwimage-first-boot']])
+  assert.match(onlyScript[0]!.body, /^#!\/usr\/bin\/python3\n/)
+  assert.match(onlyScript[0]!.body, /"cleanup\\":true/)
   const both = pythonParts(renderVendorData(parseSeed('report: {url: "http://h/"}\nvendor_data: "#!/bin/sh\\ntrue\\n"\n'), script)!)
   assert.deepEqual(both.map((p) => [p.type, p.filename]), [
     ['text/x-not-multipart', 'vendor-data'],

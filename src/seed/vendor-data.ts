@@ -12,21 +12,17 @@ import { operatorPart } from './user-data.js'
 
 /** The `vendor-data` text, or undefined when there is none. */
 export function renderVendorData(seed: Seed, script: Omit<FirstBootConfig, 'cleanup' | 'report' | 'format'>): string | undefined {
-  const parts: MimePart[] = []
-  if (seed.vendorData !== undefined && seed.vendorData !== '') parts.push(operatorPart(seed.vendorData, 'vendor-data'))
-  if (seed.report || seed.cleanup) {
-    const body = firstBootScript({
-      ...script,
-      format: seed.format,
-      cleanup: seed.cleanup,
-      ...(seed.report ? { report: seed.report } : {}),
-    })
-    parts.push({ kind: 'text', contentType: 'text/x-shellscript', filename: FIRST_BOOT_SCRIPT_NAME, body })
-  }
-  if (parts.length === 0) return undefined
-  if (parts.length === 1) {
-    const only = parts[0]!
-    return only.kind === 'mime' ? only.document : only.body
-  }
+  const operator = seed.vendorData !== undefined && seed.vendorData !== '' ? seed.vendorData : undefined
+  if (!seed.report && !seed.cleanup) return operator // byte for byte
+  const body = firstBootScript({
+    ...script,
+    format: seed.format,
+    cleanup: seed.cleanup,
+    ...(seed.report ? { report: seed.report } : {}),
+  })
+  // Always a multipart document, so that the script keeps its name under
+  // scripts/vendor/ (a bare script would be stored as "part-001").
+  const parts: MimePart[] = operator !== undefined ? [operatorPart(operator, 'vendor-data')] : []
+  parts.push({ kind: 'text', contentType: 'text/x-shellscript', filename: FIRST_BOOT_SCRIPT_NAME, body })
   return buildMultipart(parts)
 }

@@ -175,7 +175,7 @@ function assertMergedConfig(view: CloudInitView): void {
   assert.deepEqual(ops.ssh_authorized_keys, [KEY])
   assert.deepEqual(view.cfg.runcmd, [['touch', '/root/hello']])
   assert.equal(view.cfg.manage_etc_hosts, false, "the operator's scalar wins over hwimage's")
-  assert.equal(view.vendor_scripts.length, 1, 'the first-boot script lands in scripts/vendor')
+  assert.deepEqual(view.vendor_scripts, ['hwimage-first-boot'], 'the first-boot script lands in scripts/vendor under its name')
 }
 
 test('NoCloud seed: cloud-init 22.4.2 reads instance-id, hostname, keys and version 1 network config as written', async () => {

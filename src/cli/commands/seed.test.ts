@@ -45,6 +45,7 @@ test('hwimage seed writes a NoCloud FAT volume and prints one JSON document with
     assert.equal(result.instanceId, 'iid-cli')
     assert.equal(result.networkConfig.version, 1)
     assert.equal((await stat(join(dir, 'seed.img'))).size, 16 * 1024 * 1024)
+    assert.equal((await stat(join(dir, 'seed.img'))).mode & 0o777, 0o600)
     assert.match(execFileSync('blkid', ['-o', 'export', join(dir, 'seed.img')], { encoding: 'utf8' }), /^LABEL=CIDATA$/m)
   }))
 

@@ -1,7 +1,7 @@
 // `hwimage seed SEED.yaml -o FILE`: a standalone first-boot volume (NoCloud CIDATA
 // or OpenStack config-2), or Ironic's base64-of-gzip config drive.
 
-import { copyFile, lstat, readFile, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, lstat, readFile, writeFile } from 'node:fs/promises'
 import { UsageError, InputError } from '../../errors.js'
 import { detectNetworkRenderer } from '../../seed/detect-network-renderer.js'
 import { encodeIronicConfigDrive } from '../../seed/ironic.js'
@@ -115,10 +115,12 @@ export const seedCommand: Command = {
         const encoded = encodeIronicConfigDrive(await readSeedVolume(volume))
         written = encoded.length
         if (output === '-') ctx.stdout.write(encoded + '\n')
-        else await writeFile(output, encoded)
+        else await writeFile(output, encoded, { mode: 0o600 })
       } else {
         await copyFile(volume.path, output)
       }
+      // The volume can hold password hashes and a report token.
+      if (output !== '-') await chmod(output, 0o600)
       const result = {
         output,
         format: volume.format,
