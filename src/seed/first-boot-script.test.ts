@@ -88,6 +88,32 @@ test('the first-boot script POSTs a JSON report with instance-id, hostname, addr
   }
 })
 
+test('without systemd-run the first-boot script waits for cloud-init in a detached child and still reports', async () => {
+  const t = await setup(CONFIG, { v1: { datasource: 'x', errors: [] } })
+  try {
+    // A systemd-run that fails, first in PATH: the host's service manager is never asked.
+    const bin = join(t.root, 'fakebin')
+    await mkdir(bin)
+    await writeFile(join(bin, 'systemd-run'), '#!/bin/sh\necho "no systemd here" >&2\nexit 1\n', { mode: 0o755 })
+    await pexec('python3', [join(t.root, 'hwimage-first-boot')], {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, HWIMAGE_TEST_ROOT: t.root, HWIMAGE_FIRST_BOOT_WAIT: '30' },
+    })
+    for (let i = 0; i < 100 && t.received.length === 0; i++) await new Promise((r) => setTimeout(r, 100))
+    assert.equal(t.received.length, 1)
+    assert.equal(t.received[0]!.body.instance_id, 'iid-test')
+    // The child logs after the server has answered: wait for the line.
+    const logFile = join(t.root, 'var/log/hwimage-first-boot.log')
+    let log = ''
+    for (let i = 0; i < 100 && !/reported to http/.test(log); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      log = await readFile(logFile, 'utf8').catch(() => '')
+    }
+    assert.match(log, /reported to http/)
+  } finally {
+    await t.done()
+  }
+})
+
 test('the first-boot script reports cloud-init errors, and "unknown" when the final result never came', async () => {
   const failed = await setup(CONFIG, { v1: { datasource: 'x', errors: ['runcmd failed'] } })
   try {

@@ -89,7 +89,8 @@ def hand_over():
         return
     log("systemd-run failed (%s); waiting for cloud-init in the background instead" % err)
     # cloud-final.service has KillMode=process: a detached child outlives the stage.
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         os.setsid()
         if os.fork() == 0:
             fd = os.open(path("/var/log/hwimage-first-boot.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -100,6 +101,7 @@ def hand_over():
             finally:
                 os._exit(0)
         os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def wait_for_result(timeout):
