@@ -1,7 +1,7 @@
 // Field validators of the seed file: MAC and IP addresses, CIDRs, host and interface
 // names, SSH keys, crypt hashes. Each error message says what a good value looks like.
 
-import { isIPv4, isIPv6 } from 'node:net'
+import { isIP, isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
 
 const MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i
@@ -16,6 +16,9 @@ export const mac = z
 export const ipv4 = z.string().refine((s) => isIPv4(s), 'must be an IPv4 address such as "10.0.0.1"')
 /** An IPv6 address. */
 export const ipv6 = z.string().refine((s) => isIPv6(s), 'must be an IPv6 address such as "2001:db8::1"')
+
+/** An IPv4 or IPv6 address. */
+export const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'must be an IP address such as "10.0.0.53" or "2001:db8::53"')
 
 /** Whether `s` is `address/prefix` with a prefix that fits the address family. */
 export function isCidr(s: string): boolean {

@@ -78,7 +78,9 @@ test('parseSeed() rejects a malformed IP address or CIDR and names the field', (
   rejects(eth('addresses: ["2001:db8::5/129"]'), 'network.ethernets[0].addresses[0]')
   rejects(eth('addresses: ["10.0.0.5/24"]\n      gateway4: 10.0.0'), 'network.ethernets[0].gateway4', /IPv4/)
   rejects(eth('addresses: ["10.0.0.5/24"]\n      gateway6: 10.0.0.1'), 'network.ethernets[0].gateway6', /IPv6/)
-  rejects(eth('nameservers: [1.1.1]'), 'network.ethernets[0].nameservers')
+  rejects(eth('nameservers: [1.1.1]'), 'network.ethernets[0].nameservers[0]', /must be an IP address/)
+  rejects(eth('nameservers: {addresses: [10.0.0.53], search: ["bad domain"]}'), 'network.ethernets[0].nameservers.search[0]', /DNS name/)
+  rejects(eth('nameservers: 10.0.0.53'), 'network.ethernets[0].nameservers', /list of addresses/)
 })
 
 test('parseSeed() rejects a duplicate interface and names the second one', () => {
@@ -111,7 +113,7 @@ test('parseSeed() rejects user-data larger than the volume and names user_data',
   check({ user_data: 'x'.repeat(SEED_VOLUME_BYTES) }, /larger than the 16 MiB seed volume/)
   const half = 'y'.repeat(SEED_VOLUME_BYTES / 2)
   check({ user_data: half, vendor_data: half }, /together/)
-  rejects('user_data: 5\n', 'user_data', /wrong type/)
+  rejects('user_data: 5\n', 'user_data', /must be text .* or a mapping/)
 })
 
 test('parseSeed() rejects a user without a name', () => {

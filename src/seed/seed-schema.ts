@@ -15,6 +15,7 @@ import {
   hostname,
   instanceId,
   ifName,
+  ipAddress,
   ipv4,
   ipv6,
   mac,
@@ -63,7 +64,9 @@ const VOLUME_RESERVE_BYTES = 512 * 1024
 
 // A mapping given where text is expected becomes a #cloud-config document: handy
 // in YAML, and unambiguous (cloud-init would need the header anyway).
-const cloudText = z.union([z.string(), z.record(z.string(), z.unknown())])
+const cloudText = z.union([z.string(), z.record(z.string(), z.unknown())], {
+  error: 'must be text (cloud-config, a script, MIME multipart) or a mapping',
+})
 
 const addressing = {
   dhcp4: z.boolean().default(false),
@@ -72,10 +75,9 @@ const addressing = {
   gateway4: ipv4.optional(),
   gateway6: ipv6.optional(),
   nameservers: z
-    .union([
-      z.array(z.union([ipv4, ipv6])),
-      z.strictObject({ addresses: z.array(z.union([ipv4, ipv6])).default([]), search: z.array(fqdn).default([]) }),
-    ])
+    .union([z.array(ipAddress), z.strictObject({ addresses: z.array(ipAddress).default([]), search: z.array(fqdn).default([]) })], {
+      error: 'must be a list of addresses, or {addresses: […], search: […]}',
+    })
     .optional(),
   mtu: z.number().int().min(576, 'must be at least 576').max(65535, 'must be at most 65535').optional(),
 }
@@ -195,7 +197,10 @@ function issueToProblem(issue: z.core.$ZodIssue): SeedProblem {
     return { path, message: `must be ${article(issue.expected)}${/received (\w+)/.exec(issue.message)?.[1] ? `, not ${/received (\w+)/.exec(issue.message)![1]}` : ''}` }
   }
   if (issue.code === 'invalid_union') {
-    return { path, message: 'has the wrong type or shape' }
+    // A branch whose shape matched but whose content did not says more than the union.
+    const inner = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0))
+    if (inner) return issueToProblem({ ...inner[0]!, path: [...issue.path, ...inner[0]!.path] } as z.core.$ZodIssue)
+    return { path, message: issue.message }
   }
   return { path, message: issue.message }
 }
