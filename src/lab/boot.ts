@@ -32,6 +32,8 @@ export interface BootOptions {
 export interface BootResult {
   /** done: the predicate held; timeout: time ran out; exited: QEMU stopped by itself. */
   outcome: 'done' | 'timeout' | 'exited'
+  /** When QEMU was started (ms since the epoch). */
+  startedAt: number
   /** Seconds from QEMU's start to the end of the boot. */
   seconds: number
   milestones: Milestone[]
@@ -145,6 +147,7 @@ export async function bootMachine(opts: BootOptions): Promise<BootResult> {
   if (aborted && outcome !== 'done') throw new InterruptedError('Interrupted while booting the machine')
   const result: BootResult = {
     outcome,
+    startedAt: started,
     seconds: elapsed(),
     milestones: watcher.milestones,
     facts: watcher.facts,

@@ -13,6 +13,8 @@ export type DiagnosisCode =
   | 'root-device-missing'
   | 'no-network'
   | 'cloud-init-error'
+  /** uefi-sb only: the machine booted but the kernel does not report Secure Boot enabled */
+  | 'secure-boot-off'
   | 'qemu-failed'
   | 'timeout'
 

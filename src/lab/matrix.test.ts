@@ -1,0 +1,107 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { cellId, planCells, runMatrix, type DiskPreparer } from './matrix.js'
+import { classifyStorage, parseDeviceHelp } from '../tools/qemu-devices.js'
+import { FIRMWARES } from '../tools/qemu.js'
+import { UsageError } from '../errors.js'
+
+const catalog = parseDeviceHelp(`Storage devices:
+name "ich9-ahci", bus PCI, alias "ahci"
+name "megasas", bus PCI, desc "LSI MegaRAID SAS 1078"
+name "mptsas1068", bus PCI, desc "LSI SAS 1068"
+name "nvme", bus PCI, desc "Non-Volatile Memory Express"
+name "virtio-blk-pci", bus PCI, alias "virtio-blk"
+name "virtio-scsi-pci", bus PCI, alias "virtio-scsi"
+`)
+const storages = ['virtio-blk', 'virtio-scsi', 'ahci', 'nvme', 'megasas', 'mptsas1068'].map((s) => classifyStorage(catalog, s))
+const nics = ['virtio-net-pci', 'e1000', 'e1000e', 'rtl8139']
+
+test('planCells() boots the covering set and never a cell the firmware cannot boot', () => {
+  const plan = planCells({ firmwares: FIRMWARES, storages, nics }, 'covering')
+  assert.equal(plan.run.length, 6)
+  assert.ok(plan.run.every((c) => c.storage !== 'megasas' || c.firmware === 'bios'))
+  assert.deepEqual(plan.notApplicable, [])
+})
+
+test('planCells() lists every non-applicable cell of the full matrix with its reason', () => {
+  const plan = planCells({ firmwares: FIRMWARES, storages, nics }, 'all')
+  assert.equal(plan.run.length + plan.notApplicable.length, 72)
+  const megasasUefi = plan.notApplicable.filter((c) => c.storage === 'megasas')
+  assert.deepEqual(new Set(megasasUefi.map((c) => c.firmware)), new Set(['uefi', 'uefi-sb']))
+  assert.match(megasasUefi[0]!.reason, /OVMF has no MegaRAID/)
+})
+
+test('planCells() shows a controller no chosen firmware can boot as not applicable', () => {
+  const plan = planCells({ firmwares: ['uefi'], storages: [storages[0]!, storages[4]!], nics: ['e1000'] }, 'covering')
+  assert.deepEqual(plan.run.map((c) => c.storage), ['virtio-blk'])
+  assert.deepEqual(plan.notApplicable.map((c) => [c.firmware, c.storage]), [['uefi', 'megasas']])
+})
+
+test('cellId() names a cell as firmware--storage--nic, safe for a directory', () => {
+  assert.equal(cellId({ firmware: 'uefi-sb', storage: 'virtio-blk', nic: 'e1000' }), 'uefi-sb--virtio-blk--e1000')
+  assert.equal(cellId({ firmware: 'bios', storage: 'a/b c', nic: 'x' }), 'bios--a_b_c--x')
+})
+
+// A stand-in for QEMU: writes a boot to the serial log and, when the cell's seed
+// asks for a report, POSTs it the way the first-boot script would (10.0.2.2 is the
+// host's loopback in QEMU user networking). Cells on megasas stop in the initramfs.
+const FAKE_QEMU = `#!/bin/sh
+for a in "$@"; do case "$a" in file:*) log="\${a#file:}";; hba0*) ;; esac; done
+case "$*" in *megasas*) broken=1;; esac
+dir=$(dirname "$log")
+printf 'SeaBIOS (version 1.16.2-debian-1.16.2-1)\\r\\n[    0.000000] Linux version 6.1.0-28-cloud-amd64 (x)\\r\\n' > "$log"
+if [ -n "$broken" ]; then
+  printf 'Gave up waiting for root file system device.  Common problems:\\r\\nALERT!  UUID=0 does not exist.  Dropping to a shell!\\r\\n' >> "$log"
+else
+  url=$(sed 's/10\\.0\\.2\\.2/127.0.0.1/' "$dir/report-url")
+  curl -s -o /dev/null -H 'Content-Type: application/json' --data '{"event":"first-boot"}' "$url"
+fi
+while :; do sleep 0.1; done
+`
+
+test('runMatrix() passes cells whose report arrives and diagnoses the others from their console', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
+  try {
+    const qemu = join(dir, 'fake-qemu')
+    await writeFile(qemu, FAKE_QEMU)
+    await chmod(qemu, 0o755)
+    const prepare: DiskPreparer = async (ctx) => {
+      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
+      await writeFile(join(ctx.workDir, 'disk.img'), '')
+      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
+    }
+    const image = join(dir, 'image.img')
+    await writeFile(image, new Uint8Array(1024))
+    const events: string[] = []
+    const r = await runMatrix({
+      image, firmwares: ['bios', 'uefi'], storages: ['virtio-blk', 'megasas'], nics: ['e1000'], cells: 'covering',
+      jobs: 2, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu,
+      onEvent: (e) => events.push(e.type),
+    })
+    assert.deepEqual(r.summary, { pass: 1, fail: 1, notApplicable: 0 })
+    const pass = r.cells.find((c) => c.status === 'pass')!
+    assert.equal(pass.storage, 'virtio-blk')
+    assert.equal(pass.firmware, 'uefi')
+    assert.deepEqual(pass.report, { event: 'first-boot' })
+    assert.ok(pass.seconds! >= 0 && pass.seconds! < 20)
+    const fail = r.cells.find((c) => c.status === 'fail')!
+    assert.deepEqual([fail.firmware, fail.storage], ['bios', 'megasas'])
+    assert.equal(fail.diagnosis?.code, 'root-device-missing')
+    assert.equal(fail.serialLog, 'cells/bios--megasas--e1000/serial.log')
+    assert.match(await readFile(join(dir, 'report', fail.serialLog!), 'utf8'), /Gave up waiting/)
+    assert.equal(events.filter((e) => e === 'cell-done').length, 2)
+    await assert.rejects(readFile(join(dir, 'report', 'cells', pass.id, 'disk.img')), 'the disks are removed after the boot')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('runMatrix() refuses a device QEMU does not know before booting anything', async () => {
+  await assert.rejects(
+    runMatrix({ image: '/nonexistent', firmwares: ['bios'], storages: ['megaraid9000'], nics: ['e1000'], cells: 'covering', jobs: 1, timeoutMs: 1000, memoryMiB: 256, reportDir: '/nonexistent' }),
+    (e: unknown) => e instanceof UsageError && /megaraid9000/.test(e.message) && /megasas/.test(e.hint ?? ''),
+  )
+})

@@ -1,0 +1,277 @@
+// The hardware lab: an image booted across firmware × storage controller × NIC
+// cells. Each cell gets a fresh target disk with a seed whose report URL points at a
+// listener the lab runs; the cell passes when that report arrives over the cell's
+// NIC — proof that firmware, bootloader, kernel, storage driver, NIC driver and
+// cloud-init all worked. A failed cell says where it stopped, from its console.
+
+import { mkdir, rm } from 'node:fs/promises'
+import { join, relative, resolve } from 'node:path'
+import { listenForReports, type ReceivedReport } from '../seed/report-listener.js'
+import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
+import { macAddressFor, type Firmware, type QemuDisk } from '../tools/qemu.js'
+import { bootMachine } from './boot.js'
+import type { MilestoneKind } from './console-watch.js'
+import { allCells, coveringCells, type Cell } from './covering.js'
+import { diagnoseBoot, type Diagnosis } from './diagnose.js'
+import { firmwareSupport } from './firmware-support.js'
+import { resolveLabImage, type LabImage } from './image-source.js'
+import { labSeed } from './lab-seed.js'
+import { prepareLabDisks } from './prepare-disk.js'
+import type { Seed } from '../seed/seed-schema.js'
+
+/** Makes one cell's disks (target disk with the image and seed): the step the installer will take over. */
+export type DiskPreparer = (ctx: { image: LabImage; cell: Cell<Firmware>; workDir: string; seed: Seed; sizeBytes: bigint; signal?: AbortSignal }) => Promise<QemuDisk[]>
+
+/** The overlay preparer: a qcow2 overlay over the image plus a seed volume disk. */
+export const overlayPreparer: DiskPreparer = (ctx) =>
+  prepareLabDisks({ image: ctx.image, workDir: ctx.workDir, sizeBytes: ctx.sizeBytes, seed: { kind: 'seed', seed: ctx.seed }, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+
+/** What the lab runs. */
+export interface MatrixOptions {
+  /** An image file or a build output directory. */
+  image: string
+  firmwares: readonly Firmware[]
+  storages: readonly string[]
+  nics: readonly string[]
+  cells: 'covering' | 'all'
+  jobs: number
+  timeoutMs: number
+  memoryMiB: number
+  /** Target disk size (default 8 GiB). */
+  diskSizeBytes?: bigint
+  /** Where report.json, the page and each cell's console log go. */
+  reportDir: string
+  prepare?: DiskPreparer
+  /** The QEMU binary (tests use a stand-in). */
+  qemu?: string
+  signal?: AbortSignal
+  onEvent?: (e: MatrixEvent) => void
+}
+
+/** Progress of a lab run. */
+export type MatrixEvent =
+  | { type: 'start'; cells: number; boots: number; jobs: number; listen: string }
+  | { type: 'cell-start'; id: string; index: number; boots: number }
+  | { type: 'milestone'; id: string; kind: MilestoneKind; at: number }
+  | { type: 'cell-done'; result: CellResult; done: number; boots: number }
+
+/** One cell's outcome. */
+export interface CellResult extends Cell<Firmware> {
+  /** firmware--storage--nic, also the cell's directory under cells/. */
+  id: string
+  status: 'pass' | 'fail' | 'n/a'
+  /** Why the cell is not applicable. */
+  reason?: string
+  /** Seconds from QEMU's start to the report (pass) or to the end of the boot (fail). */
+  seconds?: number
+  diagnosis?: Diagnosis
+  /** The furthest milestone the console showed. */
+  reached?: MilestoneKind
+  milestones?: { kind: MilestoneKind; at: number }[]
+  secureBoot?: 'enabled' | 'disabled' | 'unknown'
+  kernelVersion?: string
+  /** The console log, relative to the report directory. */
+  serialLog?: string
+  /** The report the machine sent (hwimage's first-boot report). */
+  report?: unknown
+}
+
+/** A whole lab run: what report.json holds. */
+export interface MatrixResult {
+  image: { path: string; name?: string; kernelFlavor?: string; kernelVersion?: string }
+  mode: 'covering' | 'all'
+  firmwares: Firmware[]
+  storages: string[]
+  nics: string[]
+  jobs: number
+  memoryMiB: number
+  timeoutSeconds: number
+  started: string
+  seconds: number
+  summary: { pass: number; fail: number; notApplicable: number }
+  cells: CellResult[]
+}
+
+const DEAD_ENDS: MilestoneKind[] = ['no-boot-entry', 'root-missing', 'panic']
+
+/** The id of a cell, safe as a directory name. */
+export function cellId(c: Cell): string {
+  return `${c.firmware}--${c.storage}--${c.nic}`.replace(/[^\w.+-]/g, '_')
+}
+
+/** The cells to run (applicable) and to list as not applicable, for the chosen mode. */
+export function planCells(
+  axes: { firmwares: readonly Firmware[]; storages: readonly StorageDevice[]; nics: readonly string[] },
+  mode: 'covering' | 'all',
+): { run: Cell<Firmware>[]; notApplicable: (Cell<Firmware> & { reason: string })[] } {
+  const byName = new Map(axes.storages.map((s) => [s.name, s]))
+  const support = (f: Firmware, s: string) => firmwareSupport(f, byName.get(s)!)
+  const m = { firmwares: axes.firmwares, storages: axes.storages.map((s) => s.name), nics: axes.nics, applicable: (f: Firmware, s: string) => support(f, s).applicable }
+  const na = (c: Cell<Firmware>) => ({ ...c, reason: (support(c.firmware, c.storage) as { reason: string }).reason })
+  if (mode === 'all') {
+    const cells = allCells(m)
+    return { run: cells.filter((c) => m.applicable(c.firmware, c.storage)), notApplicable: cells.filter((c) => !m.applicable(c.firmware, c.storage)).map(na) }
+  }
+  const run = coveringCells(m)
+  // A controller (or firmware) no cell can cover is shown once, as not applicable.
+  const notApplicable: (Cell<Firmware> & { reason: string })[] = []
+  for (const s of m.storages) {
+    if (run.some((c) => c.storage === s)) continue
+    for (const f of m.firmwares) notApplicable.push(na({ firmware: f, storage: s, nic: axes.nics[0]! }))
+  }
+  return { run, notApplicable }
+}
+
+/** Runs the lab: boots every planned cell, `jobs` at a time, and returns the results. */
+export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
+  const catalog = await loadDeviceCatalog()
+  const storages = opts.storages.map((s) => classifyStorage(catalog, s))
+  for (const n of opts.nics) classifyNic(catalog, n)
+  const image = await resolveLabImage(opts.image)
+  const reportDir = resolve(opts.reportDir)
+  const plan = planCells({ firmwares: opts.firmwares, storages, nics: opts.nics }, opts.cells)
+  const started = new Date()
+  const t0 = Date.now()
+
+  const listener = await listenForReports({ port: 0, host: '127.0.0.1' })
+  const reports = new Map<string, ReceivedReport>()
+  const pump = (async () => {
+    for await (const r of listener.reports) {
+      const id = /^\/report\/([^/?]+)/.exec(r.path)?.[1]
+      if (id && !reports.has(id)) reports.set(id, r)
+    }
+  })()
+
+  const results: CellResult[] = plan.notApplicable.map((c) => ({ ...c, id: cellId(c), status: 'n/a' as const }))
+  opts.onEvent?.({ type: 'start', cells: plan.run.length + plan.notApplicable.length, boots: plan.run.length, jobs: opts.jobs, listen: `127.0.0.1:${listener.port}` })
+  let next = 0
+  let done = 0
+  const worker = async () => {
+    while (next < plan.run.length && !opts.signal?.aborted) {
+      const index = next++
+      const cell = plan.run[index]!
+      opts.onEvent?.({ type: 'cell-start', id: cellId(cell), index, boots: plan.run.length })
+      const result = await runCell(cell, index, {
+        image, reportDir, port: listener.port, reports, storages, timeoutMs: opts.timeoutMs, memoryMiB: opts.memoryMiB,
+        diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n, prepare: opts.prepare ?? overlayPreparer,
+        ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.qemu ? { qemu: opts.qemu } : {}),
+      })
+      results.push(result)
+      opts.onEvent?.({ type: 'cell-done', result, done: ++done, boots: plan.run.length })
+    }
+  }
+  try {
+    // allSettled: on a failure or an abort every worker's QEMU is stopped before this returns.
+    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(opts.jobs, plan.run.length)) }, worker))
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
+  } finally {
+    await listener.close()
+    await pump
+  }
+  const order = (c: CellResult) => [opts.storages.indexOf(c.storage), opts.nics.indexOf(c.nic), opts.firmwares.indexOf(c.firmware)]
+  results.sort((a, b) => {
+    const [x, y] = [order(a), order(b)]
+    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!
+  })
+  return {
+    image: { path: image.path, ...(image.name ? { name: image.name } : {}), ...(image.kernelFlavor ? { kernelFlavor: image.kernelFlavor } : {}), ...(image.kernelVersion ? { kernelVersion: image.kernelVersion } : {}) },
+    mode: opts.cells,
+    firmwares: [...opts.firmwares],
+    storages: [...opts.storages],
+    nics: [...opts.nics],
+    jobs: opts.jobs,
+    memoryMiB: opts.memoryMiB,
+    timeoutSeconds: opts.timeoutMs / 1000,
+    started: started.toISOString(),
+    seconds: round((Date.now() - t0) / 1000),
+    summary: {
+      pass: results.filter((r) => r.status === 'pass').length,
+      fail: results.filter((r) => r.status === 'fail').length,
+      notApplicable: results.filter((r) => r.status === 'n/a').length,
+    },
+    cells: results,
+  }
+}
+
+interface CellContext {
+  image: LabImage
+  reportDir: string
+  /** The report listener's port on the host's loopback. */
+  port: number
+  reports: Map<string, ReceivedReport>
+  storages: StorageDevice[]
+  timeoutMs: number
+  memoryMiB: number
+  diskSizeBytes: bigint
+  prepare: DiskPreparer
+  qemu?: string
+  signal?: AbortSignal
+  onEvent?: (e: MatrixEvent) => void
+}
+
+async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): Promise<CellResult> {
+  const id = cellId(cell)
+  const workDir = join(ctx.reportDir, 'cells', id)
+  await rm(workDir, { recursive: true, force: true })
+  await mkdir(workDir, { recursive: true })
+  // The guest reaches the host's loopback as 10.0.2.2 in QEMU user networking.
+  const seed = labSeed({ hostname: `lab-${index + 1}`, reportUrl: `http://10.0.2.2:${ctx.port}/report/${id}` })
+  let disks: QemuDisk[] = []
+  try {
+    disks = await ctx.prepare({ image: ctx.image, cell, workDir, seed, sizeBytes: ctx.diskSizeBytes, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+    const catalog = await loadDeviceCatalog()
+    const boot = await bootMachine({
+      machine: {
+        firmware: cell.firmware,
+        storage: ctx.storages.find((s) => s.name === cell.storage)!,
+        nic: classifyNic(catalog, cell.nic),
+        disks,
+        memoryMiB: ctx.memoryMiB,
+        cpus: 1,
+        macAddress: macAddressFor(index + 1),
+        name: `hwimage-${id}`,
+      },
+      workDir,
+      timeoutMs: ctx.timeoutMs,
+      ...(ctx.qemu ? { qemu: ctx.qemu } : {}),
+      done: (c) => ctx.reports.has(id) || DEAD_ENDS.some((k) => c.has(k)),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onMilestone: (m) => ctx.onEvent?.({ type: 'milestone', id, kind: m.kind, at: m.at }),
+    })
+    const report = ctx.reports.get(id)
+    let diagnosis = diagnoseBoot(boot.console, {
+      timedOut: boot.outcome === 'timeout',
+      needReport: true,
+      reportReceived: report !== undefined,
+      ...(boot.qemuExit ? { qemuExit: boot.qemuExit } : {}),
+    })
+    const f = boot.facts
+    if (!diagnosis && cell.firmware === 'uefi-sb' && f.secureBoot !== 'enabled') {
+      diagnosis = { code: 'secure-boot-off', summary: `The kernel does not report Secure Boot enabled (${f.secureBoot ?? 'no report'})`, ...(boot.console.get('secure-boot') ? { evidence: boot.console.get('secure-boot')!.line } : {}) }
+    }
+    const result: CellResult = {
+      ...cell,
+      id,
+      status: diagnosis ? 'fail' : 'pass',
+      seconds: round(report ? (Date.parse(report.received) - boot.startedAt) / 1000 : boot.seconds),
+      milestones: boot.milestones.map((m) => ({ kind: m.kind, at: round(m.at) })),
+      serialLog: relative(ctx.reportDir, boot.serialLog),
+    }
+    if (diagnosis) result.diagnosis = diagnosis
+    const reached = boot.console.last()?.kind
+    if (reached) result.reached = reached
+    if (f.secureBoot) result.secureBoot = f.secureBoot
+    if (f.kernelVersion) result.kernelVersion = f.kernelVersion
+    if (report) result.report = report.report
+    return result
+  } finally {
+    // Keep the console log; the disks are large and rebuilt for every run.
+    for (const d of disks) await rm(d.path, { force: true })
+    await rm(join(workDir, 'ovmf-vars.fd'), { force: true })
+  }
+}
+
+function round(s: number): number {
+  return Math.round(s * 10) / 10
+}
