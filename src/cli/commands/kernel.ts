@@ -201,7 +201,7 @@ function renderCoverage(r: CoverageReport, top: number, detailed: readonly strin
     `baseline   ${r.baseline.name} (${r.baseline.kernel}): ${r.baseline.modules} modules, ${mib(r.baseline.moduleBytes)}; with vmlinuz ${mib(r.baseline.footprintBytes)}`,
     ...r.inventories.map((i) => `inventory  ${i.source} (${i.format}, ${i.devices} devices)`),
     '',
-    `${'class'.padEnd(30)} ${'covered'.padStart(8)} ${'set/baseline drives'.padStart(21)} ${'not driven'.padStart(10)} ${'set size'.padStart(10)} ${'full size'.padStart(10)}`,
+    `${'class'.padEnd(30)} ${'covered'.padStart(8)} ${'covered/driven'.padStart(21)} ${'not driven'.padStart(10)} ${'set size'.padStart(10)} ${'full size'.padStart(10)}`,
   ]
   for (const c of r.classes) {
     if (c.baselineDriven === 0 && c.undriven === 0) continue
