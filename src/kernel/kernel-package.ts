@@ -127,8 +127,12 @@ async function openDeb(deb: string, cacheDir: string, signal?: AbortSignal): Pro
       // Debian's packages carry no indexes (postinst runs depmod); make them once here.
       if (!(await exists(path.join(modulesDir, 'modules.dep')))) await run(depmodArgv({ baseDir: tmp, version }), { signal })
       await fs.writeFile(path.join(tmp, '.hwimage-unpacked'), `${deb}\n${digest}\n`)
-      await fs.rm(target, { recursive: true, force: true })
-      await fs.rename(tmp, target)
+      // The target only ever appears whole, by this rename, so an existing one is complete.
+      await fs.rename(tmp, target).catch(async (e: NodeJS.ErrnoException) => {
+        // Another hwimage unpacked the same package meanwhile: use its copy.
+        if ((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && (await exists(stamp))) await fs.rm(tmp, { recursive: true, force: true })
+        else throw e
+      })
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true })
       throw e

@@ -114,5 +114,6 @@ test('bad input is a named error with exit code 2', async () => {
   for (const e of [unknownModule, badInventory, badKernel]) assert.equal(exitCodeOf(e), 2)
   assert.equal((await failure('frobnicate')).code, 'USAGE')
   assert.equal((await failure('coverage', fx.root)).code, 'USAGE')
+  assert.equal((await failure('coverage', fx.root, '--inventory', notes, '--add', 'e1000e')).code, 'USAGE')
   assert.equal((await failure('select', fx.root, '--compression', 'lz4')).code, 'USAGE')
 })

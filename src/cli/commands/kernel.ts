@@ -167,6 +167,10 @@ async function coverage(argv: string[], ctx: CommandContext): Promise<number> {
   if (!source) throw new UsageError('Cannot run "kernel coverage": KERNEL is missing', { hint: 'see `hwimage kernel coverage --help`' })
   if (invFiles.length === 0) throw new UsageError('Cannot run "kernel coverage": no --inventory given', { hint: 'e.g. --inventory population, or an lspci -nnk dump' })
   if (more.length > 0 && !args.values.inventory) throw new UsageError(`Cannot run "kernel coverage": unexpected argument "${more[0]}"`)
+  const setSpec = (args.values.modules as string | undefined) ?? 'all'
+  if ((args.values.add || args.values.remove) && setSpec !== 'server') {
+    throw new UsageError('Cannot use --add or --remove with "kernel coverage" unless --modules server', { hint: 'list the modules in --modules instead' })
+  }
   const inventories = []
   for (const f of invFiles) {
     const file = f === 'population' ? populationTablePath() : f
@@ -176,7 +180,6 @@ async function coverage(argv: string[], ctx: CommandContext): Promise<number> {
     inventories.push(parseInventory(text, file))
   }
   const tree = await openKernel(source, { signal: ctx.signal })
-  const setSpec = (args.values.modules as string | undefined) ?? 'all'
   const modules = await moduleSetArg(tree, setSpec, { add: splitList(args.values.add), remove: splitList(args.values.remove) })
   const baseTree = args.values.baseline ? await openKernel(args.values.baseline as string, { signal: ctx.signal }) : tree
   const report = measureCoverage(
