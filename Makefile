@@ -12,8 +12,10 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	./bin/hwimage build -o $(OUT)
-	./bin/hwimage demo-boot $(OUT)
+	@start=$$(date +%s); ./bin/hwimage build -o $(OUT) && \
+	  echo "build took $$(( $$(date +%s) - start )) s" && \
+	  start=$$(date +%s) && ./bin/hwimage boot $(OUT) --firmware uefi-sb && \
+	  echo "boot (QEMU TCG, OVMF with Secure Boot, Microsoft keys) took $$(( $$(date +%s) - start )) s"
 
 typecheck: setup
 	node_modules/.bin/tsc --noEmit -p .

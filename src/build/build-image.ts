@@ -4,7 +4,8 @@ import { randomUUID, randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile, readdir, lstat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { HwimageError, withContext } from '../errors.js'
+import { withContext } from '../errors.js'
+import { applyServerKernel } from './server-kernel.js'
 import type { BuildSpec } from './spec.js'
 import type { ImageIds } from './customize-script.js'
 import { makeRootfs, writeStage } from './rootfs.js'
@@ -32,11 +33,6 @@ export interface BuildOptions {
 export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<Manifest> {
   const started = Date.now()
   const step = opts.onStep ?? (() => {})
-  if (spec.kernel.flavor === 'server') {
-    throw new HwimageError('BUILD_FAILED', 'Cannot build kernel flavor "server": the pruned server kernel is not implemented yet', {
-      hint: 'use kernel.flavor "generic" or "cloud" (issue 6 adds "server")',
-    })
-  }
   await mkdir(opts.outDir, { recursive: true })
   const work = opts.workDir ?? (await mkdtemp('/var/tmp/hwimage-build-'))
   const rootDir = join(work, 'root')
@@ -48,6 +44,12 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
     await makeRootfs(spec, rootDir, stage, { signal: opts.signal, verbose: opts.verbose }).catch((e) => {
       throw withContext('making the root tree with mmdebstrap', e)
     })
+    if (spec.kernel.flavor === 'server') {
+      step('server kernel (module set, xz, depmod, initramfs)')
+      await applyServerKernel(rootDir, spec.kernel.modules, { signal: opts.signal }).catch((e) => {
+        throw withContext('cutting the kernel to the server module set', e)
+      })
+    }
     const packages = await installedPackages(rootDir)
     const kernel = await kernelInfo(rootDir, spec.kernel.flavor)
     const content = await contentSize(rootDir)

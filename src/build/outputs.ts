@@ -78,9 +78,13 @@ export async function writeBmap(image: string): Promise<{ path: string; mappedBy
   return { path, mappedBytes }
 }
 
-/** zstd argv: multi-threaded, level 10 (≈ level 19's ratio at a fraction of the time for disk images; decompression speed is the same). */
+/**
+ * zstd argv: multi-threaded, level 6. Measured on the default image (2 cores):
+ * level 3 takes 8 s for 275 MB, level 6 13 s for 258 MB, level 10 about 60 s for
+ * 236 MB; decompression runs at the same speed for all of them.
+ */
 export function zstdArgv(image: string, out: string): string[] {
-  return ['zstd', '-q', '-f', '-T0', '-10', '-o', out, image]
+  return ['zstd', '-q', '-f', '-T0', '-6', '-o', out, image]
 }
 
 /** Writes IMAGE.zst. */

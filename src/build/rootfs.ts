@@ -14,8 +14,10 @@ import { customizeScript, grubDefaults, fakeGrubProbe, type ImageIds } from './c
 /** Packages every image gets besides the kernel (cloud-image style, DESIGN.md). */
 export const BASE_PACKAGES = [
   'systemd-sysv', 'udev', 'kmod', 'dbus', 'systemd-timesyncd', 'ifupdown', 'isc-dhcp-client', 'netbase',
-  'iproute2', 'iputils-ping', 'openssh-server', 'sudo', 'ca-certificates', 'curl', 'less',
+  'iproute2', 'iputils-ping', 'ifenslave', 'vlan', 'openssh-server', 'sudo', 'ca-certificates', 'curl', 'less',
   'locales', 'cloud-init', 'cloud-guest-utils', 'fdisk', 'gdisk', 'e2fsprogs', 'dosfstools', 'initramfs-tools',
+  // initramfs-tools compresses with zstd when the program is there (gzip otherwise).
+  'zstd',
   // UEFI with Secure Boot: Microsoft-signed shim, Debian-signed GRUB; BIOS: GRUB i386-pc.
   'grub-pc', 'grub-efi-amd64-signed', 'shim-signed',
 ] as const
