@@ -69,6 +69,21 @@ export const OVMF_SB_REJECTED = [
   'BdsDxe: Press any key to enter the Boot Manager Menu.\r',
 ].join('\n')
 
+/**
+ * OVMF without Secure Boot and no driver for the disk's controller: it falls back to
+ * its shell (real: QEMU 7.2, OVMF_CODE_4M.fd, the default image on megasas).
+ */
+export const OVMF_SHELL_NO_BOOT = [
+  "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01H\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \"EFI Internal Shell\" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1)\r",
+  "BdsDxe: starting Boot0001 \"EFI Internal Shell\" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1)\r",
+  "\x1b[2J\x1b[01;01H\x1b[01;01HUEFI Interactive Shell v2.2\r",
+  "EDK II\r",
+  "UEFI v2.70 (EDK II, 0x00010000)\r",
+  "\x1b[1m\x1b[33m\x1b[40mMapping table\x1b[0m\x1b[37m\x1b[40m\r",
+  "\x1b[04;01H\x1b[1m\x1b[37m\x1b[40mmap\x1b[0m\x1b[37m\x1b[40m: No mapping found.\r",
+  "\x1b[05;01HPress \x1b[1m\x1b[37m\x1b[40mESC\x1b[0m\x1b[37m\x1b[40m in 5 seconds to skip \x1b[1m\x1b[33m\x1b[40mstartup.nsh\x1b[0m\x1b[37m\x1b[40m or any other key to continue.\x1b[05;01HPress \x1b[1m\x1b[37m\x1b[40mESC\x1b[0m\x1b[37m\x1b[40m in 4 seconds to skip \x1b[1m\x1b[33m\x1b[40mstartup.nsh\x1b[0m\x1b[37m\x1b[40m or any other key to continue.\x1b[05;01HPress \x1b[1m\x1b[37m\x1b[40mESC\x1b[0m\x1b[37m\x1b[40m in 3 seconds to skip \x1b[1m\x1b[33m\x1b[40mstartup.nsh\x1b[0m\x1b[37m\x1b[40m or any other key to continue.\x1b[05;01HPress \x1b[1m\x1b[37m\x1b[40mESC\x1b[0m\x1b[37m\x1b[40m in 2 seconds to skip \x1b[1m\x1b[33m\x1b[40mstartup.nsh\x1b[0m\x1b[37m\x1b[40m or any other key to continue.\x1b[05;01HPress \x1b[1m\x1b[37m\x1b[40mESC\x1b[0m\x1b[37m\x1b[40m in 1 seconds to skip \x1b[1m\x1b[33m\x1b[40mstartup.nsh\x1b[0m\x1b[37m\x1b[40m or any other key to continue.\r",
+].join('\n')
+
 /** GRUB that cannot find its root file system (written after GRUB 2.06's messages). */
 export const GRUB_NO_ROOT = [
   'BdsDxe: loading Boot0001 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x2,0x0)\r',

@@ -62,11 +62,13 @@ type Rule = { kind: MilestoneKind; re: RegExp; fact?: (m: RegExpExecArray, f: Co
 // kind is the milestone (later ones only update facts).
 const RULES: Rule[] = [
   { kind: 'firmware', re: /SeaBIOS \(version [^)]*\)|BdsDxe: (?:loading|starting|failed to load) Boot|BdsDxe: No bootable/ },
-  { kind: 'no-boot-entry', re: /No bootable device\.|BdsDxe: No bootable option or device was found|Boot failed: not a bootable disk/ },
+  // OVMF without Secure Boot falls back to its built-in shell when no disk has a boot entry.
+  { kind: 'no-boot-entry', re: /No bootable device\.|BdsDxe: No bootable option or device was found|Boot failed: not a bootable disk|UEFI Interactive Shell v\d/ },
   { kind: 'bootloader', re: /Welcome to GRUB!|^\s*Booting `|Loading Linux \S+ \.\.\.|GNU GRUB\s+version/ },
+  // GRUB's "error: no suitable video mode found." on a machine without a display is harmless.
   {
     kind: 'bootloader-error',
-    re: /^error: .+|grub rescue>|Verification failed: \(0x[0-9A-F]+\)|Failed to load image|start_image\(\) returned|BdsDxe: failed to (?:load|start) Boot\d+ "(?!EFI Internal Shell)[^"]*".*: (?:Security Violation|Access Denied)|you need to load the kernel first/,
+    re: /^error: (?!no suitable video mode found).+|grub rescue>|Verification failed: \(0x[0-9A-F]+\)|Failed to load image|start_image\(\) returned|BdsDxe: failed to (?:load|start) Boot\d+ "(?!EFI Internal Shell)[^"]*".*: (?:Security Violation|Access Denied)|you need to load the kernel first/,
   },
   { kind: 'kernel', re: /Linux version (\S+)/, fact: (m, f) => void (f.kernelVersion ??= m[1]) },
   {

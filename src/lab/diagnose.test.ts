@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { diagnoseBoot } from './diagnose.js'
 import {
-  GOOD_UEFI_SB_BOOT, GRUB_NO_ROOT, OVMF_SB_REJECTED, INITRAMFS_NO_ROOT, KERNEL_PANIC, NO_NIC_BOOT, NO_SEED_BOOT, OVMF_NO_BOOT, SEABIOS_NO_BOOT,
+  GOOD_UEFI_SB_BOOT, GRUB_NO_ROOT, OVMF_SB_REJECTED, INITRAMFS_NO_ROOT, KERNEL_PANIC, NO_NIC_BOOT, NO_SEED_BOOT, OVMF_NO_BOOT, OVMF_SHELL_NO_BOOT, SEABIOS_NO_BOOT,
 } from './console-fixtures.js'
 
 const timedOut = { timedOut: true }
@@ -35,6 +35,20 @@ test('diagnoseBoot() says Secure Boot refused the bootloader when OVMF denies it
   assert.equal(d?.code, 'bootloader-failed')
   assert.match(d!.summary, /Secure Boot verification failed/)
   assert.match(d!.evidence!, /failed to load Boot0001 "UEFI Misc Device" .*: Access Denied$/)
+})
+
+test('diagnoseBoot() says the firmware found no boot entry when OVMF falls back to its shell', () => {
+  const d = diagnoseBoot(OVMF_SHELL_NO_BOOT, timedOut)
+  assert.equal(d?.code, 'no-boot-entry')
+  assert.equal(d!.evidence!, 'UEFI Interactive Shell v2.2')
+})
+
+test('diagnoseBoot() ignores GRUB\'s harmless video mode error on a machine without a display', () => {
+  const log = GOOD_UEFI_SB_BOOT.replace('Welcome to GRUB!', 'Welcome to GRUB!\r\nerror: no suitable video mode found.\r\nBooting in blind mode\r')
+  assert.equal(diagnoseBoot(log, { timedOut: false }), null)
+  const cut = log.slice(0, log.indexOf('[    0.000000] Linux version'))
+  assert.equal(diagnoseBoot(cut, timedOut)?.code, 'bootloader-failed')
+  assert.doesNotMatch(diagnoseBoot(cut, timedOut)?.evidence ?? '', /video mode/)
 })
 
 test('diagnoseBoot() says the bootloader failed when GRUB drops to rescue mode', () => {
