@@ -85,9 +85,26 @@ const ZERO_BLOCK = 4096
 
 /** Installs an image; returns the report (or, with dryRun, the plan as a report). */
 export async function install(opts: InstallOptions): Promise<InstallReport> {
+  // `opts.signal` is the user's (an interrupt: exit 130); `teardown` also stops downloads,
+  // stdin and decompressors when the install ends for any reason, so nothing lingers.
+  const teardown = new AbortController()
+  const onUserAbort = () => teardown.abort()
+  opts.signal?.addEventListener('abort', onUserAbort, { once: true })
+  try {
+    return await installWith(opts, teardown.signal)
+  } catch (e) {
+    if (opts.signal?.aborted && !(e instanceof InterruptedError)) throw new InterruptedError(`Interrupted: ${(e as Error)?.message ?? String(e)}`, { cause: e })
+    throw e
+  } finally {
+    teardown.abort()
+    opts.signal?.removeEventListener('abort', onUserAbort)
+  }
+}
+
+async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise<InstallReport> {
   const t0 = performance.now()
   const signal = opts.signal
-  const http: HttpOptions = { ...opts.http, ...(signal ? { signal } : {}) }
+  const http: HttpOptions = { ...opts.http, signal: teardown }
   const warnings: string[] = []
   const seconds = { prepare: 0, zero: 0, write: 0, sync: 0, finish: 0, verify: 0, total: 0 }
   let mark = t0
@@ -111,7 +128,7 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
     const format = detectFormat(await source.head(MAGIC_BYTES))
     const located = await locateBmap(opts.bmap, source.name, http)
     const expected = await expectedDigest(opts, source.fileName, http)
-    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal, spoolDir: opts.spoolDir })
+    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal: teardown, spoolDir: opts.spoolDir })
     const hashing = opts.imageDigest ? new HashingReader(opened.reader) : undefined
     reader = abortable(hashing ?? opened.reader, signal)
     const head = new Uint8Array(FIRST_MIB)

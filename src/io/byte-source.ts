@@ -43,7 +43,7 @@ export async function openByteSource(spec: string, opts: OpenSourceOptions = {})
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new InputError('USAGE', `Cannot open source "${spec}": only http:// and https:// URLs are supported`)
   }
-  if (spec === '-') return stdinSource(opts.stdin ?? process.stdin)
+  if (spec === '-') return stdinSource(opts.stdin ?? process.stdin, opts.signal)
   return await fileSource(spec)
 }
 
@@ -91,7 +91,9 @@ async function fileSource(file: string): Promise<ByteSource> {
   }
 }
 
-function stdinSource(input: Readable): ByteSource {
+function stdinSource(input: Readable, signal?: AbortSignal): ByteSource {
+  // A read blocked on stdin ends only when stdin is destroyed: do that on abort.
+  signal?.addEventListener('abort', () => input.destroy(), { once: true })
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   const peeked: Buffer[] = []
   let peekedBytes = 0
@@ -130,7 +132,8 @@ function stdinSource(input: Readable): ByteSource {
       }
     },
     async close() {
-      await it.return?.()
+      // Not it.return(): with a read pending it would wait for data that may never come.
+      input.destroy()
     },
   }
 }

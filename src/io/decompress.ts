@@ -172,6 +172,8 @@ class SpoolReader implements ImageReader {
   readonly knownSize = undefined
   private size = 0
   private consumed = 0
+  /** The end of the read waiting for data: the feeding must go on at least until the spool reaches it. */
+  private wanted = 0
   private punched = 0
   private punching: Promise<void> = Promise.resolve()
   private done = false
@@ -210,7 +212,7 @@ class SpoolReader implements ImageReader {
   /** Holds the feeding while the decompressor is more than `window` bytes ahead of the reader. */
   private async gate(): Promise<void> {
     const window = this.opts.window ?? DEFAULT_WINDOW
-    while (!this.closed && this.size - this.consumed > window) {
+    while (!this.closed && this.size - Math.max(this.consumed, this.wanted) > window) {
       await sleep(POLL_MS * 5)
       await this.poll()
     }
@@ -218,6 +220,7 @@ class SpoolReader implements ImageReader {
 
   async read(offset: number, dst: Uint8Array): Promise<number> {
     const need = offset + dst.length
+    this.wanted = need
     while (this.size < need && !this.done) {
       await this.poll()
       if (this.size >= need) break

@@ -110,7 +110,9 @@ export class StreamImageReader implements ImageReader {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.it.return?.().catch(() => {})
+    // Not awaited: a generator blocked on its source (stdin kept open) settles only when that
+    // source is destroyed, which the caller does next.
+    void this.it.return?.().catch(() => {})
     await this.onClose()
   }
 }
