@@ -17,11 +17,16 @@ test('parseSpec() fills the defaults of the embedded spec', () => {
   const s = parseSpec(DEFAULT_SPEC_YAML)
   assert.equal(s.release, 'bookworm')
   assert.equal(s.architecture, 'amd64')
-  assert.equal(s.kernel.flavor, 'generic')
+  assert.equal(s.kernel.flavor, 'server')
   assert.equal(s.size, 2 * 1024 ** 3)
   assert.equal(s.root_size, 'fill')
-  assert.equal(s.name, 'debian-12-generic-amd64')
+  assert.equal(s.name, 'debian-12-server-amd64')
   assert.equal(s.cache, '/var/cache/hwimage/apt')
+})
+
+test('parseSpec() defaults the kernel flavor to server when the kernel key is partial', () => {
+  assert.equal(parseSpec('kernel: { modules: { add: [sctp] } }\n').kernel.flavor, 'server')
+  assert.equal(parseSpec('name: x\n').kernel.flavor, 'server')
 })
 
 test('parseSpec() reads every documented key', () => {

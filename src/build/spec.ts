@@ -44,7 +44,7 @@ const schema = z.strictObject({
   architecture: z.literal('amd64', { message: 'only amd64 is supported' }).default('amd64'),
   kernel: z
     .strictObject({
-      flavor: z.enum(Object.keys(FLAVORS) as [Flavor, ...Flavor[]]).default('generic'),
+      flavor: z.enum(Object.keys(FLAVORS) as [Flavor, ...Flavor[]]).default('server'),
       modules: z
         .strictObject({
           add: z.array(z.string().min(1)).default([]),
@@ -52,7 +52,7 @@ const schema = z.strictObject({
         })
         .default({ add: [], remove: [] }),
     })
-    .default({ flavor: 'generic', modules: { add: [], remove: [] } }),
+    .default({ flavor: 'server', modules: { add: [], remove: [] } }),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name')).default([]),
   files: z
     .array(file.refine((f) => (f.content === undefined) !== (f.source === undefined), 'give exactly one of content or source'))
@@ -68,11 +68,11 @@ const schema = z.strictObject({
 export type BuildSpec = z.output<typeof schema> & { name: string }
 
 /** The spec used when `hwimage build` gets none. */
-export const DEFAULT_SPEC_YAML = `# hwimage's default image: Debian 12, cloud-init, UEFI (Secure Boot) and BIOS.
+export const DEFAULT_SPEC_YAML = `# hwimage's default image: Debian 12, cloud-init, UEFI (Secure Boot) and BIOS, server kernel.
 release: bookworm
 architecture: amd64
 kernel:
-  flavor: generic
+  flavor: server      # Debian's generic kernel cut to the server module set (docs/server-kernel.md)
 size: 2G
 root_size: fill
 `

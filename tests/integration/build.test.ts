@@ -22,14 +22,18 @@ function partition(n: number) {
 test('manifest.json records spec, packages, kernel, partitions, sizes, files and build time', () => {
   const m = image.manifest
   assert.equal(m.spec.release, 'bookworm')
-  assert.equal(m.kernel.flavor, 'generic')
+  assert.equal(m.kernel.flavor, 'server', 'the default image has the server kernel')
   assert.match(m.kernel.version, /^6\.1\.\d+-\d+-amd64$/)
   for (const pkg of ['cloud-init', 'openssh-server', 'grub-pc', 'grub-efi-amd64-signed', 'shim-signed', 'cloud-guest-utils', `linux-image-${m.kernel.version}`]) {
     assert.ok(m.packages[pkg], `package ${pkg} is listed with a version`)
   }
-  assert.ok(m.kernel.footprintBytes > 300 * MiB, 'the generic kernel is the big one')
+  assert.ok(m.kernel.footprintBytes <= 40 * MiB, `server kernel footprint ${m.kernel.footprintBytes} is at most 40 MiB`)
+  assert.ok(m.kernel.footprintBytes > 20 * MiB, 'and still a real kernel with modules')
   assert.ok(m.kernel.initrdBytes > 5 * MiB)
-  for (const mod of ['ahci', 'nvme', 'megaraid_sas', 'e1000e', 'virtio_net']) assert.ok(m.kernel.modules.includes(mod), `module ${mod} shipped`)
+  for (const mod of ['ahci', 'nvme', 'megaraid_sas', 'mptsas', 'mpt3sas', 'e1000e', 'igb', 'ixgbe', 'i40e', 'ice', 'mlx5_core', 'bnxt_en', 'tg3', 'virtio_net', 'virtio_blk', 'xhci_pci', 'usb_storage', 'bonding', '8021q', 'ipmi_si']) {
+    assert.ok(m.kernel.modules.includes(mod), `module ${mod} shipped`)
+  }
+  for (const mod of ['snd_hda_intel', 'iwlwifi', 'btusb', 'amdgpu', 'nouveau']) assert.ok(!m.kernel.modules.includes(mod), `desktop module ${mod} left out`)
   assert.deepEqual(m.partitions.map((p) => p.number).sort((a, b) => a - b), [1, 14, 15])
   assert.equal(m.image.sizeBytes, 2 * 1024 * MiB)
   assert.ok(m.image.mappedBytes > 200 * MiB && m.image.mappedBytes < m.image.sizeBytes)

@@ -15,7 +15,8 @@ Secure Boot (Microsoft-signed shim, Debian-signed GRUB) and for BIOS, in a GPT
 disk image made without loop devices or mounts.
 
 With no SPEC, builds the default: Debian 12 "bookworm", amd64, kernel flavor
-"generic", 2 GiB. See docs/build.md for the spec's keys.
+"server" (Debian's generic kernel cut to the server module set), 2 GiB.
+See docs/build.md for the spec's keys.
 
 Writes to DIR (default: out/<name>):
   NAME.img        sparse raw disk image
