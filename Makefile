@@ -5,8 +5,9 @@
 SHELL := /bin/bash
 OUT ?= out/demo
 TEST_IMAGE_DIR ?= .cache/test-image
+TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
 
-.PHONY: setup demo test test-unit test-integration test-image bench typecheck clean
+.PHONY: setup demo test test-unit test-integration test-images bench typecheck clean
 
 setup:
 	@scripts/setup.sh
@@ -27,15 +28,19 @@ test: setup typecheck
 test-unit: setup
 	shopt -s globstar nullglob; node --import tsx --test --test-reporter=spec src/**/*.test.ts
 
-# One image per run, shared by every integration test (HWIMAGE_TEST_IMAGE_DIR).
-# Set REUSE_TEST_IMAGE=1 to keep an image from an earlier run while developing.
-test-image: setup
-	@if [ "$(REUSE_TEST_IMAGE)" = 1 ] && [ -f $(TEST_IMAGE_DIR)/manifest.json ]; then \
-	  echo "reusing $(TEST_IMAGE_DIR)"; \
-	else rm -rf $(TEST_IMAGE_DIR); ./bin/hwimage build -o $(TEST_IMAGE_DIR); fi
+# Images built once per run and shared by every integration test: the default
+# (server kernel) and a cloud-kernel image for the lab's expected failures.
+# REUSE_TEST_IMAGE=1 keeps images from an earlier run while developing.
+test-images: setup
+	@for pair in "$(TEST_IMAGE_DIR):" "$(TEST_CLOUD_IMAGE_DIR):tests/integration/cloud-spec.yaml"; do \
+	  dir=$${pair%%:*}; spec=$${pair#*:}; \
+	  if [ "$(REUSE_TEST_IMAGE)" = 1 ] && [ -f $$dir/manifest.json ]; then echo "reusing $$dir"; continue; fi; \
+	  rm -rf $$dir && ./bin/hwimage build $$spec -o $$dir || exit 1; \
+	done
 
-test-integration: setup test-image
+test-integration: setup test-images
 	shopt -s globstar nullglob; HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
+	  HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/integration/*.test.ts
 
 bench: setup
