@@ -55,7 +55,7 @@ export function diagnoseBoot(log: string | ConsoleWatcher, ctx: BootContext): Di
   const noSeed = /^DataSourceNone\b/.test(w.facts.datasource ?? '')
   if (ctx.needReport ? ctx.reportReceived : final && !noSeed) return null
 
-  if (has('root-missing')) return d('root-device-missing', 'The initramfs gave up waiting for the root device: the kernel has no driver for the storage controller (or the root UUID is wrong)', w.get('root-missing'))
+  if (has('root-missing')) return d('root-device-missing', 'The initramfs gave up waiting for the root device: no disk with the root file system appeared (no driver for the storage controller, or its driver found no disks)', w.get('root-missing'))
   if (has('panic')) return d('kernel-panic', 'The kernel panicked', w.get('panic'))
   if (!has('kernel')) {
     const blErr = w.get('bootloader-error')
