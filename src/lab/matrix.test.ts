@@ -3,7 +3,9 @@ import assert from 'node:assert/strict'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cellId, planCells, runMatrix, type DiskPreparer } from './matrix.js'
+import { cellId, planCells, reportOverdue, REPORT_GRACE_SECONDS, runMatrix, type DiskPreparer } from './matrix.js'
+import { ConsoleWatcher } from './console-watch.js'
+import { GOOD_UEFI_SB_BOOT, NO_NIC_BOOT } from './console-fixtures.js'
 import { classifyStorage, parseDeviceHelp } from '../tools/qemu-devices.js'
 import { FIRMWARES } from '../tools/qemu.js'
 import { UsageError } from '../errors.js'
@@ -49,6 +51,19 @@ test('planCells() shows a controller no chosen firmware can boot as not applicab
   const plan = planCells({ firmwares: ['uefi'], storages: [storages[0]!, storages[4]!], nics: ['e1000'] }, 'covering')
   assert.deepEqual(plan.run.map((c) => c.storage), ['virtio-blk'])
   assert.deepEqual(plan.notApplicable.map((c) => [c.firmware, c.storage]), [['uefi', 'megasas']])
+})
+
+test('reportOverdue() stops waiting when cloud-init finished without a network, or long ago', () => {
+  const good = new ConsoleWatcher()
+  good.feed(GOOD_UEFI_SB_BOOT, 100) // final stage seen 100 s after the start
+  assert.equal(reportOverdue(good, 0, 100_000 + 10_000), false)
+  assert.equal(reportOverdue(good, 0, 100_000 + (REPORT_GRACE_SECONDS + 1) * 1000), true)
+  const noNic = new ConsoleWatcher()
+  noNic.feed(NO_NIC_BOOT + '\n[   90.0] cloud-init[512]: Cloud-init v. 22.4.2 finished at Mon, 25 Nov 2024 21:31:00 +0000. Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 90.00 seconds\n', 90)
+  assert.equal(reportOverdue(noNic, 0, 91_000), true)
+  const early = new ConsoleWatcher()
+  early.feed(NO_NIC_BOOT + '\n', 50)
+  assert.equal(reportOverdue(early, 0, 10_000_000), false, 'no final stage yet: the timeout decides')
 })
 
 test('cellId() names a cell as firmware--storage--nic, safe for a directory', () => {

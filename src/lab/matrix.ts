@@ -10,7 +10,7 @@ import { listenForReports, type ReceivedReport } from '../seed/report-listener.j
 import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
 import { macAddressFor, type Firmware, type QemuDisk } from '../tools/qemu.js'
 import { bootMachine } from './boot.js'
-import type { MilestoneKind } from './console-watch.js'
+import type { ConsoleWatcher, MilestoneKind } from './console-watch.js'
 import { allCells, coveringCells, type Cell } from './covering.js'
 import { diagnoseBoot, type Diagnosis } from './diagnose.js'
 import { firmwareSupport, type FirmwareSupport } from './firmware-support.js'
@@ -96,6 +96,21 @@ export interface MatrixResult {
 }
 
 const DEAD_ENDS: MilestoneKind[] = ['no-boot-entry', 'root-missing', 'panic']
+
+/** How long after cloud-init's final stage the report may take before the cell stops waiting. */
+export const REPORT_GRACE_SECONDS = 180
+
+/**
+ * True when waiting longer cannot bring the report: cloud-init finished and listed no
+ * interface with an address, or finished long enough ago (the first-boot script
+ * reports a few seconds after the final stage, and retries for minutes).
+ */
+export function reportOverdue(c: ConsoleWatcher, bootStartedAt: number, now = Date.now()): boolean {
+  const final = c.get('cloud-init-final')
+  if (!final) return false
+  if (c.facts.netInfoSeen && c.facts.interfaces.length === 0) return true
+  return (now - bootStartedAt) / 1000 - final.at > REPORT_GRACE_SECONDS
+}
 
 /** The id of a cell, safe as a directory name. */
 export function cellId(c: Cell): string {
@@ -228,6 +243,7 @@ async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): P
   try {
     disks = await ctx.prepare({ image: ctx.image, cell, workDir, seed, sizeBytes: ctx.diskSizeBytes, ...(ctx.signal ? { signal: ctx.signal } : {}) })
     const catalog = await loadDeviceCatalog()
+    const startedAt = Date.now()
     const boot = await bootMachine({
       machine: {
         firmware: cell.firmware,
@@ -242,7 +258,7 @@ async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): P
       workDir,
       timeoutMs: ctx.timeoutMs,
       ...(ctx.qemu ? { qemu: ctx.qemu } : {}),
-      done: (c) => ctx.reports.has(id) || DEAD_ENDS.some((k) => c.has(k)),
+      done: (c) => ctx.reports.has(id) || DEAD_ENDS.some((k) => c.has(k)) || reportOverdue(c, startedAt),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onMilestone: (m) => ctx.onEvent?.({ type: 'milestone', id, kind: m.kind, at: m.at }),
     })
