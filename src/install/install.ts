@@ -136,7 +136,17 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
     if (headBytes === 0) throw new InputError('SOURCE_TRUNCATED', `Cannot install "${source.name}": the image is empty`)
     const layout = readImageLayout(head.subarray(0, headBytes))
     reader = new PrefixedReader(reader, head.subarray(0, headBytes))
-    const plan = describePlan({ source, format, located, layout, target, busy, reader, headBytes, expected, existingTable: target.kind === 'block' ? await readExistingTable(target) : undefined })
+    let existingTable: string | undefined
+    if (target.kind === 'block') {
+      try {
+        existingTable = await readExistingTable(target)
+      } catch (e) {
+        // A dry run on a disk we may not even read (the running system's) still shows the plan.
+        if (!opts.dryRun) throw e
+        warnings.push(`cannot read "${target.path}": ${(e as Error).message}`)
+      }
+    }
+    const plan = describePlan({ source, format, located, layout, target, busy, reader, headBytes, expected, existingTable })
     for (const p of layout.problems) warnings.push(`image partition table: ${p.message}`)
 
     assertSectorSizes(layout, target.sectorSize, target.path)

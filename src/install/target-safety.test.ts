@@ -69,3 +69,54 @@ test('inspectTarget() refuses what is neither a block device nor a file', async 
   await assert.rejects(inspectTarget('/dev/null'), (e: unknown) => e instanceof DeviceError && e.code === 'TARGET_INVALID')
   await assert.rejects(inspectTarget('/nonexistent/disk'), (e: unknown) => e instanceof DeviceError && e.code === 'NOT_FOUND')
 })
+
+test('findBusy() names device-mapper and md holders stacked on a disk or its partitions (a sysfs tree)', async () => {
+  const { SYS } = await import('./target-info.js')
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-sysfs-'))
+  const saved = SYS.root
+  try {
+    // /sys/devices/…/sdb with sdb1 (held by dm-0, "vg-root") and sdb2 (held by md127); dm-3 sits on dm-0.
+    const dev = path.join(dir, 'devices')
+    const sdb = path.join(dev, 'pci/block/sdb')
+    const mk = async (p: string, files: Record<string, string>): Promise<void> => {
+      await fsp.mkdir(p, { recursive: true })
+      for (const [k, v] of Object.entries(files)) {
+        await fsp.mkdir(path.dirname(path.join(p, k)), { recursive: true })
+        await fsp.writeFile(path.join(p, k), v)
+      }
+    }
+    await mk(sdb, { dev: '8:16\n', size: '2048\n' })
+    await mk(path.join(sdb, 'sdb1'), { dev: '8:17\n', partition: '1\n' })
+    await mk(path.join(sdb, 'sdb2'), { dev: '8:18\n', partition: '2\n' })
+    await mk(path.join(dev, 'virtual/block/dm-0'), { dev: '253:0\n', 'dm/name': 'vg-root\n' })
+    await mk(path.join(dev, 'virtual/block/dm-3'), { dev: '253:3\n', 'dm/name': 'vg-root-crypt\n' })
+    await mk(path.join(dev, 'virtual/block/md127'), { dev: '9:127\n' })
+    for (const [from, to] of [
+      ['pci/block/sdb/sdb1/holders/dm-0', 'virtual/block/dm-0'],
+      ['pci/block/sdb/sdb2/holders/md127', 'virtual/block/md127'],
+      ['virtual/block/dm-0/holders/dm-3', 'virtual/block/dm-3'],
+    ] as const) {
+      await fsp.mkdir(path.dirname(path.join(dev, from)), { recursive: true })
+      await fsp.symlink(path.join(dev, to), path.join(dev, from))
+    }
+    await fsp.mkdir(path.join(dir, 'dev/block'), { recursive: true })
+    await fsp.mkdir(path.join(dir, 'class/block'), { recursive: true })
+    for (const [devno, p] of [['8:16', 'pci/block/sdb'], ['253:0', 'virtual/block/dm-0'], ['253:3', 'virtual/block/dm-3']] as const) {
+      await fsp.symlink(path.join(dev, p), path.join(dir, 'dev/block', devno))
+      await fsp.symlink(path.join(dev, p), path.join(dir, 'class/block', path.basename(p)))
+    }
+    const mountinfo = path.join(dir, 'mountinfo')
+    await fsp.writeFile(mountinfo, '40 27 253:3 / /srv rw - ext4 /dev/mapper/vg-root-crypt rw\n')
+    SYS.root = dir
+    const target = { path: '/dev/sdb', kind: 'block' as const, size: 1 << 20, sectorSize: 512, devno: '8:16', isPartition: false, partitions: ['sdb1', 'sdb2'] }
+    const busy = await findBusy(target, { mountinfo, swaps: '/dev/null' })
+    assert.deepEqual(
+      busy.map((b) => `${b.kind}: ${b.detail}`),
+      ['mounted: /dev/dm-3 (on sdb1) is mounted at /srv', 'holder: /dev/dm-0 (vg-root) is built on sdb1', 'holder: /dev/dm-3 (vg-root-crypt) is built on sdb1', 'holder: /dev/md127 is built on sdb2'],
+    )
+    assert.throws(() => assertNotBusy(target, busy), (e: unknown) => e instanceof DeviceError && /vgchange -an|mdadm --stop/.test(e.hint ?? ''))
+  } finally {
+    SYS.root = saved
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -2,6 +2,10 @@
 // writes to the target, several in flight, with the image's first MiB held back in memory
 // (it is written last, after everything else is on the disk and verified).
 //
+// Reading runs ahead of checking and writing (a producer filling free slots while the
+// consumer hashes and writes the filled ones): the decompressor, the hash and the disk
+// then work at the same time, and the slot pool bounds the memory.
+//
 // Three modes:
 // - bmap: only the mapped ranges are read and written, zeros included (the image builder
 //   maps every block that must read as zero). A range up to `verifyLimit` bytes is read
@@ -12,7 +16,7 @@
 // - dense: no bmap and the span could not be zeroed beforehand (size unknown): every block
 //   is written.
 
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import { InputError, InterruptedError } from '../errors.js'
 import type { SlotPool } from '../io/aligned-memory.js'
 import type { ImageReader } from '../io/image-reader.js'
@@ -111,6 +115,45 @@ class WriteQueue {
   }
 }
 
+/** One filled slot, in image order. */
+interface Piece {
+  /** Index of its range (bmap mode), or -1. */
+  range: number
+  offset: number
+  slot: Uint8Array
+  length: number
+  /** The last piece of its range. */
+  last: boolean
+}
+
+/** A single-producer, single-consumer queue of pieces; the slot pool bounds its length. */
+class PieceQueue {
+  private readonly items: Array<Piece | null> = []
+  private waiter: (() => void) | undefined
+  private failure: unknown = undefined
+  stopped = false
+
+  push(p: Piece | null): void {
+    this.items.push(p)
+    this.waiter?.()
+  }
+
+  fail(e: unknown): void {
+    this.failure ??= e
+    this.waiter?.()
+  }
+
+  /** The next piece; null at the end; throws the producer's failure once the pieces before it are taken. */
+  async next(): Promise<Piece | null> {
+    for (;;) {
+      if (this.items.length > 0) return this.items.shift()!
+      if (this.failure !== undefined) throw this.failure
+      await new Promise<void>((r) => (this.waiter = r))
+      this.waiter = undefined
+    }
+  }
+}
+
 const hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 /** Runs the write loop; on return every write is complete (not yet synced). */
@@ -125,12 +168,58 @@ export async function writeImage(
   const held = new Uint8Array(job.holdBack)
   const out: WriteOutcome = { held, bytesWritten: 0, bytesSkipped: 0, rangesVerified: 0, rangesStreamed: 0, imageEnd: 0, extents: [] }
   const slotSize = pool.slotSize
-  const checkSignal = (): void => {
-    if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
-  }
+  const ranges = job.ranges ?? []
+  if (job.mode === 'bmap' && job.verifyLimit > slotSize * (pool.count - 2)) throw new RangeError('verifyLimit needs more slots than the pool has')
 
-  /** Writes bytes at `offset` (copying what falls in the held-back part); releases `slot` once all its writes are done. */
-  const emit = async (offset: number, bytes: Uint8Array, hashed: boolean): Promise<{ done: Promise<void> }> => {
+  const truncated = (at: number, what: string): InputError =>
+    new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
+
+  // Producer: fills slots in image order, as far ahead as free slots allow.
+  const pieces = new PieceQueue()
+  const produce = async (): Promise<void> => {
+    const fill = async (range: number, offset: number, want: number, last: boolean, exact: string | undefined): Promise<number> => {
+      const slot = await pool.acquire()
+      if (pieces.stopped) {
+        pool.release(slot)
+        return -1
+      }
+      let n: number
+      try {
+        n = await reader.read(offset, slot.subarray(0, want))
+      } catch (e) {
+        pool.release(slot)
+        throw e
+      }
+      if (exact !== undefined && n < want) {
+        pool.release(slot)
+        throw truncated(offset + n, exact)
+      }
+      pieces.push({ range, offset, slot, length: n, last: last || n < want })
+      return n
+    }
+    if (job.mode === 'bmap') {
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i]!
+        const end = r.offset + r.length
+        for (let off = r.offset; off < end; off += slotSize) {
+          const want = Math.min(slotSize, end - off)
+          if ((await fill(i, off, want, off + want >= end, r.label)) < 0) return
+        }
+      }
+    } else {
+      const limit = job.imageSize
+      for (let off = 0; limit === undefined || off < limit; off += slotSize) {
+        const want = limit === undefined ? slotSize : Math.min(slotSize, limit - off)
+        const n = await fill(-1, off, want, false, limit === undefined ? undefined : `the ${limit}-byte image its partition table describes`)
+        if (n < want) break
+      }
+    }
+    pieces.push(null)
+  }
+  void produce().catch((e: unknown) => pieces.fail(e))
+
+  /** Writes bytes at `offset` (copying what falls in the held-back part); `done` settles when on the target. */
+  const emit = async (offset: number, bytes: Uint8Array, recorded: boolean): Promise<{ done: Promise<void> }> => {
     let from = 0
     if (offset < job.holdBack) {
       from = Math.min(bytes.length, job.holdBack - offset)
@@ -144,108 +233,82 @@ export async function writeImage(
         hint: 'use a larger disk, or a smaller image',
       })
     }
-    if (job.recordExtents && !hashed) out.extents.push({ offset: at, length: piece.length, sha256: hex(piece) })
+    if (job.recordExtents && !recorded) out.extents.push({ offset: at, length: piece.length, sha256: hex(piece) })
     return await queue.submit(at, piece)
   }
+  const writeThenRelease = async (p: Piece, recorded: boolean): Promise<void> => {
+    const { done } = await emit(p.offset, p.slot.subarray(0, p.length), recorded)
+    void done.then(
+      () => pool.release(p.slot),
+      () => pool.release(p.slot),
+    )
+  }
 
-  const truncated = (at: number, what: string): InputError =>
-    new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
-
-  if (job.mode === 'bmap') {
-    const ranges = job.ranges ?? []
-    const total = ranges.reduce((s, r) => s + r.length, 0)
-    if (job.verifyLimit > slotSize * pool.count) throw new RangeError('verifyLimit exceeds the slot pool')
-    let done = 0
-    let lastEnd = 0
-    for (const r of ranges) {
-      checkSignal()
-      const strict = r.length <= job.verifyLimit
-      const hash = createHash('sha256')
-      const pending: Array<{ offset: number; slot: Uint8Array; length: number }> = []
-      const end = r.offset + r.length
-      // A range overlapping the held-back part is written partly: its written part gets its own digest.
-      const ownDigest = job.recordExtents && r.offset < job.holdBack
-      const writeSlot = async (p: { offset: number; slot: Uint8Array; length: number }): Promise<void> => {
-        const { done } = await emit(p.offset, p.slot.subarray(0, p.length), !ownDigest && r.sha256 !== undefined)
-        void done.then(() => pool.release(p.slot), () => pool.release(p.slot))
-      }
-      try {
-        for (let off = r.offset; off < end; off += slotSize) {
-          const length = Math.min(slotSize, end - off)
-          const slot = await pool.acquire()
-          const piece = { offset: off, slot, length }
-          let n: number
-          try {
-            n = await reader.read(off, slot.subarray(0, length))
-          } catch (e) {
-            pool.release(slot)
-            throw e
-          }
-          if (n < length) {
-            pool.release(slot)
-            throw truncated(off + n, r.label)
-          }
-          hash.update(slot.subarray(0, length))
-          if (strict) pending.push(piece)
-          else await writeSlot(piece)
-          done += length
-          opts.onProgress?.({ done, total })
-          checkSignal()
-        }
+  // Consumer: checks and writes, in order.
+  const pending: Piece[] = []
+  try {
+    if (job.mode === 'bmap') {
+      const total = ranges.reduce((s, r) => s + r.length, 0)
+      let done = 0
+      let hash: Hash | undefined
+      let lastEnd = 0
+      for (let p = await pieces.next(); p !== null; p = await pieces.next()) {
+        if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
+        const r = ranges[p.range]!
+        const strict = r.length <= job.verifyLimit
+        // A range overlapping the held-back part is written in part: that part gets its own digest.
+        const recorded = r.sha256 !== undefined && r.offset >= job.holdBack
+        hash ??= createHash('sha256')
+        hash.update(p.slot.subarray(0, p.length))
+        if (strict) pending.push(p)
+        else await writeThenRelease(p, recorded)
+        done += p.length
+        opts.onProgress?.({ done, total })
+        if (!p.last) continue
         const digest = hash.digest('hex')
+        hash = undefined
         if (r.sha256 !== undefined && digest !== r.sha256.toLowerCase()) {
-          throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${end - 1}): its SHA-256 is ${digest}, the bmap expects ${r.sha256}`, {
+          throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its SHA-256 is ${digest}, the bmap expects ${r.sha256}`, {
             hint: 'the image is corrupt, or the bmap belongs to another image',
           })
         }
         if (r.sha256 !== undefined) out.rangesVerified++
         if (!strict) out.rangesStreamed++
-        while (pending.length > 0) await writeSlot(pending.shift()!)
-      } finally {
-        for (const p of pending) pool.release(p.slot)
+        while (pending.length > 0) await writeThenRelease(pending.shift()!, recorded)
+        if (job.recordExtents && recorded) out.extents.push({ offset: r.offset, length: r.length, sha256: r.sha256!.toLowerCase() })
+        out.bytesSkipped += Math.max(0, r.offset - lastEnd)
+        lastEnd = r.offset + r.length
+        out.imageEnd = lastEnd
       }
-      if (job.recordExtents && !ownDigest && r.sha256 !== undefined && r.offset >= job.holdBack) out.extents.push({ offset: r.offset, length: r.length, sha256: r.sha256.toLowerCase() })
-      out.bytesSkipped += Math.max(0, r.offset - lastEnd)
-      lastEnd = end
-      out.imageEnd = Math.max(out.imageEnd, end)
-    }
-    if (job.imageSize !== undefined) out.bytesSkipped += Math.max(0, job.imageSize - lastEnd)
-  } else {
-    const limit = job.imageSize
-    for (let off = 0; limit === undefined || off < limit; off += slotSize) {
-      checkSignal()
-      const slot = await pool.acquire()
-      const want = limit === undefined ? slotSize : Math.min(slotSize, limit - off)
-      let n: number
-      try {
-        n = await reader.read(off, slot.subarray(0, want))
-      } catch (e) {
-        pool.release(slot)
-        throw e
-      }
-      if (limit !== undefined && n < want) {
-        pool.release(slot)
-        throw truncated(off + n, `the ${limit}-byte image its partition table describes`)
-      }
-      const data = slot.subarray(0, n)
-      const runs = job.mode === 'dense' ? (n > 0 ? [[0, n] as [number, number]] : []) : nonZeroRuns(data, job.blockSize)
-      // Zeros inside the held-back part matter too: the first MiB is written whole at the end.
-      if (off < job.holdBack) held.set(data.subarray(0, Math.min(n, job.holdBack - off)), off)
-      const writes: Array<Promise<void>> = []
-      let written = 0
-      try {
-        for (const [a, b] of runs) {
-          writes.push((await emit(off + a, data.subarray(a, b), false)).done)
-          written += b - a
+      if (job.imageSize !== undefined) out.bytesSkipped += Math.max(0, job.imageSize - lastEnd)
+    } else {
+      for (let p = await pieces.next(); p !== null; p = await pieces.next()) {
+        if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
+        const data = p.slot.subarray(0, p.length)
+        const runs = job.mode === 'dense' ? (p.length > 0 ? [[0, p.length] as [number, number]] : []) : nonZeroRuns(data, job.blockSize)
+        // Zeros inside the held-back part matter too: the first MiB is written whole at the end.
+        if (p.offset < job.holdBack) held.set(data.subarray(0, Math.min(p.length, job.holdBack - p.offset)), p.offset)
+        const writes: Array<Promise<void>> = []
+        let written = 0
+        try {
+          for (const [a, b] of runs) {
+            writes.push((await emit(p.offset + a, data.subarray(a, b), false)).done)
+            written += b - a
+          }
+        } finally {
+          void Promise.allSettled(writes).then(() => pool.release(p.slot))
         }
-      } finally {
-        void Promise.allSettled(writes).then(() => pool.release(slot))
+        out.bytesSkipped += p.length - written
+        out.imageEnd = p.offset + p.length
+        opts.onProgress?.({ done: out.imageEnd, ...(job.imageSize !== undefined ? { total: job.imageSize } : {}) })
       }
-      out.bytesSkipped += n - written
-      out.imageEnd = off + n
-      opts.onProgress?.({ done: off + n, ...(limit !== undefined ? { total: limit } : {}) })
-      if (n < want || n === 0) break
     }
+  } catch (e) {
+    pieces.stopped = true
+    for (const p of pending) pool.release(p.slot)
+    // Writes already queued finish (or fail) before the caller zeroes the first MiB again.
+    await queue.drain().catch(() => {})
+    throw e
   }
   await queue.drain()
   out.bytesWritten = queue.bytes

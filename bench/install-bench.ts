@@ -1,0 +1,227 @@
+// `make bench`: the installer against its peers, on the same image and the same target,
+// in one run, repeated, medians and ratios printed as a Markdown table (docs/benchmarks.md).
+//
+// Image: $HWIMAGE_BENCH_IMAGE_DIR, else /var/tmp/hwimage-dev/default, else
+// $HWIMAGE_TEST_IMAGE_DIR (a `hwimage build` output directory: manifest.json, NAME.img,
+// NAME.img.zst, NAME.img.bmap, SHA256SUMS). Target: a loop device (direct I/O) over a file
+// pre-filled with non-zero bytes, image size + 1 GiB. Every write peer's time includes a
+// final fdatasync of the target. Peers run round-robin, BENCH_REPS times (default 3).
+
+import { spawn, type SpawnOptions } from 'node:child_process'
+import { existsSync, promises as fsp, readFileSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const REPS = Number(process.env.BENCH_REPS ?? 3)
+const MiB = 1 << 20
+
+interface Peer {
+  name: string
+  /** The commands, shown in the table's notes. */
+  show: string
+  run(): Promise<void>
+  writes: boolean
+}
+
+function imageDir(): string {
+  for (const d of [process.env.HWIMAGE_BENCH_IMAGE_DIR, '/var/tmp/hwimage-dev/default', process.env.HWIMAGE_TEST_IMAGE_DIR]) {
+    if (d && existsSync(path.join(d, 'manifest.json'))) return d
+  }
+  throw new Error('no image: build one (`hwimage build -o DIR`) and set HWIMAGE_BENCH_IMAGE_DIR=DIR')
+}
+
+/** Runs a pipeline of programs (stdout of each into the next), stdin/stdout of the ends as given; rejects on any failure. */
+async function pipe(argvs: string[][], opts: { stdout?: number | 'ignore' } = {}): Promise<void> {
+  const procs = argvs.map((argv, i) => {
+    const o: SpawnOptions = { stdio: [i === 0 ? 'ignore' : 'pipe', i === argvs.length - 1 ? (opts.stdout ?? 'ignore') : 'pipe', 'pipe'] }
+    return spawn(argv[0]!, argv.slice(1), o)
+  })
+  for (let i = 0; i + 1 < procs.length; i++) procs[i]!.stdout!.pipe(procs[i + 1]!.stdin!)
+  await Promise.all(
+    procs.map(
+      (p, i) =>
+        new Promise<void>((resolve, reject) => {
+          let err = ''
+          p.stderr!.on('data', (b: Buffer) => (err += b))
+          p.on('error', reject)
+          p.on('close', (status) => (status === 0 ? resolve() : reject(new Error(`${argvs[i]!.join(' ')}: exit ${status}: ${err.trim().split('\n').pop()}`))))
+        }),
+    ),
+  )
+}
+
+const run = (argv: string[]): Promise<void> => pipe([argv])
+
+async function capture(argv: string[]): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    p.stdout.on('data', (b: Buffer) => (out += b))
+    p.on('error', reject)
+    p.on('close', (s) => (s === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')}: exit ${s}`))))
+  })
+}
+
+async function fdatasync(dev: string): Promise<void> {
+  const fh = await fsp.open(dev, 'r+')
+  await fh.datasync()
+  await fh.close()
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** nginx serving `root` on 127.0.0.1:port, from a config in `dir`; returns a stop function. */
+async function startNginx(dir: string, root: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort()
+  const conf = path.join(dir, 'nginx.conf')
+  await fsp.writeFile(
+    conf,
+    [
+      'user root;',
+      'worker_processes 1;',
+      `pid ${dir}/nginx.pid;`,
+      `error_log ${dir}/nginx-error.log;`,
+      'events { worker_connections 64; }',
+      'http {',
+      '  access_log off; sendfile on; tcp_nopush on;',
+      `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+      `  types { application/octet-stream img zst bmap; } default_type application/octet-stream;`,
+      `  server { listen 127.0.0.1:${port}; root ${root}; }`,
+      '}',
+    ].join('\n'),
+  )
+  const p = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return {
+    url,
+    stop: async () => {
+      p.kill('SIGQUIT')
+      await new Promise((r) => p.on('close', r))
+    },
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+async function main(): Promise<void> {
+  const dir = imageDir()
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { image: { file: string; sizeBytes: number; mappedBytes?: number } }
+  const img = path.join(dir, manifest.image.file)
+  const zst = `${img}.zst`
+  const bmap = `${img}.bmap`
+  const sums = readFileSync(path.join(dir, 'SHA256SUMS'), 'utf8')
+  const zstSum = new RegExp(`^([0-9a-f]{64}) [ *]${path.basename(zst).replace(/\./g, '\\.')}$`, 'm').exec(sums)?.[1]
+  if (!zstSum) throw new Error(`no digest for ${path.basename(zst)} in SHA256SUMS`)
+  const hwimage = path.join(ROOT, 'bin/hwimage')
+  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `make setup` first')
+
+  const work = await fsp.mkdtemp(path.join('/var/tmp', 'hwimage-bench-'))
+  const backing = path.join(work, 'target.raw')
+  const targetBytes = manifest.image.sizeBytes + 1024 * MiB
+  process.stderr.write(`bench: filling ${(targetBytes / 2 ** 30).toFixed(1)} GiB of target with non-zero bytes …\n`)
+  const fill = Buffer.alloc(16 * MiB)
+  for (let i = 0; i < fill.length; i++) fill[i] = ((i * 131) >> 3) % 255 + 1
+  const fh = await fsp.open(backing, 'w')
+  for (let at = 0; at < targetBytes; at += fill.length) await fh.write(fill, 0, Math.min(fill.length, targetBytes - at), at)
+  await fh.datasync()
+  await fh.close()
+  const loop = (await capture(['losetup', '--find', '--show', '--direct-io=on', backing])).trim()
+  const nginx = await startNginx(work, dir)
+  const cleanup = async (): Promise<void> => {
+    await nginx.stop().catch(() => {})
+    await run(['losetup', '-d', loop]).catch(() => {})
+    await fsp.rm(work, { recursive: true, force: true })
+  }
+  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)))
+
+  const zstUrl = `${nginx.url}/${path.basename(zst)}`
+  const peers: Peer[] = [
+    { name: 'zstd -dc > /dev/null', show: `zstd -dc ${path.basename(zst)} > /dev/null`, writes: false, run: () => pipe([['zstd', '-q', '-dc', zst]], { stdout: 'ignore' }) },
+    {
+      name: 'hwimage (.zst + bmap)',
+      show: `hwimage install ${path.basename(zst)} --disk LOOP --sha256 HEX --yes --json`,
+      writes: true,
+      run: () => pipe([[hwimage, 'install', zst, '--disk', loop, '--bmap', bmap, '--sha256', zstSum, '--yes', '--json']], { stdout: 'ignore' }),
+    },
+    {
+      name: 'hwimage (URL, nginx)',
+      show: `hwimage install ${nginx.url}/${path.basename(zst)} --sha256-url …/SHA256SUMS --disk LOOP --yes --json`,
+      writes: true,
+      run: () => pipe([[hwimage, 'install', zstUrl, '--disk', loop, '--sha256-url', `${nginx.url}/SHA256SUMS`, '--yes', '--json']], { stdout: 'ignore' }),
+    },
+    { name: 'bmaptool copy (.zst + bmap)', show: `bmaptool copy --bmap ${path.basename(bmap)} ${path.basename(zst)} LOOP`, writes: true, run: () => run(['bmaptool', '-q', 'copy', '--bmap', bmap, zst, loop]) },
+    {
+      name: 'zstd -dc | dd oflag=direct',
+      show: `zstd -dc ${path.basename(zst)} | dd of=LOOP bs=4M iflag=fullblock oflag=direct`,
+      writes: true,
+      run: () => pipe([['zstd', '-q', '-dc', zst], ['dd', `of=${loop}`, 'bs=4M', 'iflag=fullblock', 'oflag=direct', 'status=none']]),
+    },
+    { name: 'dd raw oflag=direct', show: `dd if=${path.basename(img)} of=LOOP bs=4M oflag=direct`, writes: true, run: () => run(['dd', `if=${img}`, `of=${loop}`, 'bs=4M', 'oflag=direct', 'status=none']) },
+    { name: 'qemu-img convert -n', show: `qemu-img convert -n -f raw -O raw ${path.basename(img)} LOOP`, writes: true, run: () => run(['qemu-img', 'convert', '-n', '-f', 'raw', '-O', 'raw', img, loop]) },
+  ]
+  const times = new Map<string, number[]>(peers.map((p) => [p.name, []]))
+  try {
+    // One warm-up pass (page cache, nginx, node's compile cache), not counted.
+    process.stderr.write('bench: warm-up …\n')
+    for (const p of peers) await p.run()
+    for (let rep = 1; rep <= REPS; rep++) {
+      for (const p of peers) {
+        const t = performance.now()
+        await p.run()
+        if (p.writes) await fdatasync(loop)
+        const s = (performance.now() - t) / 1000
+        times.get(p.name)!.push(s)
+        process.stderr.write(`bench: rep ${rep}/${REPS} ${p.name}: ${s.toFixed(2)} s\n`)
+      }
+    }
+  } finally {
+    await cleanup()
+  }
+
+  const hw = median(times.get('hwimage (.zst + bmap)')!)
+  const limit = median(times.get('zstd -dc > /dev/null')!)
+  const cpu = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}`
+  const lines = [
+    `Image: \`${path.basename(img)}\` (${(manifest.image.sizeBytes / 2 ** 30).toFixed(1)} GiB raw, ${((manifest.image.mappedBytes ?? 0) / MiB).toFixed(0)} MiB mapped, .zst ${((await fsp.stat(zst)).size / MiB).toFixed(0)} MiB); target: loop device (direct I/O) over a file pre-filled with non-zero bytes; ${cpu}; load average at start ${os.loadavg()[0]!.toFixed(1)}; ${REPS} repetitions, medians; every write includes a final fdatasync.`,
+    '',
+    '| peer | median s | min s | max s | peer / hwimage |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...peers.map((p) => {
+      const xs = times.get(p.name)!
+      return `| ${p.name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} | ${(median(xs) / hw).toFixed(2)} |`
+    }),
+    '',
+    `- hwimage / (zstd -dc > /dev/null) = ${(hw / limit).toFixed(2)} (goal ≤ 1.2)`,
+    `- bmaptool copy / hwimage = ${(median(times.get('bmaptool copy (.zst + bmap)')!) / hw).toFixed(2)} (goal ≥ 3)`,
+    `- hwimage URL / hwimage file = ${(median(times.get('hwimage (URL, nginx)')!) / hw).toFixed(2)} (goal ≤ 1.3)`,
+    '',
+    'Commands (LOOP = the loop device):',
+    '',
+    ...peers.map((p) => `- ${p.name}: \`${p.show}\``),
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+await main()
