@@ -112,6 +112,7 @@ test('runMatrix() passes cells whose report arrives and diagnoses the others fro
     assert.equal(pass.storage, 'virtio-blk')
     assert.equal(pass.firmware, 'uefi')
     assert.deepEqual(pass.report, { event: 'first-boot' })
+    assert.match(pass.qemu ?? '', /-accel tcg .*-serial file:.*serial\.log/)
     assert.ok(pass.seconds! >= 0 && pass.seconds! < 20)
     const fail = r.cells.find((c) => c.status === 'fail')!
     assert.deepEqual([fail.firmware, fail.storage], ['bios', 'megasas'])

@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path'
 import { listenForReports, type ReceivedReport } from '../seed/report-listener.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
 import { macAddressFor, type Firmware, type QemuDisk } from '../tools/qemu.js'
+import { quoteArgv } from '../tools/run.js'
 import { bootMachine } from './boot.js'
 import type { ConsoleWatcher, MilestoneKind } from './console-watch.js'
 import { allCells, coveringCells, type Cell } from './covering.js'
@@ -77,6 +78,8 @@ export interface CellResult extends Cell<Firmware> {
   serialLog?: string
   /** The report the machine sent (hwimage's first-boot report). */
   report?: unknown
+  /** The QEMU command line, to boot the cell again by hand. */
+  qemu?: string
 }
 
 /** A whole lab run: what report.json holds. */
@@ -287,6 +290,7 @@ async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): P
     if (f.secureBoot) result.secureBoot = f.secureBoot
     if (f.kernelVersion) result.kernelVersion = f.kernelVersion
     if (report) result.report = report.report
+    result.qemu = quoteArgv(boot.argv)
     return result
   } finally {
     // Keep the console log; the disks are large and rebuilt for every run.
