@@ -47,7 +47,20 @@ import { writeImage } from './write-image.js'
  * disk and the image is on it, before the first MiB is written. It may write into the
  * target and returns the table to write (e.g. with a partition added at the end).
  */
-export type BeforeFirstMiB = (ctx: { gpt: Gpt; target: TargetDevice; signal?: AbortSignal }) => Promise<Gpt>
+export type BeforeFirstMiB = (ctx: { gpt: Gpt; target: TargetDevice; signal?: AbortSignal; facts?: InstallFacts }) => Promise<Gpt>
+
+/** What the seam is told about the install (the seed's hwimage.json records it: nothing secret). */
+export interface InstallFacts {
+  /** The source's file name (or URL), and the SHA-256 of its bytes as read, if computed. */
+  imageName: string
+  imageSha256?: string
+  imageBytes: number
+  targetPath: string
+  targetSizeBytes: number
+  model?: string
+  serial?: string
+  wwn?: string
+}
 
 /** What to install where. */
 export interface InstallOptions {
@@ -157,6 +170,7 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
       })
     }
     const resized = layout.gpt ? resizeForDisk(layout.gpt, target.size) : undefined
+    if (opts.beforeFirstMiB && !resized) throw new InputError('FORMAT_GPT', `Cannot add a partition after "${source.name}": the image has no GPT`, { hint: 'install without --seed and attach the seed as a second disk (hwimage seed)' })
     if (resized) {
       const enc = patchFirstMiB(head, resized)
       plan.gptResize = { diskSectors: String(resized.diskSectors), lastUsableLba: String(resized.lastUsableLba), backupOffset: enc.backupOffset }
@@ -226,7 +240,17 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
         await dev.read(imageBytes - tailLength, tail)
         const check = decodeGpt(outcome.held, tail, BigInt(imageBytes), layout.sectorSize!)
         if (!check.backupOk) warnings.push("the image's backup GPT is damaged (its primary table is used)")
-        const gpt = opts.beforeFirstMiB ? await opts.beforeFirstMiB({ gpt: resized, target: dev, ...(signal ? { signal } : {}) }) : resized
+        const facts: InstallFacts = {
+          imageName: source.fileName ?? source.name,
+          ...(sourceDigest ? { imageSha256: sourceDigest } : {}),
+          imageBytes,
+          targetPath: target.path,
+          targetSizeBytes: target.size,
+          ...(target.model ? { model: target.model } : {}),
+          ...(target.serial ? { serial: target.serial } : {}),
+          ...(target.wwn ? { wwn: target.wwn } : {}),
+        }
+        const gpt = opts.beforeFirstMiB ? await opts.beforeFirstMiB({ gpt: resized, target: dev, facts, ...(signal ? { signal } : {}) }) : resized
         const fin = patchFirstMiB(outcome.held, gpt)
         const backup = alignedBytes(fin.backup.length)
         backup.set(fin.backup)

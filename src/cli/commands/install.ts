@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline/promises'
 import { UsageError } from '../../errors.js'
 import { parseDiskHints } from '../../install/disk-hints.js'
 import { install } from '../../install/install.js'
+import { readSeedFile, seedBeforeFirstMiB } from '../../install/seed-partition.js'
+import { SEED_FORMATS, type SeedFormat } from '../../seed/seed-schema.js'
 import { formatPlan, formatReport } from '../../install/install-report.js'
 import { parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
@@ -39,6 +41,14 @@ Image:
   --sha256-url URL|FILE a SHA256SUMS file: the line for SOURCE's file name is used
   --image-digest        also compute the uncompressed image's SHA-256 (reads the
                         whole image, zeros included: slower)
+First boot:
+  --seed SEED.yaml      add a 16 MiB seed partition named "cidata" at the end of
+                        the disk (after the image; root still grows up to it):
+                        FAT labelled CIDATA (NoCloud) or config-2 (config drive)
+                        with the target's sector size; its hwimage.json records
+                        this install (image digest, target, time). The schema is
+                        in docs/first-boot-contract.md
+  --seed-format F       nocloud or configdrive: overrides the seed's format:
 Safety and output:
   --verify              read everything written back from the disk and compare
   --dry-run             print the plan (sizes, checks, what is zeroed) and write nothing
@@ -71,6 +81,8 @@ export const installCommand: Command = {
         'dry-run': { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         json: { type: 'boolean' },
+        seed: { type: 'string' },
+        'seed-format': { type: 'string' },
       },
       ctx,
     )
@@ -81,6 +93,20 @@ export const installCommand: Command = {
     if (v.bmap && v['no-bmap']) throw new UsageError('Cannot use both --bmap and --no-bmap')
     const json = v.json === true
     const reporter = new Reporter(ctx.stderr, json)
+    const seedFormat = v['seed-format']
+    if (typeof seedFormat === 'string' && !(SEED_FORMATS as readonly string[]).includes(seedFormat)) throw new UsageError(`Cannot use --seed-format "${seedFormat}": expected ${SEED_FORMATS.join(' or ')}`)
+    if (seedFormat !== undefined && typeof v.seed !== 'string') throw new UsageError('Cannot use --seed-format without --seed')
+    const seed = typeof v.seed === 'string' ? await readSeedFile(v.seed) : undefined
+    const beforeFirstMiB = seed
+      ? seedBeforeFirstMiB(seed, {
+          ...(typeof seedFormat === 'string' ? { format: seedFormat as SeedFormat } : {}),
+          onWarning: (w) => reporter.warn(w),
+          onWritten: (s) => {
+            reporter.event('seed', { partition: s.partition, offset: s.offset, sizeBytes: s.sizeBytes, label: s.label, instanceId: s.instanceId, networkVersion: s.networkVersion })
+            reporter.log(`seed partition ${s.partition} at byte ${s.offset}: ${s.label}, instance-id ${s.instanceId}, network config version ${s.networkVersion}`)
+          },
+        })
+      : undefined
     const interactive = !json && source !== '-' && Boolean(process.stdin.isTTY) && Boolean(ctx.stderr.isTTY)
     const report = await install({
       source,
@@ -94,6 +120,7 @@ export const installCommand: Command = {
       dryRun: v['dry-run'] === true,
       yes: v.yes === true,
       ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr) } : {}),
+      ...(beforeFirstMiB ? { beforeFirstMiB } : {}),
       signal: ctx.signal,
       onEvent: (name, fields) => reporter.event(name, fields),
       onProgress: reporter.progress,
