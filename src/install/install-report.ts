@@ -51,7 +51,19 @@ export interface InstallReport extends InstallPlan {
   warnings: string[]
 }
 
-const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`
+/** 1536 → "1.5 KiB", 3 << 30 → "3.0 GiB". */
+function mib(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let v = n
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
+}
+
+const ZERO_METHOD: Record<string, string> = { explicit: 'zeros written', zeroout: 'BLKZEROOUT', 'punch-hole': 'hole punched', written: 'zeros written' }
 
 /** The plan in a few human lines (for --dry-run without --json). */
 export function formatPlan(p: InstallPlan): string {
@@ -68,7 +80,7 @@ export function formatPlan(p: InstallPlan): string {
   for (const b of p.target.busy) lines.push(`         BUSY: ${b.detail}`)
   const modeText = { bmap: 'write the mapped ranges (each verified before it is written)', nonzero: 'zero the image span, then write the blocks that hold data', dense: 'write every block' }[p.mode]
   lines.push(`plan:    ${modeText}`)
-  for (const z of p.zeroing) lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${z.method})`)
+  for (const z of p.zeroing) lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
   if (p.gptResize) lines.push(`         move the backup GPT to the end of the disk (byte ${p.gptResize.backupOffset}), last usable LBA ${p.gptResize.lastUsableLba}`)
   lines.push('         write the first MiB last, after a sync')
   if (p.sha256Expected) lines.push(`sha256:  ${p.sha256Expected} (checked before the first MiB is written)`)

@@ -119,3 +119,10 @@ test('decompressFailure() tells truncation from corruption by the program\'s wor
   assert.equal(decompressFailure('xz', 'xz: (stdin): Compressed data is corrupt\n', where).code, 'SOURCE_CORRUPT')
   assert.equal(decompressFailure('gzip', 'gzip: stdin: invalid compressed data--crc error\n', where).code, 'SOURCE_CORRUPT')
 })
+
+test('decompressFailure() quotes the program without its name and stdin label', () => {
+  const where = { source: 'x.img.zst', compressedBytes: 10, imageBytes: 20 }
+  const e = decompressFailure('zstd', "zstd: /*stdin*\\ : Decoding error (36) : Restored data doesn't match checksum \n", where)
+  assert.match(e.message, /zstd says "Decoding error \(36\) : Restored data doesn't match checksum"$/)
+  assert.match(decompressFailure('xz', 'xz: (stdin): Unexpected end of input\n', where).message, /xz says "Unexpected end of input"$/)
+})
