@@ -19,8 +19,8 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HwimageError, InputError, InterruptedError } from '../errors.js'
-import { spawnError, run } from '../tools/run.js'
-import { punchHoleArgv } from './zero-range.js'
+import { spawnError } from '../tools/run.js'
+import { HolePuncher } from './hole-puncher.js'
 import { StreamImageReader, type ImageReader } from './image-reader.js'
 
 /** A compression format the installer decompresses with a Debian program. */
@@ -33,14 +33,18 @@ export interface DecompressOptions {
   spoolDir?: string | null
   /** How far (bytes) the decompressor may run ahead of the reader (default 256 MiB). */
   window?: number
+  /** Consumed bytes are punched out of the spool in steps of this size (default 128 MiB). */
+  punchStep?: number
   /** For error messages: the source's name. */
   sourceName?: string
 }
 
 const DEFAULT_WINDOW = 256 << 20
-// Punching spawns `fallocate` (~10 ms of our CPU to fork): in big steps, a handful per GiB.
+// The spool is punched behind the reader in these steps (hole-puncher.ts).
 const PUNCH_STEP = 128 << 20
-const POLL_MS = 2
+const MAX_POLL_MS = 16
+const GATE_POLL_MS = 10
+const GATE_FRESH_MS = 2
 
 /** The argv of the decompressor for a format, reading stdin, writing stdout. */
 export function decompressArgv(format: Compression, sparse: boolean): string[] {
@@ -180,7 +184,8 @@ class SpoolReader implements ImageReader {
   /** The end of the read waiting for data: the feeding must go on at least until the spool reaches it. */
   private wanted = 0
   private punched = 0
-  private punching: Promise<void> = Promise.resolve()
+  private lastPoll = 0
+  private readonly puncher = new HolePuncher()
   private done = false
   private closed = false
 
@@ -211,14 +216,18 @@ class SpoolReader implements ImageReader {
   }
 
   private async poll(): Promise<void> {
+    this.lastPoll = Date.now()
     this.size = (await this.fh.stat()).size
   }
 
   /** Holds the feeding while the decompressor is more than `window` bytes ahead of the reader. */
   private async gate(): Promise<void> {
     const window = this.opts.window ?? DEFAULT_WINDOW
+    // The size seen by the last poll may be old (the reader polls only while it waits): look
+    // again, at most every few ms — feeding chunks can be 64 KiB apart.
+    if (Date.now() - this.lastPoll >= GATE_FRESH_MS) await this.poll()
     while (!this.closed && this.size - Math.max(this.consumed, this.wanted) > window) {
-      await sleep(POLL_MS * 5)
+      await sleep(GATE_POLL_MS)
       await this.poll()
     }
   }
@@ -226,10 +235,12 @@ class SpoolReader implements ImageReader {
   async read(offset: number, dst: Uint8Array): Promise<number> {
     const need = offset + dst.length
     this.wanted = need
-    while (this.size < need && !this.done) {
+    // Back off while waiting (1, 2, 4 … 16 ms): a decompressor slower than the writes would
+    // otherwise be polled thousands of times.
+    for (let delay = 1; this.size < need && !this.done; delay = Math.min(delay * 2, MAX_POLL_MS)) {
       await this.poll()
       if (this.size >= need) break
-      await Promise.race([sleep(POLL_MS), this.child.exit.catch(() => {})])
+      await Promise.race([sleep(delay), this.child.exit.catch(() => {})])
     }
     if (this.done) {
       await this.poll()
@@ -249,14 +260,16 @@ class SpoolReader implements ImageReader {
   private advance(to: number): void {
     if (to > this.consumed) this.consumed = to
     const edge = Math.floor(this.consumed / 4096) * 4096
-    if (edge - this.punched >= PUNCH_STEP) {
+    if (edge - this.punched >= (this.opts.punchStep ?? PUNCH_STEP)) {
       const from = this.punched
       this.punched = edge
-      this.punching = this.punching.then(() => run(punchHoleArgv(this.file, from, edge - from)).then(() => {}, () => {}))
+      this.puncher.punch(this.file, from, edge - from)
     }
   }
 
   async finish(): Promise<number> {
+    // The rest is not read, but the decompressor must get to the end: no more holding back.
+    this.wanted = Number.MAX_SAFE_INTEGER
     await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
     await this.poll()
     return this.size
@@ -269,7 +282,7 @@ class SpoolReader implements ImageReader {
     await this.child.exit.catch(() => {})
     // Not awaiting the feeding: a source stalled in a read (stdin kept open) would hang
     // here; its pipeline was torn down with the decompressor's stdin.
-    await this.punching
+    await this.puncher.close()
     await this.fh.close().catch(() => {})
     await fsp.rm(this.dir, { recursive: true, force: true })
   }
