@@ -19,6 +19,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { InputError, InterruptedError } from '../errors.js'
 import type { SlotPool } from '../io/aligned-memory.js'
+import { updateYielding } from '../io/hash-tap.js'
 import type { ImageReader } from '../io/image-reader.js'
 import type { TargetDevice } from '../io/target-device.js'
 import { nonZeroRuns } from '../io/zero-runs.js'
@@ -259,7 +260,7 @@ export async function writeImage(
         // A range overlapping the held-back part is written in part: that part gets its own digest.
         const recorded = r.sha256 !== undefined && r.offset >= job.holdBack
         hash ??= createHash('sha256')
-        hash.update(p.slot.subarray(0, p.length))
+        await updateYielding(hash, p.slot.subarray(0, p.length))
         if (strict) pending.push(p)
         else await writeThenRelease(p, recorded)
         done += p.length
