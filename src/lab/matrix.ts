@@ -1,6 +1,6 @@
 // The hardware lab: an image booted across firmware × storage controller × NIC
-// cells. Each cell gets a fresh target disk with a seed whose report URL points at a
-// listener the lab runs; the cell passes when that report arrives over the cell's
+// cells. Each cell gets a fresh target disk — the image installed by the real
+// installer, with a seed partition whose report URL points at a listener the lab runs; the cell passes when that report arrives over the cell's
 // NIC — proof that firmware, bootloader, kernel, storage driver, NIC driver and
 // cloud-init all worked. A failed cell says where it stopped, from its console.
 
@@ -19,12 +19,13 @@ import { storageEmulationGap } from './emulation-gaps.js'
 import { resolveLabImage, type LabImage } from './image-source.js'
 import { labSeed } from './lab-seed.js'
 import { prepareLabDisks } from './prepare-disk.js'
+import { installPreparer } from './install-preparer.js'
 import type { Seed } from '../seed/seed-schema.js'
 
 /** Makes one cell's disks (target disk with the image and seed): the step the installer will take over. */
 export type DiskPreparer = (ctx: { image: LabImage; cell: Cell<Firmware>; workDir: string; seed: Seed; sizeBytes: bigint; signal?: AbortSignal }) => Promise<QemuDisk[]>
 
-/** The overlay preparer: a qcow2 overlay over the image plus a seed volume disk. */
+/** The overlay preparer: a qcow2 overlay over the image plus a seed volume disk (fast; the image is not installed). */
 export const overlayPreparer: DiskPreparer = (ctx) =>
   prepareLabDisks({ image: ctx.image, workDir: ctx.workDir, sizeBytes: ctx.sizeBytes, seed: { kind: 'seed', seed: ctx.seed }, ...(ctx.signal ? { signal: ctx.signal } : {}) })
 
@@ -45,6 +46,7 @@ export interface MatrixOptions {
   diskSizeBytes?: bigint
   /** Where report.json, the page and each cell's console log go. */
   reportDir: string
+  /** How each cell's target disk is made (default: installPreparer, the real installer with the seed). */
   prepare?: DiskPreparer
   /** The QEMU binary (tests use a stand-in). */
   qemu?: string
@@ -74,6 +76,8 @@ export interface CellResult extends Cell<Firmware> {
   milestones?: { kind: MilestoneKind; at: number }[]
   secureBoot?: 'enabled' | 'disabled' | 'unknown'
   kernelVersion?: string
+  /** Root file system size from the console's `df` marker (it grows to the disk on first boot). */
+  rootBytes?: number
   /** The console log, relative to the report directory. */
   serialLog?: string
   /** The report the machine sent (hwimage's first-boot report). */
@@ -178,7 +182,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
       opts.onEvent?.({ type: 'cell-start', id: cellId(cell), index, boots: plan.run.length })
       const result = await runCell(cell, index, {
         image, reportDir, port: listener.port, reports, storages, timeoutMs: opts.timeoutMs, memoryMiB: opts.memoryMiB,
-        diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n, prepare: opts.prepare ?? overlayPreparer,
+        diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n, prepare: opts.prepare ?? installPreparer,
         ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.qemu ? { qemu: opts.qemu } : {}),
       })
       results.push(result)
@@ -289,6 +293,7 @@ async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): P
     if (reached) result.reached = reached
     if (f.secureBoot) result.secureBoot = f.secureBoot
     if (f.kernelVersion) result.kernelVersion = f.kernelVersion
+    if (f.rootBytes !== undefined) result.rootBytes = f.rootBytes
     if (report) result.report = report.report
     result.qemu = quoteArgv(boot.argv)
     return result

@@ -5,7 +5,8 @@ import { resolve } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { UsageError } from '../../errors.js'
 import { FIRMWARES, type Firmware } from '../../tools/qemu.js'
-import { runMatrix, type MatrixEvent } from '../../lab/matrix.js'
+import { overlayPreparer, runMatrix, type MatrixEvent } from '../../lab/matrix.js'
+import { installPreparer } from '../../lab/install-preparer.js'
 import { cellText, formatDuration, writeMatrixReport } from '../../lab/matrix-report.js'
 import { parseSize, parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
@@ -16,11 +17,11 @@ const DEFAULT_NICS = 'virtio-net-pci,e1000,e1000e,rtl8139'
 const help = `Usage: hwimage test IMAGE|DIR [options]
 
 Boots an image in QEMU (TCG) across firmware × storage controller × NIC cells.
-Each cell gets a fresh target disk with the image and a seed whose report URL
-points at a listener this command runs; the cell passes when the machine's
-first-boot report arrives over its NIC. A failed cell says where it stopped
-(no boot entry, bootloader, kernel panic, no root device, no network, cloud-init
-error, timeout), read from its serial console. Cells no real firmware of that
+Each cell gets a fresh target disk with the image installed on it and a seed
+partition whose report URL points at a listener this command runs; the cell
+passes when the machine's first-boot report arrives over its NIC. A failed
+cell says where it stopped (no boot entry, bootloader, kernel panic, no root
+device, no network, cloud-init error, timeout), read from its serial console. Cells no real firmware of that
 kind could boot from (e.g. OVMF and MegaRAID) are marked not applicable.
 The report page lays out rows storage × NIC and columns firmware, each cell
 with its time, its diagnosis and a link to its console log.
@@ -36,6 +37,9 @@ Options:
   --memory MIB       memory per machine (default 1024)
   --timeout S        seconds per cell (default 900)
   --disk-size SIZE   target disk size (default 8G)
+  --prepare HOW      install (default): \`hwimage install --seed\` onto a fresh
+                     disk file, seed partition at its end; overlay: a qcow2
+                     overlay over the image and the seed on a second disk (faster)
   --report DIR       report.json, report.md and console logs (default lab-report)
   --run-gaps         also boot devices QEMU emulates too loosely to test (today
                      mptsas1068: Linux sees the controller but no disks); they
@@ -62,6 +66,7 @@ export const testCommand: Command = {
       'disk-size': { type: 'string', default: '8G' },
       report: { type: 'string', default: 'lab-report' },
       'run-gaps': { type: 'boolean' },
+      prepare: { type: 'string', default: 'install' },
       json: { type: 'boolean' },
     }, ctx)
     if (!parsed) return 0
@@ -70,6 +75,8 @@ export const testCommand: Command = {
     const firmwares = list(String(v.firmware), '--firmware').map(parseFirmware)
     const cells = String(v.cells)
     if (cells !== 'covering' && cells !== 'all') throw new UsageError(`Cannot use --cells "${cells}": it is not covering or all`)
+    const prepare = String(v.prepare)
+    if (prepare !== 'install' && prepare !== 'overlay') throw new UsageError(`Cannot use --prepare "${prepare}": it is not install or overlay`)
     const jobs = v.jobs === undefined ? availableParallelism() : positiveInt(String(v.jobs), '--jobs')
     const reportDir = resolve(String(v.report))
     await mkdir(reportDir, { recursive: true })
@@ -87,6 +94,7 @@ export const testCommand: Command = {
       diskSizeBytes: parseSize(String(v['disk-size']), '--disk-size'),
       reportDir,
       runGaps: v['run-gaps'] === true,
+      prepare: prepare === 'install' ? installPreparer : overlayPreparer,
       signal: ctx.signal,
       onEvent: (e) => progress(rep, e),
     })
