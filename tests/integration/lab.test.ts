@@ -1,7 +1,7 @@
-// The hardware lab on the shared test image: `hwimage test` boots the covering set
-// (every firmware, storage controller and NIC of the design at least once, at most 6
-// boots, 2 at a time) and every cell must pass — its first-boot report arrived over
-// its NIC. mptsas1068 is an emulation gap (QEMU 7.2 shows Linux no disks on it) and
+// The hardware lab on the shared test image: `hwimage test` installs the image with a
+// seed partition onto a fresh disk per cell and boots the covering set (every
+// firmware, storage controller and NIC of the design at least once, at most 6 boots,
+// 2 at a time); every cell must pass — its first-boot report arrived over its NIC. mptsas1068 is an emulation gap (QEMU 7.2 shows Linux no disks on it) and
 // is listed as not applicable with that reason instead of booted. With HWIMAGE_TEST_CLOUD_IMAGE_DIR (a `cloud` kernel flavor build), a cell
 // meant to fail must fail with the right diagnosis: no AHCI driver in the cloud
 // kernel, so the initramfs gives up waiting for the root device.
@@ -43,6 +43,9 @@ test('the covering set of the default image passes: every firmware, controller a
     assert.equal(report.event, 'first-boot', `${c.id}: the first-boot report arrived`)
     assert.match(report.hostname ?? '', /^lab-\d+$/, `${c.id}: the seed's hostname was set`)
     if (c.firmware === 'uefi-sb') assert.equal(c.secureBoot, 'enabled', `${c.id}: Secure Boot enabled`)
+    // cloud-init read the seed from the installed seed partition and grew root up to it.
+    assert.match((report as { cloud_init?: { datasource?: string } }).cloud_init?.datasource ?? '', /DataSourceNoCloud \[seed=\/dev\/\w+\]/)
+    assert.ok((c.rootBytes ?? 0) > 7 * 1024 ** 3, `${c.id}: root grew on the 8 GiB disk (got ${c.rootBytes})`)
     await access(join(dir, c.serialLog!))
   }
   // OVMF cannot boot from MegaRAID: the covering set boots megasas under SeaBIOS.
