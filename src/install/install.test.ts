@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, test } from 'node:test'
+import { decodeBmap } from '../disk/bmap.js'
 import { HwimageError } from '../errors.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
 import { install, type InstallOptions } from './install.js'
@@ -47,6 +48,7 @@ test('install() writes a .zst with its bmap onto a garbage-filled disk: fsck-cle
   assert.equal(r.source.format, 'zstd')
   assert.match(r.digests.source!, /^[0-9a-f]{64}$/)
   assert.equal(r.bytes.image, fx.size)
+  assert.equal(r.bytes.read, (await fsp.stat(fx.zst)).size, 'the whole .zst was read')
   assert.equal(r.gptResize!.backupOffset, DISK - 33 * 512)
   assert.deepEqual(events, ['start', 'verified', 'done'])
 })
@@ -63,6 +65,12 @@ for (const [label, pick, extra] of [
     const disk = await target()
     const r = await install({ source: pick(), disk, ...extra })
     await assertInstalled(disk, fx, DISK, dir)
+    if (pick() === fx.img && extra.bmap === undefined) {
+      // A raw file with a bmap: only the first MiB and the mapped ranges are read, each byte once.
+      const bmap = decodeBmap(await fsp.readFile(fx.bmap, 'utf8'))
+      const mappedInFirstMiB = bmap.ranges.reduce((s, x) => s + Math.max(0, Math.min(MiB, (x.last + 1) * 4096) - x.first * 4096), 0)
+      assert.equal(r.bytes.read, r.bmap!.mappedBytes + MiB - mappedInFirstMiB)
+    }
     if (extra.bmap === false || pick() === fx.qcow2) {
       assert.equal(r.mode, 'nonzero')
       assert.equal(r.zeroing[2]!.method, 'punch-hole')

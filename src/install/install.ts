@@ -28,6 +28,7 @@ import type { ImageReader } from '../io/image-reader.js'
 import { PrefixedReader } from '../io/prefixed-reader.js'
 import { TargetDevice } from '../io/target-device.js'
 import { zeroRange } from '../io/zero-range.js'
+import { run } from '../tools/run.js'
 import { parseSha256Hex, parseSha256Sums, pickSha256 } from './checksums.js'
 import { detectFormat, MAGIC_BYTES } from './detect-format.js'
 import { listDisks, selectDisk, type DiskHints } from './disk-hints.js'
@@ -280,11 +281,19 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
         ...plan,
         dryRun: false,
         digests: { ...(sourceDigest ? { source: sourceDigest } : {}), sourceVerified: expected !== undefined, ...(hashing?.digest ? { image: hashing.digest } : format === 'raw' && sourceDigest ? { image: sourceDigest } : {}) },
-        bytes: { read: source.bytesRead || (format === 'raw' ? outcome.bytesWritten + FIRST_MIB : 0), image: imageBytes, written: outcome.bytesWritten + firstMiB.length, skipped: outcome.bytesSkipped, zeroed },
+        bytes: { read: opened.bytesRead(), image: imageBytes, written: outcome.bytesWritten + firstMiB.length, skipped: outcome.bytesSkipped, zeroed },
         ...(plan.mode === 'bmap' ? { ranges: { verified: outcome.rangesVerified, streamed: outcome.rangesStreamed } } : {}),
         ...(readBackBytes !== undefined ? { readBack: { bytes: readBackBytes } } : {}),
         seconds: round(seconds),
         warnings,
+      }
+      await dev.close()
+      if (target.kind === 'block' && target.partitionScan !== false) {
+        // The kernel still lists the old partitions: ask it to read the new table (udev
+        // usually does this on close too). Best effort: the disk itself is complete.
+        await run(['blockdev', '--rereadpt', target.path], { signal }).catch((e: unknown) => {
+          report.warnings.push(`the kernel did not re-read the partition table (${(e as Error).message.split('\n')[0]}): run \`partprobe ${target.path}\` or reboot before using its partitions`)
+        })
       }
       opts.onEvent?.('done', { seconds: report.seconds.total, written: report.bytes.written })
       return report

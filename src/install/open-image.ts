@@ -20,6 +20,8 @@ export interface OpenedImage {
   reader: ImageReader
   /** The source's SHA-256 (hex), after reader.finish(); undefined when not computed. */
   sourceDigest(): Promise<string | undefined>
+  /** Bytes read from the source so far (streamed, or read at offsets). */
+  bytesRead(): number
 }
 
 /** Options for openImage. */
@@ -36,7 +38,8 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
   if (format === 'raw' && source.kind === 'file' && !opts.hashSource) {
     // Only the ranges asked for are read: a bmap install reads just the mapped data.
     const fh = await fsp.open(source.name, 'r')
-    return { reader: new FileImageReader(fh, source.size!), sourceDigest: async () => undefined }
+    const reader = new FileImageReader(fh, source.size!)
+    return { reader, sourceDigest: async () => undefined, bytesRead: () => reader.bytesRead }
   }
   const hash = createHash('sha256')
   let digest: string | undefined
@@ -49,16 +52,23 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     reader,
     // Only once the source was read to its end: finish() drains it.
     sourceDigest: async () => (digest ??= hash.digest('hex')),
+    bytesRead: () => source.bytesRead,
   }
 }
 
 async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promise<OpenedImage> {
   if (source.readAt) {
-    const reader = await openQcow2(source.readAt.bind(source), source.name)
+    let read = 0
+    const readAt = source.readAt.bind(source)
+    const reader = await openQcow2(async (offset, length) => {
+      const b = await readAt(offset, length)
+      read += b.length
+      return b
+    }, source.name)
     // The mapping reads the file at random offsets; the digest needs one more pass in order.
     const pass = opts.hashSource ? hashAll(source.stream()) : undefined
     pass?.catch(() => {})
-    return { reader, sourceDigest: async () => (pass ? await pass : undefined) }
+    return { reader, sourceDigest: async () => (pass ? await pass : undefined), bytesRead: () => read + source.bytesRead }
   }
   if (source.kind === 'http') {
     throw new InputError('USAGE', `Cannot read qcow2 "${source.name}": the server does not support Range requests`, {
@@ -95,6 +105,7 @@ async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promi
       },
     },
     sourceDigest: async () => digest,
+    bytesRead: () => source.bytesRead,
   }
 }
 

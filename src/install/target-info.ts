@@ -23,6 +23,8 @@ export interface TargetInfo {
   isPartition?: boolean
   /** Block devices: sysfs names of its partitions. */
   partitions?: string[]
+  /** Block devices: whether the kernel scans it for partitions (sysfs `partscan`; false for plain loop devices). */
+  partitionScan?: boolean
   model?: string
   vendor?: string
   serial?: string
@@ -78,7 +80,11 @@ export async function inspectTarget(target: string): Promise<TargetInfo> {
   try {
     st = await fsp.stat(target)
   } catch (e) {
-    throw deviceError(`Cannot use target "${target}"`, e)
+    const err = deviceError(`Cannot use target "${target}"`, e)
+    if (err.code === 'NOT_FOUND' && !target.startsWith('/dev/')) {
+      throw new DeviceError('NOT_FOUND', err.message, { cause: e, hint: `an image file target must exist, at its final size: truncate -s 20G ${target}` })
+    }
+    throw err
   }
   if (st.isFile()) {
     return { path: target, kind: 'file', size: st.size, sectorSize: 512, fileId: { dev: st.dev, ino: st.ino } }
@@ -105,6 +111,8 @@ export async function inspectTarget(target: string): Promise<TargetInfo> {
     isPartition,
     partitions: isPartition ? [] : await partitionsOf(dir),
   }
+  const partscan = await readAttr(path.join(disk, 'partscan'))
+  if (partscan !== undefined) info.partitionScan = partscan !== '0'
   const model = await readAttr(path.join(disk, 'device/model'))
   const vendor = await readAttr(path.join(disk, 'device/vendor'))
   const serial = (await readAttr(path.join(disk, 'device/serial'))) ?? (await readAttr(path.join(disk, 'serial')))

@@ -24,6 +24,9 @@ export interface ImageReader {
 
 /** A raw image in a local file: only the ranges asked for are read. Closing closes the file. */
 export class FileImageReader implements ImageReader {
+  /** Bytes read from the file so far. */
+  bytesRead = 0
+
   constructor(
     private readonly fh: FileHandle,
     readonly knownSize: number,
@@ -36,6 +39,7 @@ export class FileImageReader implements ImageReader {
       if (bytesRead === 0) break
       done += bytesRead
     }
+    this.bytesRead += done
     return done
   }
 

@@ -22,6 +22,7 @@ export const PROGRAMS = {
   blkdiscard: 'util-linux',
   fallocate: 'util-linux',
   partx: 'util-linux',
+  blockdev: 'util-linux',
   xargs: 'findutils',
   mkswap: 'util-linux',
   swapon: 'util-linux',

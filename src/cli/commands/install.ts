@@ -119,7 +119,7 @@ export const installCommand: Command = {
       verify: v.verify === true,
       dryRun: v['dry-run'] === true,
       yes: v.yes === true,
-      ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr) } : {}),
+      ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr, ctx.signal) } : {}),
       ...(beforeFirstMiB ? { beforeFirstMiB } : {}),
       signal: ctx.signal,
       onEvent: (name, fields) => reporter.event(name, fields),
@@ -133,10 +133,11 @@ export const installCommand: Command = {
   },
 }
 
-async function askYes(question: string, out: NodeJS.WritableStream): Promise<boolean> {
+async function askYes(question: string, out: NodeJS.WritableStream, signal: AbortSignal): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: out })
   try {
-    return (await rl.question(`${question} Type "yes" to continue: `)).trim().toLowerCase() === 'yes'
+    // Ctrl-C at the prompt aborts the question (and the install, exit 130), writing nothing.
+    return (await rl.question(`${question} Type "yes" to continue: `, { signal })).trim().toLowerCase() === 'yes'
   } finally {
     rl.close()
   }
