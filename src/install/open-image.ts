@@ -10,7 +10,7 @@ import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { startDecompressor } from '../io/decompress.js'
-import { hashTap } from '../io/hash-tap.js'
+import { hashTap, updateYielding } from '../io/hash-tap.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
 import { openQcow2 } from '../io/qcow2-reader.js'
 import type { ImageFormat } from './detect-format.js'
@@ -40,6 +40,38 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     const fh = await fsp.open(source.name, 'r')
     const reader = new FileImageReader(fh, source.size!)
     return { reader, sourceDigest: async () => undefined, bytesRead: () => reader.bytesRead }
+  }
+  if (format !== 'raw' && source.kind === 'file') {
+    // The decompressor reads the file itself; we hash it with our own reads of the same
+    // open file (pread does not move the offset the decompressor reads at).
+    const fh = await fsp.open(source.name, 'r')
+    const digest = hashFile(fh, source.size!)
+    digest.catch(() => {})
+    let reader: ImageReader
+    try {
+      reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+    } catch (e) {
+      await fh.close()
+      throw e
+    }
+    let finished = false
+    return {
+      reader: {
+        knownSize: reader.knownSize,
+        read: (o, d) => reader.read(o, d),
+        finish: async () => {
+          const n = await reader.finish()
+          finished = true
+          return n
+        },
+        close: async () => {
+          await reader.close()
+          await fh.close().catch(() => {})
+        },
+      },
+      sourceDigest: async () => await digest,
+      bytesRead: () => (finished ? source.size! : 0),
+    }
   }
   const hash = createHash('sha256')
   let digest: string | undefined
@@ -107,6 +139,19 @@ async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promi
     sourceDigest: async () => digest,
     bytesRead: () => source.bytesRead,
   }
+}
+
+/** SHA-256 of a whole open file, read positionally in 1 MiB pieces. */
+async function hashFile(fh: fsp.FileHandle, size: number): Promise<string> {
+  const hash = createHash('sha256')
+  const buf = Buffer.allocUnsafe(1 << 20)
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at)
+    if (bytesRead === 0) break
+    await updateYielding(hash, buf.subarray(0, bytesRead))
+    at += bytesRead
+  }
+  return hash.digest('hex')
 }
 
 async function hashAll(chunks: AsyncIterable<Uint8Array>): Promise<string> {

@@ -167,3 +167,35 @@ async function zstdOf(bytes: Uint8Array): Promise<Buffer> {
   await run(['zstd', '-q', '-f', '-1', f])
   return await fsp.readFile(`${f}.zst`)
 }
+
+test('a decompressor reading a file itself is stopped while too far ahead of the reader, and gives the right bytes', async () => {
+  const spoolDir = await fsp.mkdtemp('/dev/shm/hwimage-spool-test-')
+  // Big enough that zstd (1–2 GB/s on stored blocks) cannot finish between two 10 ms checks.
+  const data = randomBytes(192 * MiB)
+  const file = path.join(dir, 'fd-input.zst')
+  await fsp.writeFile(file, await zstdOf(data))
+  const fh = await fsp.open(file, 'r')
+  const r = await startDecompressor('zstd', { fd: fh.fd }, { spoolDir, window: 4 * MiB, punchStep: 4 * MiB })
+  try {
+    const [sub] = await fsp.readdir(spoolDir)
+    const spool = path.join(spoolDir, sub!, 'image')
+    const dst = new Uint8Array(MiB)
+    let maxAhead = 0
+    for (let off = 0; off < 8 * MiB; off += MiB) {
+      assert.equal(await r.read(off, dst), MiB)
+      assert.ok(Buffer.from(dst).equals(data.subarray(off, off + MiB)))
+      await new Promise((res) => setTimeout(res, 60))
+      maxAhead = Math.max(maxAhead, (await fsp.stat(spool)).size - (off + MiB))
+    }
+    // Unthrottled it would have written all 192 MiB long ago; checked every 10 ms, it overshoots some.
+    assert.ok(maxAhead < 96 * MiB, `the decompressor ran at most ${maxAhead} bytes ahead`)
+    const last = new Uint8Array(MiB)
+    assert.equal(await r.read(191 * MiB, last), MiB)
+    assert.ok(Buffer.from(last).equals(data.subarray(191 * MiB)))
+    assert.equal(await r.finish(), 192 * MiB)
+  } finally {
+    await r.close()
+    await fh.close()
+    await fsp.rm(spoolDir, { recursive: true, force: true })
+  }
+})
