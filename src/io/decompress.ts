@@ -1,6 +1,6 @@
 // Decompression by the Debian programs (zstd, xz, gzip) in a subprocess: the concurrency
-// of the pipeline, on another core, with our process feeding it the compressed bytes
-// (hashing them on the way) and reading what it produces.
+// of the pipeline, on another core. It reads a local file itself, or is fed the compressed
+// bytes by us (downloads, stdin: hashed on the way); we read what it produces.
 //
 // zstd and xz write into a *sparse spool file* instead of a pipe: they seek over runs of
 // zeros (zstd --sparse, xz's default for a regular file) so only the image's data crosses
@@ -8,8 +8,9 @@
 // copied twice, which measured slower than the decompression itself on a 2-core machine.
 // The spool lives in /dev/shm when it has room, is read as it grows (a decompressor only
 // moves forward, so every byte below the file's size is final), is hole-punched behind
-// the reader, and the feeding stops while the reader is more than `window` bytes behind:
-// memory stays bounded however large the image. gzip has no sparse mode and uses a pipe.
+// the reader, and the decompressor is held back (no more feeding, or SIGSTOP when it reads
+// a file itself) while the reader is more than `window` bytes behind: memory stays bounded
+// however large the image. gzip has no sparse mode and uses a pipe.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { constants, promises as fsp } from 'node:fs'
