@@ -48,6 +48,15 @@ test('renderMatrixMarkdown() explains each failure and groups non-applicable cel
   assert.match(md, /## Not applicable\n\n- uefi × megasas, uefi-sb × megasas: OVMF has no MegaRAID SAS driver\./)
 })
 
+test('renderMatrixMarkdown() marks a cell booted twice and keeps the first console log', () => {
+  const again: CellResult = {
+    ...cells[0]!, retried: { diagnosis: { code: 'kernel-panic', summary: 'The kernel panicked', evidence: "Kernel panic - not syncing: IO-APIC + timer doesn't work!" }, serialLog: 'cells/x.attempt1/serial.log' },
+  }
+  assert.match(cellText(again), /^pass 142 s \(2nd boot\) \[log\]/)
+  const md = renderMatrixMarkdown({ ...result, cells: [again] })
+  assert.match(md, /## Booted twice\n\n.*\n\n- \*\*uefi-sb · virtio-blk · virtio-net-pci\*\* — first boot: `Kernel panic - not syncing: IO-APIC \+ timer doesn't work!` \(\[log\]\(cells\/x\.attempt1\/serial\.log\)\)/)
+})
+
 test('renderSideBySide() puts runs next to each other, one column per run and firmware', () => {
   const md = renderSideBySide([{ label: 'generic', result: { ...result, cells: [cells[0]!] } }, { label: 'cloud', result, linkBase: 'cloud/' }])
   const lines = md.trim().split('\n')

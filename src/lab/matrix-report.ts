@@ -20,8 +20,9 @@ export function cellText(c: CellResult | undefined, linkBase = ''): string {
   if (!c) return '·'
   if (c.status === 'n/a') return 'n/a'
   const log = c.serialLog ? ` [log](${linkBase}${c.serialLog})` : ''
-  if (c.status === 'pass') return `pass ${Math.round(c.seconds ?? 0)} s${log}`
-  return `**FAIL** ${c.diagnosis?.code ?? 'unknown'} ${Math.round(c.seconds ?? 0)} s${log}`
+  const again = c.retried ? ' (2nd boot)' : ''
+  if (c.status === 'pass') return `pass ${Math.round(c.seconds ?? 0)} s${again}${log}`
+  return `**FAIL** ${c.diagnosis?.code ?? 'unknown'} ${Math.round(c.seconds ?? 0)} s${again}${log}`
 }
 
 /** The title line of a run: image name, kernel flavor and version. */
@@ -52,6 +53,11 @@ export function renderMatrixMarkdown(r: MatrixResult): string {
       const d = c.diagnosis!
       lines.push(`- **${c.firmware} · ${c.storage} · ${c.nic}** — \`${d.code}\`: ${d.summary}.${d.evidence ? ` Console: \`${d.evidence.replaceAll('`', "'")}\`` : ''}${c.serialLog ? ` ([log](${c.serialLog}))` : ''}`)
     }
+  }
+  const retried = r.cells.filter((c) => c.retried)
+  if (retried.length) {
+    lines.push('', '## Booted twice', '', 'The first boot failed the way TCG fails on an overloaded host (not the image), so the cell was booted again on a fresh disk:', '')
+    for (const c of retried) lines.push(`- **${c.firmware} · ${c.storage} · ${c.nic}** — first boot: \`${c.retried!.diagnosis.evidence ?? c.retried!.diagnosis.code}\` ([log](${c.retried!.serialLog}))`)
   }
   const na = r.cells.filter((c) => c.status === 'n/a')
   if (na.length) {

@@ -4,7 +4,7 @@
 // NIC — proof that firmware, bootloader, kernel, storage driver, NIC driver and
 // cloud-init all worked. A failed cell says where it stopped, from its console.
 
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, rename, rm } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { listenForReports, type ReceivedReport } from '../seed/report-listener.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
@@ -84,6 +84,8 @@ export interface CellResult extends Cell<Firmware> {
   report?: unknown
   /** The QEMU command line, to boot the cell again by hand. */
   qemu?: string
+  /** Set when the first boot failed the way TCG fails on an overloaded host and the cell was booted again. */
+  retried?: { diagnosis: Diagnosis; serialLog: string }
 }
 
 /** A whole lab run: what report.json holds. */
@@ -117,6 +119,15 @@ export function reportOverdue(c: ConsoleWatcher, bootStartedAt: number, now = Da
   if (!final) return false
   if (c.facts.netInfoSeen && c.facts.interfaces.length === 0) return true
   return (now - bootStartedAt) / 1000 - final.at > REPORT_GRACE_SECONDS
+}
+
+/**
+ * A failure TCG causes, not the image: on an overloaded host the emulated timer can
+ * miss the kernel's early IO-APIC timer check ("IO-APIC + timer doesn't work!"), a
+ * panic at second 0 that the next boot of the same machine does not repeat.
+ */
+export function isTcgHiccup(d: Diagnosis | undefined): boolean {
+  return d?.code === 'kernel-panic' && /IO-APIC \+ timer doesn't work/.test(d.evidence ?? '')
 }
 
 /** The id of a cell, safe as a directory name. */
@@ -180,11 +191,22 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
       const index = next++
       const cell = plan.run[index]!
       opts.onEvent?.({ type: 'cell-start', id: cellId(cell), index, boots: plan.run.length })
-      const result = await runCell(cell, index, {
+      const ctx: CellContext = {
         image, reportDir, port: listener.port, reports, storages, timeoutMs: opts.timeoutMs, memoryMiB: opts.memoryMiB,
         diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n, prepare: opts.prepare ?? installPreparer,
         ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.qemu ? { qemu: opts.qemu } : {}),
-      })
+      }
+      let result = await runCell(cell, index, ctx)
+      if (isTcgHiccup(result.diagnosis)) {
+        // Boot the cell once more on a fresh disk; keep the first console log beside it.
+        const id = cellId(cell)
+        const first = join(reportDir, 'cells', `${id}.attempt1`)
+        await rm(first, { recursive: true, force: true })
+        await rename(join(reportDir, 'cells', id), first)
+        const firstDiagnosis = result.diagnosis!
+        result = await runCell(cell, index, ctx)
+        result.retried = { diagnosis: firstDiagnosis, serialLog: relative(reportDir, join(first, 'serial.log')) }
+      }
       results.push(result)
       opts.onEvent?.({ type: 'cell-done', result, done: ++done, boots: plan.run.length })
     }
