@@ -8,9 +8,9 @@
 // copied twice, which measured slower than the decompression itself on a 2-core machine.
 // The spool lives in /dev/shm when it has room, is read as it grows (a decompressor only
 // moves forward, so every byte below the file's size is final), is hole-punched behind
-// the reader, and the decompressor is held back (no more feeding, or SIGSTOP when it reads
-// a file itself) while the reader is more than `window` bytes behind: memory stays bounded
-// however large the image. gzip has no sparse mode and uses a pipe.
+// the reader, and the decompressor is stopped (SIGSTOP) while the reader is more than
+// `window` bytes behind: memory stays bounded however large the image. gzip has no sparse
+// mode and uses a pipe, whose own backpressure bounds it.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { constants, promises as fsp } from 'node:fs'
@@ -54,8 +54,7 @@ const DEFAULT_WINDOW = 256 << 20
 // The spool is punched behind the reader in these steps (hole-puncher.ts).
 const PUNCH_STEP = 128 << 20
 const MAX_POLL_MS = 16
-const GATE_POLL_MS = 10
-const GATE_FRESH_MS = 2
+const THROTTLE_MS = 10
 
 /** The argv of the decompressor for a format, reading stdin, writing stdout. */
 export function decompressArgv(format: Compression, sparse: boolean): string[] {
@@ -121,7 +120,6 @@ class Child {
     readonly proc: ChildProcess,
     readonly argv: string[],
     private readonly input: DecompressInput,
-    gate: () => Promise<void>,
   ) {
     proc.stderr!.on('data', (b: Buffer) => {
       if (this.stderr.length < 65536) this.stderr += b.toString('utf8')
@@ -138,7 +136,6 @@ class Child {
     const self = this
     async function* feed(): AsyncGenerator<Uint8Array> {
       for await (const chunk of input as AsyncIterable<Uint8Array>) {
-        await gate()
         self.fed += chunk.length
         yield chunk
       }
@@ -169,7 +166,11 @@ class Child {
     throw decompressFailure(format, this.stderr, { source, compressedBytes: await this.compressedBytes(), imageBytes })
   }
 
-  /** Pauses (SIGSTOP) or resumes (SIGCONT) a decompressor that reads its input itself: our backpressure then. */
+  /**
+   * Pauses (SIGSTOP) or resumes (SIGCONT) the decompressor: the spool's backpressure. A
+   * stopped decompressor stops reading, so a file stays where it is and a fed stream
+   * backs up through the pipe into our stream and the TCP connection.
+   */
   pause(stop: boolean): void {
     if (stop === this.stopped || !this.running) return
     this.stopped = stop
@@ -191,7 +192,7 @@ class Child {
 function pipeReader(format: Compression, input: DecompressInput, opts: DecompressOptions): ImageReader {
   const argv = decompressArgv(format, false)
   const proc = spawn(argv[0]!, argv.slice(1), { stdio: [isFd(input) ? input.fd : 'pipe', 'pipe', 'pipe'] })
-  const child = new Child(proc, argv, input, async () => {})
+  const child = new Child(proc, argv, input)
   const onAbort = () => child.kill()
   opts.signal?.addEventListener('abort', onAbort, { once: true })
   let produced = 0
@@ -218,10 +219,9 @@ class SpoolReader implements ImageReader {
   readonly knownSize = undefined
   private size = 0
   private consumed = 0
-  /** The end of the read waiting for data: the feeding must go on at least until the spool reaches it. */
+  /** The end of the read waiting for data: the decompressor must go on at least until the spool reaches it. */
   private wanted = 0
   private punched = 0
-  private lastPoll = 0
   private readonly puncher = new HolePuncher()
   private done = false
   private closed = false
@@ -244,12 +244,9 @@ class SpoolReader implements ImageReader {
     const proc = spawn(argv[0]!, argv.slice(1), { stdio: [isFd(input) ? input.fd : 'pipe', out.fd, 'pipe'] })
     await out.close() // the child has its own copy
     const reader = new SpoolReader(format, dir, file, fh, undefined as unknown as Child, opts)
-    reader.child = new Child(proc, argv, input, () => reader.gate())
-    if (isFd(input)) {
-      // It reads the file itself: hold it back by stopping and continuing it instead.
-      const timer = setInterval(() => void reader.throttle(), GATE_POLL_MS)
-      void reader.child.exit.finally(() => clearInterval(timer)).catch(() => {})
-    }
+    reader.child = new Child(proc, argv, input)
+    const timer = setInterval(() => void reader.throttle(), THROTTLE_MS)
+    void reader.child.exit.finally(() => clearInterval(timer)).catch(() => {})
     const onAbort = () => reader.child.kill()
     opts.signal?.addEventListener('abort', onAbort, { once: true })
     reader.child.exit.finally(() => opts.signal?.removeEventListener('abort', onAbort)).catch(() => {})
@@ -258,23 +255,10 @@ class SpoolReader implements ImageReader {
   }
 
   private async poll(): Promise<void> {
-    this.lastPoll = Date.now()
     this.size = (await this.fh.stat()).size
   }
 
-  /** Holds the feeding while the decompressor is more than `window` bytes ahead of the reader. */
-  private async gate(): Promise<void> {
-    const window = this.opts.window ?? DEFAULT_WINDOW
-    // The size seen by the last poll may be old (the reader polls only while it waits): look
-    // again, at most every few ms — feeding chunks can be 64 KiB apart.
-    if (Date.now() - this.lastPoll >= GATE_FRESH_MS) await this.poll()
-    while (!this.closed && this.size - Math.max(this.consumed, this.wanted) > window) {
-      await sleep(GATE_POLL_MS)
-      await this.poll()
-    }
-  }
-
-  /** For a decompressor reading its own input: stopped while more than `window` bytes ahead, continued at half that. */
+  /** Every THROTTLE_MS: the decompressor is stopped while more than `window` bytes ahead of the reader, continued at half that. */
   private async throttle(): Promise<void> {
     if (this.closed || this.done) return
     await this.poll()
