@@ -116,7 +116,7 @@ export async function findBusy(target: TargetInfo, files = { mountinfo: '/proc/s
     if (!st?.isBlockDevice()) continue
     const { major, minor } = devParts(st.rdev)
     const s = byDevno.get(`${major}:${minor}`)
-    if (s) reasons.push({ kind: 'swap', detail: `${sw} is active swap` })
+    if (s) reasons.push({ kind: 'swap', detail: `/dev/${s.name} is active swap${sw === `/dev/${s.name}` ? '' : ` (as ${sw})`}` })
   }
   // Holders: device-mapper (LVM, LUKS, multipath) or md arrays built on the target or its partitions.
   for (const s of stack) {

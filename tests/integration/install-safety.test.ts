@@ -6,7 +6,6 @@
 
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +14,7 @@ import { HwimageError } from '../../src/errors.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from '../../src/install/fixture-image.js'
 import { install } from '../../src/install/install.js'
 import { run } from '../../src/tools/run.js'
+import { partitionNodes } from './partitions.js'
 
 const MiB = 1 << 20
 let dir: string
@@ -44,10 +44,8 @@ async function loopDevice(opts: { sectorSize?: number } = {}): Promise<{ dev: st
   }
 }
 
-async function addPartitions(dev: string): Promise<void> {
-  await run(['partx', '--update', dev])
-  for (let i = 0; i < 50 && !existsSync(`${dev}p1`); i++) await new Promise((r) => setTimeout(r, 100))
-}
+/** Partition 1 of `dev`, as written by the install (see partitions.ts for why the node is ours). */
+const partitionOne = async (dev: string): Promise<string> => (await partitionNodes(dev, dir)).partition(1)
 
 const digest = async (dev: string): Promise<string> => createHash('sha256').update(await readFile(dev)).digest('hex')
 const code = (c: string, re?: RegExp) => (e: unknown) => e instanceof HwimageError && e.code === c && (!re || re.test(e.message))
@@ -77,8 +75,8 @@ test('a disk with a mounted partition is refused, naming the mount point, and so
   await mkdir(mnt)
   try {
     await install({ source: fx.zst, disk: dev })
-    await addPartitions(dev)
-    await run(['mount', '-o', 'ro', `${dev}p1`, mnt])
+    const p1 = await partitionOne(dev)
+    await run(['mount', '-o', 'ro', p1, mnt])
     try {
       const before = await digest(dev)
       await assert.rejects(install({ source: fx.zst, disk: dev, yes: true }), code('DEVICE_BUSY', new RegExp(`${dev}p1 is mounted at ${mnt}`)))
@@ -88,7 +86,7 @@ test('a disk with a mounted partition is refused, naming the mount point, and so
     } finally {
       await run(['umount', mnt])
     }
-    await assert.rejects(install({ source: fx.zst, disk: `${dev}p1`, yes: true }), code('TARGET_INVALID', /is a partition/))
+    await assert.rejects(install({ source: fx.zst, disk: p1, yes: true }), code('TARGET_INVALID', /is a partition/))
   } finally {
     await detach()
   }
@@ -98,13 +96,13 @@ test('a disk with active swap on a partition is refused', async () => {
   const { dev, detach } = await loopDevice()
   try {
     await install({ source: fx.zst, disk: dev })
-    await addPartitions(dev)
-    await run(['mkswap', `${dev}p1`])
-    await run(['swapon', `${dev}p1`])
+    const p1 = await partitionOne(dev)
+    await run(['mkswap', p1])
+    await run(['swapon', p1])
     try {
       await assert.rejects(install({ source: fx.zst, disk: dev, yes: true }), code('DEVICE_BUSY', new RegExp(`${dev}p1 is active swap`)))
     } finally {
-      await run(['swapoff', `${dev}p1`])
+      await run(['swapoff', p1])
     }
   } finally {
     await detach()
