@@ -4,9 +4,12 @@
 // report back with the seed's instance-id and hostname, let the seed's user in over SSH
 // with the seed's key, have run the user-data command and grown root up to the seed
 // partition. A second install onto the same disk with a config-drive seed (a fresh
-// instance-id, a new hostname) must boot as a new instance (BIOS this time).
+// instance-id, a new hostname) must boot as a new instance (BIOS this time); there the
+// test runs update-grub over SSH and reboots: the image stays bootable after GRUB's
+// configuration is regenerated the Debian way (issue 2's upgradeability proof).
 
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -196,6 +199,9 @@ test('install --seed writes a seed partition the installed disk boots from: repo
     })
     console.log(`boot 1 (uefi-sb, NoCloud): report after ${one.value.reportSeconds.toFixed(0)} s, boot ended after ${one.boot.seconds.toFixed(0)} s`)
     assert.equal(one.boot.facts.secureBoot, 'enabled', 'Secure Boot enforced')
+    assert.match(await readFile(join(dir, 'serial.log'), 'utf8'), /Kernel is locked down from EFI Secure Boot/)
+    const ciError = one.boot.milestones.find((m) => m.kind === 'cloud-init-error')
+    assert.equal(ciError, undefined, `cloud-init reported an error: ${ciError?.line}`)
     assert.equal(one.value.report.instance_id, 'first-boot-it-1')
     assert.equal(one.value.report.hostname, 'seeded-sb-01')
     assert.match(one.value.report.cloud_init?.datasource ?? '', /NoCloud/)
@@ -207,21 +213,54 @@ test('install --seed writes a seed partition the installed disk boots from: repo
     const seed2 = join(dir, 'seed-2.yaml')
     await writeFile(
       seed2,
-      ['format: configdrive', 'hostname: seeded-cd-02', 'network:', '  ethernets:', `    - mac: "${mac}"`, '      dhcp4: true', 'report:', `  url: http://10.0.2.2:${listener.port}/`, ''].join('\n'),
+      [
+        'format: configdrive',
+        'hostname: seeded-cd-02',
+        'users:',
+        '  - name: ops',
+        '    sudo: true',
+        `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
+        'network:',
+        '  ethernets:',
+        `    - mac: "${mac}"`,
+        '      dhcp4: true',
+        'report:',
+        `  url: http://10.0.2.2:${listener.port}/`,
+        '',
+      ].join('\n'),
     )
     const second = await installWithSeed(backing, seed2)
     assert.equal(second.seed.label, 'config-2')
     assert.match(second.seed.instanceId, /^[0-9a-f-]{36}$/)
     assertSeedPartitionAtEnd(second.parts, second.sectorSize)
     const t2 = Date.now()
-    const two = await bootAnd(dir, 'bios', mac, [], 'first-boot-cd', async () => {
+    const sshPort2 = await freePort()
+    const serial = join(dir, 'serial.log')
+    const finals = () => (readFileSync(serial, 'utf8').match(/Cloud-init v\. \S+ finished at/g) ?? []).length
+    const two = await bootAnd(dir, 'bios', mac, [{ hostPort: sshPort2, guestPort: 22 }], 'first-boot-cd', async () => {
       const r = await nextReport(listener, 14 * 60_000)
-      return { report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } }, reportSeconds: (Date.now() - t2) / 1000 }
+      const reportSeconds = (Date.now() - t2) / 1000
+      // The image stays bootable when GRUB's configuration is regenerated the Debian way on
+      // the machine itself (update-grub with the real grub-probe on the real disk): regenerate,
+      // reboot, and the second boot must reach cloud-init's final stage again.
+      const grub = await ssh(key, sshPort2, `sudo sh -c 'update-grub 2>&1 && grep -c root=UUID= /boot/grub/grub.cfg'`)
+      await run(['ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-p', String(sshPort2), 'ops@127.0.0.1', 'sudo', 'systemctl', 'reboot'], { okStatus: [0, 255] })
+      for (const deadline = Date.now() + 10 * 60_000; finals() < 2; ) {
+        if (Date.now() > deadline) throw new Error(`no second boot to the final stage within 10 min after update-grub; console: ${serial}`)
+        await new Promise((res) => setTimeout(res, 1000))
+      }
+      return { report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } }, reportSeconds, grub }
     })
-    console.log(`boot 2 (bios, config drive): report after ${two.value.reportSeconds.toFixed(0)} s, boot ended after ${two.boot.seconds.toFixed(0)} s`)
+    console.log(`boot 2 (bios, config drive): report after ${two.value.reportSeconds.toFixed(0)} s; update-grub, reboot and the second final stage after ${two.boot.seconds.toFixed(0)} s`)
     assert.equal(two.value.report.instance_id, second.seed.instanceId)
     assert.equal(two.value.report.hostname, 'seeded-cd-02')
     assert.match(two.value.report.cloud_init?.datasource ?? '', /ConfigDrive/)
+    const text2 = await readFile(serial, 'utf8')
+    assert.match(text2, /SeaBIOS/)
+    assert.equal(two.boot.facts.secureBoot ?? null, null, 'no EFI, no Secure Boot report')
+    assert.match(two.value.grub, /Generating grub configuration file/)
+    assert.ok(Number(two.value.grub.split('\n').pop()) > 0, `the regenerated grub.cfg boots root by UUID: ${two.value.grub}`)
+    assert.ok(two.boot.facts.firmwareStarts >= 2, 'the machine rebooted')
     await rm(dir, { recursive: true, force: true }) // kept on failure, for its serial.log
   } finally {
     await listener.close()
