@@ -126,6 +126,45 @@ test('runMatrix() passes cells whose report arrives and diagnoses the others fro
   }
 })
 
+test('runMatrix() with resume boots only the cells an earlier run of the same image did not finish', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
+  try {
+    const qemu = join(dir, 'fake-qemu')
+    await writeFile(qemu, FAKE_QEMU)
+    await chmod(qemu, 0o755)
+    const booted: string[] = []
+    const prepare: DiskPreparer = async (ctx) => {
+      booted.push(cellId(ctx.cell))
+      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
+      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
+    }
+    const image = join(dir, 'image.img')
+    await writeFile(image, new Uint8Array(1024))
+    const reportDir = join(dir, 'report')
+    const opts = { image, firmwares: ['bios'] as const, storages: ['virtio-blk', 'megasas', 'ahci'], nics: ['e1000'], cells: 'all' as const, jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir, prepare, qemu }
+    const first = await runMatrix({ ...opts, firmwares: [...opts.firmwares] })
+    assert.deepEqual(first.summary, { pass: 2, fail: 1, notApplicable: 0 })
+    // The run is cut short: one cell's result is lost, another's is half written.
+    await rm(join(reportDir, 'cells', 'bios--ahci--e1000', 'result.json'))
+    await writeFile(join(reportDir, 'cells', 'bios--megasas--e1000', 'result.json'), '{"image": {"pa')
+    booted.length = 0
+    let start: unknown
+    const second = await runMatrix({ ...opts, firmwares: [...opts.firmwares], resume: true, onEvent: (e) => e.type === 'start' && (start = e) })
+    assert.deepEqual(booted.sort(), ['bios--ahci--e1000', 'bios--megasas--e1000'], 'only the unfinished cells boot again')
+    assert.deepEqual(second.summary, first.summary)
+    assert.ok(second.cells.find((c) => c.id === 'bios--virtio-blk--e1000')?.resumedFrom, 'the kept cell says when it finished')
+    assert.deepEqual(second.cells.map((c) => c.id), first.cells.map((c) => c.id), 'the same order as a whole run')
+    assert.deepEqual(start && { boots: (start as { boots: number }).boots, resumed: (start as { resumed: number }).resumed }, { boots: 2, resumed: 1 })
+    // Another image (a rebuilt one) keeps nothing.
+    await writeFile(image, new Uint8Array(2048))
+    booted.length = 0
+    await runMatrix({ ...opts, firmwares: [...opts.firmwares], resume: true })
+    assert.equal(booted.length, 3, 'results of another image are not kept')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 // The first boot of every cell panics the way TCG does on an overloaded host; the next one reports.
 const FLAKY_QEMU = `#!/bin/sh
 for a in "$@"; do case "$a" in file:*) log="\${a#file:}";; esac; done

@@ -4,7 +4,7 @@
 // NIC — proof that firmware, bootloader, kernel, storage driver, NIC driver and
 // cloud-init all worked. A failed cell says where it stopped, from its console.
 
-import { mkdir, rename, rm } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { listenForReports, type ReceivedReport } from '../seed/report-listener.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
@@ -44,8 +44,13 @@ export interface MatrixOptions {
   runGaps?: boolean
   /** Target disk size (default 8 GiB). */
   diskSizeBytes?: bigint
-  /** Where report.json, the page and each cell's console log go. */
+  /** Where report.json, the page and each cell's console log and result.json go. */
   reportDir: string
+  /**
+   * Keep the cells an earlier, interrupted run of the same image already finished in
+   * reportDir (their cells/ID/result.json) and boot only the rest.
+   */
+  resume?: boolean
   /** How each cell's target disk is made (default: installPreparer, the real installer with the seed). */
   prepare?: DiskPreparer
   /** The QEMU binary (tests use a stand-in). */
@@ -56,7 +61,7 @@ export interface MatrixOptions {
 
 /** Progress of a lab run. */
 export type MatrixEvent =
-  | { type: 'start'; cells: number; boots: number; jobs: number; listen: string }
+  | { type: 'start'; cells: number; boots: number; resumed: number; jobs: number; listen: string }
   | { type: 'cell-start'; id: string; index: number; boots: number }
   | { type: 'milestone'; id: string; kind: MilestoneKind; at: number }
   | { type: 'cell-done'; result: CellResult; done: number; boots: number }
@@ -86,6 +91,51 @@ export interface CellResult extends Cell<Firmware> {
   qemu?: string
   /** Set when the first boot failed the way TCG fails on an overloaded host and the cell was booted again. */
   retried?: { diagnosis: Diagnosis; serialLog: string }
+  /** Set when the result was kept from an earlier run (--resume): when that run finished the cell. */
+  resumedFrom?: string
+}
+
+/** A cell's result.json: the result and the image it was booted from. */
+interface StoredCell {
+  image: ImageStamp
+  finished: string
+  result: CellResult
+}
+
+/** Which image a result belongs to: its path, size and modification time. */
+interface ImageStamp {
+  path: string
+  size: number
+  mtimeMs: number
+}
+
+async function imageStamp(path: string): Promise<ImageStamp> {
+  const st = await stat(path)
+  return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs) }
+}
+
+/**
+ * The finished results in reportDir of an earlier run of the same image, by cell id.
+ * A result of another image (path, size or time differ) is not kept: the cell boots again.
+ */
+async function finishedCells(reportDir: string, cells: readonly Cell<Firmware>[], image: ImageStamp): Promise<Map<string, CellResult>> {
+  const out = new Map<string, CellResult>()
+  for (const c of cells) {
+    const id = cellId(c)
+    const text = await readFile(join(reportDir, 'cells', id, 'result.json'), 'utf8').catch(() => undefined)
+    if (text === undefined) continue
+    let stored: StoredCell
+    try {
+      stored = JSON.parse(text) as StoredCell
+    } catch {
+      continue // a result.json cut short by the interruption: boot the cell again
+    }
+    const same = stored.image?.path === image.path && stored.image.size === image.size && stored.image.mtimeMs === image.mtimeMs
+    if (same && stored.result?.id === id && (stored.result.status === 'pass' || stored.result.status === 'fail')) {
+      out.set(id, { ...stored.result, resumedFrom: stored.finished })
+    }
+  }
+  return out
 }
 
 /** A whole lab run: what report.json holds. */
@@ -170,6 +220,9 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   const image = await resolveLabImage(opts.image)
   const reportDir = resolve(opts.reportDir)
   const plan = planCells({ firmwares: opts.firmwares, storages, nics: opts.nics }, opts.cells, { runGaps: opts.runGaps ?? false })
+  const stamp = await imageStamp(image.path)
+  const kept = opts.resume ? await finishedCells(reportDir, plan.run, stamp) : new Map<string, CellResult>()
+  const toBoot = plan.run.filter((c) => !kept.has(cellId(c)))
   const started = new Date()
   const t0 = Date.now()
 
@@ -182,15 +235,16 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     }
   })()
 
-  const results: CellResult[] = plan.notApplicable.map((c) => ({ ...c, id: cellId(c), status: 'n/a' as const }))
-  opts.onEvent?.({ type: 'start', cells: plan.run.length + plan.notApplicable.length, boots: plan.run.length, jobs: opts.jobs, listen: `127.0.0.1:${listener.port}` })
+  const results: CellResult[] = [...plan.notApplicable.map((c) => ({ ...c, id: cellId(c), status: 'n/a' as const })), ...kept.values()]
+  opts.onEvent?.({ type: 'start', cells: plan.run.length + plan.notApplicable.length, boots: toBoot.length, resumed: kept.size, jobs: opts.jobs, listen: `127.0.0.1:${listener.port}` })
   let next = 0
   let done = 0
   const worker = async () => {
-    while (next < plan.run.length && !opts.signal?.aborted) {
-      const index = next++
-      const cell = plan.run[index]!
-      opts.onEvent?.({ type: 'cell-start', id: cellId(cell), index, boots: plan.run.length })
+    while (next < toBoot.length && !opts.signal?.aborted) {
+      const cell = toBoot[next++]!
+      // The cell's number in the whole plan names its machine (MAC, hostname) the same in every run.
+      const index = plan.run.indexOf(cell)
+      opts.onEvent?.({ type: 'cell-start', id: cellId(cell), index: next - 1, boots: toBoot.length })
       const ctx: CellContext = {
         image, reportDir, port: listener.port, reports, storages, timeoutMs: opts.timeoutMs, memoryMiB: opts.memoryMiB,
         diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n, prepare: opts.prepare ?? installPreparer,
@@ -208,12 +262,14 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
         result.retried = { diagnosis: firstDiagnosis, serialLog: relative(reportDir, join(first, 'serial.log')) }
       }
       results.push(result)
-      opts.onEvent?.({ type: 'cell-done', result, done: ++done, boots: plan.run.length })
+      const stored: StoredCell = { image: stamp, finished: new Date().toISOString(), result }
+      await writeFile(join(reportDir, 'cells', result.id, 'result.json'), JSON.stringify(stored, null, 2) + '\n')
+      opts.onEvent?.({ type: 'cell-done', result, done: ++done, boots: toBoot.length })
     }
   }
   try {
     // allSettled: on a failure or an abort every worker's QEMU is stopped before this returns.
-    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(opts.jobs, plan.run.length)) }, worker))
+    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(opts.jobs, toBoot.length)) }, worker))
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed) throw failed.reason
   } finally {

@@ -40,7 +40,11 @@ Options:
   --prepare HOW      install (default): \`hwimage install --seed\` onto a fresh
                      disk file, seed partition at its end; overlay: a qcow2
                      overlay over the image and the seed on a second disk (faster)
-  --report DIR       report.json, report.md and console logs (default lab-report)
+  --report DIR       report.json, report.md and console logs (default lab-report);
+                     each finished cell also leaves cells/ID/result.json there
+  --resume           keep the cells an earlier, interrupted run of the same image
+                     finished in --report DIR and boot only the rest (a full
+                     matrix takes hours under TCG)
   --run-gaps         also boot devices QEMU emulates too loosely to test (today
                      mptsas1068: Linux sees the controller but no disks); they
                      are otherwise listed as not applicable, with the reason
@@ -66,6 +70,7 @@ export const testCommand: Command = {
       'disk-size': { type: 'string', default: '8G' },
       report: { type: 'string', default: 'lab-report' },
       'run-gaps': { type: 'boolean' },
+      resume: { type: 'boolean' },
       prepare: { type: 'string', default: 'install' },
       json: { type: 'boolean' },
     }, ctx)
@@ -94,6 +99,7 @@ export const testCommand: Command = {
       diskSizeBytes: parseSize(String(v['disk-size']), '--disk-size'),
       reportDir,
       runGaps: v['run-gaps'] === true,
+      resume: v.resume === true,
       prepare: prepare === 'install' ? installPreparer : overlayPreparer,
       signal: ctx.signal,
       onEvent: (e) => progress(rep, e),
@@ -112,7 +118,7 @@ function progress(rep: Reporter, e: MatrixEvent): void {
   rep.event(e.type, e.type === 'cell-done' ? { ...e.result, done: e.done, boots: e.boots } : { ...e })
   switch (e.type) {
     case 'start':
-      rep.log(`lab: ${e.boots} boots of ${e.cells} cells, ${e.jobs} at a time under TCG (reports to ${e.listen})`)
+      rep.log(`lab: ${e.boots} boots of ${e.cells} cells${e.resumed ? ` (${e.resumed} kept from an earlier run)` : ''}, ${e.jobs} at a time under TCG (reports to ${e.listen})`)
       break
     case 'cell-start':
       rep.log(`[${e.index + 1}/${e.boots}] ${e.id}: booting`)
