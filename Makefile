@@ -43,8 +43,10 @@ test-integration: setup test-images
 	  HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/integration/*.test.ts
 
+# The default image (the test image, built here when missing) unless HWIMAGE_BENCH_IMAGE_DIR names another.
 bench: setup
-	node --import tsx bench/install-bench.ts
+	@if [ -z "$$HWIMAGE_BENCH_IMAGE_DIR" ] && [ ! -f $(TEST_IMAGE_DIR)/manifest.json ]; then ./bin/hwimage build -o $(TEST_IMAGE_DIR); fi
+	HWIMAGE_BENCH_IMAGE_DIR=$${HWIMAGE_BENCH_IMAGE_DIR:-$(abspath $(TEST_IMAGE_DIR))} node --import tsx bench/install-bench.ts
 
 clean:
 	rm -rf dist out .cache

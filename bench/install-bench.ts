@@ -1,9 +1,9 @@
 // `make bench`: the installer against its peers, on the same image and the same target,
 // in one run, repeated, medians and ratios printed as a Markdown table (docs/benchmarks.md).
 //
-// Image: $HWIMAGE_BENCH_IMAGE_DIR, else /var/tmp/hwimage-dev/default, else
-// $HWIMAGE_TEST_IMAGE_DIR (a `hwimage build` output directory: manifest.json, NAME.img,
-// NAME.img.zst, NAME.img.bmap, SHA256SUMS). Target: a loop device (direct I/O) over a file
+// Image: $HWIMAGE_BENCH_IMAGE_DIR (the Makefile sets it to the default image, building it
+// when missing), a `hwimage build` output directory: manifest.json, NAME.img,
+// NAME.img.zst, NAME.img.bmap, SHA256SUMS. Target: a loop device (direct I/O) over a file
 // pre-filled with non-zero bytes, image size + 1 GiB. Every write peer's time includes a
 // final fdatasync of the target. Peers run round-robin, BENCH_REPS times (default 3).
 
@@ -28,10 +28,9 @@ interface Peer {
 }
 
 function imageDir(): string {
-  for (const d of [process.env.HWIMAGE_BENCH_IMAGE_DIR, '/var/tmp/hwimage-dev/default', process.env.HWIMAGE_TEST_IMAGE_DIR]) {
-    if (d && existsSync(path.join(d, 'manifest.json'))) return d
-  }
-  throw new Error('no image: build one (`hwimage build -o DIR`) and set HWIMAGE_BENCH_IMAGE_DIR=DIR')
+  const d = process.env.HWIMAGE_BENCH_IMAGE_DIR
+  if (d && existsSync(path.join(d, 'manifest.json'))) return d
+  throw new Error(`no image${d ? ` in ${d}` : ''}: run \`make bench\` (it builds the default image), or build one (\`hwimage build -o DIR\`) and set HWIMAGE_BENCH_IMAGE_DIR=DIR`)
 }
 
 /** Runs a pipeline of programs (stdout of each into the next), stdin/stdout of the ends as given; rejects on any failure. */
