@@ -144,9 +144,12 @@ async function bootAnd<T>(dir: string, firmware: Firmware, mac: string, forwards
   return { boot, value: value as T }
 }
 
+/** ssh as the seed's user `ops` to the guest's forwarded port. */
+const sshArgv = (key: string, port: number, command: string[]): string[] =>
+  ['ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', '-o', 'LogLevel=ERROR', '-p', String(port), 'ops@127.0.0.1', ...command]
+
 async function ssh(key: string, port: number, ...command: string[]): Promise<string> {
-  const argv = ['ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', '-o', 'LogLevel=ERROR', '-p', String(port), 'ops@127.0.0.1', ...command]
-  return (await run(argv)).stdout.trim()
+  return (await run(sshArgv(key, port, command))).stdout.trim()
 }
 
 test('install --seed writes a seed partition the installed disk boots from: report, SSH with the seed key, user-data, root grown up to it; a config-drive reinstall is a new instance', async () => {
@@ -193,7 +196,7 @@ test('install --seed writes a seed partition the installed disk boots from: repo
       const r = await nextReport(listener, 14 * 60_000)
       const reportSeconds = (Date.now() - t1) / 1000
       const hostname = await ssh(key, sshPort, 'hostname')
-      const hello = await run(['ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-p', String(sshPort), 'ops@127.0.0.1', 'sudo', 'test', '-f', '/root/hello'], { okStatus: [0, 1] })
+      const hello = await run(sshArgv(key, sshPort, ['sudo', 'test', '-f', '/root/hello']), { okStatus: [0, 1] })
       const rootBytes = Number(await ssh(key, sshPort, 'df', '-B1', '--output=size', '/').then((o) => o.split('\n').pop()))
       return { report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } }, reportSeconds, hostname, hello: hello.status, rootBytes }
     })
@@ -246,7 +249,8 @@ test('install --seed writes a seed partition the installed disk boots from: repo
       // the machine itself (update-grub with the real grub-probe on the real disk): regenerate,
       // reboot, and the second boot must start systemd from the root file system again.
       const grub = await ssh(key, sshPort2, `sudo sh -c 'update-grub 2>&1 && grep -c root=UUID= /boot/grub/grub.cfg'`)
-      await run(['ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-p', String(sshPort2), 'ops@127.0.0.1', 'sudo', 'systemctl', 'reboot'], { okStatus: [0, 255] })
+      // 255: ssh's own status when the connection drops as the machine goes down.
+      await run(sshArgv(key, sshPort2, ['sudo', 'systemctl', 'reboot']), { okStatus: [0, 255] })
       for (const deadline = Date.now() + 10 * 60_000; systemdStarts() < 2; ) {
         if (Date.now() > deadline) throw new Error(`no second boot into the root file system within 10 min after update-grub; console: ${serial}`)
         await new Promise((res) => setTimeout(res, 1000))
