@@ -26,7 +26,7 @@ test: setup typecheck
 	$(MAKE) --no-print-directory test-integration
 
 test-unit: setup
-	shopt -s globstar nullglob; node --import tsx --test --test-reporter=spec src/**/*.test.ts
+	shopt -s globstar nullglob; node --import tsx --test --test-concurrency=2 --test-reporter=spec src/**/*.test.ts
 
 # Images built once per run and shared by every integration test: the default
 # (server kernel) and a cloud-kernel image for the lab's expected failures.
