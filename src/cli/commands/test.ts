@@ -1,13 +1,13 @@
 // `hwimage test IMAGE`: boots an image across emulated firmware × storage × NIC and reports.
 
 import { availableParallelism } from 'node:os'
-import { resolve } from 'node:path'
-import { mkdir } from 'node:fs/promises'
-import { UsageError } from '../../errors.js'
+import { relative, resolve } from 'node:path'
+import { mkdir, readFile, stat } from 'node:fs/promises'
+import { InputError, UsageError } from '../../errors.js'
 import { FIRMWARES, type Firmware } from '../../tools/qemu.js'
-import { overlayPreparer, runMatrix, type MatrixEvent } from '../../lab/matrix.js'
+import { overlayPreparer, runMatrix, type MatrixEvent, type MatrixResult } from '../../lab/matrix.js'
 import { installPreparer } from '../../lab/install-preparer.js'
-import { cellText, formatDuration, writeMatrixReport } from '../../lab/matrix-report.js'
+import { cellText, formatDuration, imageTitle, renderSideBySide, writeMatrixReport } from '../../lab/matrix-report.js'
 import { parseSize, parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
 
@@ -15,6 +15,7 @@ const DEFAULT_STORAGE = 'virtio-blk,virtio-scsi,ahci,nvme,megasas,mptsas1068'
 const DEFAULT_NICS = 'virtio-net-pci,e1000,e1000e,rtl8139'
 
 const help = `Usage: hwimage test IMAGE|DIR [options]
+       hwimage test --compare REPORT_DIR REPORT_DIR…
 
 Boots an image in QEMU (TCG) across firmware × storage controller × NIC cells.
 Each cell gets a fresh target disk with the image installed on it and a seed
@@ -49,6 +50,10 @@ Options:
                      mptsas1068: Linux sees the controller but no disks); they
                      are otherwise listed as not applicable, with the reason
   --json             the result as JSON on stdout, JSON-lines progress on stderr
+  --compare          boot nothing: print the matrices of earlier runs (their
+                     --report DIRs) side by side as a Markdown table, one column
+                     per run and firmware, labelled by kernel flavor (e.g. the
+                     generic and the cloud flavor of one image)
 
 Exit status: 0 when every applicable cell passed, 1 otherwise.
 `
@@ -71,11 +76,13 @@ export const testCommand: Command = {
       report: { type: 'string', default: 'lab-report' },
       'run-gaps': { type: 'boolean' },
       resume: { type: 'boolean' },
+      compare: { type: 'boolean' },
       prepare: { type: 'string', default: 'install' },
       json: { type: 'boolean' },
     }, ctx)
     if (!parsed) return 0
     const v = parsed.values as Record<string, string | boolean | undefined>
+    if (v.compare === true) return await compare(parsed.positionals, v.json === true, ctx.stdout)
     if (parsed.positionals.length !== 1) throw new UsageError('Cannot test: give exactly one IMAGE or build directory', { hint: 'hwimage test out/demo' })
     const firmwares = list(String(v.firmware), '--firmware').map(parseFirmware)
     const cells = String(v.cells)
@@ -112,6 +119,34 @@ export const testCommand: Command = {
     }
     return result.summary.fail === 0 && result.summary.pass > 0 ? 0 : 1
   },
+}
+
+/** `--compare`: earlier runs' matrices side by side, links to console logs relative to the working directory. */
+async function compare(dirs: string[], json: boolean, stdout: NodeJS.WritableStream): Promise<number> {
+  if (dirs.length < 2) throw new UsageError('Cannot compare: give two or more report directories', { hint: 'hwimage test --compare lab/generic lab/cloud' })
+  const runs: { label: string; result: MatrixResult; linkBase: string }[] = []
+  for (const arg of dirs) {
+    const dir = (await stat(arg).catch(() => undefined))?.isDirectory() === false ? resolve(arg, '..') : resolve(arg)
+    let result: MatrixResult
+    try {
+      result = JSON.parse(await readFile(resolve(dir, 'report.json'), 'utf8')) as MatrixResult
+    } catch (e) {
+      throw new InputError('NOT_FOUND', `Cannot compare "${arg}": ${(e as Error).message}`, { hint: 'give directories that `hwimage test --report DIR` wrote' })
+    }
+    if (!Array.isArray(result.cells) || !Array.isArray(result.firmwares)) throw new InputError('FORMAT_REPORT', `Cannot compare "${arg}": its report.json is not a lab report`)
+    const base = relative(process.cwd(), dir)
+    runs.push({ label: result.image.kernelFlavor ?? result.image.name ?? arg, result, linkBase: base ? `${base}/` : '' })
+  }
+  if (json) {
+    stdout.write(JSON.stringify(runs.map((r) => ({ label: r.label, image: r.result.image, summary: r.result.summary, cells: r.result.cells })), null, 2) + '\n')
+    return 0
+  }
+  const lines = runs.map((r) => {
+    const s = r.result.summary
+    return `- **${r.label}**: ${imageTitle(r.result)} — ${s.pass} pass, ${s.fail} fail, ${s.notApplicable} not applicable (${r.result.mode === 'all' ? 'full matrix' : 'covering set'})`
+  })
+  stdout.write(`${lines.join('\n')}\n\n${renderSideBySide(runs)}`)
+  return 0
 }
 
 function progress(rep: Reporter, e: MatrixEvent): void {
