@@ -79,3 +79,9 @@ test('formatDuration() shows minutes and seconds', () => {
   assert.equal(formatDuration(845), '14 min 5 s')
   assert.equal(formatDuration(42.4), '42 s')
 })
+
+test('renderMatrixMarkdown() says when a run was interrupted and how to finish it', () => {
+  const md = renderMatrixMarkdown({ ...result, interrupted: { finished: 1, planned: 3 } })
+  assert.match(md, /\*\*Interrupted\*\*: 1 of 3 boots finished; the same command with `--resume` boots the rest\./)
+  assert.doesNotMatch(renderMatrixMarkdown(result), /Interrupted/)
+})

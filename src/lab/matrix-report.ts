@@ -44,6 +44,7 @@ export function renderMatrixMarkdown(r: MatrixResult): string {
     '',
     'A cell passes when the machine\'s first-boot report arrives over its NIC; the time is from QEMU\'s start to the report (or to where a failed boot stopped). `·`: not part of this run.',
     '',
+    ...(r.interrupted ? [`**Interrupted**: ${r.interrupted.finished} of ${r.interrupted.planned} boots finished; the same command with \`--resume\` boots the rest.`, ''] : []),
     ...matrixTable(r),
   ]
   const failed = r.cells.filter((c) => c.status === 'fail')

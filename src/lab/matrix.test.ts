@@ -165,6 +165,35 @@ test('runMatrix() with resume boots only the cells an earlier run of the same im
   }
 })
 
+test('runMatrix() interrupted returns the cells that finished and says how many, and --resume boots the rest', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
+  try {
+    const qemu = join(dir, 'fake-qemu')
+    await writeFile(qemu, FAKE_QEMU)
+    await chmod(qemu, 0o755)
+    const booted: string[] = []
+    const prepare: DiskPreparer = async (ctx) => {
+      booted.push(cellId(ctx.cell))
+      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
+      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
+    }
+    const image = join(dir, 'image.img')
+    await writeFile(image, new Uint8Array(1024))
+    const opts = { image, firmwares: ['bios' as const], storages: ['virtio-blk', 'ahci', 'nvme'], nics: ['e1000'], cells: 'all' as const, jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu }
+    const stop = new AbortController()
+    const r = await runMatrix({ ...opts, signal: stop.signal, onEvent: (e) => e.type === 'cell-done' && stop.abort() })
+    assert.deepEqual(r.interrupted, { finished: 1, planned: 3 })
+    assert.deepEqual(r.cells.map((c) => [c.id, c.status]), [['bios--virtio-blk--e1000', 'pass']])
+    booted.length = 0
+    const rest = await runMatrix({ ...opts, resume: true })
+    assert.equal(rest.interrupted, undefined)
+    assert.deepEqual(booted, ['bios--ahci--e1000', 'bios--nvme--e1000'])
+    assert.equal(rest.summary.pass, 3)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
 // The first boot of every cell panics the way TCG does on an overloaded host; the next one reports.
 const FLAKY_QEMU = `#!/bin/sh
 for a in "$@"; do case "$a" in file:*) log="\${a#file:}";; esac; done

@@ -152,6 +152,8 @@ export interface MatrixResult {
   seconds: number
   summary: { pass: number; fail: number; notApplicable: number }
   cells: CellResult[]
+  /** Set when the run was interrupted: how many of the planned boots finished (their cells are in `cells`). */
+  interrupted?: { finished: number; planned: number }
 }
 
 const DEAD_ENDS: MilestoneKind[] = ['no-boot-entry', 'root-missing', 'panic']
@@ -271,7 +273,8 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     // allSettled: on a failure or an abort every worker's QEMU is stopped before this returns.
     const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(opts.jobs, toBoot.length)) }, worker))
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed) throw failed.reason
+    // Interrupted: the cells that finished make a (partial) result; the ones cut off are not in it.
+    if (failed && !opts.signal?.aborted) throw failed.reason
   } finally {
     await listener.close()
     await pump
@@ -298,6 +301,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
       notApplicable: results.filter((r) => r.status === 'n/a').length,
     },
     cells: results,
+    ...(opts.signal?.aborted ? { interrupted: { finished: kept.size + done, planned: plan.run.length } } : {}),
   }
 }
 

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os'
 import { relative, resolve } from 'node:path'
 import { mkdir, readFile, stat } from 'node:fs/promises'
-import { InputError, UsageError } from '../../errors.js'
+import { InputError, InterruptedError, UsageError } from '../../errors.js'
 import { FIRMWARES, type Firmware } from '../../tools/qemu.js'
 import { overlayPreparer, runMatrix, type MatrixEvent, type MatrixResult } from '../../lab/matrix.js'
 import { installPreparer } from '../../lab/install-preparer.js'
@@ -112,6 +112,12 @@ export const testCommand: Command = {
       onEvent: (e) => progress(rep, e),
     })
     const paths = await writeMatrixReport(reportDir, result)
+    if (result.interrupted) {
+      const { finished, planned } = result.interrupted
+      throw new InterruptedError(`Interrupted: ${finished} of ${planned} boots finished; the report of those is in ${paths.page}`, {
+        hint: `run the same command with --resume to boot only the other ${planned - finished}`,
+      })
+    }
     if (json) ctx.stdout.write(JSON.stringify({ ...result, reportJson: paths.json, reportPage: paths.page }, null, 2) + '\n')
     else {
       const s = result.summary
