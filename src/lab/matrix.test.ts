@@ -88,19 +88,27 @@ fi
 while :; do sleep 0.1; done
 `
 
+/** A lab in `dir` with a stand-in QEMU: the image, the QEMU script, and a preparer that records the cells it prepares. */
+async function fakeLab(dir: string, script: string): Promise<{ qemu: string; prepare: DiskPreparer; image: string; booted: string[] }> {
+  const qemu = join(dir, 'fake-qemu')
+  await writeFile(qemu, script)
+  await chmod(qemu, 0o755)
+  const booted: string[] = []
+  const prepare: DiskPreparer = async (ctx) => {
+    booted.push(cellId(ctx.cell))
+    await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
+    await writeFile(join(ctx.workDir, 'disk.img'), '')
+    return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
+  }
+  const image = join(dir, 'image.img')
+  await writeFile(image, new Uint8Array(1024))
+  return { qemu, prepare, image, booted }
+}
+
 test('runMatrix() passes cells whose report arrives and diagnoses the others from their console', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
   try {
-    const qemu = join(dir, 'fake-qemu')
-    await writeFile(qemu, FAKE_QEMU)
-    await chmod(qemu, 0o755)
-    const prepare: DiskPreparer = async (ctx) => {
-      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
-      await writeFile(join(ctx.workDir, 'disk.img'), '')
-      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
-    }
-    const image = join(dir, 'image.img')
-    await writeFile(image, new Uint8Array(1024))
+    const { qemu, prepare, image } = await fakeLab(dir, FAKE_QEMU)
     const events: string[] = []
     const r = await runMatrix({
       image, firmwares: ['bios', 'uefi'], storages: ['virtio-blk', 'megasas'], nics: ['e1000'], cells: 'covering',
@@ -129,17 +137,7 @@ test('runMatrix() passes cells whose report arrives and diagnoses the others fro
 test('runMatrix() with resume boots only the cells an earlier run of the same image did not finish', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
   try {
-    const qemu = join(dir, 'fake-qemu')
-    await writeFile(qemu, FAKE_QEMU)
-    await chmod(qemu, 0o755)
-    const booted: string[] = []
-    const prepare: DiskPreparer = async (ctx) => {
-      booted.push(cellId(ctx.cell))
-      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
-      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
-    }
-    const image = join(dir, 'image.img')
-    await writeFile(image, new Uint8Array(1024))
+    const { qemu, prepare, image, booted } = await fakeLab(dir, FAKE_QEMU)
     const reportDir = join(dir, 'report')
     const opts = { image, firmwares: ['bios'] as const, storages: ['virtio-blk', 'megasas', 'ahci'], nics: ['e1000'], cells: 'all' as const, jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir, prepare, qemu }
     const first = await runMatrix({ ...opts, firmwares: [...opts.firmwares] })
@@ -168,17 +166,7 @@ test('runMatrix() with resume boots only the cells an earlier run of the same im
 test('runMatrix() interrupted returns the cells that finished and says how many, and --resume boots the rest', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
   try {
-    const qemu = join(dir, 'fake-qemu')
-    await writeFile(qemu, FAKE_QEMU)
-    await chmod(qemu, 0o755)
-    const booted: string[] = []
-    const prepare: DiskPreparer = async (ctx) => {
-      booted.push(cellId(ctx.cell))
-      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
-      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
-    }
-    const image = join(dir, 'image.img')
-    await writeFile(image, new Uint8Array(1024))
+    const { qemu, prepare, image, booted } = await fakeLab(dir, FAKE_QEMU)
     const opts = { image, firmwares: ['bios' as const], storages: ['virtio-blk', 'ahci', 'nvme'], nics: ['e1000'], cells: 'all' as const, jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu }
     const stop = new AbortController()
     const r = await runMatrix({ ...opts, signal: stop.signal, onEvent: (e) => e.type === 'cell-done' && stop.abort() })
@@ -211,15 +199,7 @@ while :; do sleep 0.1; done
 test('runMatrix() boots a cell again when TCG\'s timer check panicked the kernel, and keeps the first log', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
   try {
-    const qemu = join(dir, 'fake-qemu')
-    await writeFile(qemu, FLAKY_QEMU)
-    await chmod(qemu, 0o755)
-    const prepare: DiskPreparer = async (ctx) => {
-      await writeFile(join(ctx.workDir, 'report-url'), ctx.seed.report!.url)
-      return [{ path: join(ctx.workDir, 'disk.img'), format: 'raw', role: 'boot' }]
-    }
-    const image = join(dir, 'image.img')
-    await writeFile(image, new Uint8Array(1024))
+    const { qemu, prepare, image } = await fakeLab(dir, FLAKY_QEMU)
     const r = await runMatrix({
       image, firmwares: ['bios'], storages: ['virtio-blk'], nics: ['e1000'], cells: 'covering',
       jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu,

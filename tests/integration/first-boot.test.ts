@@ -161,6 +161,8 @@ test('install --seed writes a seed partition the installed disk boots from: repo
   const listener = await listenForReports({ port: 0, host: '127.0.0.1' })
   const mac = macAddressFor(41)
   try {
+    // Both seeds: the user `ops` with the test's key, and the NIC matched by MAC with DHCP.
+    const opsAndNic = ['users:', '  - name: ops', '    sudo: true', `    ssh_authorized_keys: [${JSON.stringify(pub)}]`, 'network:', '  ethernets:', `    - mac: "${mac}"`, '      dhcp4: true']
     // 1. NoCloud: hostname, a user with the key, the NIC matched by MAC, user-data, report URL.
     const seed1 = join(dir, 'seed-1.yaml')
     await writeFile(
@@ -168,14 +170,7 @@ test('install --seed writes a seed partition the installed disk boots from: repo
       [
         'hostname: seeded-sb-01',
         'instance_id: first-boot-it-1',
-        'users:',
-        '  - name: ops',
-        '    sudo: true',
-        `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
-        'network:',
-        '  ethernets:',
-        `    - mac: "${mac}"`,
-        '      dhcp4: true',
+        ...opsAndNic,
         'user_data:',
         '  runcmd: [[touch, /root/hello]]',
         'report:',
@@ -219,14 +214,7 @@ test('install --seed writes a seed partition the installed disk boots from: repo
       [
         'format: configdrive',
         'hostname: seeded-cd-02',
-        'users:',
-        '  - name: ops',
-        '    sudo: true',
-        `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
-        'network:',
-        '  ethernets:',
-        `    - mac: "${mac}"`,
-        '      dhcp4: true',
+        ...opsAndNic,
         'report:',
         `  url: http://10.0.2.2:${listener.port}/`,
         '',
