@@ -1,6 +1,7 @@
 // The CLI's entry: dispatches to a verb, turns errors into messages and exit codes.
 // Work lives in the domain modules; each verb file only parses, calls and prints.
 
+import { setMaxListeners } from 'node:events'
 import { HwimageError, exitCodeOf } from '../errors.js'
 import type { Command, CommandContext } from './command.js'
 import { commands } from './commands/index.js'
@@ -27,6 +28,9 @@ function usage(): string {
 /** Runs the CLI with argv (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController()
+  // One signal for the whole command: a lab run has two installs and two boots at once, each
+  // with its decompressor and tools listening (and letting go when done), past Node's 10.
+  setMaxListeners(64, controller.signal)
   const onSignal = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(130) // a second signal: stop now
     controller.abort(new Error(`received ${sig}`))
