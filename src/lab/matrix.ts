@@ -4,7 +4,8 @@
 // NIC — proof that firmware, bootloader, kernel, storage driver, NIC driver and
 // cloud-init all worked. A failed cell says where it stopped, from its console.
 
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm } from 'node:fs/promises'
+import { finishedCells, imageStamp, saveCell } from './cell-results.js'
 import { join, relative, resolve } from 'node:path'
 import { listenForReports, type ReceivedReport } from '../seed/report-listener.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
@@ -93,49 +94,6 @@ export interface CellResult extends Cell<Firmware> {
   retried?: { diagnosis: Diagnosis; serialLog: string }
   /** Set when the result was kept from an earlier run (--resume): when that run finished the cell. */
   resumedFrom?: string
-}
-
-/** A cell's result.json: the result and the image it was booted from. */
-interface StoredCell {
-  image: ImageStamp
-  finished: string
-  result: CellResult
-}
-
-/** Which image a result belongs to: its path, size and modification time. */
-interface ImageStamp {
-  path: string
-  size: number
-  mtimeMs: number
-}
-
-async function imageStamp(path: string): Promise<ImageStamp> {
-  const st = await stat(path)
-  return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs) }
-}
-
-/**
- * The finished results in reportDir of an earlier run of the same image, by cell id.
- * A result of another image (path, size or time differ) is not kept: the cell boots again.
- */
-async function finishedCells(reportDir: string, cells: readonly Cell<Firmware>[], image: ImageStamp): Promise<Map<string, CellResult>> {
-  const out = new Map<string, CellResult>()
-  for (const c of cells) {
-    const id = cellId(c)
-    const text = await readFile(join(reportDir, 'cells', id, 'result.json'), 'utf8').catch(() => undefined)
-    if (text === undefined) continue
-    let stored: StoredCell
-    try {
-      stored = JSON.parse(text) as StoredCell
-    } catch {
-      continue // a result.json cut short by the interruption: boot the cell again
-    }
-    const same = stored.image?.path === image.path && stored.image.size === image.size && stored.image.mtimeMs === image.mtimeMs
-    if (same && stored.result?.id === id && (stored.result.status === 'pass' || stored.result.status === 'fail')) {
-      out.set(id, { ...stored.result, resumedFrom: stored.finished })
-    }
-  }
-  return out
 }
 
 /** A whole lab run: what report.json holds. */
@@ -264,8 +222,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
         result.retried = { diagnosis: firstDiagnosis, serialLog: relative(reportDir, join(first, 'serial.log')) }
       }
       results.push(result)
-      const stored: StoredCell = { image: stamp, finished: new Date().toISOString(), result }
-      await writeFile(join(reportDir, 'cells', result.id, 'result.json'), JSON.stringify(stored, null, 2) + '\n')
+      await saveCell(reportDir, stamp, result)
       opts.onEvent?.({ type: 'cell-done', result, done: ++done, boots: toBoot.length })
     }
   }
