@@ -14,7 +14,6 @@ export interface CommandContext {
 /** One verb of the CLI: `hwimage <name> …`. */
 export interface Command {
   name: string
-  summary: string
   /** The full `--help` text. */
   help: string
   run(argv: string[], ctx: CommandContext): Promise<number>

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { commands } from './commands/index.js'
+import { verbs as commands } from './commands/index.js'
 
 // The CLI as users run it: bin/hwimage over dist/ (made by `make setup`).
 const BIN = new URL('../../bin/hwimage', import.meta.url).pathname

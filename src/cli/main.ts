@@ -3,21 +3,21 @@
 
 import { setMaxListeners } from 'node:events'
 import { HwimageError, exitCodeOf } from '../errors.js'
-import type { Command, CommandContext } from './command.js'
-import { commands } from './commands/index.js'
+import type { CommandContext } from './command.js'
+import { verbs } from './commands/index.js'
 import { formatError } from './report-error.js'
 
 const VERSION = '0.1.0'
 
 function usage(): string {
-  const width = Math.max(...commands.map((c) => c.name.length))
+  const width = Math.max(...verbs.map((c) => c.name.length))
   return [
     'hwimage — cloud images that work on bare-metal servers',
     '',
     'Usage: hwimage <verb> [options]   (hwimage <verb> --help for each)',
     '',
     'Verbs:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...verbs.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Exit codes: 0 ok, 1 failed, 2 usage or bad input, 130 interrupted.',
     'Docs: docs/ in the source tree.',
@@ -49,12 +49,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hwimage ${VERSION}\n`)
       return 0
     }
-    const cmd: Command | undefined = commands.find((c) => c.name === verb)
-    if (!cmd) {
+    const found = verbs.find((c) => c.name === verb)
+    if (!found) {
       process.stderr.write(`hwimage: unknown verb "${verb}"\n\n${usage()}`)
       return 2
     }
-    return await cmd.run(rest, ctx)
+    return await (await found.load()).run(rest, ctx)
   } catch (err) {
     process.stderr.write(formatError(err, { json }))
     if (controller.signal.aborted && !(err instanceof HwimageError)) return 130

@@ -38,7 +38,6 @@ kernel reports Secure Boot enabled); 1 otherwise, with where the boot stopped.
 /** `hwimage boot`. */
 export const bootCommand: Command = {
   name: 'boot',
-  summary: 'boot an image once in QEMU and report what first boot proved',
   help,
   async run(argv, ctx) {
     const parsed = parseVerbArgs(this, argv, {

@@ -39,7 +39,6 @@ directory (default /var/cache/hwimage/apt) so a rebuild downloads only changes.
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'build a hardware image from a YAML spec (default: Debian 12, UEFI+SB and BIOS)',
   help,
   async run(argv, ctx) {
     const parsed = parseVerbArgs(this, argv, {

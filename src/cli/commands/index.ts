@@ -1,13 +1,23 @@
-// Every verb of the CLI, in the order `hwimage --help` lists them.
+// Every verb of the CLI, in the order `hwimage --help` lists them. A verb's module (and
+// what it needs: the builder, the lab, YAML and schema validation) is loaded only when
+// that verb runs, so `hwimage install` does not pay for the lab's code at start-up.
 
 import type { Command } from '../command.js'
-import { buildCommand } from './build.js'
-import { installCommand } from './install.js'
-import { inspectCommand } from './inspect.js'
-import { bootCommand } from './boot.js'
-import { testCommand } from './test.js'
-import { kernelCommand } from './kernel.js'
-import { seedCommand } from './seed.js'
-import { listenCommand } from './listen.js'
 
-export const commands: Command[] = [buildCommand, installCommand, inspectCommand, bootCommand, testCommand, kernelCommand, seedCommand, listenCommand]
+/** A verb as `hwimage --help` lists it, and how to load it. */
+export interface Verb {
+  name: string
+  summary: string
+  load(): Promise<Command>
+}
+
+export const verbs: Verb[] = [
+  { name: 'build', summary: 'build a hardware image from a YAML spec (default: Debian 12, UEFI+SB and BIOS)', load: async () => (await import('./build.js')).buildCommand },
+  { name: 'install', summary: 'write an image onto a disk, verified, first MiB last', load: async () => (await import('./install.js')).installCommand },
+  { name: 'inspect', summary: "show an image's partitions, boot paths, kernel and problems", load: async () => (await import('./inspect.js')).inspectCommand },
+  { name: 'boot', summary: 'boot an image once in QEMU and report what first boot proved', load: async () => (await import('./boot.js')).bootCommand },
+  { name: 'test', summary: 'boot an image across emulated firmware, storage controllers and NICs, and report', load: async () => (await import('./test.js')).testCommand },
+  { name: 'kernel', summary: 'kernel module footprint against hardware coverage; the server module set', load: async () => (await import('./kernel.js')).kernelCommand },
+  { name: 'seed', summary: 'make a first-boot seed volume (NoCloud CIDATA, config-2, Ironic config drive)', load: async () => (await import('./seed.js')).seedCommand },
+  { name: 'listen', summary: 'receive first-boot reports over HTTP and print them as JSON lines', load: async () => (await import('./listen.js')).listenCommand },
+]

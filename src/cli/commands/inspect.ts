@@ -43,7 +43,6 @@ function render(i: Inspection): string {
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'show an image\'s partitions, boot paths, kernel and problems',
   help,
   async run(argv, ctx) {
     const parsed = parseVerbArgs(this, argv, { json: { type: 'boolean' } }, ctx)

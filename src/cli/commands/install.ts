@@ -4,8 +4,7 @@ import { createInterface } from 'node:readline/promises'
 import { UsageError } from '../../errors.js'
 import { parseDiskHints } from '../../install/disk-hints.js'
 import { install } from '../../install/install.js'
-import { readSeedFile, seedBeforeFirstMiB } from '../../install/seed-partition.js'
-import { SEED_FORMATS, type SeedFormat } from '../../seed/seed-schema.js'
+import type { SeedFormat } from '../../seed/seed-schema.js'
 import { formatPlan, formatReport } from '../../install/install-report.js'
 import { parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
@@ -63,7 +62,6 @@ See docs/install.md for the zeroing contract and worked examples.
 
 export const installCommand: Command = {
   name: 'install',
-  summary: 'write an image onto a disk, verified, first MiB last',
   help,
   async run(argv, ctx) {
     const parsed = parseVerbArgs(
@@ -94,11 +92,17 @@ export const installCommand: Command = {
     const json = v.json === true
     const reporter = new Reporter(ctx.stderr, json)
     const seedFormat = v['seed-format']
-    if (typeof seedFormat === 'string' && !(SEED_FORMATS as readonly string[]).includes(seedFormat)) throw new UsageError(`Cannot use --seed-format "${seedFormat}": expected ${SEED_FORMATS.join(' or ')}`)
     if (seedFormat !== undefined && typeof v.seed !== 'string') throw new UsageError('Cannot use --seed-format without --seed')
-    const seed = typeof v.seed === 'string' ? await readSeedFile(v.seed) : undefined
-    const beforeFirstMiB = seed
-      ? seedBeforeFirstMiB(seed, {
+    // The seed's modules (schema validation, YAML) load only when a seed is given: an
+    // install without one starts faster.
+    const seeding = typeof v.seed === 'string' ? await import('../../install/seed-partition.js') : undefined
+    if (typeof seedFormat === 'string') {
+      const { SEED_FORMATS } = await import('../../seed/seed-schema.js')
+      if (!(SEED_FORMATS as readonly string[]).includes(seedFormat)) throw new UsageError(`Cannot use --seed-format "${seedFormat}": expected ${SEED_FORMATS.join(' or ')}`)
+    }
+    const seed = seeding && typeof v.seed === 'string' ? await seeding.readSeedFile(v.seed) : undefined
+    const beforeFirstMiB = seeding && seed
+      ? seeding.seedBeforeFirstMiB(seed, {
           ...(typeof seedFormat === 'string' ? { format: seedFormat as SeedFormat } : {}),
           onWarning: (w) => reporter.warn(w),
           onWritten: (s) => {

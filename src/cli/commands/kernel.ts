@@ -103,7 +103,6 @@ hwimage kernel <sub-verb> --help for each. Docs: docs/server-kernel.md.
 /** `hwimage kernel …`. */
 export const kernelCommand: Command = {
   name: 'kernel',
-  summary: 'kernel module footprint against hardware coverage; the server module set',
   help: HELP,
   async run(argv, ctx) {
     const [sub, ...rest] = argv

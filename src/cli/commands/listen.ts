@@ -27,7 +27,6 @@ Exit codes: 0 done, 1 timed out before --count reports, 2 usage, 130 interrupted
 /** `hwimage listen`. */
 export const listenCommand: Command = {
   name: 'listen',
-  summary: 'receive first-boot reports over HTTP and print them as JSON lines',
   help: HELP,
   async run(argv, ctx) {
     const args = parseVerbArgs(

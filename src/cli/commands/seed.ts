@@ -42,7 +42,6 @@ Example:
 /** `hwimage seed`. */
 export const seedCommand: Command = {
   name: 'seed',
-  summary: 'make a first-boot seed volume (NoCloud CIDATA, config-2, Ironic config drive)',
   help: HELP,
   async run(argv, ctx) {
     const args = parseVerbArgs(

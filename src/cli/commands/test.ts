@@ -61,7 +61,6 @@ Exit status: 0 when every applicable cell passed, 1 otherwise.
 /** `hwimage test`. */
 export const testCommand: Command = {
   name: 'test',
-  summary: 'boot an image across emulated firmware, storage controllers and NICs, and report',
   help,
   async run(argv, ctx) {
     const parsed = parseVerbArgs(this, argv, {
