@@ -1,7 +1,7 @@
 // From a source and its detected format to a reader of the uncompressed image, with the
 // source's SHA-256 computed on the way when it is wanted: from the very chunks that are
-// decompressed (compressed and streamed sources), or by a parallel pass over the file
-// (qcow2, which is read at random offsets).
+// decompressed (streamed sources), or by a parallel pass over the file (a local compressed
+// file, hashed on a thread of its own; qcow2, which is read at random offsets).
 
 import { createHash } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
@@ -10,7 +10,8 @@ import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { startDecompressor } from '../io/decompress.js'
-import { hashTap, updateYielding } from '../io/hash-tap.js'
+import { hashTap } from '../io/hash-tap.js'
+import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
 import { openQcow2 } from '../io/qcow2-reader.js'
 import type { ImageFormat } from './detect-format.js'
@@ -42,10 +43,11 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     return { reader, sourceDigest: async () => undefined, bytesRead: () => reader.bytesRead }
   }
   if (format !== 'raw' && source.kind === 'file') {
-    // The decompressor reads the file itself; we hash it with our own reads of the same
-    // open file (pread does not move the offset the decompressor reads at).
+    // The decompressor reads the file itself; the hashing thread reads and hashes it too, at
+    // the same time, on its own descriptor (the second read comes from the page cache).
     const fh = await fsp.open(source.name, 'r')
-    const digest = hashFile(fh, source.size!)
+    const hasher = new HashThread()
+    const digest = hasher.file(source.name).finally(() => void hasher.close())
     digest.catch(() => {})
     let reader: ImageReader
     try {
@@ -139,19 +141,6 @@ async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promi
     sourceDigest: async () => digest,
     bytesRead: () => source.bytesRead,
   }
-}
-
-/** SHA-256 of a whole open file, read positionally in 1 MiB pieces. */
-async function hashFile(fh: fsp.FileHandle, size: number): Promise<string> {
-  const hash = createHash('sha256')
-  const buf = Buffer.allocUnsafe(1 << 20)
-  for (let at = 0; at < size; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at)
-    if (bytesRead === 0) break
-    await updateYielding(hash, buf.subarray(0, bytesRead))
-    at += bytesRead
-  }
-  return hash.digest('hex')
 }
 
 async function hashAll(chunks: AsyncIterable<Uint8Array>): Promise<string> {

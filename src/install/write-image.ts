@@ -2,9 +2,10 @@
 // writes to the target, several in flight, with the image's first MiB held back in memory
 // (it is written last, after everything else is on the disk and verified).
 //
-// Reading runs ahead of checking and writing (a producer filling free slots while the
-// consumer hashes and writes the filled ones): the decompressor, the hash and the disk
-// then work at the same time, and the slot pool bounds the memory.
+// Reading runs ahead of checking and writing (a producer filling free slots and handing
+// each to the hashing thread, while the consumer writes the ranges whose digests matched):
+// the decompressor, the hash and the disk then work at the same time, each on its own
+// thread, and the slot pool bounds the memory.
 //
 // Three modes:
 // - bmap: only the mapped ranges are read and written, zeros included (the image builder
@@ -16,10 +17,10 @@
 // - dense: no bmap and the span could not be zeroed beforehand (size unknown): every block
 //   is written.
 
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { InputError, InterruptedError } from '../errors.js'
 import type { SlotPool } from '../io/aligned-memory.js'
-import { updateYielding } from '../io/hash-tap.js'
+import { HashThread } from '../io/hash-thread.js'
 import type { ImageReader } from '../io/image-reader.js'
 import type { TargetDevice } from '../io/target-device.js'
 import { nonZeroRuns } from '../io/zero-runs.js'
@@ -125,6 +126,8 @@ interface Piece {
   length: number
   /** The last piece of its range. */
   last: boolean
+  /** bmap mode: settles when the hashing thread is done with the slot. */
+  hashed?: Promise<void>
 }
 
 /** A single-producer, single-consumer queue of pieces; the slot pool bounds its length. */
@@ -172,6 +175,8 @@ export async function writeImage(
   const ranges = job.ranges ?? []
   if (job.mode === 'bmap' && job.verifyLimit > slotSize * (pool.count - 2)) throw new RangeError('verifyLimit needs more slots than the pool has')
 
+  // bmap mode: every range's SHA-256 on the hashing thread, its id the range's index.
+  const hashing = job.mode === 'bmap' ? new HashThread() : undefined
   const truncated = (at: number, what: string): InputError =>
     new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
 
@@ -195,7 +200,9 @@ export async function writeImage(
         pool.release(slot)
         throw truncated(offset + n, exact)
       }
-      pieces.push({ range, offset, slot, length: n, last: last || n < want })
+      const hashed = hashing?.update(range, slot.subarray(0, n))
+      hashed?.catch(() => {}) // the failure is the digest's
+      pieces.push({ range, offset, slot, length: n, last: last || n < want, ...(hashed ? { hashed } : {}) })
       return n
     }
     if (job.mode === 'bmap') {
@@ -237,12 +244,17 @@ export async function writeImage(
     if (job.recordExtents && !recorded) out.extents.push({ offset: at, length: piece.length, sha256: hex(piece) })
     return await queue.submit(at, piece)
   }
+  /** A slot goes back to the pool once nothing reads it any more: not the disk, not the hashing thread. */
+  const releaseAfter = (p: Piece, ...users: Array<Promise<unknown> | undefined>): void => {
+    void Promise.allSettled([...users, p.hashed]).then(() => pool.release(p.slot))
+  }
   const writeThenRelease = async (p: Piece, recorded: boolean): Promise<void> => {
-    const { done } = await emit(p.offset, p.slot.subarray(0, p.length), recorded)
-    void done.then(
-      () => pool.release(p.slot),
-      () => pool.release(p.slot),
-    )
+    let done: Promise<void> | undefined
+    try {
+      ;({ done } = await emit(p.offset, p.slot.subarray(0, p.length), recorded))
+    } finally {
+      releaseAfter(p, done)
+    }
   }
 
   // Consumer: checks and writes, in order.
@@ -251,7 +263,6 @@ export async function writeImage(
     if (job.mode === 'bmap') {
       const total = ranges.reduce((s, r) => s + r.length, 0)
       let done = 0
-      let hash: Hash | undefined
       let lastEnd = 0
       for (let p = await pieces.next(); p !== null; p = await pieces.next()) {
         if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
@@ -259,15 +270,12 @@ export async function writeImage(
         const strict = r.length <= job.verifyLimit
         // A range overlapping the held-back part is written in part: that part gets its own digest.
         const recorded = r.sha256 !== undefined && r.offset >= job.holdBack
-        hash ??= createHash('sha256')
-        await updateYielding(hash, p.slot.subarray(0, p.length))
         if (strict) pending.push(p)
         else await writeThenRelease(p, recorded)
         done += p.length
         opts.onProgress?.({ done, total })
         if (!p.last) continue
-        const digest = hash.digest('hex')
-        hash = undefined
+        const digest = await hashing!.digest(p.range)
         if (r.sha256 !== undefined && digest !== r.sha256.toLowerCase()) {
           throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its SHA-256 is ${digest}, the bmap expects ${r.sha256}`, {
             hint: 'the image is corrupt, or the bmap belongs to another image',
@@ -306,10 +314,12 @@ export async function writeImage(
     }
   } catch (e) {
     pieces.stopped = true
-    for (const p of pending) pool.release(p.slot)
+    for (const p of pending) releaseAfter(p)
     // Writes already queued finish (or fail) before the caller zeroes the first MiB again.
     await queue.drain().catch(() => {})
     throw e
+  } finally {
+    void hashing?.close()
   }
   await queue.drain()
   out.bytesWritten = queue.bytes

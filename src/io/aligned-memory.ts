@@ -10,10 +10,10 @@ export const IO_ALIGN = 4096
 // ArrayBuffers known to start on a page boundary (their views at multiples of IO_ALIGN are aligned).
 const alignedBuffers = new WeakSet<ArrayBufferLike>()
 
-/** A page-aligned, zero-filled byte array of `size` bytes. */
-export function alignedBytes(size: number): Uint8Array {
+/** A page-aligned, zero-filled byte array of `size` bytes; `shared`: on a SharedArrayBuffer (other threads can read it where it is). */
+export function alignedBytes(size: number, opts: { shared?: boolean } = {}): Uint8Array {
   const pages = Math.max(1, Math.ceil(size / WASM_PAGE))
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages })
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: opts.shared === true })
   alignedBuffers.add(memory.buffer)
   return new Uint8Array(memory.buffer, 0, size)
 }
@@ -24,8 +24,9 @@ export function isAligned(bytes: Uint8Array): boolean {
 }
 
 /**
- * A fixed number of equal aligned slots. acquire() waits while all are in use, which is
- * what bounds the installer's memory: reading stops when writing falls behind.
+ * A fixed number of equal aligned slots, in shared memory (a thread can hash a slot where
+ * it is: hash-thread.ts). acquire() waits while all are in use, which is what bounds the
+ * installer's memory: reading stops when writing falls behind.
  */
 export class SlotPool {
   private readonly free: Uint8Array[] = []
@@ -36,7 +37,7 @@ export class SlotPool {
     readonly count: number,
   ) {
     if (slotSize % IO_ALIGN !== 0) throw new RangeError(`slot size ${slotSize} is not a multiple of ${IO_ALIGN}`)
-    const all = alignedBytes(slotSize * count)
+    const all = alignedBytes(slotSize * count, { shared: true })
     for (let i = 0; i < count; i++) this.free.push(all.subarray(i * slotSize, (i + 1) * slotSize))
   }
 
