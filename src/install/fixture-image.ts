@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { writeBmap, writeSums } from '../build/outputs.js'
+import { writeSeekableZstd } from '../build/seekable-zstd.js'
 import { encodeGpt, newGpt, type Gpt } from '../disk/gpt.js'
 import { GUID_BIOS_BOOT, GUID_ESP, GUID_LINUX_ROOT_X86_64 } from '../disk/guid.js'
 import { mkfsExt4, mkfsFat } from '../tools/mkfs.js'
@@ -101,7 +102,9 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
   const bmap = (await writeBmap(img)).path
   const want = new Set(opts.formats ?? ['zst', 'xz', 'gz', 'qcow2'])
   const outs = [img]
-  if (want.has('zst')) outs.push((await run(['zstd', '-q', '-f', '-k', img]), `${img}.zst`))
+  // As `hwimage build` writes it: seekable, here in 1 MiB frames so that a test image has
+  // many (frames skipped, several lanes).
+  if (want.has('zst')) outs.push((await writeSeekableZstd(img, `${img}.zst`, { frameBytes: MiB }), `${img}.zst`))
   if (want.has('xz')) outs.push((await run(['xz', '-f', '-k', '-T0', img]), `${img}.xz`))
   if (want.has('gz')) outs.push((await run(['gzip', '-f', '-k', img]), `${img}.gz`))
   const qcow2 = path.join(dir, `${name}.qcow2`)

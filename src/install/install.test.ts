@@ -7,6 +7,8 @@ import { PassThrough } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { decodeBmap } from '../disk/bmap.js'
 import { HwimageError } from '../errors.js'
+import { readSeekTable } from '../io/framed-zstd.js'
+import { run } from '../tools/run.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
 import { install, type InstallOptions } from './install.js'
 import { assertFirstMiBZero, assertInstalled, fileDigest, readBytes } from './install-test-helpers.js'
@@ -23,6 +25,8 @@ before(async () => {
   fx = await makeFixtureImage(dir)
   await fsp.mkdir(path.join(dir, 'other'))
   other = await makeFixtureImage(path.join(dir, 'other'), { formats: [] })
+  // What zstd itself writes: one frame, no seek table (the decompressor reads it whole).
+  await run(['zstd', '-q', '-f', '-o', path.join(dir, 'plain.img.zst'), fx.img])
 })
 after(async () => {
   await fsp.rm(dir, { recursive: true, force: true })
@@ -57,6 +61,7 @@ for (const [label, pick, extra] of [
   ['a raw image with its bmap', () => fx.img, {}],
   ['a raw image without a bmap (span zeroed, data blocks written)', () => fx.img, { bmap: false }],
   ['a .zst without a bmap', () => fx.zst, { bmap: false }],
+  ['a plain one-frame .zst (no seek table) with the bmap', () => path.join(dir, 'plain.img.zst'), { get bmap() { return fx.bmap } }],
   ['an .xz', () => fx.xz, {}],
   ['a .gz', () => fx.gz, {}],
   ['a qcow2', () => fx.qcow2, {}],
@@ -118,9 +123,13 @@ test('a truncated stream fails with SOURCE_TRUNCATED and leaves the first MiB ze
 })
 
 test('one corrupt byte in the compressed stream is caught (by the range digest or zstd) and the first MiB stays zeroed', async () => {
+  // In the frame that holds the first bmap range past the first MiB: a frame the install decompresses.
+  const bmap = decodeBmap(await fsp.readFile(fx.bmap, 'utf8'))
+  const mapped = bmap.ranges.find((x) => x.first * 4096 >= MiB)!.first * 4096
+  const frame = await frameHolding(fx.zst, mapped)
   const bad = path.join(dir, 'bad.img.zst')
   const all = Buffer.from(await fsp.readFile(fx.zst))
-  all[Math.floor(all.length / 2)]! ^= 0x01
+  all[frame.compressedOffset + Math.floor(frame.compressedSize / 2)]! ^= 0x01
   await fsp.writeFile(bad, all)
   const withBmap = await target()
   await assert.rejects(install({ source: bad, disk: withBmap, bmap: fx.bmap }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) || code('SOURCE_CORRUPT')(e))
@@ -128,6 +137,25 @@ test('one corrupt byte in the compressed stream is caught (by the range digest o
   const without = await target()
   await assert.rejects(install({ source: bad, disk: without, bmap: false }), code('SOURCE_CORRUPT'))
   await assertFirstMiBZero(without)
+})
+
+test('a corrupt frame that holds no mapped data is not decompressed: the install is right without --sha256, refused with it', async () => {
+  const bmap = decodeBmap(await fsp.readFile(fx.bmap, 'utf8'))
+  const { frames } = (await seekTableOf(fx.zst))!
+  const free = frames.find((f) => !bmap.ranges.some((x) => x.first * 4096 < f.imageOffset + f.imageSize && (x.last + 1) * 4096 > f.imageOffset))
+  assert.ok(free, 'the fixture has a frame without mapped blocks')
+  const bad = path.join(dir, 'bad-free.img.zst')
+  const all = Buffer.from(await fsp.readFile(fx.zst))
+  all[free.compressedOffset + Math.floor(free.compressedSize / 2)]! ^= 0x01
+  await fsp.writeFile(bad, all)
+  const disk = await target()
+  await install({ source: bad, disk, bmap: fx.bmap })
+  await assertInstalled(disk, fx, DISK, dir)
+  const sums = await fsp.readFile(fx.sums, 'utf8')
+  const good = /^([0-9a-f]{64})  fixture\.img\.zst$/m.exec(sums)![1]!
+  const refused = await target()
+  await assert.rejects(install({ source: bad, disk: refused, bmap: fx.bmap, sha256: good }), code('CHECKSUM_MISMATCH'))
+  await assertFirstMiBZero(refused)
 })
 
 test('a bmap belonging to another image of the same size fails on the first range that differs', async () => {
@@ -278,3 +306,16 @@ test('an install from a URL whose server stops mid-stream fails with NETWORK and
     await s.close()
   }
 })
+
+async function seekTableOf(file: string) {
+  const fh = await fsp.open(file, 'r')
+  try {
+    return await readSeekTable(fh, (await fh.stat()).size, file)
+  } finally {
+    await fh.close()
+  }
+}
+
+async function frameHolding(file: string, offset: number) {
+  return (await seekTableOf(file))!.frames.find((f) => f.imageOffset <= offset && offset < f.imageOffset + f.imageSize)!
+}

@@ -142,7 +142,9 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
     const format = detectFormat(await source.head(MAGIC_BYTES))
     const located = await locateBmap(opts.bmap, source.name, http)
     const expected = await expectedDigest(opts, source.fileName, http)
-    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal: teardown, spoolDir: opts.spoolDir })
+    // With a bmap only the first MiB and the mapped ranges are read (all of it for --image-digest).
+    const wanted = located && !opts.imageDigest ? [{ offset: 0, length: FIRST_MIB }, ...bmapRanges(located.bmap)] : undefined
+    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal: teardown, spoolDir: opts.spoolDir, ...(wanted ? { wanted } : {}) })
     const hashing = opts.imageDigest ? new HashingReader(opened.reader) : undefined
     reader = abortable(hashing ?? opened.reader, signal)
     const head = new Uint8Array(FIRST_MIB)

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { startDecompressor } from '../io/decompress.js'
+import { readSeekTable, startFramedZstd } from '../io/framed-zstd.js'
 import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
@@ -31,6 +32,8 @@ export interface OpenImageOptions {
   hashSource: boolean
   signal?: AbortSignal
   spoolDir?: string | null
+  /** The image spans that will be read (the bmap's ranges and the first MiB); default all. A seekable .zst then skips its other frames. */
+  wanted?: Array<{ offset: number; length: number }>
 }
 
 /** Opens the uncompressed image of `source`. */
@@ -51,7 +54,12 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     digest.catch(() => {})
     let reader: ImageReader
     try {
-      reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+      // A seekable .zst (hwimage build writes them) is decompressed in parallel lanes, and
+      // only the frames that hold wanted spans; any other .zst by one zstd reading the file.
+      const table = format === 'zstd' ? await readSeekTable(fh, source.size!, source.name) : undefined
+      reader = table
+        ? await startFramedZstd(fh, table, { ...(opts.wanted ? { wanted: opts.wanted } : {}), signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+        : await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
     } catch (e) {
       await fh.close()
       throw e

@@ -22,6 +22,8 @@ export interface RunOptions {
 
 export interface RunResult {
   stdout: string
+  /** stdout as bytes (binary output). */
+  stdoutBytes: Buffer
   stderr: string
   status: number
 }
@@ -68,10 +70,11 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     })
     child.on('close', (status, signal) => {
       opts.signal?.removeEventListener('abort', onAbort)
-      const stdout = Buffer.concat(out).toString('utf8')
+      const stdoutBytes = Buffer.concat(out)
+      const stdout = stdoutBytes.toString('utf8')
       if (opts.signal?.aborted) return reject(new InterruptedError(`Interrupted while running ${program}`))
       const ok = opts.okStatus ?? [0]
-      if (status !== null && ok.includes(status)) return resolve({ stdout, stderr: err, status })
+      if (status !== null && ok.includes(status)) return resolve({ stdout, stdoutBytes, stderr: err, status })
       reject(failure(argv, status, signal, err))
     })
   })

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { writeSeekableZstd } from '../build/seekable-zstd.js'
+import { InputError } from '../errors.js'
+import { run } from '../tools/run.js'
+import { readSeekTable, startFramedZstd } from './framed-zstd.js'
+
+const MiB = 1 << 20
+let dir: string
+let raw: Uint8Array
+let img: string
+let zst: string
+
+before(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-framed-'))
+  // 10.5 MiB in 1 MiB frames: data, zeros, data, and a short last frame.
+  raw = new Uint8Array(10 * MiB + MiB / 2)
+  raw.set(randomBytes(2 * MiB + 100), 0)
+  raw.set(randomBytes(3 * MiB), 6 * MiB)
+  raw.set(randomBytes(1000), 10 * MiB + 5)
+  img = path.join(dir, 'x.img')
+  await fsp.writeFile(img, raw)
+  zst = `${img}.zst`
+  assert.equal(await writeSeekableZstd(img, zst, { frameBytes: MiB, jobs: 3 }), 11)
+})
+after(async () => {
+  await fsp.rm(dir, { recursive: true, force: true })
+})
+
+const open = async (file: string) => {
+  const fh = await fsp.open(file, 'r')
+  return { fh, size: (await fh.stat()).size }
+}
+
+test('a seekable .zst is an ordinary .zst to zstd, and its seek table lists its frames', async () => {
+  const { stdoutBytes } = await run(['zstd', '-dcq', zst])
+  assert.ok(stdoutBytes.equals(raw), 'zstd -d gives the image back')
+  const { fh, size } = await open(zst)
+  try {
+    const table = await readSeekTable(fh, size, zst)
+    assert.ok(table)
+    assert.equal(table.frames.length, 11)
+    assert.equal(table.imageSize, raw.length)
+    assert.equal(table.frames[10]!.imageSize, MiB / 2)
+  } finally {
+    await fh.close()
+  }
+  // A plain .zst has none.
+  await run(['zstd', '-q', '-f', '-o', path.join(dir, 'plain.zst'), img])
+  const plain = await open(path.join(dir, 'plain.zst'))
+  try {
+    assert.equal(await readSeekTable(plain.fh, plain.size, 'plain.zst'), undefined)
+  } finally {
+    await plain.fh.close()
+  }
+})
+
+test('startFramedZstd: lanes give the wanted spans, read forward, and skip the other frames', async () => {
+  const { fh, size } = await open(zst)
+  const spans = [
+    { offset: 0, length: 4096 },
+    { offset: MiB + 10, length: MiB }, // across the frame 1/2 boundary
+    { offset: 6 * MiB + 4096, length: 3 * MiB - 8192 },
+    { offset: 10 * MiB, length: MiB / 2 },
+  ]
+  try {
+    const table = (await readSeekTable(fh, size, zst))!
+    const r = await startFramedZstd(fh, table, { wanted: spans, lanes: 3, sourceName: zst })
+    try {
+      for (const s of spans) {
+        const dst = new Uint8Array(s.length)
+        assert.equal(await r.read(s.offset, dst), s.length)
+        assert.ok(Buffer.from(dst).equals(raw.subarray(s.offset, s.offset + s.length)), `bytes at ${s.offset}`)
+      }
+      assert.equal(await r.finish(), raw.length)
+    } finally {
+      await r.close()
+    }
+    // Frames 3–5 (zeros) were not wanted: asking for them is a programming error, not zeros.
+    const again = await startFramedZstd(fh, table, { wanted: [{ offset: 0, length: 10 }, { offset: 6 * MiB, length: 10 }], lanes: 2 })
+    try {
+      await assert.rejects(again.read(4 * MiB, new Uint8Array(10)), /not decompressed/)
+    } finally {
+      await again.close()
+    }
+  } finally {
+    await fh.close()
+  }
+})
+
+test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the frame and its bytes', async () => {
+  const bytes = Buffer.from(await fsp.readFile(zst))
+  const { fh: fh0, size } = await open(zst)
+  const table = (await readSeekTable(fh0, size, zst))!
+  await fh0.close()
+  const f = table.frames[7]!
+  bytes[f.compressedOffset + Math.floor(f.compressedSize / 2)]! ^= 0x10
+  const bad = path.join(dir, 'bad.img.zst')
+  await fsp.writeFile(bad, bytes)
+  const { fh } = await open(bad)
+  try {
+    const r = await startFramedZstd(fh, table, { lanes: 2, sourceName: bad })
+    try {
+      const all = async () => {
+        const dst = new Uint8Array(MiB)
+        for (let at = 0; at < raw.length; at += MiB) await r.read(at, dst)
+        await r.finish()
+      }
+      await assert.rejects(all(), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_CORRUPT' && /frame 7 \(compressed bytes \d+–\d+, image bytes 7340032–8388607\)/.test(e.message))
+    } finally {
+      await r.close()
+    }
+  } finally {
+    await fh.close()
+  }
+})

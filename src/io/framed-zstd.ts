@@ -1,0 +1,173 @@
+// A seekable .zst (independent frames and a seek table: src/disk/zstd-seek-table.ts) is
+// decompressed in parallel lanes: the frames the install needs (those holding mapped
+// data and the first MiB; all of them without a bmap) are dealt round-robin to N `zstd`
+// processes, each fed its frames' compressed bytes in order and writing a spool of its
+// own (decompress.ts). Reading the image in order then takes frame 0 from lane 0, frame 1
+// from lane 1, …, while every lane decompresses ahead: one zstd process per core instead
+// of one in all, and the frames holding only free space are never decompressed at all.
+
+import type { FileHandle } from 'node:fs/promises'
+import os from 'node:os'
+import { decodeSeekTable, FOOTER_BYTES, framesFor, seekTableLength, type SeekFrame, type SeekTable } from '../disk/zstd-seek-table.js'
+import { InputError } from '../errors.js'
+import { startDecompressor, type DecompressOptions } from './decompress.js'
+import type { ImageReader } from './image-reader.js'
+
+/** Compressed bytes handed to a lane at a time. */
+const FEED_CHUNK = 4 << 20
+/** The most lanes: beyond this the disk or the hash is the limit, and each lane holds a spool window. */
+const MAX_LANES = 8
+/** Spool bytes all lanes together may run ahead of the reader. */
+const WINDOW_TOTAL = 512 << 20
+
+/** The seek table of the zstd file open as `fh` (`size` bytes), or undefined when it has none. */
+export async function readSeekTable(fh: FileHandle, size: number, name: string): Promise<SeekTable | undefined> {
+  if (size < FOOTER_BYTES) return undefined
+  const footer = new Uint8Array(FOOTER_BYTES)
+  await readExactly(fh, footer, size - FOOTER_BYTES)
+  const length = seekTableLength(footer, size, name)
+  if (length === undefined) return undefined
+  const table = new Uint8Array(length)
+  await readExactly(fh, table, size - length)
+  return decodeSeekTable(table, size, name)
+}
+
+/** Options for startFramedZstd. */
+export interface FramedOptions extends Pick<DecompressOptions, 'signal' | 'spoolDir' | 'sourceName'> {
+  /** Image spans the reader will be asked for (default: all of it). */
+  wanted?: Array<{ offset: number; length: number }>
+  /** zstd processes at once (default: the number of cores). */
+  lanes?: number
+}
+
+/** Starts the lanes over the frames of `fh` that `opts.wanted` needs; returns a reader of the image. */
+export async function startFramedZstd(fh: FileHandle, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
+  const frames = opts.wanted ? framesFor(table, opts.wanted) : table.frames.filter((f) => f.imageSize > 0)
+  const count = Math.max(1, Math.min(opts.lanes ?? os.availableParallelism(), MAX_LANES, frames.length))
+  const placed: Placed[] = []
+  const laneFrames: SeekFrame[][] = Array.from({ length: count }, () => [])
+  const laneBytes = new Array<number>(count).fill(0)
+  frames.forEach((frame, i) => {
+    const lane = i % count
+    placed.push({ frame, index: table.frames.indexOf(frame), lane, laneOffset: laneBytes[lane]! })
+    laneFrames[lane]!.push(frame)
+    laneBytes[lane]! += frame.imageSize
+  })
+  const name = opts.sourceName ?? 'source'
+  const lanes: ImageReader[] = []
+  try {
+    for (let lane = 0; lane < count; lane++) {
+      const mine = placed.filter((p) => p.lane === lane)
+      lanes.push(
+        await startDecompressor('zstd', feed(fh, laneFrames[lane]!), {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.spoolDir !== undefined ? { spoolDir: opts.spoolDir } : {}),
+          sourceName: name,
+          window: Math.max(64 << 20, Math.floor(WINDOW_TOTAL / count)),
+          where: (_compressed, output) => describeFrame(mine, output),
+        }),
+      )
+    }
+  } catch (e) {
+    await Promise.allSettled(lanes.map((l) => l.close()))
+    throw e
+  }
+  return new FramedZstdReader(table, placed, lanes, laneBytes, name)
+}
+
+/** A frame in a lane: where its bytes start in that lane's output. */
+interface Placed {
+  frame: SeekFrame
+  /** Its number in the file. */
+  index: number
+  lane: number
+  laneOffset: number
+}
+
+/** The compressed bytes of `frames`, in order, read from the file in pieces. */
+async function* feed(fh: FileHandle, frames: SeekFrame[]): AsyncGenerator<Uint8Array> {
+  for (const f of frames) {
+    for (let at = 0; at < f.compressedSize; at += FEED_CHUNK) {
+      const chunk = Buffer.allocUnsafe(Math.min(FEED_CHUNK, f.compressedSize - at))
+      const n = await readExactly(fh, chunk, f.compressedOffset + at)
+      if (n < chunk.length) return // the file shrank: zstd reports the stream as truncated
+      yield chunk
+    }
+  }
+}
+
+function describeFrame(mine: Placed[], output: number): string {
+  const p = mine.find((x) => output < x.laneOffset + x.frame.imageSize) ?? mine[mine.length - 1]
+  if (!p) return 'in its first frame'
+  const f = p.frame
+  return `in frame ${p.index} (compressed bytes ${f.compressedOffset}–${f.compressedOffset + f.compressedSize - 1}, image bytes ${f.imageOffset}–${f.imageOffset + f.imageSize - 1})`
+}
+
+class FramedZstdReader implements ImageReader {
+  readonly knownSize: number
+  /** placed[cursor] is the frame the last read was in: reads only go forward. */
+  private cursor = 0
+
+  constructor(
+    private readonly table: SeekTable,
+    private readonly placed: Placed[],
+    private readonly lanes: ImageReader[],
+    private readonly laneBytes: number[],
+    private readonly name: string,
+  ) {
+    this.knownSize = table.imageSize
+  }
+
+  async read(offset: number, dst: Uint8Array): Promise<number> {
+    let n = 0
+    while (n < dst.length && offset + n < this.table.imageSize) {
+      const at = offset + n
+      const p = this.frameAt(at)
+      const f = p.frame
+      const want = Math.min(dst.length - n, f.imageOffset + f.imageSize - at)
+      const got = await this.lanes[p.lane]!.read(p.laneOffset + (at - f.imageOffset), dst.subarray(n, n + want))
+      if (got < want) throw this.short(p)
+      n += got
+    }
+    return n
+  }
+
+  async finish(): Promise<number> {
+    const sizes = await Promise.all(this.lanes.map((l) => l.finish()))
+    sizes.forEach((size, lane) => {
+      if (size !== this.laneBytes[lane]) throw this.short(this.placed.filter((p) => p.lane === lane).find((p) => size < p.laneOffset + p.frame.imageSize) ?? this.placed[0]!)
+    })
+    return this.table.imageSize
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.lanes.map((l) => l.close()))
+  }
+
+  private frameAt(at: number): Placed {
+    while (this.cursor < this.placed.length && this.placed[this.cursor]!.frame.imageOffset + this.placed[this.cursor]!.frame.imageSize <= at) this.cursor++
+    const p = this.placed[this.cursor]
+    if (!p || p.frame.imageOffset > at) {
+      // The caller promised (opts.wanted) never to ask for bytes of a skipped frame.
+      throw new Error(`image byte ${at} of "${this.name}" is in a frame that was not decompressed`)
+    }
+    return p
+  }
+
+  private short(p: Placed): InputError {
+    const f = p.frame
+    return new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": frame ${p.index} (image bytes ${f.imageOffset}–${f.imageOffset + f.imageSize - 1}) holds fewer bytes than its seek table says`, {
+      hint: 'the file is damaged or its seek table does not belong to it: download it again and check its SHA-256',
+    })
+  }
+}
+
+async function readExactly(fh: FileHandle, dst: Uint8Array, position: number): Promise<number> {
+  let n = 0
+  while (n < dst.length) {
+    const { bytesRead } = await fh.read(dst, n, dst.length - n, position + n)
+    if (bytesRead === 0) break
+    n += bytesRead
+  }
+  return n
+}
