@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { decodeBmap } from '../disk/bmap.js'
 import { HwimageError } from '../errors.js'
-import { readSeekTable } from '../io/framed-zstd.js'
+import { fileReadAt, readSeekTable } from '../io/framed-zstd.js'
 import { run } from '../tools/run.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
 import { install, type InstallOptions } from './install.js'
@@ -310,7 +310,7 @@ test('an install from a URL whose server stops mid-stream fails with NETWORK and
 async function seekTableOf(file: string) {
   const fh = await fsp.open(file, 'r')
   try {
-    return await readSeekTable(fh, (await fh.stat()).size, file)
+    return await readSeekTable(fileReadAt(fh), (await fh.stat()).size, file)
   } finally {
     await fh.close()
   }

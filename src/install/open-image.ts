@@ -10,7 +10,7 @@ import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { startDecompressor } from '../io/decompress.js'
-import { readSeekTable, startFramedZstd } from '../io/framed-zstd.js'
+import { fileReadAt, readSeekTable, startFramedZstd, type FramedOptions } from '../io/framed-zstd.js'
 import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
@@ -56,9 +56,9 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     try {
       // A seekable .zst (hwimage build writes them) is decompressed in parallel lanes, and
       // only the frames that hold wanted spans; any other .zst by one zstd reading the file.
-      const table = format === 'zstd' ? await readSeekTable(fh, source.size!, source.name) : undefined
+      const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name) : undefined
       reader = table
-        ? await startFramedZstd(fh, table, { ...(opts.wanted ? { wanted: opts.wanted } : {}), signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+        ? await startFramedZstd({ file: fh }, table, framedOptions(source, opts))
         : await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
     } catch (e) {
       await fh.close()
@@ -83,19 +83,28 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
       bytesRead: () => (finished ? source.size! : 0),
     }
   }
+  // A download of a seekable .zst: its table comes first, by a Range request for the
+  // file's last bytes; the download itself is then cut into frames for the lanes.
+  const table = format === 'zstd' && source.readAt && source.size !== undefined ? await readSeekTable(source.readAt.bind(source), source.size, source.name) : undefined
   const hash = createHash('sha256')
   let digest: string | undefined
   const chunks = hashTap(source.stream(), hash)
   const reader =
     format === 'raw'
       ? new StreamImageReader(chunks, source.size)
-      : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+      : table
+        ? await startFramedZstd({ stream: chunks }, table, framedOptions(source, opts))
+        : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
   return {
     reader,
     // Only once the source was read to its end: finish() drains it.
     sourceDigest: async () => (digest ??= hash.digest('hex')),
     bytesRead: () => source.bytesRead,
   }
+}
+
+function framedOptions(source: ByteSource, opts: OpenImageOptions): FramedOptions {
+  return { ...(opts.wanted ? { wanted: opts.wanted } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.spoolDir !== undefined ? { spoolDir: opts.spoolDir } : {}), sourceName: source.name }
 }
 
 async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promise<OpenedImage> {

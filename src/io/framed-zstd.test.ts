@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test'
 import { writeSeekableZstd } from '../build/seekable-zstd.js'
 import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { readSeekTable, startFramedZstd } from './framed-zstd.js'
+import { fileReadAt, readSeekTable, startFramedZstd } from './framed-zstd.js'
 
 const MiB = 1 << 20
 let dir: string
@@ -41,7 +41,7 @@ test('a seekable .zst is an ordinary .zst to zstd, and its seek table lists its 
   assert.ok(stdoutBytes.equals(raw), 'zstd -d gives the image back')
   const { fh, size } = await open(zst)
   try {
-    const table = await readSeekTable(fh, size, zst)
+    const table = await readSeekTable(fileReadAt(fh), size, zst)
     assert.ok(table)
     assert.equal(table.frames.length, 11)
     assert.equal(table.imageSize, raw.length)
@@ -53,7 +53,7 @@ test('a seekable .zst is an ordinary .zst to zstd, and its seek table lists its 
   await run(['zstd', '-q', '-f', '-o', path.join(dir, 'plain.zst'), img])
   const plain = await open(path.join(dir, 'plain.zst'))
   try {
-    assert.equal(await readSeekTable(plain.fh, plain.size, 'plain.zst'), undefined)
+    assert.equal(await readSeekTable(fileReadAt(plain.fh), plain.size, 'plain.zst'), undefined)
   } finally {
     await plain.fh.close()
   }
@@ -68,8 +68,8 @@ test('startFramedZstd: lanes give the wanted spans, read forward, and skip the o
     { offset: 10 * MiB, length: MiB / 2 },
   ]
   try {
-    const table = (await readSeekTable(fh, size, zst))!
-    const r = await startFramedZstd(fh, table, { wanted: spans, lanes: 3, sourceName: zst })
+    const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+    const r = await startFramedZstd({ file: fh }, table, { wanted: spans, lanes: 3, sourceName: zst })
     try {
       for (const s of spans) {
         const dst = new Uint8Array(s.length)
@@ -81,7 +81,7 @@ test('startFramedZstd: lanes give the wanted spans, read forward, and skip the o
       await r.close()
     }
     // Frames 3–5 (zeros) were not wanted: asking for them is a programming error, not zeros.
-    const again = await startFramedZstd(fh, table, { wanted: [{ offset: 0, length: 10 }, { offset: 6 * MiB, length: 10 }], lanes: 2 })
+    const again = await startFramedZstd({ file: fh }, table, { wanted: [{ offset: 0, length: 10 }, { offset: 6 * MiB, length: 10 }], lanes: 2 })
     try {
       await assert.rejects(again.read(4 * MiB, new Uint8Array(10)), /not decompressed/)
     } finally {
@@ -95,7 +95,7 @@ test('startFramedZstd: lanes give the wanted spans, read forward, and skip the o
 test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the frame and its bytes', async () => {
   const bytes = Buffer.from(await fsp.readFile(zst))
   const { fh: fh0, size } = await open(zst)
-  const table = (await readSeekTable(fh0, size, zst))!
+  const table = (await readSeekTable(fileReadAt(fh0), size, zst))!
   await fh0.close()
   const f = table.frames[7]!
   bytes[f.compressedOffset + Math.floor(f.compressedSize / 2)]! ^= 0x10
@@ -103,7 +103,7 @@ test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the fram
   await fsp.writeFile(bad, bytes)
   const { fh } = await open(bad)
   try {
-    const r = await startFramedZstd(fh, table, { lanes: 2, sourceName: bad })
+    const r = await startFramedZstd({ file: fh }, table, { lanes: 2, sourceName: bad })
     try {
       const all = async () => {
         const dst = new Uint8Array(MiB)
@@ -116,5 +116,38 @@ test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the fram
     }
   } finally {
     await fh.close()
+  }
+})
+
+test('startFramedZstd over one stream of the whole file: lanes fed from it, the skipped frames read and dropped', async () => {
+  const all = await fsp.readFile(zst)
+  let streamed = 0
+  async function* download(): AsyncGenerator<Uint8Array> {
+    // Pieces that do not line up with frames.
+    for (let at = 0; at < all.length; at += 70_001) {
+      const piece = all.subarray(at, at + 70_001)
+      streamed += piece.length
+      yield piece
+    }
+  }
+  const { fh, size } = await open(zst)
+  const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+  await fh.close()
+  const spans = [
+    { offset: 0, length: 3 * MiB },
+    { offset: 6 * MiB, length: 3 * MiB },
+    { offset: 10 * MiB, length: MiB / 2 },
+  ]
+  const r = await startFramedZstd({ stream: download() }, table, { wanted: spans, lanes: 2, sourceName: zst })
+  try {
+    for (const s of spans) {
+      const dst = new Uint8Array(s.length)
+      assert.equal(await r.read(s.offset, dst), s.length)
+      assert.ok(Buffer.from(dst).equals(raw.subarray(s.offset, s.offset + s.length)), `bytes at ${s.offset}`)
+    }
+    assert.equal(await r.finish(), raw.length)
+    assert.equal(streamed, all.length, 'the stream was read to its end (the digest covers it all)')
+  } finally {
+    await r.close()
   }
 })

@@ -5,6 +5,11 @@
 // own (decompress.ts). Reading the image in order then takes frame 0 from lane 0, frame 1
 // from lane 1, …, while every lane decompresses ahead: one zstd process per core instead
 // of one in all, and the frames holding only free space are never decompressed at all.
+//
+// The frames' bytes come from a local file (each lane reads its frames) or from a stream
+// read once front to back (a download: the seek table was fetched first with a Range
+// request), which a demultiplexer cuts at frame boundaries and hands to the lanes; the
+// stream's skipped frames and its table are read too, for the whole file's digest.
 
 import type { FileHandle } from 'node:fs/promises'
 import os from 'node:os'
@@ -20,17 +25,27 @@ const MAX_LANES = 8
 /** Spool bytes all lanes together may run ahead of the reader. */
 const WINDOW_TOTAL = 512 << 20
 
-/** The seek table of the zstd file open as `fh` (`size` bytes), or undefined when it has none. */
-export async function readSeekTable(fh: FileHandle, size: number, name: string): Promise<SeekTable | undefined> {
+/** Reads `length` bytes at `offset` (a file's pread, an HTTP Range request). */
+export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
+
+/** The seek table of a zstd file of `size` bytes, or undefined when it has none. */
+export async function readSeekTable(readAt: ReadAt, size: number, name: string): Promise<SeekTable | undefined> {
   if (size < FOOTER_BYTES) return undefined
-  const footer = new Uint8Array(FOOTER_BYTES)
-  await readExactly(fh, footer, size - FOOTER_BYTES)
-  const length = seekTableLength(footer, size, name)
+  const length = seekTableLength(await readAt(size - FOOTER_BYTES, FOOTER_BYTES), size, name)
   if (length === undefined) return undefined
-  const table = new Uint8Array(length)
-  await readExactly(fh, table, size - length)
-  return decodeSeekTable(table, size, name)
+  return decodeSeekTable(await readAt(size - length, length), size, name)
 }
+
+/** A FileHandle as a ReadAt. */
+export function fileReadAt(fh: FileHandle): ReadAt {
+  return async (offset, length) => {
+    const buf = new Uint8Array(length)
+    return buf.subarray(0, await readExactly(fh, buf, offset))
+  }
+}
+
+/** Where the frames' bytes come from: an open file, or the whole .zst as one stream, front to back. */
+export type FramedInput = { file: FileHandle } | { stream: AsyncIterable<Uint8Array> }
 
 /** Options for startFramedZstd. */
 export interface FramedOptions extends Pick<DecompressOptions, 'signal' | 'spoolDir' | 'sourceName'> {
@@ -41,7 +56,7 @@ export interface FramedOptions extends Pick<DecompressOptions, 'signal' | 'spool
 }
 
 /** Starts the lanes over the frames of `fh` that `opts.wanted` needs; returns a reader of the image. */
-export async function startFramedZstd(fh: FileHandle, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
+export async function startFramedZstd(input: FramedInput, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
   const frames = opts.wanted ? framesFor(table, opts.wanted) : table.frames.filter((f) => f.imageSize > 0)
   const count = Math.max(1, Math.min(opts.lanes ?? os.availableParallelism(), MAX_LANES, frames.length))
   const placed: Placed[] = []
@@ -54,12 +69,13 @@ export async function startFramedZstd(fh: FileHandle, table: SeekTable, opts: Fr
     laneBytes[lane]! += frame.imageSize
   })
   const name = opts.sourceName ?? 'source'
+  const demux = 'stream' in input ? new Demux(input.stream, table, placed, count) : undefined
   const lanes: ImageReader[] = []
   try {
     for (let lane = 0; lane < count; lane++) {
       const mine = placed.filter((p) => p.lane === lane)
       lanes.push(
-        await startDecompressor('zstd', feed(fh, laneFrames[lane]!), {
+        await startDecompressor('zstd', demux ? demux.lane(lane) : feed((input as { file: FileHandle }).file, laneFrames[lane]!), {
           ...(opts.signal ? { signal: opts.signal } : {}),
           ...(opts.spoolDir !== undefined ? { spoolDir: opts.spoolDir } : {}),
           sourceName: name,
@@ -72,7 +88,8 @@ export async function startFramedZstd(fh: FileHandle, table: SeekTable, opts: Fr
     await Promise.allSettled(lanes.map((l) => l.close()))
     throw e
   }
-  return new FramedZstdReader(table, placed, lanes, laneBytes, name)
+  demux?.start()
+  return new FramedZstdReader(table, placed, lanes, laneBytes, name, demux)
 }
 
 /** A frame in a lane: where its bytes start in that lane's output. */
@@ -114,6 +131,7 @@ class FramedZstdReader implements ImageReader {
     private readonly lanes: ImageReader[],
     private readonly laneBytes: number[],
     private readonly name: string,
+    private readonly demux: Demux | undefined,
   ) {
     this.knownSize = table.imageSize
   }
@@ -133,6 +151,8 @@ class FramedZstdReader implements ImageReader {
   }
 
   async finish(): Promise<number> {
+    // The stream is read to its end (skipped frames and the table too: the digest needs them).
+    await this.demux?.done
     const sizes = await Promise.all(this.lanes.map((l) => l.finish()))
     sizes.forEach((size, lane) => {
       if (size !== this.laneBytes[lane]) throw this.short(this.placed.filter((p) => p.lane === lane).find((p) => size < p.laneOffset + p.frame.imageSize) ?? this.placed[0]!)
@@ -141,6 +161,7 @@ class FramedZstdReader implements ImageReader {
   }
 
   async close(): Promise<void> {
+    this.demux?.stop()
     await Promise.allSettled(this.lanes.map((l) => l.close()))
   }
 
@@ -170,4 +191,108 @@ async function readExactly(fh: FileHandle, dst: Uint8Array, position: number): P
     n += bytesRead
   }
   return n
+}
+
+/** Bytes queued for one lane before the stream waits for that lane's zstd to take them. */
+const LANE_QUEUE = 8 << 20
+
+/**
+ * Cuts one stream of the whole .zst at frame boundaries and queues each wanted frame's
+ * bytes for its lane; the other bytes are read and dropped. A lane's queue is bounded:
+ * the stream waits while it is full (frames alternate between lanes in stream order, so
+ * the lane being waited for is the one the reader needs next, never a stalled one).
+ */
+class Demux {
+  private readonly queues: Array<{ items: Uint8Array[]; bytes: number; ended: boolean; wake?: () => void }>
+  /** Stream offset where each wanted frame starts → its lane. */
+  private readonly laneAt = new Map<number, number>()
+  private readonly frameAt: SeekFrame[]
+  private space: (() => void) | undefined
+  private stopped = false
+  private failure: unknown = undefined
+  done: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly stream: AsyncIterable<Uint8Array>,
+    table: SeekTable,
+    placed: Placed[],
+    lanes: number,
+  ) {
+    this.queues = Array.from({ length: lanes }, () => ({ items: [], bytes: 0, ended: false }))
+    for (const p of placed) this.laneAt.set(p.frame.compressedOffset, p.lane)
+    this.frameAt = table.frames
+  }
+
+  start(): void {
+    this.done = this.pump()
+    this.done.catch(() => {})
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.space?.()
+    for (const q of this.queues) q.wake?.()
+  }
+
+  /** The bytes of lane `i`'s frames, in order; ends when the stream has passed its last frame. */
+  async *lane(i: number): AsyncGenerator<Uint8Array> {
+    const q = this.queues[i]!
+    for (;;) {
+      const item = q.items.shift()
+      if (item) {
+        q.bytes -= item.length
+        this.space?.()
+        yield item
+        continue
+      }
+      if (this.failure !== undefined) throw this.failure
+      if (q.ended || this.stopped) return
+      await new Promise<void>((r) => (q.wake = r))
+      q.wake = undefined
+    }
+  }
+
+  private async pump(): Promise<void> {
+    let frame = 0
+    let frameEnd = this.frameAt[0] ? this.frameAt[0].compressedSize : Number.MAX_SAFE_INTEGER
+    let lane = this.frameAt[0] ? this.laneAt.get(0) : undefined
+    let at = 0
+    try {
+      for await (const chunk of this.stream) {
+        let from = 0
+        while (from < chunk.length) {
+          while (frame < this.frameAt.length && at >= frameEnd) {
+            frame++
+            const f = this.frameAt[frame]
+            lane = f ? this.laneAt.get(f.compressedOffset) : undefined
+            frameEnd = f ? f.compressedOffset + f.compressedSize : Number.MAX_SAFE_INTEGER
+          }
+          const to = Math.min(chunk.length, from + (frameEnd - at))
+          if (lane !== undefined) await this.push(lane, chunk.subarray(from, to))
+          if (this.stopped) return
+          at += to - from
+          from = to
+        }
+      }
+    } catch (e) {
+      this.failure = e
+      throw e
+    } finally {
+      for (const q of this.queues) {
+        q.ended = true
+        q.wake?.()
+      }
+    }
+  }
+
+  private async push(lane: number, bytes: Uint8Array): Promise<void> {
+    const q = this.queues[lane]!
+    while (q.bytes >= LANE_QUEUE && !this.stopped) {
+      await new Promise<void>((r) => (this.space = r))
+      this.space = undefined
+    }
+    q.items.push(bytes)
+    q.bytes += bytes.length
+    q.wake?.()
+  }
 }

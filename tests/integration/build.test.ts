@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { run } from '../../src/tools/run.js'
 import { decodeBmap } from '../../src/disk/bmap.js'
+import { fileReadAt, readSeekTable } from '../../src/io/framed-zstd.js'
 import { testImage, CLI } from './fixture.js'
 
 const image = testImage()
@@ -91,6 +92,19 @@ test('fsck.vfat -n finds the ESP clean, and it holds shim, GRUB and the stub con
     assert.match(stub, new RegExp(`search.fs_uuid ${partition(1).uuid} root`))
   } finally {
     await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('the .zst is seekable: independent 16 MiB frames covering the image, and its seek table at the end', async () => {
+  const fh = await open(image.zst, 'r')
+  try {
+    const table = await readSeekTable(fileReadAt(fh), (await fh.stat()).size, image.zst)
+    assert.ok(table, 'the .zst ends with a seek table')
+    assert.equal(table.imageSize, (await stat(image.img)).size)
+    assert.equal(table.frames.length, Math.ceil(table.imageSize / (16 * MiB)))
+    assert.ok(table.frames.every((f) => f.imageSize === 16 * MiB))
+  } finally {
+    await fh.close()
   }
 })
 
