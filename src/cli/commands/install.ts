@@ -9,12 +9,6 @@ import { formatPlan, formatReport } from '../../install/install-report.js'
 import { parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
 
-// The installer keeps several blocking disk writes in libuv's thread pool while it reads the
-// decompressor's spool through the same pool; with the default 4 threads, reads queue behind
-// writes and the pipeline stalls (measured: 30% slower). libuv reads this when the pool is
-// first used, which is after every module is loaded.
-process.env.UV_THREADPOOL_SIZE ??= '8'
-
 const help = `Usage: hwimage install SOURCE (--disk TARGET | --disk-hint KEY=VALUE…) [options]
 
 Writes a disk image onto a disk (block device) or an image file, fast and verified.
