@@ -62,9 +62,10 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const placed: Placed[] = []
   const laneFrames: SeekFrame[][] = Array.from({ length: count }, () => [])
   const laneBytes = new Array<number>(count).fill(0)
+  const numberOf = new Map(table.frames.map((f, i) => [f, i]))
   frames.forEach((frame, i) => {
     const lane = i % count
-    placed.push({ frame, index: table.frames.indexOf(frame), lane, laneOffset: laneBytes[lane]! })
+    placed.push({ frame, index: numberOf.get(frame)!, lane, laneOffset: laneBytes[lane]! })
     laneFrames[lane]!.push(frame)
     laneBytes[lane]! += frame.imageSize
   })
