@@ -8,6 +8,7 @@ import { writeSeekableZstd } from '../build/seekable-zstd.js'
 import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
 import { fileReadAt, readSeekTable, startFramedZstd } from './framed-zstd.js'
+import type { ImageReader } from './image-reader.js'
 
 const MiB = 1 << 20
 let dir: string
@@ -30,6 +31,16 @@ before(async () => {
 after(async () => {
   await fsp.rm(dir, { recursive: true, force: true })
 })
+
+/** Reads each span through `r` and compares it with the image; then the reader ends cleanly at the image's size. */
+async function expectSpans(r: ImageReader, spans: Array<{ offset: number; length: number }>): Promise<void> {
+  for (const s of spans) {
+    const dst = new Uint8Array(s.length)
+    assert.equal(await r.read(s.offset, dst), s.length)
+    assert.ok(Buffer.from(dst).equals(raw.subarray(s.offset, s.offset + s.length)), `bytes at ${s.offset}`)
+  }
+  assert.equal(await r.finish(), raw.length)
+}
 
 const open = async (file: string) => {
   const fh = await fsp.open(file, 'r')
@@ -71,12 +82,7 @@ test('startFramedZstd: lanes give the wanted spans, read forward, and skip the o
     const table = (await readSeekTable(fileReadAt(fh), size, zst))!
     const r = await startFramedZstd({ file: fh }, table, { wanted: spans, lanes: 3, sourceName: zst })
     try {
-      for (const s of spans) {
-        const dst = new Uint8Array(s.length)
-        assert.equal(await r.read(s.offset, dst), s.length)
-        assert.ok(Buffer.from(dst).equals(raw.subarray(s.offset, s.offset + s.length)), `bytes at ${s.offset}`)
-      }
-      assert.equal(await r.finish(), raw.length)
+      await expectSpans(r, spans)
     } finally {
       await r.close()
     }
@@ -140,12 +146,7 @@ test('startFramedZstd over one stream of the whole file: lanes fed from it, the 
   ]
   const r = await startFramedZstd({ stream: download() }, table, { wanted: spans, lanes: 2, sourceName: zst })
   try {
-    for (const s of spans) {
-      const dst = new Uint8Array(s.length)
-      assert.equal(await r.read(s.offset, dst), s.length)
-      assert.ok(Buffer.from(dst).equals(raw.subarray(s.offset, s.offset + s.length)), `bytes at ${s.offset}`)
-    }
-    assert.equal(await r.finish(), raw.length)
+    await expectSpans(r, spans)
     assert.equal(streamed, all.length, 'the stream was read to its end (the digest covers it all)')
   } finally {
     await r.close()
