@@ -285,9 +285,14 @@ class SpoolReader implements ImageReader {
       if (this.size >= need) break
       await Promise.race([sleep(delay), this.child.exit.catch(() => {})])
     }
+    // What the decompressor wrote is served even when it has since failed (a download cut
+    // off after it, a corrupt frame further on): the failure is raised by the first read
+    // it cannot serve, or by finish(). So a failure surfaces where the data runs out, the
+    // same way however fast the decompressor got there (correctness does not rest on it:
+    // bmap digests, the source digest and the exit status in finish() do that).
     if (this.done) {
       await this.poll()
-      await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal, this.opts.where)
+      if (this.size < need) await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal, this.opts.where)
     }
     let n = 0
     while (n < dst.length) {
