@@ -56,7 +56,7 @@ export async function writeSeekableZstd(image: string, out: string, opts: Seekab
         const chunk = Buffer.allocUnsafe(length)
         const { bytesRead } = await src.read(chunk, 0, length, i * frameBytes)
         if (bytesRead !== length) throw new Error(`${image} changed size while it was compressed`)
-        const { stdoutBytes } = await run(frameArgv(level, length), { input: chunk, signal: opts.signal })
+        const { stdoutBytes } = await run(frameArgv(level, length), { input: chunk, binary: true, signal: opts.signal })
         sizes[i] = { compressedSize: stdoutBytes.length, imageSize: length }
         done.set(i, stdoutBytes)
         await flush()

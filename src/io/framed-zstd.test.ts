@@ -48,7 +48,7 @@ const open = async (file: string) => {
 }
 
 test('a seekable .zst is an ordinary .zst to zstd, and its seek table lists its frames', async () => {
-  const { stdoutBytes } = await run(['zstd', '-dcq', zst])
+  const { stdoutBytes } = await run(['zstd', '-dcq', zst], { binary: true })
   assert.ok(stdoutBytes.equals(raw), 'zstd -d gives the image back')
   const { fh, size } = await open(zst)
   try {

@@ -18,6 +18,8 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Keep at most this many bytes of stdout (default 256 MiB). */
   maxStdout?: number
+  /** Binary output: stdout is kept as bytes only (stdoutBytes), not decoded into `stdout`. */
+  binary?: boolean
 }
 
 export interface RunResult {
@@ -71,7 +73,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     child.on('close', (status, signal) => {
       opts.signal?.removeEventListener('abort', onAbort)
       const stdoutBytes = Buffer.concat(out)
-      const stdout = stdoutBytes.toString('utf8')
+      const stdout = opts.binary ? '' : stdoutBytes.toString('utf8')
       if (opts.signal?.aborted) return reject(new InterruptedError(`Interrupted while running ${program}`))
       const ok = opts.okStatus ?? [0]
       if (status !== null && ok.includes(status)) return resolve({ stdout, stdoutBytes, stderr: err, status })
