@@ -55,18 +55,16 @@ export interface FramedOptions extends Pick<DecompressOptions, 'signal' | 'spool
   lanes?: number
 }
 
-/** Starts the lanes over the frames of `fh` that `opts.wanted` needs; returns a reader of the image. */
+/** Starts the lanes over the frames of `input` that `opts.wanted` needs; returns a reader of the image. */
 export async function startFramedZstd(input: FramedInput, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
   const frames = opts.wanted ? framesFor(table, opts.wanted) : table.frames.filter((f) => f.imageSize > 0)
   const count = Math.max(1, Math.min(opts.lanes ?? os.availableParallelism(), MAX_LANES, frames.length))
   const placed: Placed[] = []
-  const laneFrames: SeekFrame[][] = Array.from({ length: count }, () => [])
   const laneBytes = new Array<number>(count).fill(0)
   const numberOf = new Map(table.frames.map((f, i) => [f, i]))
   frames.forEach((frame, i) => {
     const lane = i % count
     placed.push({ frame, index: numberOf.get(frame)!, lane, laneOffset: laneBytes[lane]! })
-    laneFrames[lane]!.push(frame)
     laneBytes[lane]! += frame.imageSize
   })
   const name = opts.sourceName ?? 'source'
@@ -76,7 +74,7 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
     for (let lane = 0; lane < count; lane++) {
       const mine = placed.filter((p) => p.lane === lane)
       lanes.push(
-        await startDecompressor('zstd', demux ? demux.lane(lane) : feed((input as { file: FileHandle }).file, laneFrames[lane]!), {
+        await startDecompressor('zstd', demux ? demux.lane(lane) : feed((input as { file: FileHandle }).file, mine.map((p) => p.frame)), {
           ...(opts.signal ? { signal: opts.signal } : {}),
           ...(opts.spoolDir !== undefined ? { spoolDir: opts.spoolDir } : {}),
           sourceName: name,

@@ -14,7 +14,7 @@ const SLICE = 256 * 1024
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** hash.update(bytes), letting pending I/O run every SLICE bytes. */
-export async function updateYielding(hash: Hash, bytes: Uint8Array): Promise<void> {
+async function updateYielding(hash: Hash, bytes: Uint8Array): Promise<void> {
   if (bytes.length <= SLICE) {
     hash.update(bytes)
     return
