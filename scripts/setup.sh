@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every package a program in src/tools/programs.ts comes from, plus firmware files
-# and what QEMU boots need. Keep in step with PROGRAMS and HOST_FILES.
+# and what QEMU boots need, and what the native addon builds with (libzstd-dev, g++, make).
+# Keep in step with PROGRAMS and HOST_FILES.
 PACKAGES=(
   mmdebstrap debian-archive-keyring arch-test e2fsprogs dosfstools mtools gdisk fdisk util-linux
   zstd xz-utils gzip bmap-tools qemu-utils qemu-system-x86 ovmf seabios xorriso
   openssh-client kmod cpio dpkg apt nginx-light ca-certificates curl python3 mount findutils
+  libzstd-dev g++ make
 )
 
 missing=()
@@ -34,6 +36,12 @@ want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
   echo "$want" > "$stamp"
+fi
+
+# The native addon (native/, binding.gyp): npm ci builds it; again when its sources changed.
+addon=build/Release/zstd_frames.node
+if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/build-native.sh -newer "$addon" 2>/dev/null)" ]; then
+  npm run --silent build:native >&2
 fi
 
 node_modules/.bin/tsc -p tsconfig.build.json

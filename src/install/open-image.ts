@@ -10,7 +10,7 @@ import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { startDecompressor } from '../io/decompress.js'
-import { fileReadAt, readSeekTable, startFramedZstd, type FramedOptions } from '../io/framed-zstd.js'
+import { fileReadAt, framesFit, readSeekTable, startFramedZstd, type FramedOptions } from '../io/framed-zstd.js'
 import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
@@ -54,10 +54,11 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     digest.catch(() => {})
     let reader: ImageReader
     try {
-      // A seekable .zst (hwimage build writes them) is decompressed in parallel lanes, and
-      // only the frames that hold wanted spans; any other .zst by one zstd reading the file.
+      // A seekable .zst (hwimage build writes them) is decompressed frame by frame, several
+      // at once, and only the frames that hold wanted spans; any other .zst by one zstd
+      // reading the file.
       const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name) : undefined
-      reader = table
+      reader = table && framesFit(table)
         ? await startFramedZstd({ file: fh }, table, framedOptions(source, opts))
         : await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
     } catch (e) {
@@ -84,7 +85,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     }
   }
   // A download of a seekable .zst: its table comes first, by a Range request for the
-  // file's last bytes; the download itself is then cut into frames for the lanes.
+  // file's last bytes; the download itself is then cut into frames.
   const table = format === 'zstd' && source.readAt && source.size !== undefined ? await readSeekTable(source.readAt.bind(source), source.size, source.name) : undefined
   const hash = createHash('sha256')
   let digest: string | undefined
@@ -92,7 +93,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
   const reader =
     format === 'raw'
       ? new StreamImageReader(chunks, source.size)
-      : table
+      : table && framesFit(table)
         ? await startFramedZstd({ stream: chunks }, table, framedOptions(source, opts))
         : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
   return {
@@ -104,7 +105,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
 }
 
 function framedOptions(source: ByteSource, opts: OpenImageOptions): FramedOptions {
-  return { ...(opts.wanted ? { wanted: opts.wanted } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.spoolDir !== undefined ? { spoolDir: opts.spoolDir } : {}), sourceName: source.name }
+  return { ...(opts.wanted ? { wanted: opts.wanted } : {}), sourceName: source.name }
 }
 
 async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promise<OpenedImage> {

@@ -70,7 +70,7 @@ test('a seekable .zst is an ordinary .zst to zstd, and its seek table lists its 
   }
 })
 
-test('startFramedZstd: lanes give the wanted spans, read forward, and skip the other frames', async () => {
+test('startFramedZstd: the wanted spans, read forward, with one frame or three decompressed at once; the other frames skipped', async () => {
   const { fh, size } = await open(zst)
   const spans = [
     { offset: 0, length: 4096 },
@@ -80,14 +80,23 @@ test('startFramedZstd: lanes give the wanted spans, read forward, and skip the o
   ]
   try {
     const table = (await readSeekTable(fileReadAt(fh), size, zst))!
-    const r = await startFramedZstd({ file: fh }, table, { wanted: spans, lanes: 3, sourceName: zst })
+    for (const ahead of [1, 3]) {
+      const r = await startFramedZstd({ file: fh }, table, { wanted: spans, ahead, sourceName: zst })
+      try {
+        await expectSpans(r, spans)
+      } finally {
+        await r.close()
+      }
+    }
+    // Everything, in reads that cross frames (11 frames through 2 buffers).
+    const whole = await startFramedZstd({ file: fh }, table, { ahead: 1 })
     try {
-      await expectSpans(r, spans)
+      await expectSpans(whole, [{ offset: 0, length: 3 * MiB + 12345 }, { offset: 3 * MiB + 12345, length: raw.length - 3 * MiB - 12345 }])
     } finally {
-      await r.close()
+      await whole.close()
     }
     // Frames 3–5 (zeros) were not wanted: asking for them is a programming error, not zeros.
-    const again = await startFramedZstd({ file: fh }, table, { wanted: [{ offset: 0, length: 10 }, { offset: 6 * MiB, length: 10 }], lanes: 2 })
+    const again = await startFramedZstd({ file: fh }, table, { wanted: [{ offset: 0, length: 10 }, { offset: 6 * MiB, length: 10 }], ahead: 2 })
     try {
       await assert.rejects(again.read(4 * MiB, new Uint8Array(10)), /not decompressed/)
     } finally {
@@ -109,7 +118,7 @@ test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the fram
   await fsp.writeFile(bad, bytes)
   const { fh } = await open(bad)
   try {
-    const r = await startFramedZstd({ file: fh }, table, { lanes: 2, sourceName: bad })
+    const r = await startFramedZstd({ file: fh }, table, { ahead: 2, sourceName: bad })
     try {
       const all = async () => {
         const dst = new Uint8Array(MiB)
@@ -125,7 +134,7 @@ test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the fram
   }
 })
 
-test('startFramedZstd over one stream of the whole file: lanes fed from it, the skipped frames read and dropped', async () => {
+test('startFramedZstd over one stream of the whole file: frames cut from it, the skipped frames read and dropped', async () => {
   const all = await fsp.readFile(zst)
   let streamed = 0
   async function* download(): AsyncGenerator<Uint8Array> {
@@ -144,11 +153,48 @@ test('startFramedZstd over one stream of the whole file: lanes fed from it, the 
     { offset: 6 * MiB, length: 3 * MiB },
     { offset: 10 * MiB, length: MiB / 2 },
   ]
-  const r = await startFramedZstd({ stream: download() }, table, { wanted: spans, lanes: 2, sourceName: zst })
+  const r = await startFramedZstd({ stream: download() }, table, { wanted: spans, ahead: 2, sourceName: zst })
   try {
     await expectSpans(r, spans)
     assert.equal(streamed, all.length, 'the stream was read to its end (the digest covers it all)')
   } finally {
     await r.close()
+  }
+})
+
+test('startFramedZstd: a stream that ends inside a wanted frame fails with SOURCE_TRUNCATED naming the frame', async () => {
+  const all = await fsp.readFile(zst)
+  const { fh, size } = await open(zst)
+  const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+  await fh.close()
+  const f = table.frames[6]!
+  async function* cut(): AsyncGenerator<Uint8Array> {
+    yield all.subarray(0, f.compressedOffset + 100)
+  }
+  const r = await startFramedZstd({ stream: cut() }, table, { ahead: 2, sourceName: zst })
+  try {
+    const dst = new Uint8Array(MiB)
+    for (let at = 0; at < 6 * MiB; at += MiB) await r.read(at, dst) // frames 0–5 are whole
+    await assert.rejects(r.read(6 * MiB, dst), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_TRUNCATED' && /compressed byte \d+, inside frame 6 /.test(e.message))
+  } finally {
+    await r.close()
+  }
+})
+
+test('startFramedZstd: a seek table whose sizes do not match the frames fails with SOURCE_CORRUPT', async () => {
+  const { fh, size } = await open(zst)
+  try {
+    const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+    for (const delta of [-1, 1]) {
+      const frames = table.frames.map((f, i) => (i === 2 ? { ...f, imageSize: f.imageSize + delta } : f))
+      const r = await startFramedZstd({ file: fh }, { ...table, frames }, { sourceName: zst })
+      try {
+        await assert.rejects(r.finish(), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_CORRUPT' && /frame 2 /.test(e.message))
+      } finally {
+        await r.close()
+      }
+    }
+  } finally {
+    await fh.close()
   }
 })

@@ -1,29 +1,29 @@
 // A seekable .zst (independent frames and a seek table: src/disk/zstd-seek-table.ts) is
-// decompressed in parallel lanes: the frames the install needs (those holding mapped
-// data and the first MiB; all of them without a bmap) are dealt round-robin to N `zstd`
-// processes, each fed its frames' compressed bytes in order and writing a spool of its
-// own (decompress.ts). Reading the image in order then takes frame 0 from lane 0, frame 1
-// from lane 1, …, while every lane decompresses ahead: one zstd process per core instead
-// of one in all, and the frames holding only free space are never decompressed at all.
+// decompressed frame by frame inside the process, by libzstd through the native addon
+// (zstd-native.ts), several frames at once on libuv's thread pool, each straight into a
+// buffer of its own: the frames the install needs (those holding mapped data and the
+// first MiB; all of them without a bmap) are decompressed ahead of the reader, in order,
+// and the frames holding only free space are never decompressed at all.
 //
-// The frames' bytes come from a local file (each lane reads its frames) or from a stream
+// The frames' compressed bytes come from a local file (a pread per frame) or from a stream
 // read once front to back (a download: the seek table was fetched first with a Range
-// request), which a demultiplexer cuts at frame boundaries and hands to the lanes; the
-// stream's skipped frames and its table are read too, for the whole file's digest.
+// request), cut at frame boundaries; the stream's skipped frames and its table are read
+// too, for the whole file's digest.
+//
+// Memory: (frames at once + 1) buffers of the largest wanted frame (16 MiB frames from
+// `hwimage build`: 48 MiB with two at once), plus their compressed bytes. A table with a
+// frame larger than MAX_FRAME_BYTES is not read this way (openImage then streams the file
+// through one zstd instead).
 
 import type { FileHandle } from 'node:fs/promises'
 import os from 'node:os'
 import { decodeSeekTable, FOOTER_BYTES, framesFor, seekTableLength, type SeekFrame, type SeekTable } from '../disk/zstd-seek-table.js'
 import { InputError } from '../errors.js'
-import { startDecompressor, type DecompressOptions } from './decompress.js'
 import type { ImageReader } from './image-reader.js'
+import { zstdNative } from './zstd-native.js'
 
-/** Compressed bytes handed to a lane at a time. */
-const FEED_CHUNK = 4 << 20
-/** The most lanes: beyond this the disk or the hash is the limit, and each lane holds a spool window. */
-const MAX_LANES = 8
-/** Spool bytes all lanes together may run ahead of the reader. */
-const WINDOW_TOTAL = 512 << 20
+/** The largest frame (decompressed) read frame by frame; each frame at once holds a buffer this large. */
+export const MAX_FRAME_BYTES = 64 << 20
 
 /** Reads `length` bytes at `offset` (a file's pread, an HTTP Range request). */
 export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
@@ -34,6 +34,11 @@ export async function readSeekTable(readAt: ReadAt, size: number, name: string):
   const length = seekTableLength(await readAt(size - FOOTER_BYTES, FOOTER_BYTES), size, name)
   if (length === undefined) return undefined
   return decodeSeekTable(await readAt(size - length, length), size, name)
+}
+
+/** Whether every frame of `table` is small enough to be read frame by frame. */
+export function framesFit(table: SeekTable): boolean {
+  return table.frames.every((f) => f.imageSize <= MAX_FRAME_BYTES)
 }
 
 /** A FileHandle as a ReadAt. */
@@ -48,137 +53,233 @@ export function fileReadAt(fh: FileHandle): ReadAt {
 export type FramedInput = { file: FileHandle } | { stream: AsyncIterable<Uint8Array> }
 
 /** Options for startFramedZstd. */
-export interface FramedOptions extends Pick<DecompressOptions, 'signal' | 'spoolDir' | 'sourceName'> {
+export interface FramedOptions {
   /** Image spans the reader will be asked for (default: all of it). */
   wanted?: Array<{ offset: number; length: number }>
-  /** zstd processes at once (default: the number of cores). */
-  lanes?: number
+  /** Frames decompressed at once (default: framesAtOnce()). */
+  ahead?: number
+  /** How to name the source in errors. */
+  sourceName?: string
 }
 
-/** Starts the lanes over the frames of `input` that `opts.wanted` needs; returns a reader of the image. */
+/**
+ * Frames decompressed at once by default: one per core, but leaving two of libuv's pool
+ * threads (4 unless UV_THREADPOOL_SIZE says otherwise) for the file reads and the disk
+ * writes, which share that pool with the decompression.
+ */
+export function framesAtOnce(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4
+  return Math.max(1, Math.min(os.availableParallelism(), pool - 2))
+}
+
+/** Starts decompressing the frames of `input` that `opts.wanted` needs; returns a reader of the image. */
 export async function startFramedZstd(input: FramedInput, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
+  if (!framesFit(table)) throw new RangeError(`a frame of this seek table is larger than ${MAX_FRAME_BYTES} bytes`)
+  const native = zstdNative()
   const frames = opts.wanted ? framesFor(table, opts.wanted) : table.frames.filter((f) => f.imageSize > 0)
-  const count = Math.max(1, Math.min(opts.lanes ?? os.availableParallelism(), MAX_LANES, frames.length))
-  const placed: Placed[] = []
-  const laneBytes = new Array<number>(count).fill(0)
   const numberOf = new Map(table.frames.map((f, i) => [f, i]))
-  frames.forEach((frame, i) => {
-    const lane = i % count
-    placed.push({ frame, index: numberOf.get(frame)!, lane, laneOffset: laneBytes[lane]! })
-    laneBytes[lane]! += frame.imageSize
-  })
+  const placed = frames.map((frame) => ({ frame, index: numberOf.get(frame)! }))
   const name = opts.sourceName ?? 'source'
-  const demux = 'stream' in input ? new Demux(input.stream, table, placed, count) : undefined
-  const lanes: ImageReader[] = []
-  try {
-    for (let lane = 0; lane < count; lane++) {
-      const mine = placed.filter((p) => p.lane === lane)
-      lanes.push(
-        await startDecompressor('zstd', demux ? demux.lane(lane) : feed((input as { file: FileHandle }).file, mine.map((p) => p.frame)), {
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          ...(opts.spoolDir !== undefined ? { spoolDir: opts.spoolDir } : {}),
-          sourceName: name,
-          window: Math.max(64 << 20, Math.floor(WINDOW_TOTAL / count)),
-          where: (_compressed, output) => describeFrame(mine, output),
-        }),
-      )
-    }
-  } catch (e) {
-    await Promise.allSettled(lanes.map((l) => l.close()))
-    throw e
-  }
-  demux?.start()
-  return new FramedZstdReader(table, placed, lanes, laneBytes, name, demux)
+  const source = 'file' in input ? fromFile(input.file, placed, name) : fromStream(input.stream, table, placed, name)
+  return new FramedZstdReader(table, placed, source, native.decompressFrame, Math.max(1, opts.ahead ?? framesAtOnce()), name)
 }
 
-/** A frame in a lane: where its bytes start in that lane's output. */
+/** A wanted frame and its number in the file. */
 interface Placed {
   frame: SeekFrame
-  /** Its number in the file. */
   index: number
-  lane: number
-  laneOffset: number
 }
 
-/** The compressed bytes of `frames`, in order, read from the file in pieces. */
-async function* feed(fh: FileHandle, frames: SeekFrame[]): AsyncGenerator<Uint8Array> {
-  for (const f of frames) {
-    for (let at = 0; at < f.compressedSize; at += FEED_CHUNK) {
-      const chunk = Buffer.allocUnsafe(Math.min(FEED_CHUNK, f.compressedSize - at))
-      const n = await readExactly(fh, chunk, f.compressedOffset + at)
-      if (n < chunk.length) return // the file shrank: zstd reports the stream as truncated
-      yield chunk
-    }
+const where = (p: Placed): string => {
+  const f = p.frame
+  return `frame ${p.index} (compressed bytes ${f.compressedOffset}–${f.compressedOffset + f.compressedSize - 1}, image bytes ${f.imageOffset}–${f.imageOffset + f.imageSize - 1})`
+}
+
+/** The compressed bytes of each placed frame, in order, read from the file. */
+async function* fromFile(fh: FileHandle, placed: Placed[], name: string): AsyncGenerator<Uint8Array> {
+  for (const p of placed) {
+    const bytes = Buffer.allocUnsafe(p.frame.compressedSize)
+    const n = await readExactly(fh, bytes, p.frame.compressedOffset)
+    if (n < bytes.length) throw truncated(name, p.frame.compressedOffset + n, p)
+    yield bytes
   }
 }
 
-function describeFrame(mine: Placed[], output: number): string {
-  const p = mine.find((x) => output < x.laneOffset + x.frame.imageSize) ?? mine[mine.length - 1]
-  if (!p) return 'in its first frame'
-  const f = p.frame
-  return `in frame ${p.index} (compressed bytes ${f.compressedOffset}–${f.compressedOffset + f.compressedSize - 1}, image bytes ${f.imageOffset}–${f.imageOffset + f.imageSize - 1})`
+/**
+ * The compressed bytes of each placed frame, in order, cut from one stream of the whole
+ * file; the other frames and the seek table are read and dropped, to the stream's end.
+ */
+async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string): AsyncGenerator<Uint8Array> {
+  let next = 0 // placed[next] is the frame being gathered or waited for
+  let bytes: Uint8Array | undefined
+  let filled = 0
+  let at = 0 // stream offset of chunk[0]
+  for await (const chunk of stream) {
+    let from = 0
+    while (next < placed.length && from < chunk.length) {
+      const f = placed[next]!.frame
+      const start = f.compressedOffset
+      const end = start + f.compressedSize
+      if (at + chunk.length <= start) break // this chunk ends before the frame
+      from = Math.max(from, start - at)
+      const to = Math.min(chunk.length, end - at)
+      bytes ??= Buffer.allocUnsafe(f.compressedSize)
+      bytes.set(chunk.subarray(from, to), filled)
+      filled += to - from
+      from = to
+      if (filled === f.compressedSize) {
+        const done = bytes
+        bytes = undefined
+        filled = 0
+        next++
+        yield done
+      }
+    }
+    at += chunk.length
+  }
+  if (next < placed.length) throw truncated(name, at, placed[next]!)
+  if (at < table.frames.reduce((s, f) => Math.max(s, f.compressedOffset + f.compressedSize), 0) + table.tableBytes) {
+    throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends at compressed byte ${at}, before its seek table`, { hint: 'the download is incomplete: download it again' })
+  }
+}
+
+function truncated(name: string, at: number, p: Placed): InputError {
+  return new InputError('SOURCE_TRUNCATED', `Cannot decompress "${name}": it ends at compressed byte ${at}, inside ${where(p)}`, {
+    hint: 'the file is incomplete, or its seek table does not belong to it: download it again and check its SHA-256',
+  })
 }
 
 class FramedZstdReader implements ImageReader {
   readonly knownSize: number
+  /** Per placed frame: its decompressed bytes (a view of the buffer it holds until it is read). */
+  private readonly decoded: Array<Promise<Uint8Array>>
+  /** Per placed frame: the buffer it holds, if any. */
+  private readonly held: Array<Uint8Array | undefined>
+  /** Buffers free, and frames waiting for one (in frame order). */
+  private readonly free: Uint8Array[]
+  private readonly waiting: Array<{ resolve: (b: Uint8Array) => void; reject: (e: Error) => void }> = []
+  /** Pulls from the source, one after the other: the n-th pull gets placed frame n. */
+  private pulled: Promise<unknown> = Promise.resolve()
   /** placed[cursor] is the frame the last read was in: reads only go forward. */
   private cursor = 0
+  private closed = false
 
   constructor(
     private readonly table: SeekTable,
     private readonly placed: Placed[],
-    private readonly lanes: ImageReader[],
-    private readonly laneBytes: number[],
+    private readonly source: AsyncGenerator<Uint8Array>,
+    private readonly decompress: (src: Uint8Array, dst: Uint8Array) => Promise<number>,
+    ahead: number,
     private readonly name: string,
-    private readonly demux: Demux | undefined,
   ) {
     this.knownSize = table.imageSize
+    const largest = placed.reduce((m, p) => Math.max(m, p.frame.imageSize), 0)
+    this.free = Array.from({ length: Math.min(ahead + 1, placed.length) }, () => new Uint8Array(largest))
+    this.held = new Array(placed.length)
+    // Every frame waits for a buffer, in order, then pulls its bytes and decompresses them.
+    this.decoded = placed.map((p, i) => {
+      const d = this.decode(p, i)
+      d.catch(() => {}) // raised by the read that needs it
+      return d
+    })
   }
 
   async read(offset: number, dst: Uint8Array): Promise<number> {
     let n = 0
     while (n < dst.length && offset + n < this.table.imageSize) {
       const at = offset + n
-      const p = this.frameAt(at)
-      const f = p.frame
-      const want = Math.min(dst.length - n, f.imageOffset + f.imageSize - at)
-      const got = await this.lanes[p.lane]!.read(p.laneOffset + (at - f.imageOffset), dst.subarray(n, n + want))
-      if (got < want) throw this.short(p)
-      n += got
+      const i = this.frameAt(at)
+      const f = this.placed[i]!.frame
+      const bytes = await this.decoded[i]!
+      const from = at - f.imageOffset
+      const want = Math.min(dst.length - n, f.imageSize - from)
+      dst.set(bytes.subarray(from, from + want), n)
+      n += want
     }
     return n
   }
 
   async finish(): Promise<number> {
-    // The stream is read to its end (skipped frames and the table too: the digest needs them).
-    await this.demux?.done
-    const sizes = await Promise.all(this.lanes.map((l) => l.finish()))
-    sizes.forEach((size, lane) => {
-      if (size !== this.laneBytes[lane]) throw this.short(this.placed.filter((p) => p.lane === lane).find((p) => size < p.laneOffset + p.frame.imageSize) ?? this.placed[0]!)
+    // Every wanted frame decompressed (so damage in any of them is reported), then the
+    // rest of the source read: a stream's skipped frames and table count for its digest.
+    for (; this.cursor < this.placed.length; this.cursor++) {
+      await this.decoded[this.cursor]
+      this.release(this.cursor)
+    }
+    const drained = this.pulled.then(async () => {
+      while (!(await this.source.next()).done);
     })
+    this.pulled = drained
+    await drained
     return this.table.imageSize
   }
 
   async close(): Promise<void> {
-    this.demux?.stop()
-    await Promise.allSettled(this.lanes.map((l) => l.close()))
+    this.closed = true
+    const stop = new Error('the reader was closed')
+    for (const w of this.waiting.splice(0)) w.reject(stop)
+    // A pull waiting on the stream ends with the stream (the caller closes it); a
+    // decompression running on the pool keeps its buffers alive until it is done.
+    void this.source.return(undefined).catch(() => {})
   }
 
-  private frameAt(at: number): Placed {
-    while (this.cursor < this.placed.length && this.placed[this.cursor]!.frame.imageOffset + this.placed[this.cursor]!.frame.imageSize <= at) this.cursor++
+  private async decode(p: Placed, i: number): Promise<Uint8Array> {
+    const dst = await this.acquire()
+    this.held[i] = dst
+    if (this.closed) throw new Error('the reader was closed')
+    const pull = this.pulled.then(() => this.source.next())
+    this.pulled = pull
+    const next = await pull
+    if (next.done) throw truncated(this.name, p.frame.compressedOffset, p)
+    const out = dst.subarray(0, p.frame.imageSize)
+    let n: number
+    try {
+      n = await this.decompress(next.value, out)
+    } catch (e) {
+      throw new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": ${(e as Error).message} in ${where(p)}`, {
+        hint: 'the file is damaged: download it again and check its SHA-256',
+        cause: e,
+      })
+    }
+    if (n !== p.frame.imageSize) {
+      throw new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": ${where(p)} holds ${n} bytes, its seek table says ${p.frame.imageSize}`, {
+        hint: 'the file is damaged or its seek table does not belong to it: download it again and check its SHA-256',
+      })
+    }
+    return out
+  }
+
+  private async acquire(): Promise<Uint8Array> {
+    const b = this.free.pop()
+    if (b) return b
+    if (this.closed) throw new Error('the reader was closed')
+    return await new Promise((resolve, reject) => this.waiting.push({ resolve, reject }))
+  }
+
+  /** Frame `i` was read: once its decompression has settled, its buffer goes to the next frame waiting. */
+  private release(i: number): void {
+    const give = (): void => {
+      const b = this.held[i]
+      this.held[i] = undefined
+      if (!b) return
+      const w = this.waiting.shift()
+      if (w) w.resolve(b)
+      else this.free.push(b)
+    }
+    void this.decoded[i]!.then(give, give)
+  }
+
+  /** The placed frame holding image byte `at`; frames before it are released. */
+  private frameAt(at: number): number {
+    while (this.cursor < this.placed.length && this.placed[this.cursor]!.frame.imageOffset + this.placed[this.cursor]!.frame.imageSize <= at) {
+      this.release(this.cursor++)
+    }
     const p = this.placed[this.cursor]
     if (!p || p.frame.imageOffset > at) {
       // The caller promised (opts.wanted) never to ask for bytes of a skipped frame.
       throw new Error(`image byte ${at} of "${this.name}" is in a frame that was not decompressed`)
     }
-    return p
-  }
-
-  private short(p: Placed): InputError {
-    const f = p.frame
-    return new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": frame ${p.index} (image bytes ${f.imageOffset}–${f.imageOffset + f.imageSize - 1}) holds fewer bytes than its seek table says`, {
-      hint: 'the file is damaged or its seek table does not belong to it: download it again and check its SHA-256',
-    })
+    return this.cursor
   }
 }
 
@@ -190,108 +291,4 @@ async function readExactly(fh: FileHandle, dst: Uint8Array, position: number): P
     n += bytesRead
   }
   return n
-}
-
-/** Bytes queued for one lane before the stream waits for that lane's zstd to take them. */
-const LANE_QUEUE = 8 << 20
-
-/**
- * Cuts one stream of the whole .zst at frame boundaries and queues each wanted frame's
- * bytes for its lane; the other bytes are read and dropped. A lane's queue is bounded:
- * the stream waits while it is full (frames alternate between lanes in stream order, so
- * the lane being waited for is the one the reader needs next, never a stalled one).
- */
-class Demux {
-  private readonly queues: Array<{ items: Uint8Array[]; bytes: number; ended: boolean; wake?: () => void }>
-  /** Stream offset where each wanted frame starts → its lane. */
-  private readonly laneAt = new Map<number, number>()
-  private readonly frameAt: SeekFrame[]
-  private space: (() => void) | undefined
-  private stopped = false
-  private failure: unknown = undefined
-  done: Promise<void> = Promise.resolve()
-
-  constructor(
-    private readonly stream: AsyncIterable<Uint8Array>,
-    table: SeekTable,
-    placed: Placed[],
-    lanes: number,
-  ) {
-    this.queues = Array.from({ length: lanes }, () => ({ items: [], bytes: 0, ended: false }))
-    for (const p of placed) this.laneAt.set(p.frame.compressedOffset, p.lane)
-    this.frameAt = table.frames
-  }
-
-  start(): void {
-    this.done = this.pump()
-    this.done.catch(() => {})
-  }
-
-  stop(): void {
-    this.stopped = true
-    this.space?.()
-    for (const q of this.queues) q.wake?.()
-  }
-
-  /** The bytes of lane `i`'s frames, in order; ends when the stream has passed its last frame. */
-  async *lane(i: number): AsyncGenerator<Uint8Array> {
-    const q = this.queues[i]!
-    for (;;) {
-      const item = q.items.shift()
-      if (item) {
-        q.bytes -= item.length
-        this.space?.()
-        yield item
-        continue
-      }
-      if (this.failure !== undefined) throw this.failure
-      if (q.ended || this.stopped) return
-      await new Promise<void>((r) => (q.wake = r))
-      q.wake = undefined
-    }
-  }
-
-  private async pump(): Promise<void> {
-    let frame = 0
-    let frameEnd = this.frameAt[0] ? this.frameAt[0].compressedSize : Number.MAX_SAFE_INTEGER
-    let lane = this.frameAt[0] ? this.laneAt.get(0) : undefined
-    let at = 0
-    try {
-      for await (const chunk of this.stream) {
-        let from = 0
-        while (from < chunk.length) {
-          while (frame < this.frameAt.length && at >= frameEnd) {
-            frame++
-            const f = this.frameAt[frame]
-            lane = f ? this.laneAt.get(f.compressedOffset) : undefined
-            frameEnd = f ? f.compressedOffset + f.compressedSize : Number.MAX_SAFE_INTEGER
-          }
-          const to = Math.min(chunk.length, from + (frameEnd - at))
-          if (lane !== undefined) await this.push(lane, chunk.subarray(from, to))
-          if (this.stopped) return
-          at += to - from
-          from = to
-        }
-      }
-    } catch (e) {
-      this.failure = e
-      throw e
-    } finally {
-      for (const q of this.queues) {
-        q.ended = true
-        q.wake?.()
-      }
-    }
-  }
-
-  private async push(lane: number, bytes: Uint8Array): Promise<void> {
-    const q = this.queues[lane]!
-    while (q.bytes >= LANE_QUEUE && !this.stopped) {
-      await new Promise<void>((r) => (this.space = r))
-      this.space = undefined
-    }
-    q.items.push(bytes)
-    q.bytes += bytes.length
-    q.wake?.()
-  }
 }
