@@ -103,7 +103,7 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
   const want = new Set(opts.formats ?? ['zst', 'xz', 'gz', 'qcow2'])
   const outs = [img]
   // As `hwimage build` writes it: seekable, here in 1 MiB frames so that a test image has
-  // many (frames skipped, several lanes).
+  // many (frames skipped, several decompressed at once).
   if (want.has('zst')) outs.push((await writeSeekableZstd(img, `${img}.zst`, { frameBytes: MiB }), `${img}.zst`))
   if (want.has('xz')) outs.push((await run(['xz', '-f', '-k', '-T0', img]), `${img}.xz`))
   if (want.has('gz')) outs.push((await run(['gzip', '-f', '-k', img]), `${img}.gz`))

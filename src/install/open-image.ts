@@ -46,22 +46,28 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     return { reader, sourceDigest: async () => undefined, bytesRead: () => reader.bytesRead }
   }
   if (format !== 'raw' && source.kind === 'file') {
-    // The decompressor reads the file itself; the hashing thread reads and hashes it too, at
-    // the same time, on its own descriptor (the second read comes from the page cache).
+    // A seekable .zst (hwimage build writes them) is decompressed frame by frame, several
+    // at once, and only the frames that hold wanted spans; its frames are read once, in
+    // order, and handed to the hashing thread as they are read. Any other compressed file
+    // is read by one decompressor, and by the hashing thread on its own descriptor at the
+    // same time (the second read comes from the page cache).
     const fh = await fsp.open(source.name, 'r')
     const hasher = new HashThread()
-    const digest = hasher.file(source.name).finally(() => void hasher.close())
-    digest.catch(() => {})
     let reader: ImageReader
+    let digest: () => Promise<string>
     try {
-      // A seekable .zst (hwimage build writes them) is decompressed frame by frame, several
-      // at once, and only the frames that hold wanted spans; any other .zst by one zstd
-      // reading the file.
       const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name) : undefined
-      reader = table && framesFit(table)
-        ? await startFramedZstd({ file: fh }, table, framedOptions(source, opts))
-        : await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+      if (table && framesFit(table)) {
+        reader = await startFramedZstd({ file: fh, hash: (bytes) => hasher.update(0, bytes) }, table, framedOptions(source, opts))
+        digest = () => hasher.digest(0) // every update was posted by the time finish() returns
+      } else {
+        const whole = hasher.file(source.name)
+        whole.catch(() => {})
+        digest = () => whole
+        reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+      }
     } catch (e) {
+      await hasher.close()
       await fh.close()
       throw e
     }
@@ -77,10 +83,11 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
         },
         close: async () => {
           await reader.close()
+          await hasher.close()
           await fh.close().catch(() => {})
         },
       },
-      sourceDigest: async () => await digest,
+      sourceDigest: async () => await digest(),
       bytesRead: () => (finished ? source.size! : 0),
     }
   }

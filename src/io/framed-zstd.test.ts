@@ -198,3 +198,27 @@ test('startFramedZstd: a seek table whose sizes do not match the frames fails wi
     await fh.close()
   }
 })
+
+test('startFramedZstd with hash: the whole file is handed over once, in order and in shared memory, while only the wanted frames are decompressed', async () => {
+  const all = await fsp.readFile(zst)
+  const { fh, size } = await open(zst)
+  try {
+    const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+    const pieces: Uint8Array[] = []
+    const hash = async (b: Uint8Array): Promise<void> => {
+      assert.ok(b.buffer instanceof SharedArrayBuffer)
+      pieces.push(b.slice())
+    }
+    const spans = [{ offset: 6 * MiB, length: 3 * MiB }]
+    const r = await startFramedZstd({ file: fh, hash }, table, { wanted: spans, ahead: 1 })
+    try {
+      await expectSpans(r, spans)
+    } finally {
+      await r.close()
+    }
+    assert.equal(pieces.length, table.frames.length + 1, 'every frame and the seek table')
+    assert.ok(Buffer.concat(pieces).equals(all), 'the pieces are the file')
+  } finally {
+    await fh.close()
+  }
+})

@@ -49,8 +49,12 @@ export function fileReadAt(fh: FileHandle): ReadAt {
   }
 }
 
-/** Where the frames' bytes come from: an open file, or the whole .zst as one stream, front to back. */
-export type FramedInput = { file: FileHandle } | { stream: AsyncIterable<Uint8Array> }
+/**
+ * Where the frames' bytes come from: an open file, or the whole .zst as one stream, front
+ * to back. With `hash`, the file is read whole, in order (skipped frames and the seek table
+ * too), and every piece, in shared memory, is handed to `hash` as it is read.
+ */
+export type FramedInput = { file: FileHandle; hash?: (bytes: Uint8Array) => Promise<void> } | { stream: AsyncIterable<Uint8Array> }
 
 /** Options for startFramedZstd. */
 export interface FramedOptions {
@@ -80,7 +84,7 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const numberOf = new Map(table.frames.map((f, i) => [f, i]))
   const placed = frames.map((frame) => ({ frame, index: numberOf.get(frame)! }))
   const name = opts.sourceName ?? 'source'
-  const source = 'file' in input ? fromFile(input.file, placed, name) : fromStream(input.stream, table, placed, name)
+  const source = 'file' in input ? fromFile(input.file, table, placed, name, input.hash) : fromStream(input.stream, table, placed, name)
   return new FramedZstdReader(table, placed, source, native.decompressFrame, Math.max(1, opts.ahead ?? framesAtOnce()), name)
 }
 
@@ -95,14 +99,30 @@ const where = (p: Placed): string => {
   return `frame ${p.index} (compressed bytes ${f.compressedOffset}–${f.compressedOffset + f.compressedSize - 1}, image bytes ${f.imageOffset}–${f.imageOffset + f.imageSize - 1})`
 }
 
-/** The compressed bytes of each placed frame, in order, read from the file. */
-async function* fromFile(fh: FileHandle, placed: Placed[], name: string): AsyncGenerator<Uint8Array> {
-  for (const p of placed) {
-    const bytes = Buffer.allocUnsafe(p.frame.compressedSize)
-    const n = await readExactly(fh, bytes, p.frame.compressedOffset)
-    if (n < bytes.length) throw truncated(name, p.frame.compressedOffset + n, p)
-    yield bytes
+/** The compressed bytes of each placed frame, in order, read from the file; with `hash`, the whole file read and hashed. */
+async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], name: string, hash?: (bytes: Uint8Array) => Promise<void>): AsyncGenerator<Uint8Array> {
+  const wanted = new Set(placed.map((p) => p.frame))
+  const read = async (p: Placed): Promise<Uint8Array> => {
+    const f = p.frame
+    const bytes = new Uint8Array(hash ? new SharedArrayBuffer(f.compressedSize) : new ArrayBuffer(f.compressedSize))
+    const n = await readExactly(fh, bytes, f.compressedOffset)
+    if (n < bytes.length) throw truncated(name, f.compressedOffset + n, p)
+    hash?.(bytes).catch(() => {}) // a failure is the digest's
+    return bytes
   }
+  if (!hash) {
+    for (const p of placed) yield await read(p)
+    return
+  }
+  for (let i = 0; i < table.frames.length; i++) {
+    const f = table.frames[i]!
+    const bytes = await read({ frame: f, index: i })
+    if (wanted.has(f)) yield bytes
+  }
+  const end = table.frames.reduce((s, f) => s + f.compressedSize, 0)
+  const rest = new Uint8Array(new SharedArrayBuffer(table.tableBytes))
+  if ((await readExactly(fh, rest, end)) < rest.length) throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends before its seek table`, { hint: 'the file is incomplete: download it again' })
+  hash(rest).catch(() => {})
 }
 
 /**
