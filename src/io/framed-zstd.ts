@@ -5,10 +5,11 @@
 // first MiB; all of them without a bmap) are decompressed ahead of the reader, in order,
 // and the frames holding only free space are never decompressed at all.
 //
-// The frames' compressed bytes come from a local file (a pread per frame) or from a stream
-// read once front to back (a download: the seek table was fetched first with a Range
-// request), cut at frame boundaries; the stream's skipped frames and its table are read
-// too, for the whole file's digest.
+// The frames' compressed bytes come from a local file (a pread per frame; when the file's
+// digest is wanted, every frame and the table in order, each handed to the hashing thread
+// as it is read, so that the file is read once) or from a stream read once front to back
+// (a download: the seek table was fetched first with a Range request), cut at frame
+// boundaries; the stream's skipped frames and its table are read too, for the digest.
 //
 // Memory: (frames at once + 1) buffers of the largest wanted frame (16 MiB frames from
 // `hwimage build`: 48 MiB with two at once), plus their compressed bytes. A table with a
