@@ -8,9 +8,10 @@
 //  2. zero the target's first and last MiB and sync (no old primary or backup GPT survives);
 //     without a bmap, zero the image's span with a guarantee;
 //  3. write the image (bmap ranges verified before writing, or non-zero blocks), the first
-//     MiB held back; check the source's digest; sync;
+//     MiB held back; check the source's digest;
 //  4. move the backup GPT to the end of the disk, [seam: add a partition, e.g. the seed],
-//     sync, write the first MiB (patched with the new primary GPT) last, sync;
+//     sync (everything but the first MiB is then on the disk), write the first MiB
+//     (patched with the new primary GPT) last, sync;
 //  5. with --verify, read everything back.
 // Any failure after step 2 zeroes the first MiB again before the error is reported.
 
@@ -230,10 +231,9 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
       if (expected !== undefined) opts.onEvent?.('verified', { what: 'source', sha256: sourceDigest })
       if (outcome.rangesVerified > 0) opts.onEvent?.('verified', { what: 'bmap-ranges', ranges: outcome.rangesVerified })
       lap('write')
-      await dev.sync()
-      lap('sync')
 
-      // 4. The table for the real disk, the seam, then the first MiB last.
+      // 4. The table for the real disk, the seam; one sync makes all of it and the image
+      //    durable; then the first MiB, last.
       checkAbort(signal)
       const written: WrittenItem[] = [...outcome.extents]
       let firstMiB = outcome.held
@@ -259,9 +259,11 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
         backup.set(fin.backup)
         await dev.write(fin.backupOffset, backup)
         written.push({ offset: fin.backupOffset, bytes: fin.backup, label: 'the backup GPT' })
-        await dev.sync()
         firstMiB = fin.firstMiB
       }
+      lap('finish')
+      await dev.sync()
+      lap('sync')
       checkAbort(signal)
       const first = alignedBytes(firstMiB.length)
       first.set(firstMiB)
