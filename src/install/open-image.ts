@@ -15,6 +15,7 @@ import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
 import { openQcow2 } from '../io/qcow2-reader.js'
+import { readFully } from '../io/read-fully.js'
 import type { ImageFormat } from './detect-format.js'
 
 /** An image being read, and the digest of its source once read to the end. */
@@ -148,8 +149,7 @@ async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promi
   const size = (await fh.stat()).size
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)))
-    const { bytesRead } = await fh.read(buf, 0, buf.length, offset)
-    return buf.subarray(0, bytesRead)
+    return buf.subarray(0, await readFully(fh, buf, offset))
   }
   const inner = await openQcow2(readAt, source.name)
   const digest = hash.digest('hex')

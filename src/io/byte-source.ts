@@ -8,6 +8,7 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { InputError } from '../errors.js'
 import { openHttpSource, type HttpOptions } from './http-source.js'
+import { readFully } from './read-fully.js'
 
 /** A readable image source. */
 export interface ByteSource {
@@ -63,13 +64,7 @@ async function fileSource(file: string): Promise<ByteSource> {
   let bytesRead = 0
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, st.size - offset)))
-    let done = 0
-    while (done < buf.length) {
-      const { bytesRead: n } = await fh.read(buf, done, buf.length - done, offset + done)
-      if (n === 0) break
-      done += n
-    }
-    return buf.subarray(0, done)
+    return buf.subarray(0, await readFully(fh, buf, offset))
   }
   return {
     name: file,

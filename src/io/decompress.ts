@@ -23,6 +23,7 @@ import { HwimageError, InputError, InterruptedError } from '../errors.js'
 import { spawnError } from '../tools/run.js'
 import { HolePuncher } from './hole-puncher.js'
 import { StreamImageReader, type ImageReader } from './image-reader.js'
+import { readFully } from './read-fully.js'
 
 /** A compression format the installer decompresses with a Debian program. */
 export type Compression = 'zstd' | 'xz' | 'gzip'
@@ -294,12 +295,7 @@ class SpoolReader implements ImageReader {
       await this.poll()
       if (this.size < need) await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal, this.opts.where)
     }
-    let n = 0
-    while (n < dst.length) {
-      const { bytesRead } = await this.fh.read(dst, n, dst.length - n, offset + n)
-      if (bytesRead === 0) break
-      n += bytesRead
-    }
+    const n = await readFully(this.fh, dst, offset)
     this.advance(offset + n)
     return n
   }

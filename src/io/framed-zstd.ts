@@ -21,6 +21,7 @@ import os from 'node:os'
 import { decodeSeekTable, FOOTER_BYTES, framesFor, seekTableLength, type SeekFrame, type SeekTable } from '../disk/zstd-seek-table.js'
 import { InputError } from '../errors.js'
 import type { ImageReader } from './image-reader.js'
+import { readFully } from './read-fully.js'
 import { zstdNative } from './zstd-native.js'
 
 /** The largest frame (decompressed) read frame by frame; each frame at once holds a buffer this large. */
@@ -46,7 +47,7 @@ export function framesFit(table: SeekTable): boolean {
 export function fileReadAt(fh: FileHandle): ReadAt {
   return async (offset, length) => {
     const buf = new Uint8Array(length)
-    return buf.subarray(0, await readExactly(fh, buf, offset))
+    return buf.subarray(0, await readFully(fh, buf, offset))
   }
 }
 
@@ -106,7 +107,7 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
   const read = async (p: Placed): Promise<Uint8Array> => {
     const f = p.frame
     const bytes = new Uint8Array(hash ? new SharedArrayBuffer(f.compressedSize) : new ArrayBuffer(f.compressedSize))
-    const n = await readExactly(fh, bytes, f.compressedOffset)
+    const n = await readFully(fh, bytes, f.compressedOffset)
     if (n < bytes.length) throw truncated(name, f.compressedOffset + n, p)
     hash?.(bytes).catch(() => {}) // a failure is the digest's
     return bytes
@@ -122,7 +123,7 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
   }
   const end = table.frames.reduce((s, f) => s + f.compressedSize, 0)
   const rest = new Uint8Array(new SharedArrayBuffer(table.tableBytes))
-  if ((await readExactly(fh, rest, end)) < rest.length) throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends before its seek table`, { hint: 'the file is incomplete: download it again' })
+  if ((await readFully(fh, rest, end)) < rest.length) throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends before its seek table`, { hint: 'the file is incomplete: download it again' })
   hash(rest).catch(() => {})
 }
 
@@ -302,14 +303,4 @@ class FramedZstdReader implements ImageReader {
     }
     return this.cursor
   }
-}
-
-async function readExactly(fh: FileHandle, dst: Uint8Array, position: number): Promise<number> {
-  let n = 0
-  while (n < dst.length) {
-    const { bytesRead } = await fh.read(dst, n, dst.length - n, position + n)
-    if (bytesRead === 0) break
-    n += bytesRead
-  }
-  return n
 }

@@ -6,6 +6,7 @@
 
 import type { FileHandle } from 'node:fs/promises'
 import { HwimageError } from '../errors.js'
+import { readFully } from './read-fully.js'
 
 /** A forward-only view of an image's bytes. */
 export interface ImageReader {
@@ -33,12 +34,7 @@ export class FileImageReader implements ImageReader {
   ) {}
 
   async read(offset: number, dst: Uint8Array): Promise<number> {
-    let done = 0
-    while (done < dst.length) {
-      const { bytesRead } = await this.fh.read(dst, done, dst.length - done, offset + done)
-      if (bytesRead === 0) break
-      done += bytesRead
-    }
+    const done = await readFully(this.fh, dst, offset)
     this.bytesRead += done
     return done
   }

@@ -9,6 +9,7 @@
 import { constants, promises as fsp, type Stats } from 'node:fs'
 import { DeviceError } from '../errors.js'
 import { alignedBytes, isAligned } from './aligned-memory.js'
+import { readFully } from './read-fully.js'
 
 /** How a target was opened. */
 export interface TargetOpenOptions {
@@ -77,18 +78,11 @@ export class TargetDevice {
   /** Fills `dst` from `offset`, looping on short reads; returns bytes read (short only at the end of the target). */
   async read(offset: number, dst: Uint8Array): Promise<number> {
     const fh = this.canDirect(offset, dst) ? this.directFd! : this.buffered
-    let done = 0
-    while (done < dst.length) {
-      let n: number
-      try {
-        ;({ bytesRead: n } = await fh.read(dst, done, dst.length - done, offset + done))
-      } catch (e) {
-        throw deviceError(`Cannot read "${this.path}" at byte ${offset + done}`, e)
-      }
-      if (n === 0) break
-      done += n
+    try {
+      return await readFully(fh, dst, offset)
+    } catch (e) {
+      throw deviceError(`Cannot read "${this.path}" (${dst.length} bytes at byte ${offset})`, e)
     }
-    return done
   }
 
   /** Writes `length` zero bytes at `offset` (explicitly, not by discard). */
