@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { test } from 'node:test'
+import { run } from '../tools/run.js'
+import { zstdNative } from './zstd-native.js'
+
+test('the native addon decompresses a frame made by zstd(1) into the buffer it is given', async () => {
+  const z = zstdNative()
+  assert.match(z.zstdVersion(), /^\d+\.\d+\.\d+$/)
+  const data = Buffer.concat([randomBytes(100_000), Buffer.alloc(200_000), randomBytes(5)])
+  const { stdoutBytes: frame } = await run(['zstd', '-q', '-c', '-'], { input: data, binary: true })
+  const dst = new Uint8Array(new SharedArrayBuffer(data.length + 10))
+  assert.equal(await z.decompressFrame(frame, dst), data.length)
+  assert.ok(Buffer.from(dst.subarray(0, data.length)).equals(data))
+  // Too small a buffer, a damaged frame, arguments of the wrong kind.
+  await assert.rejects(z.decompressFrame(frame, new Uint8Array(1000)), (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && /too small/i.test((e as Error).message))
+  const bad = Buffer.from(frame)
+  bad[bad.length - 2]! ^= 0xff // the content checksum
+  await assert.rejects(z.decompressFrame(bad, new Uint8Array(data.length)), (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && /checksum/i.test((e as Error).message))
+  assert.throws(() => z.decompressFrame('x' as unknown as Uint8Array, dst), TypeError)
+})
