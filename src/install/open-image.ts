@@ -10,8 +10,7 @@ import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { startDecompressor } from '../io/decompress.js'
-import type { SeekTable } from '../disk/zstd-seek-table.js'
-import { fileReadAt, framesFit, readSeekTable, startFramedZstd, type FramedInput } from '../io/framed-zstd.js'
+import { fileReadAt, framesFit, readSeekTable, startFramedZstd, type FramedOptions } from '../io/framed-zstd.js'
 import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
@@ -54,25 +53,25 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     // is read by one decompressor, and by the hashing thread on its own descriptor at the
     // same time (the second read comes from the page cache).
     const fh = await fsp.open(source.name, 'r')
-    let opened: { reader: ImageReader; sourceDigest: () => Promise<string> }
+    const hasher = new HashThread()
+    let reader: ImageReader
+    let digest: () => Promise<string>
     try {
       const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name) : undefined
-      if (table && framesFit(table)) opened = await openFramed({ file: fh }, table, source, opts)
-      else {
-        const hasher = new HashThread()
+      if (table && framesFit(table)) {
+        reader = await startFramedZstd({ file: fh, hash: (bytes) => hasher.update(0, bytes) }, table, framedOptions(source, opts))
+        digest = () => hasher.digest(0) // every update was posted by the time finish() returns
+      } else {
         const whole = hasher.file(source.name)
         whole.catch(() => {})
-        const reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name }).catch(async (e: unknown) => {
-          await hasher.close()
-          throw e
-        })
-        opened = { reader: closingAlso(reader, () => hasher.close()), sourceDigest: () => whole }
+        digest = () => whole
+        reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
       }
     } catch (e) {
+      await hasher.close()
       await fh.close()
       throw e
     }
-    const { reader } = opened
     let finished = false
     return {
       reader: {
@@ -85,25 +84,26 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
         },
         close: async () => {
           await reader.close()
+          await hasher.close()
           await fh.close().catch(() => {})
         },
       },
-      sourceDigest: opened.sourceDigest,
+      sourceDigest: async () => await digest(),
       bytesRead: () => (finished ? source.size! : 0),
     }
   }
   // A download of a seekable .zst: its table comes first, by a Range request for the
-  // file's last bytes; the download itself is then cut into frames, and hashed on a
-  // thread as it is cut. Any other stream is hashed on the way to its reader.
+  // file's last bytes; the download itself is then cut into frames.
   const table = format === 'zstd' && source.readAt && source.size !== undefined ? await readSeekTable(source.readAt.bind(source), source.size, source.name) : undefined
-  if (table && framesFit(table)) return { ...(await openFramed({ stream: source.stream() }, table, source, opts)), bytesRead: () => source.bytesRead }
   const hash = createHash('sha256')
   let digest: string | undefined
   const chunks = hashTap(source.stream(), hash)
   const reader =
     format === 'raw'
       ? new StreamImageReader(chunks, source.size)
-      : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+      : table && framesFit(table)
+        ? await startFramedZstd({ stream: chunks }, table, framedOptions(source, opts))
+        : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
   return {
     reader,
     // Only once the source was read to its end: finish() drains it.
@@ -112,38 +112,8 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
   }
 }
 
-/**
- * A seekable .zst read frame by frame (only the frames holding wanted spans decompressed),
- * all of its bytes handed to a hashing thread in order as they are read: the source's
- * digest with no second pass over the file and no hashing on the event loop.
- */
-async function openFramed(input: FramedInput, table: SeekTable, source: ByteSource, opts: OpenImageOptions): Promise<{ reader: ImageReader; sourceDigest: () => Promise<string> }> {
-  const hasher = new HashThread()
-  let reader: ImageReader
-  try {
-    reader = await startFramedZstd({ ...input, hash: (bytes) => hasher.update(0, bytes) }, table, { ...(opts.wanted ? { wanted: opts.wanted } : {}), sourceName: source.name })
-  } catch (e) {
-    await hasher.close()
-    throw e
-  }
-  return {
-    reader: closingAlso(reader, () => hasher.close()),
-    // finish() reads the source to its end, so every byte was posted before this is asked.
-    sourceDigest: () => hasher.digest(0),
-  }
-}
-
-/** `reader`, whose close() also runs `also` (after the reader's own). */
-function closingAlso(reader: ImageReader, also: () => Promise<void>): ImageReader {
-  return {
-    knownSize: reader.knownSize,
-    read: (o, d) => reader.read(o, d),
-    finish: () => reader.finish(),
-    close: async () => {
-      await reader.close()
-      await also()
-    },
-  }
+function framedOptions(source: ByteSource, opts: OpenImageOptions): FramedOptions {
+  return { ...(opts.wanted ? { wanted: opts.wanted } : {}), sourceName: source.name }
 }
 
 async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promise<OpenedImage> {

@@ -222,26 +222,3 @@ test('startFramedZstd with hash: the whole file is handed over once, in order an
     await fh.close()
   }
 })
-
-test('startFramedZstd over a stream with hash: every byte of the stream is handed over once, in order, in shared memory', async () => {
-  const all = await fsp.readFile(zst)
-  async function* download(): AsyncGenerator<Uint8Array> {
-    for (let at = 0; at < all.length; at += 50_003) yield all.subarray(at, at + 50_003)
-  }
-  const { fh, size } = await open(zst)
-  const table = (await readSeekTable(fileReadAt(fh), size, zst))!
-  await fh.close()
-  const pieces: Uint8Array[] = []
-  const hash = async (b: Uint8Array): Promise<void> => {
-    assert.ok(b.buffer instanceof SharedArrayBuffer)
-    pieces.push(b.slice())
-  }
-  const spans = [{ offset: MiB, length: 10 }, { offset: 7 * MiB, length: 2 * MiB }]
-  const r = await startFramedZstd({ stream: download(), hash }, table, { wanted: spans, ahead: 2 })
-  try {
-    await expectSpans(r, spans)
-  } finally {
-    await r.close()
-  }
-  assert.ok(Buffer.concat(pieces).equals(all), 'the pieces are the stream')
-})

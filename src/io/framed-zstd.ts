@@ -53,10 +53,10 @@ export function fileReadAt(fh: FileHandle): ReadAt {
 
 /**
  * Where the frames' bytes come from: an open file, or the whole .zst as one stream, front
- * to back. With `hash`, all of the file is read, in order (skipped frames and the seek table
- * too), and handed to `hash` as it is read, in shared memory (a hashing thread reads it there).
+ * to back. With `hash`, the file is read whole, in order (skipped frames and the seek table
+ * too), and every piece, in shared memory, is handed to `hash` as it is read.
  */
-export type FramedInput = ({ file: FileHandle } | { stream: AsyncIterable<Uint8Array> }) & { hash?: (bytes: Uint8Array) => Promise<void> }
+export type FramedInput = { file: FileHandle; hash?: (bytes: Uint8Array) => Promise<void> } | { stream: AsyncIterable<Uint8Array> }
 
 /** Options for startFramedZstd. */
 export interface FramedOptions {
@@ -86,7 +86,7 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const numberOf = new Map(table.frames.map((f, i) => [f, i]))
   const placed = frames.map((frame) => ({ frame, index: numberOf.get(frame)! }))
   const name = opts.sourceName ?? 'source'
-  const source = 'file' in input ? fromFile(input.file, table, placed, name, input.hash) : fromStream(input.stream, table, placed, name, input.hash)
+  const source = 'file' in input ? fromFile(input.file, table, placed, name, input.hash) : fromStream(input.stream, table, placed, name)
   return new FramedZstdReader(table, placed, source, native.decompressFrame, Math.max(1, opts.ahead ?? framesAtOnce()), name)
 }
 
@@ -130,32 +130,22 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
 /**
  * The compressed bytes of each placed frame, in order, cut from one stream of the whole
  * file; the other frames and the seek table are read and dropped, to the stream's end.
- * With `hash`, every byte of the stream goes to it, in order, in shared memory: each
- * wanted frame whole, the bytes between them as they come.
  */
-async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string, hash?: (bytes: Uint8Array) => Promise<void>): AsyncGenerator<Uint8Array> {
-  const post = (b: Uint8Array): void => void hash?.(b).catch(() => {}) // a failure is the digest's
+async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string): AsyncGenerator<Uint8Array> {
   let next = 0 // placed[next] is the frame being gathered or waited for
   let bytes: Uint8Array | undefined
   let filled = 0
   let at = 0 // stream offset of chunk[0]
   for await (const chunk of stream) {
     let from = 0
-    while (from < chunk.length) {
-      const f = placed[next]?.frame
-      if (!f || at + from < f.compressedOffset) {
-        // Bytes before the next wanted frame (or after the last): dropped, but hashed.
-        const to = f ? Math.min(chunk.length, f.compressedOffset - at) : chunk.length
-        if (hash) {
-          const copy = new Uint8Array(new SharedArrayBuffer(to - from))
-          copy.set(chunk.subarray(from, to))
-          post(copy)
-        }
-        from = to
-        continue
-      }
-      const to = Math.min(chunk.length, f.compressedOffset + f.compressedSize - at)
-      bytes ??= new Uint8Array(hash ? new SharedArrayBuffer(f.compressedSize) : new ArrayBuffer(f.compressedSize))
+    while (next < placed.length && from < chunk.length) {
+      const f = placed[next]!.frame
+      const start = f.compressedOffset
+      const end = start + f.compressedSize
+      if (at + chunk.length <= start) break // this chunk ends before the frame
+      from = Math.max(from, start - at)
+      const to = Math.min(chunk.length, end - at)
+      bytes ??= Buffer.allocUnsafe(f.compressedSize)
       bytes.set(chunk.subarray(from, to), filled)
       filled += to - from
       from = to
@@ -164,7 +154,6 @@ async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, 
         bytes = undefined
         filled = 0
         next++
-        post(done)
         yield done
       }
     }
