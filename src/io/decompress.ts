@@ -49,8 +49,6 @@ export interface DecompressOptions {
   punchStep?: number
   /** For error messages: the source's name. */
   sourceName?: string
-  /** For error messages: where the stream failed (default: "after N compressed bytes (image byte M)"). */
-  where?: (compressedBytes: number, outputBytes: number) => string
 }
 
 const DEFAULT_WINDOW = 256 << 20
@@ -84,11 +82,11 @@ export function canSpool(format: Compression): boolean {
 export function decompressFailure(
   format: Compression,
   stderr: string,
-  where: { source: string; compressedBytes: number; imageBytes: number; describe?: DecompressOptions['where'] },
+  where: { source: string; compressedBytes: number; imageBytes: number },
 ): InputError {
   const last = stderr.trim().split('\n').filter(Boolean).pop() ?? ''
   const truncated = /unexpected end|premature end|truncated|end of (file|input)/i.test(stderr)
-  const at = where.describe ? where.describe(where.compressedBytes, where.imageBytes) : `after ${where.compressedBytes} compressed bytes (image byte ${where.imageBytes})`
+  const at = `after ${where.compressedBytes} compressed bytes (image byte ${where.imageBytes})`
   // "zstd: /*stdin*\ : Decoding error (36) : …", "xz: (stdin): …", "gzip: stdin: …" → the words after the names.
   const words = last.replace(/^\S+:\s*/, '').replace(/^(\/\*stdin\*\\\s*:|\(stdin\):|stdin:)\s*/, '')
   const detail = words ? `: ${format} says "${words}"` : ''
@@ -163,14 +161,14 @@ class Child {
   }
 
   /** Waits for the end; throws the source's error, or the decompressor's failure. */
-  async check(format: Compression, source: string, imageBytes: number, signal?: AbortSignal, describe?: DecompressOptions['where']): Promise<void> {
+  async check(format: Compression, source: string, imageBytes: number, signal?: AbortSignal): Promise<void> {
     await this.feeding
     const { status, signal: sig } = await this.exit
     if (signal?.aborted) throw new InterruptedError('Interrupted while decompressing')
     if (this.feedError !== undefined) throw this.feedError
     if (status === 0) return
     if (sig) throw new HwimageError('TOOL_FAILED', `Cannot decompress "${source}": ${this.argv[0]} was killed by ${sig}`)
-    throw decompressFailure(format, this.stderr, { source, compressedBytes: await this.compressedBytes(), imageBytes, describe })
+    throw decompressFailure(format, this.stderr, { source, compressedBytes: await this.compressedBytes(), imageBytes })
   }
 
   /**
@@ -212,7 +210,7 @@ function pipeReader(format: Compression, input: DecompressInput, opts: Decompres
   return new StreamImageReader(
     out(),
     undefined,
-    () => child.check(format, opts.sourceName ?? 'source', produced, opts.signal, opts.where),
+    () => child.check(format, opts.sourceName ?? 'source', produced, opts.signal),
     async () => {
       opts.signal?.removeEventListener('abort', onAbort)
       child.kill()
@@ -293,7 +291,7 @@ class SpoolReader implements ImageReader {
     // bmap digests, the source digest and the exit status in finish() do that).
     if (this.done) {
       await this.poll()
-      if (this.size < need) await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal, this.opts.where)
+      if (this.size < need) await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
     }
     const n = await readFully(this.fh, dst, offset)
     this.advance(offset + n)
@@ -315,7 +313,7 @@ class SpoolReader implements ImageReader {
     // The rest is not read, but the decompressor must get to the end: no more holding back.
     this.wanted = Number.MAX_SAFE_INTEGER
     this.child.pause(false)
-    await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal, this.opts.where)
+    await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
     await this.poll()
     return this.size
   }
