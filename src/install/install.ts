@@ -24,6 +24,7 @@ import { alignedBytes, SlotPool } from '../io/aligned-memory.js'
 import { openByteSource } from '../io/byte-source.js'
 import type { HttpOptions } from '../io/http-source.js'
 import { fetchText } from '../io/http-source.js'
+import { HashThread } from '../io/hash-thread.js'
 import { HashingReader } from '../io/hashing-reader.js'
 import type { ImageReader } from '../io/image-reader.js'
 import { PrefixedReader } from '../io/prefixed-reader.js'
@@ -139,13 +140,16 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
   }
   const source = await openByteSource(opts.source, { ...http, ...(opts.stdin ? { stdin: opts.stdin } : {}) })
   let reader: ImageReader | undefined
+  // One hashing thread for the bmap ranges and a seekable .zst's own digest (each thread
+  // costs ~40 ms of CPU to start).
+  const hasher = new HashThread()
   try {
     const format = detectFormat(await source.head(MAGIC_BYTES))
     const located = await locateBmap(opts.bmap, source.name, http)
     const expected = await expectedDigest(opts, source.fileName, http)
     // With a bmap only the first MiB and the mapped ranges are read (all of it for --image-digest).
     const wanted = located && !opts.imageDigest ? [{ offset: 0, length: FIRST_MIB }, ...bmapRanges(located.bmap)] : undefined
-    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal: teardown, spoolDir: opts.spoolDir, ...(wanted ? { wanted } : {}) })
+    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal: teardown, spoolDir: opts.spoolDir, hasher, ...(wanted ? { wanted } : {}) })
     const hashing = opts.imageDigest ? new HashingReader(opened.reader) : undefined
     reader = abortable(hashing ?? opened.reader, signal)
     const head = new Uint8Array(FIRST_MIB)
@@ -214,7 +218,7 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
         verifyLimit: VERIFY_LIMIT,
         blockSize: ZERO_BLOCK,
         recordExtents: opts.verify === true,
-      }, { signal, onProgress: (p) => opts.onProgress?.({ stage: 'write', ...p }) })
+      }, { signal, hasher, onProgress: (p) => opts.onProgress?.({ stage: 'write', ...p }) })
       const imageBytes = await reader.finish()
       if (located && imageBytes !== located.bmap.imageSize) {
         throw new InputError(imageBytes < located.bmap.imageSize ? 'SOURCE_TRUNCATED' : 'FORMAT_BMAP', `Cannot install "${source.name}": the image has ${imageBytes} bytes, its bmap "${located.location}" describes ${located.bmap.imageSize}`, {
@@ -308,6 +312,7 @@ async function installWith(opts: InstallOptions, teardown: AbortSignal): Promise
     }
   } finally {
     await reader?.close()
+    await hasher.close()
     await source.close()
   }
 }

@@ -33,9 +33,14 @@ export interface OpenImageOptions {
   hashSource: boolean
   signal?: AbortSignal
   spoolDir?: string | null
+  /** The hashing thread for a seekable .zst's digest (digest id -1), shared with the caller; default: one of its own. */
+  hasher?: HashThread
   /** The image spans that will be read (the bmap's ranges and the first MiB); default all. A seekable .zst then skips its other frames. */
   wanted?: Array<{ offset: number; length: number }>
 }
+
+/** The digest id of a seekable .zst's own SHA-256 on a shared hashing thread (bmap ranges use 0, 1, …). */
+const FILE_DIGEST = -1
 
 /** Opens the uncompressed image of `source`. */
 export async function openImage(source: ByteSource, format: ImageFormat, opts: OpenImageOptions): Promise<OpenedImage> {
@@ -53,14 +58,20 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
     // is read by one decompressor, and by the hashing thread on its own descriptor at the
     // same time (the second read comes from the page cache).
     const fh = await fsp.open(source.name, 'r')
-    const hasher = new HashThread()
+    const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name).catch(async (e: unknown) => {
+      await fh.close()
+      throw e
+    }) : undefined
+    const framed = table !== undefined && framesFit(table)
+    // A whole-file digest keeps a thread busy reading the file: that one is never shared.
+    const own = !framed || opts.hasher === undefined
+    const hasher = own ? new HashThread() : opts.hasher!
     let reader: ImageReader
     let digest: () => Promise<string>
     try {
-      const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name) : undefined
-      if (table && framesFit(table)) {
-        reader = await startFramedZstd({ file: fh, hash: (bytes) => hasher.update(0, bytes) }, table, framedOptions(source, opts))
-        digest = () => hasher.digest(0) // every update was posted by the time finish() returns
+      if (framed) {
+        reader = await startFramedZstd({ file: fh, hash: (bytes) => hasher.update(FILE_DIGEST, bytes) }, table, framedOptions(source, opts))
+        digest = () => hasher.digest(FILE_DIGEST) // every update was posted by the time finish() returns
       } else {
         const whole = hasher.file(source.name)
         whole.catch(() => {})
@@ -68,7 +79,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
         reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
       }
     } catch (e) {
-      await hasher.close()
+      if (own) await hasher.close()
       await fh.close()
       throw e
     }
@@ -84,7 +95,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
         },
         close: async () => {
           await reader.close()
-          await hasher.close()
+          if (own) await hasher.close()
           await fh.close().catch(() => {})
         },
       },

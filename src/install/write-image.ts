@@ -166,7 +166,7 @@ export async function writeImage(
   target: TargetDevice,
   pool: SlotPool,
   job: WriteJob,
-  opts: { signal?: AbortSignal; onProgress?: (p: WriteProgress) => void; maxInflight?: number } = {},
+  opts: { signal?: AbortSignal; onProgress?: (p: WriteProgress) => void; maxInflight?: number; hasher?: HashThread } = {},
 ): Promise<WriteOutcome> {
   const queue = new WriteQueue(target, opts.maxInflight ?? 4)
   const held = new Uint8Array(job.holdBack)
@@ -175,8 +175,9 @@ export async function writeImage(
   const ranges = job.ranges ?? []
   if (job.mode === 'bmap' && job.verifyLimit > slotSize * (pool.count - 2)) throw new RangeError('verifyLimit needs more slots than the pool has')
 
-  // bmap mode: every range's SHA-256 on the hashing thread, its id the range's index.
-  const hashing = job.mode === 'bmap' ? new HashThread() : undefined
+  // bmap mode: every range's SHA-256 on the hashing thread (the caller's, or one of its
+  // own), its id the range's index.
+  const hashing = job.mode === 'bmap' ? (opts.hasher ?? new HashThread()) : undefined
   const truncated = (at: number, what: string): InputError =>
     new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
 
@@ -319,7 +320,7 @@ export async function writeImage(
     await queue.drain().catch(() => {})
     throw e
   } finally {
-    void hashing?.close()
+    if (hashing !== opts.hasher) void hashing?.close()
   }
   await queue.drain()
   out.bytesWritten = queue.bytes

@@ -86,8 +86,43 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const numberOf = new Map(table.frames.map((f, i) => [f, i]))
   const placed = frames.map((frame) => ({ frame, index: numberOf.get(frame)! }))
   const name = opts.sourceName ?? 'source'
-  const source = 'file' in input ? fromFile(input.file, table, placed, name, input.hash) : fromStream(input.stream, table, placed, name)
-  return new FramedZstdReader(table, placed, source, native.decompressFrame, Math.max(1, opts.ahead ?? framesAtOnce()), name)
+  const hash = 'file' in input ? input.hash : undefined
+  const spares = new Spares(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0), hash !== undefined)
+  const source = 'file' in input ? fromFile(input.file, table, placed, name, spares, hash) : fromStream(input.stream, table, placed, name, spares)
+  return new FramedZstdReader(table, placed, source, native.decompressFrame, (b) => spares.release(b), Math.max(1, opts.ahead ?? framesAtOnce()), name)
+}
+
+/**
+ * Buffers for compressed frames, reused once every reader of one (the decompression, the
+ * hashing thread) has given it back: fresh memory for every frame cost page faults and
+ * zeroing on the event loop.
+ */
+class Spares {
+  private readonly free: Uint8Array[] = []
+  private readonly users = new Map<ArrayBufferLike, number>()
+
+  constructor(
+    private readonly size: number,
+    private readonly shared: boolean,
+  ) {}
+
+  /** `length` bytes, given back after `users` calls of release() (a longer request gets memory of its own). */
+  take(length: number, users: number): Uint8Array {
+    if (length > this.size) return new Uint8Array(this.shared ? new SharedArrayBuffer(length) : new ArrayBuffer(length))
+    const base = this.free.pop() ?? new Uint8Array(this.shared ? new SharedArrayBuffer(this.size) : new ArrayBuffer(this.size))
+    this.users.set(base.buffer, users)
+    return base.subarray(0, length)
+  }
+
+  release(bytes: Uint8Array): void {
+    const n = this.users.get(bytes.buffer)
+    if (n === undefined) return
+    if (n > 1) this.users.set(bytes.buffer, n - 1)
+    else {
+      this.users.delete(bytes.buffer)
+      this.free.push(new Uint8Array(bytes.buffer))
+    }
+  }
 }
 
 /** A wanted frame and its number in the file. */
@@ -102,14 +137,18 @@ const where = (p: Placed): string => {
 }
 
 /** The compressed bytes of each placed frame, in order, read from the file; with `hash`, the whole file read and hashed. */
-async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], name: string, hash?: (bytes: Uint8Array) => Promise<void>): AsyncGenerator<Uint8Array> {
+async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], name: string, spares: Spares, hash?: (bytes: Uint8Array) => Promise<void>): AsyncGenerator<Uint8Array> {
   const wanted = new Set(placed.map((p) => p.frame))
   const read = async (p: Placed): Promise<Uint8Array> => {
     const f = p.frame
-    const bytes = new Uint8Array(hash ? new SharedArrayBuffer(f.compressedSize) : new ArrayBuffer(f.compressedSize))
+    // Given back by the decompression (a wanted frame) and by the hashing thread.
+    const bytes = spares.take(f.compressedSize, (wanted.has(f) ? 1 : 0) + (hash ? 1 : 0))
     const n = await readFully(fh, bytes, f.compressedOffset)
     if (n < bytes.length) throw truncated(name, f.compressedOffset + n, p)
-    hash?.(bytes).catch(() => {}) // a failure is the digest's
+    hash?.(bytes).then(
+      () => spares.release(bytes),
+      () => {}, // a failure is the digest's
+    )
     return bytes
   }
   if (!hash) {
@@ -131,7 +170,7 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
  * The compressed bytes of each placed frame, in order, cut from one stream of the whole
  * file; the other frames and the seek table are read and dropped, to the stream's end.
  */
-async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string): AsyncGenerator<Uint8Array> {
+async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string, spares: Spares): AsyncGenerator<Uint8Array> {
   let next = 0 // placed[next] is the frame being gathered or waited for
   let bytes: Uint8Array | undefined
   let filled = 0
@@ -145,7 +184,7 @@ async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, 
       if (at + chunk.length <= start) break // this chunk ends before the frame
       from = Math.max(from, start - at)
       const to = Math.min(chunk.length, end - at)
-      bytes ??= Buffer.allocUnsafe(f.compressedSize)
+      bytes ??= spares.take(f.compressedSize, 1)
       bytes.set(chunk.subarray(from, to), filled)
       filled += to - from
       from = to
@@ -191,6 +230,8 @@ class FramedZstdReader implements ImageReader {
     private readonly placed: Placed[],
     private readonly source: AsyncGenerator<Uint8Array>,
     private readonly decompress: (src: Uint8Array, dst: Uint8Array) => Promise<number>,
+    /** Gives a frame's compressed bytes back once decompressed. */
+    private readonly recycle: (src: Uint8Array) => void,
     ahead: number,
     private readonly name: string,
   ) {
@@ -262,6 +303,8 @@ class FramedZstdReader implements ImageReader {
         hint: 'the file is damaged: download it again and check its SHA-256',
         cause: e,
       })
+    } finally {
+      this.recycle(next.value)
     }
     if (n !== p.frame.imageSize) {
       throw new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": ${where(p)} holds ${n} bytes, its seek table says ${p.frame.imageSize}`, {
