@@ -13,7 +13,7 @@
 //
 // Memory: (frames at once + 1) buffers of the largest wanted frame (16 MiB frames from
 // `hwimage build`: 48 MiB with two at once), plus their compressed bytes. A table with a
-// frame larger than MAX_FRAME_BYTES is not read this way (openImage then streams the file
+// frame larger than MAX_DECODED_FRAME is not read this way (openImage then streams the file
 // through one zstd instead).
 
 import type { FileHandle } from 'node:fs/promises'
@@ -25,7 +25,7 @@ import { readFully } from './read-fully.js'
 import { zstdNative } from './zstd-native.js'
 
 /** The largest frame (decompressed) read frame by frame; each frame at once holds a buffer this large. */
-export const MAX_FRAME_BYTES = 64 << 20
+export const MAX_DECODED_FRAME = 64 << 20
 
 /** Reads `length` bytes at `offset` (a file's pread, an HTTP Range request). */
 export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
@@ -40,7 +40,7 @@ export async function readSeekTable(readAt: ReadAt, size: number, name: string):
 
 /** Whether every frame of `table` is small enough to be read frame by frame. */
 export function framesFit(table: SeekTable): boolean {
-  return table.frames.every((f) => f.imageSize <= MAX_FRAME_BYTES)
+  return table.frames.every((f) => f.imageSize <= MAX_DECODED_FRAME)
 }
 
 /** A FileHandle as a ReadAt. */
@@ -80,7 +80,7 @@ export function framesAtOnce(): number {
 
 /** Starts decompressing the frames of `input` that `opts.wanted` needs; returns a reader of the image. */
 export async function startFramedZstd(input: FramedInput, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
-  if (!framesFit(table)) throw new RangeError(`a frame of this seek table is larger than ${MAX_FRAME_BYTES} bytes`)
+  if (!framesFit(table)) throw new RangeError(`a frame of this seek table is larger than ${MAX_DECODED_FRAME} bytes`)
   const native = zstdNative()
   const frames = opts.wanted ? framesFor(table, opts.wanted) : table.frames.filter((f) => f.imageSize > 0)
   const numberOf = new Map(table.frames.map((f, i) => [f, i]))
