@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   mmdebstrap debian-archive-keyring arch-test e2fsprogs dosfstools mtools gdisk fdisk util-linux
   zstd xz-utils gzip bmap-tools qemu-utils qemu-system-x86 ovmf seabios xorriso
-  openssh-client kmod cpio dpkg apt nginx-light ca-certificates curl python3 mount findutils
+  openssh-client kmod cpio dpkg apt nginx-light ca-certificates openssl curl python3 mount findutils
   libzstd-dev g++ make
 )
 

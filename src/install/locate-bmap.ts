@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs'
 import { decodeBmap, type DecodedBmap } from '../disk/bmap.js'
 import { FormatError, InputError } from '../errors.js'
-import { fetchText, type HttpOptions } from '../io/http-source.js'
+import type { HttpOptions } from '../io/http-source.js'
 
 /** A bmap and where it came from. */
 export interface LocatedBmap {
@@ -36,7 +36,7 @@ const splitQuery = (s: string): [string, string] => {
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s)
 
 async function readText(location: string, optional: boolean, http: HttpOptions): Promise<string | undefined> {
-  if (isUrl(location)) return await fetchText(location, { ...http, optional })
+  if (isUrl(location)) return await (await import('../io/http-source.js')).fetchText(location, { ...http, optional })
   try {
     return await fsp.readFile(location, 'utf8')
   } catch (e) {

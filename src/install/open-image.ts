@@ -9,12 +9,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
-import { startDecompressor } from '../io/decompress.js'
 import { fileReadAt, framesFit, readSeekTable, startFramedZstd, type FramedOptions } from '../io/framed-zstd.js'
 import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
-import { openQcow2 } from '../io/qcow2-reader.js'
 import { readFully } from '../io/read-fully.js'
 import type { ImageFormat } from './detect-format.js'
 
@@ -38,6 +36,10 @@ export interface OpenImageOptions {
   /** The image spans that will be read (the bmap's ranges and the first MiB); default all. A seekable .zst then skips its other frames. */
   wanted?: Array<{ offset: number; length: number }>
 }
+
+// The decompressor programs (node:child_process) and the qcow2 reader (node:zlib) are
+// loaded when a source needs them: module loading is most of an install's start-up time.
+const decompressor = async () => (await import('../io/decompress.js')).startDecompressor
 
 /** The digest id of a seekable .zst's own SHA-256 on a shared hashing thread (bmap ranges use 0, 1, …). */
 const FILE_DIGEST = -1
@@ -76,7 +78,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
         const whole = hasher.file(source.name)
         whole.catch(() => {})
         digest = () => whole
-        reader = await startDecompressor(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+        reader = await (await decompressor())(format, { fd: fh.fd }, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
       }
     } catch (e) {
       if (own) await hasher.close()
@@ -114,7 +116,7 @@ export async function openImage(source: ByteSource, format: ImageFormat, opts: O
       ? new StreamImageReader(chunks, source.size)
       : table && framesFit(table)
         ? await startFramedZstd({ stream: chunks }, table, framedOptions(source, opts))
-        : await startDecompressor(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
+        : await (await decompressor())(format, chunks, { signal: opts.signal, spoolDir: opts.spoolDir, sourceName: source.name })
   return {
     reader,
     // Only once the source was read to its end: finish() drains it.
@@ -128,6 +130,7 @@ function framedOptions(source: ByteSource, opts: OpenImageOptions): FramedOption
 }
 
 async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promise<OpenedImage> {
+  const { openQcow2 } = await import('../io/qcow2-reader.js')
   if (source.readAt) {
     let read = 0
     const readAt = source.readAt.bind(source)

@@ -1,18 +1,24 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { test } from 'node:test'
 import { HwimageError } from '../errors.js'
 import { fetchText, openHttpSource } from './http-source.js'
+import { selfSignedCert } from './tls-fixture.js'
 
 /** A small server with Range and If-Range support; `behave` can cut a response short. */
 async function serve(
   files: Record<string, { body: Buffer; etag: string }>,
   behave: (req: http.IncomingMessage, n: number) => { cutAfter?: number } = () => ({}),
+  tls?: { key: Buffer; cert: Buffer },
 ): Promise<{ url: string; requests: Array<{ path: string; range?: string; method: string }>; server: http.Server; close: () => Promise<void> }> {
   const requests: Array<{ path: string; range?: string; method: string }> = []
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     requests.push({ path: req.url!, method: req.method!, ...(req.headers.range ? { range: req.headers.range } : {}) })
     const f = files[req.url!]
     if (!f) {
@@ -31,16 +37,20 @@ async function serve(
     const headers: Record<string, string | number> = { 'accept-ranges': 'bytes', etag: f.etag, 'content-length': end - start + 1 }
     if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${f.body.length}`
     res.writeHead(status, headers)
-    if (req.method === 'HEAD') return res.end()
+    if (req.method === 'HEAD') {
+      res.end()
+      return
+    }
     const { cutAfter } = behave(req, requests.length)
     if (cutAfter !== undefined) {
       res.write(f.body.subarray(start, start + cutAfter), () => res.socket?.destroy())
       return
     }
     res.end(f.body.subarray(start, end + 1))
-  })
+  }
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
     url,
     requests,
@@ -135,4 +145,30 @@ test('a missing file is NOT_FOUND, and fetchText() can treat it as optional', as
   } finally {
     await s.close()
   }
+})
+
+test('https: a server signed by a CA in HWIMAGE_EXTRA_CA_CERTS is trusted; without it, or with an unreadable file, the download fails', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hwimage-tls-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const { key, cert, file } = selfSignedCert(dir)
+  const srv = await serve({ '/SHA256SUMS': { body: Buffer.from('abc  x.img\n'), etag: '"1"' } }, undefined, { key, cert })
+  const saved = process.env.HWIMAGE_EXTRA_CA_CERTS
+  t.after(async () => {
+    if (saved === undefined) delete process.env.HWIMAGE_EXTRA_CA_CERTS
+    else process.env.HWIMAGE_EXTRA_CA_CERTS = saved
+    await srv.close()
+  })
+  const url = `${srv.url}/SHA256SUMS`
+  process.env.HWIMAGE_EXTRA_CA_CERTS = file
+  assert.equal(await fetchText(url, { retries: 0 }), 'abc  x.img\n')
+  let connections = 0
+  srv.server.on('connection', () => connections++)
+
+  delete process.env.HWIMAGE_EXTRA_CA_CERTS
+  // Not retried: the certificate will not change in a few seconds.
+  await assert.rejects(fetchText(url, { retries: 3, retryDelayMs: 10_000 }), (e: HwimageError) => e.code === 'NETWORK' && /certificate is not trusted \(self[- ]signed/.test(e.message))
+  assert.equal(connections, 1, 'one attempt')
+
+  process.env.HWIMAGE_EXTRA_CA_CERTS = path.join(dir, 'missing.pem')
+  await assert.rejects(fetchText(url, { retries: 0 }), (e: HwimageError) => e.code === 'USAGE' && e.message.includes('missing.pem') && e.message.includes('NODE_EXTRA_CA_CERTS'))
 })

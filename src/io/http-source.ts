@@ -4,8 +4,10 @@
 // Last-Modified (§13.1.5), so a file replaced on the server in between is noticed (the
 // server then sends the whole new file with 200, which we refuse) instead of spliced.
 
+import { readFileSync } from 'node:fs'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
+import { rootCertificates } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HwimageError, InterruptedError } from '../errors.js'
 import type { ByteSource } from './byte-source.js'
@@ -32,6 +34,41 @@ interface Resource {
   validator: string | undefined
 }
 
+let extraCa: { file: string; agent: https.Agent } | undefined
+
+/**
+ * The agent for https requests when extra CA certificates are wanted: bin/hwimage moves
+ * NODE_EXTRA_CA_CERTS to HWIMAGE_EXTRA_CA_CERTS so that Node does not parse them at every
+ * start; like Node, they are added to its bundled root certificates. Undefined: Node's default.
+ */
+function httpsAgent(): https.Agent | undefined {
+  const file = process.env.HWIMAGE_EXTRA_CA_CERTS
+  if (!file) return undefined
+  if (extraCa?.file !== file) {
+    let pem: string
+    try {
+      pem = readFileSync(file, 'utf8')
+    } catch (e) {
+      throw new HwimageError('USAGE', `Cannot read the extra CA certificates "${file}" (NODE_EXTRA_CA_CERTS): ${(e as Error).message}`, { cause: e, hint: 'point NODE_EXTRA_CA_CERTS at a PEM file, or unset it' })
+    }
+    extraCa = { file, agent: new https.Agent({ ca: [...rootCertificates, pem] }) }
+  }
+  return extraCa.agent
+}
+
+/** Whether a request failed because the server's certificate was not trusted (retrying cannot help). */
+function untrusted(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code ?? ''
+  return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)
+}
+
+function certificateError(url: URL, e: Error): HwimageError {
+  return new HwimageError('NETWORK', `Cannot download "${url.href}": the server's certificate is not trusted (${e.message})`, {
+    cause: e,
+    hint: 'if the server (or a proxy) uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (PEM)',
+  })
+}
+
 /** A failure worth retrying (the connection, not the request). */
 class Dropped extends Error {}
 
@@ -43,10 +80,11 @@ async function request(url: URL, headers: Record<string, string>, method: string
   let current = url
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const mod = current.protocol === 'https:' ? https : http
-      const req = mod.request(current, { method, headers: { 'user-agent': 'hwimage', ...headers }, signal: opts.signal }, resolve)
+      const tls = current.protocol === 'https:'
+      const agent = tls ? httpsAgent() : undefined
+      const req = (tls ? https : http).request(current, { method, headers: { 'user-agent': 'hwimage', ...headers }, signal: opts.signal, ...(agent ? { agent } : {}) }, resolve)
       req.setTimeout(opts.idleTimeoutMs ?? 30_000, () => req.destroy(new Dropped(`no data for ${opts.idleTimeoutMs ?? 30_000} ms`)))
-      req.on('error', (e) => reject(opts.signal?.aborted ? new InterruptedError('Interrupted while downloading') : e instanceof Dropped ? e : new Dropped(e.message)))
+      req.on('error', (e) => reject(opts.signal?.aborted ? new InterruptedError('Interrupted while downloading') : e instanceof Dropped ? e : untrusted(e) ? certificateError(current, e) : new Dropped(e.message)))
       req.end()
     })
     const status = res.statusCode ?? 0

@@ -1,6 +1,5 @@
 // `hwimage install SOURCE --disk TARGET …`: parse, call install(), print the report.
 
-import { createInterface } from 'node:readline/promises'
 import { UsageError } from '../../errors.js'
 import { parseDiskHints } from '../../install/disk-hints.js'
 import { install } from '../../install/install.js'
@@ -132,6 +131,7 @@ export const installCommand: Command = {
 }
 
 async function askYes(question: string, out: NodeJS.WritableStream, signal: AbortSignal): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises') // only a TTY asks
   const rl = createInterface({ input: process.stdin, output: out })
   try {
     // Ctrl-C at the prompt aborts the question (and the install, exit 130), writing nothing.
