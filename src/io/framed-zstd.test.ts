@@ -222,3 +222,48 @@ test('startFramedZstd with hash: the whole file is handed over once, in order an
     await fh.close()
   }
 })
+
+test('startFramedZstd with hash: the file is read no further ahead of a slow hash than a few frames (bounded memory)', async () => {
+  const { fh, size } = await open(zst)
+  try {
+    const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+    // A hash that keeps every piece until let go: the reader may not run ahead of it.
+    const held: Array<() => void> = []
+    const hash = (): Promise<void> => new Promise((resolve) => held.push(resolve))
+    const spans = [{ offset: 10 * MiB, length: MiB / 2 }] // only the last frame: ten frames to read past it
+    const r = await startFramedZstd({ file: fh, hash }, table, { wanted: spans, ahead: 1 })
+    try {
+      const read = r.read(spans[0]!.offset, new Uint8Array(spans[0]!.length))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.ok(held.length >= 1 && held.length <= 3, `${held.length} frames read ahead of the hash (frames at once 1, + 2)`)
+      // Let the hash go on: the reader follows, to the end.
+      const drain = setInterval(() => held.splice(0).forEach((go) => go()), 5)
+      try {
+        assert.equal(await read, spans[0]!.length)
+        assert.equal(await r.finish(), raw.length)
+      } finally {
+        clearInterval(drain)
+      }
+    } finally {
+      await r.close()
+    }
+  } finally {
+    await fh.close()
+  }
+})
+
+test('startFramedZstd: closing the reader while the file waits for a slow hash ends the waiting read', async () => {
+  const { fh, size } = await open(zst)
+  try {
+    const table = (await readSeekTable(fileReadAt(fh), size, zst))!
+    const hash = (): Promise<void> => new Promise(() => {}) // never done
+    const spans = [{ offset: 10 * MiB, length: MiB / 2 }]
+    const r = await startFramedZstd({ file: fh, hash }, table, { wanted: spans, ahead: 1 })
+    const read = r.read(spans[0]!.offset, new Uint8Array(spans[0]!.length))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await r.close()
+    await assert.rejects(read, /closed/)
+  } finally {
+    await fh.close()
+  }
+})

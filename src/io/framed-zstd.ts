@@ -12,9 +12,10 @@
 // boundaries; the stream's skipped frames and its table are read too, for the digest.
 //
 // Memory: (frames at once + 1) buffers of the largest wanted frame (16 MiB frames from
-// `hwimage build`: 48 MiB with two at once), plus their compressed bytes. A table with a
-// frame larger than MAX_DECODED_FRAME is not read this way (openImage then streams the file
-// through one zstd instead).
+// `hwimage build`: 48 MiB with two at once), plus (frames at once + SPARE_FRAMES) buffers
+// of the largest compressed frame, which also bound how far the file is read ahead of the
+// hashing thread. A table with a frame larger than MAX_DECODED_FRAME is not read this way
+// (openImage then streams the file through one zstd instead).
 
 import type { FileHandle } from 'node:fs/promises'
 import os from 'node:os'
@@ -87,29 +88,41 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const placed = frames.map((frame) => ({ frame, index: numberOf.get(frame)! }))
   const name = opts.sourceName ?? 'source'
   const hash = 'file' in input ? input.hash : undefined
-  const spares = new Spares(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0), hash !== undefined)
+  const ahead = Math.max(1, opts.ahead ?? framesAtOnce())
+  const spares = new Spares(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0), hash !== undefined, ahead + SPARE_FRAMES)
   const source = 'file' in input ? fromFile(input.file, table, placed, name, spares, hash) : fromStream(input.stream, table, placed, name, spares)
-  return new FramedZstdReader(table, placed, source, native.decompressFrame, (b) => spares.release(b), Math.max(1, opts.ahead ?? framesAtOnce()), name)
+  return new FramedZstdReader(table, placed, source, native.decompressFrame, spares, ahead, name)
 }
+
+/** Compressed frames read ahead, beyond those being decompressed (the file is read ahead of the hashing thread by this many). */
+const SPARE_FRAMES = 2
 
 /**
  * Buffers for compressed frames, reused once every reader of one (the decompression, the
- * hashing thread) has given it back: fresh memory for every frame cost page faults and
- * zeroing on the event loop.
+ * hashing thread) has given it back: fresh memory for every frame cost page faults, and
+ * without a limit the file was read as far ahead of the hashing thread as it fell behind
+ * (69 buffers of 16 MiB were made for the default image).
  */
 class Spares {
   private readonly free: Uint8Array[] = []
   private readonly users = new Map<ArrayBufferLike, number>()
+  private readonly waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
+  private out = 0
+  private closed = false
 
   constructor(
     private readonly size: number,
     private readonly shared: boolean,
+    /** Buffers out at once: take() waits for one to come back. */
+    private readonly limit: number,
   ) {}
 
   /** `length` bytes, given back after `users` calls of release() (a longer request gets memory of its own). */
-  take(length: number, users: number): Uint8Array {
-    if (length > this.size) return new Uint8Array(this.shared ? new SharedArrayBuffer(length) : new ArrayBuffer(length))
-    const base = this.free.pop() ?? new Uint8Array(this.shared ? new SharedArrayBuffer(this.size) : new ArrayBuffer(this.size))
+  async take(length: number, users: number): Promise<Uint8Array> {
+    while (this.out >= this.limit) await new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }))
+    if (this.closed) throw new Error('the reader was closed')
+    this.out++
+    const base = length > this.size ? this.alloc(length) : (this.free.pop() ?? this.alloc(this.size))
     this.users.set(base.buffer, users)
     return base.subarray(0, length)
   }
@@ -117,11 +130,24 @@ class Spares {
   release(bytes: Uint8Array): void {
     const n = this.users.get(bytes.buffer)
     if (n === undefined) return
-    if (n > 1) this.users.set(bytes.buffer, n - 1)
-    else {
-      this.users.delete(bytes.buffer)
-      this.free.push(new Uint8Array(bytes.buffer))
+    if (n > 1) {
+      this.users.set(bytes.buffer, n - 1)
+      return
     }
+    this.users.delete(bytes.buffer)
+    if (bytes.buffer.byteLength === this.size) this.free.push(new Uint8Array(bytes.buffer))
+    this.out--
+    this.waiting.shift()?.resolve()
+  }
+
+  /** Fails every take() waiting, and those to come. */
+  close(): void {
+    this.closed = true
+    for (const w of this.waiting.splice(0)) w.reject(new Error('the reader was closed'))
+  }
+
+  private alloc(size: number): Uint8Array {
+    return new Uint8Array(this.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size))
   }
 }
 
@@ -142,12 +168,13 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
   const read = async (p: Placed): Promise<Uint8Array> => {
     const f = p.frame
     // Given back by the decompression (a wanted frame) and by the hashing thread.
-    const bytes = spares.take(f.compressedSize, (wanted.has(f) ? 1 : 0) + (hash ? 1 : 0))
+    const bytes = await spares.take(f.compressedSize, (wanted.has(f) ? 1 : 0) + (hash ? 1 : 0))
     const n = await readFully(fh, bytes, f.compressedOffset)
     if (n < bytes.length) throw truncated(name, f.compressedOffset + n, p)
+    // Given back when hashed, or when hashing failed (the failure is the digest's).
     hash?.(bytes).then(
       () => spares.release(bytes),
-      () => {}, // a failure is the digest's
+      () => spares.release(bytes),
     )
     return bytes
   }
@@ -184,7 +211,7 @@ async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, 
       if (at + chunk.length <= start) break // this chunk ends before the frame
       from = Math.max(from, start - at)
       const to = Math.min(chunk.length, end - at)
-      bytes ??= spares.take(f.compressedSize, 1)
+      bytes ??= await spares.take(f.compressedSize, 1)
       bytes.set(chunk.subarray(from, to), filled)
       filled += to - from
       from = to
@@ -230,8 +257,8 @@ class FramedZstdReader implements ImageReader {
     private readonly placed: Placed[],
     private readonly source: AsyncGenerator<Uint8Array>,
     private readonly decompress: (src: Uint8Array, dst: Uint8Array) => Promise<number>,
-    /** Gives a frame's compressed bytes back once decompressed. */
-    private readonly recycle: (src: Uint8Array) => void,
+    /** Where a frame's compressed bytes go back once decompressed. */
+    private readonly spares: Spares,
     ahead: number,
     private readonly name: string,
   ) {
@@ -281,6 +308,7 @@ class FramedZstdReader implements ImageReader {
     this.closed = true
     const stop = new Error('the reader was closed')
     for (const w of this.waiting.splice(0)) w.reject(stop)
+    this.spares.close()
     // A pull waiting on the stream ends with the stream (the caller closes it); a
     // decompression running on the pool keeps its buffers alive until it is done.
     void this.source.return(undefined).catch(() => {})
@@ -304,7 +332,7 @@ class FramedZstdReader implements ImageReader {
         cause: e,
       })
     } finally {
-      this.recycle(next.value)
+      this.spares.release(next.value)
     }
     if (n !== p.frame.imageSize) {
       throw new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": ${where(p)} holds ${n} bytes, its seek table says ${p.frame.imageSize}`, {
