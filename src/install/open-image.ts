@@ -38,7 +38,7 @@ export interface OpenImageOptions {
 }
 
 // The decompressor programs (node:child_process) and the qcow2 reader (node:zlib) are
-// loaded when a source needs them: module loading is most of an install's start-up time.
+// loaded when a source needs them: loading modules is a good part of an install's start-up.
 const decompressor = async () => (await import('../io/decompress.js')).startDecompressor
 
 /** The digest id of a seekable .zst's own SHA-256 on a shared hashing thread (bmap ranges use 0, 1, …). */
