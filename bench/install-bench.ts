@@ -235,6 +235,14 @@ async function main(): Promise<void> {
   const limit = m(times, 'zstd -dc > /dev/null')
   const hwCpu = m(cpus, 'hwimage (.zst + bmap)')
   const cpuRatio = (name: string): string => (m(cpus, name) / hwCpu).toFixed(2)
+  // The median of each round's own ratio: the two peers of a round ran seconds apart, at
+  // the same speed of the machine, which drifts more than that between rounds here.
+  const paired = (a: string, b: string): string => {
+    const xs = times.get(a) ?? []
+    const ys = times.get(b) ?? []
+    return xs.length && xs.length === ys.length ? `${median(xs.map((x, i) => x / ys[i]!)).toFixed(2)} paired` : 'n/a paired'
+  }
+  const hwName = 'hwimage (.zst + bmap)'
   const cpu = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}`
   const lines = [
     `Image: \`${path.basename(img)}\` (${(manifest.image.sizeBytes / 2 ** 30).toFixed(1)} GiB raw, ${((manifest.image.mappedBytes ?? 0) / MiB).toFixed(0)} MiB mapped, .zst ${((await fsp.stat(zst)).size / MiB).toFixed(0)} MiB); target: loop device (direct I/O) over a file pre-filled with non-zero bytes in ${path.dirname(work)}; ${cpu}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end; ${REPS} repetitions, medians; every write includes a final fdatasync. CPU = user + system seconds of the peer's whole process tree.`,
@@ -246,10 +254,10 @@ async function main(): Promise<void> {
       return `| ${p.name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} | ${(median(xs) / hw).toFixed(2)} | ${median(cpus.get(p.name)!).toFixed(2)} | ${cpuRatio(p.name)} |`
     }),
     '',
-    `- hwimage / (zstd -dc > /dev/null) = ${(hw / limit).toFixed(2)} wall, ${(hwCpu / m(cpus, 'zstd -dc > /dev/null')).toFixed(2)} CPU (goal ≤ 1.2)`,
+    `- hwimage / (zstd -dc > /dev/null) = ${(hw / limit).toFixed(2)} wall (${paired(hwName, 'zstd -dc > /dev/null')}), ${(hwCpu / m(cpus, 'zstd -dc > /dev/null')).toFixed(2)} CPU (goal ≤ 1.2)`,
     `- hwimage / max(decompression, disk write limit) = ${(hw / Math.max(limit, m(times, 'write limit: dd mapped bytes') || 0)).toFixed(2)} wall (the slowest of the two bounds any installer)`,
-    `- bmaptool copy / hwimage = ${(m(times, 'bmaptool copy (.zst + bmap)') / hw).toFixed(2)} wall, ${cpuRatio('bmaptool copy (.zst + bmap)')} CPU (goal ≥ 3)`,
-    `- hwimage URL / hwimage file = ${(m(times, 'hwimage (URL, nginx)') / hw).toFixed(2)} wall, ${cpuRatio('hwimage (URL, nginx)')} CPU (goal ≤ 1.3)`,
+    `- bmaptool copy / hwimage = ${(m(times, 'bmaptool copy (.zst + bmap)') / hw).toFixed(2)} wall (${paired('bmaptool copy (.zst + bmap)', hwName)}), ${cpuRatio('bmaptool copy (.zst + bmap)')} CPU (goal ≥ 3)`,
+    `- hwimage URL / hwimage file = ${(m(times, 'hwimage (URL, nginx)') / hw).toFixed(2)} wall (${paired('hwimage (URL, nginx)', hwName)}), ${cpuRatio('hwimage (URL, nginx)')} CPU (goal ≤ 1.3)`,
     '',
     'Commands (LOOP = the loop device):',
     '',
