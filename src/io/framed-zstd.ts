@@ -107,7 +107,6 @@ class Spares {
   private readonly free: Uint8Array[] = []
   private readonly users = new Map<ArrayBufferLike, number>()
   private readonly waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
-  private out = 0
   private closed = false
 
   constructor(
@@ -119,9 +118,9 @@ class Spares {
 
   /** `length` bytes, given back after `users` calls of release() (a longer request gets memory of its own). */
   async take(length: number, users: number): Promise<Uint8Array> {
-    while (this.out >= this.limit) await new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }))
+    // Every buffer out is in `users` until its last release().
+    while (this.users.size >= this.limit) await new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }))
     if (this.closed) throw new Error('the reader was closed')
-    this.out++
     const base = length > this.size ? this.alloc(length) : (this.free.pop() ?? this.alloc(this.size))
     this.users.set(base.buffer, users)
     return base.subarray(0, length)
@@ -136,7 +135,6 @@ class Spares {
     }
     this.users.delete(bytes.buffer)
     if (bytes.buffer.byteLength === this.size) this.free.push(new Uint8Array(bytes.buffer))
-    this.out--
     this.waiting.shift()?.resolve()
   }
 
