@@ -135,8 +135,7 @@ test('the spool stays bounded: consumed bytes are punched out and the decompress
   const data = randomBytes(96 * MiB)
   const r = await startDecompressor('zstd', fileChunks('', await zstdOf(data)), { spoolDir, window: 2 * MiB, punchStep: MiB })
   try {
-    const [sub] = await fsp.readdir(spoolDir)
-    const spool = path.join(spoolDir, sub!, 'image')
+    const spool = await spoolOf(spoolDir)
     const dst = new Uint8Array(MiB)
     let maxAhead = 0
     for (let off = 0; off < 40 * MiB; off += MiB) {
@@ -162,6 +161,50 @@ test('the spool stays bounded: consumed bytes are punched out and the decompress
   }
 })
 
+/** The spool in `spoolDir`, which has no name: found among our descriptors, as /proc/self/fd/N. */
+async function spoolOf(spoolDir: string): Promise<string> {
+  const open = await spoolDescriptors(spoolDir)
+  assert.equal(open.length, 1, `one spool open in ${spoolDir}: ${open.join(', ')}`)
+  return open[0]!
+}
+
+/** Our descriptors on files (deleted or not) in `dir`. */
+async function spoolDescriptors(dir: string): Promise<string[]> {
+  const found: string[] = []
+  for (const fd of await fsp.readdir('/proc/self/fd')) {
+    const link = await fsp.readlink(`/proc/self/fd/${fd}`).catch(() => '')
+    if (link.startsWith(`${dir}/`)) found.push(`/proc/self/fd/${fd}`)
+  }
+  return found
+}
+
+for (const format of ['zstd', 'xz'] as const) {
+  for (const input of ['fed', 'file'] as const) {
+    test(`the ${format} spool (${input === 'fed' ? 'fed chunks' : 'reading a file'}) has no name while the decompressor writes it, and nothing is left once closed`, async () => {
+      const spoolDir = await fsp.mkdtemp('/dev/shm/hwimage-spool-test-')
+      const fh = input === 'file' ? await fsp.open(files[format], 'r') : undefined
+      const r = await startDecompressor(format, fh ? { fd: fh.fd } : fileChunks(files[format]), { spoolDir, window: 2 * MiB, punchStep: MiB })
+      try {
+        const spool = await spoolOf(spoolDir)
+        assert.match(await fsp.readlink(spool), / \(deleted\)$/)
+        for (const [offset, length] of [[0, MiB], [5 * MiB, 8192], [7 * MiB + 5, 3 * MiB], [11 * MiB, MiB]] as const) {
+          const dst = new Uint8Array(length)
+          assert.equal(await r.read(offset, dst), length)
+          assert.ok(Buffer.from(dst).equals(raw.subarray(offset, offset + length)), `bytes at ${offset}`)
+          assert.deepEqual(await fsp.readdir(spoolDir), [], `no name in the spool directory after reading ${offset + length} bytes`)
+        }
+        assert.equal(await r.finish(), 12 * MiB)
+      } finally {
+        await r.close()
+        await fh?.close()
+      }
+      assert.deepEqual(await spoolDescriptors(spoolDir), [], 'the spool is closed')
+      assert.deepEqual(await fsp.readdir(spoolDir), [])
+      await fsp.rm(spoolDir, { recursive: true, force: true })
+    })
+  }
+}
+
 async function zstdOf(bytes: Uint8Array): Promise<Buffer> {
   const f = path.join(dir, `z-${bytes.length}`)
   await fsp.writeFile(f, bytes)
@@ -178,8 +221,7 @@ test('a decompressor reading a file itself is stopped while too far ahead of the
   const fh = await fsp.open(file, 'r')
   const r = await startDecompressor('zstd', { fd: fh.fd }, { spoolDir, window: 4 * MiB, punchStep: 4 * MiB })
   try {
-    const [sub] = await fsp.readdir(spoolDir)
-    const spool = path.join(spoolDir, sub!, 'image')
+    const spool = await spoolOf(spoolDir)
     const dst = new Uint8Array(MiB)
     let maxAhead = 0
     for (let off = 0; off < 8 * MiB; off += MiB) {

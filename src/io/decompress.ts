@@ -6,24 +6,25 @@
 // zeros (zstd --sparse, xz's default for a regular file) so only the image's data crosses
 // from their process to ours; through a pipe every zero byte of a 2 GiB image would be
 // copied twice, which measured slower than the decompression itself on a 2-core machine.
-// The spool lives in /dev/shm when it has room, is read as it grows (a decompressor only
+// The spool lives in /dev/shm when it has room, has no name there (unlinked-file.ts: it
+// goes with the process, even a killed one), is read as it grows (a decompressor only
 // moves forward, so every byte below the file's size is final), is hole-punched behind
 // the reader, and the decompressor is stopped (SIGSTOP) while the reader is more than
 // `window` bytes behind: memory stays bounded however large the image. gzip has no sparse
 // mode and uses a pipe, whose own backpressure bounds it.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { constants, promises as fsp } from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HwimageError, InputError, InterruptedError } from '../errors.js'
-import { spawnError } from '../tools/run.js'
+import { spawnError, spawnTool } from '../tools/run.js'
 import { HolePuncher } from './hole-puncher.js'
 import { StreamImageReader, type ImageReader } from './image-reader.js'
 import { readFully } from './read-fully.js'
+import { openUnlinkedFile } from './unlinked-file.js'
 
 /** A compression format the installer decompresses with a Debian program. */
 export type Compression = 'zstd' | 'xz' | 'gzip'
@@ -196,7 +197,7 @@ class Child {
 
 function pipeReader(format: Compression, input: DecompressInput, opts: DecompressOptions): ImageReader {
   const argv = decompressArgv(format, false)
-  const proc = spawn(argv[0]!, argv.slice(1), { stdio: [isFd(input) ? input.fd : 'pipe', 'pipe', 'pipe'] })
+  const proc = spawnTool(argv, { stdio: [isFd(input) ? input.fd : 'pipe', 'pipe', 'pipe'] })
   const child = new Child(proc, argv, input)
   const onAbort = () => child.kill()
   opts.signal?.addEventListener('abort', onAbort, { once: true })
@@ -227,29 +228,32 @@ class SpoolReader implements ImageReader {
   /** The end of the read waiting for data: the decompressor must go on at least until the spool reaches it. */
   private wanted = 0
   private punched = 0
-  private readonly puncher = new HolePuncher()
+  private readonly puncher: HolePuncher
   private done = false
   private closed = false
 
   private constructor(
     private readonly format: Compression,
-    private readonly dir: string,
-    private readonly file: string,
     private readonly fh: fsp.FileHandle,
-    private child: Child,
+    private readonly child: Child,
     private readonly opts: DecompressOptions,
-  ) {}
+  ) {
+    this.puncher = new HolePuncher(fh.fd)
+  }
 
   static async start(format: Compression, input: DecompressInput, spoolDir: string, opts: DecompressOptions): Promise<SpoolReader> {
-    const dir = await fsp.mkdtemp(path.join(spoolDir, 'hwimage-spool-'))
-    const file = path.join(dir, 'image')
-    const out = await fsp.open(file, 'w')
-    const fh = await fsp.open(file, 'r')
+    // One descriptor, shared with the decompressor as its stdout: it writes at the file
+    // offset, we only read at positions (pread) and fstat, which leave that offset alone.
+    const fh = await openUnlinkedFile(spoolDir, 'hwimage-spool-')
     const argv = decompressArgv(format, true)
-    const proc = spawn(argv[0]!, argv.slice(1), { stdio: [isFd(input) ? input.fd : 'pipe', out.fd, 'pipe'] })
-    await out.close() // the child has its own copy
-    const reader = new SpoolReader(format, dir, file, fh, undefined as unknown as Child, opts)
-    reader.child = new Child(proc, argv, input)
+    let proc: ChildProcess
+    try {
+      proc = spawnTool(argv, { stdio: [isFd(input) ? input.fd : 'pipe', fh.fd, 'pipe'] })
+    } catch (e) {
+      await fh.close()
+      throw e
+    }
+    const reader = new SpoolReader(format, fh, new Child(proc, argv, input), opts)
     const timer = setInterval(() => void reader.throttle(), THROTTLE_MS)
     void reader.child.exit.finally(() => clearInterval(timer)).catch(() => {})
     const onAbort = () => reader.child.kill()
@@ -305,7 +309,7 @@ class SpoolReader implements ImageReader {
     if (edge - this.punched >= (this.opts.punchStep ?? PUNCH_STEP)) {
       const from = this.punched
       this.punched = edge
-      this.puncher.punch(this.file, from, edge - from)
+      this.puncher.punch(from, edge - from)
     }
   }
 
@@ -326,7 +330,7 @@ class SpoolReader implements ImageReader {
     // Not awaiting the feeding: a source stalled in a read (stdin kept open) would hang
     // here; its pipeline was torn down with the decompressor's stdin.
     await this.puncher.close()
+    // The spool has no name: closing our descriptor (the decompressor's is gone with it) frees it.
     await this.fh.close().catch(() => {})
-    await fsp.rm(this.dir, { recursive: true, force: true })
   }
 }

@@ -21,8 +21,11 @@ export const PROGRAMS = {
   sfdisk: 'fdisk',
   blkdiscard: 'util-linux',
   fallocate: 'util-linux',
+  // Every child is started through it (tools/run.ts spawnTool): PR_SET_PDEATHSIG.
+  setpriv: 'util-linux',
   partx: 'util-linux',
   blockdev: 'util-linux',
+  wipefs: 'util-linux',
   xargs: 'findutils',
   mkswap: 'util-linux',
   swapon: 'util-linux',

@@ -1,5 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { run, quoteArgv } from './run.js'
 import { ToolError } from '../errors.js'
 
@@ -47,4 +53,55 @@ test('run() feeds input to stdin', async () => {
 
 test('quoteArgv() quotes what a shell would split', () => {
   assert.equal(quoteArgv(['mkfs.ext4', '-L', 'my root', "it's"]), `mkfs.ext4 -L 'my root' 'it'\\''s'`)
+})
+
+test('run() starts a program under its own name (argv[0] as given, setpriv gone by exec)', async () => {
+  const r = await run(['sh', '-c', 'tr "\\0" " " < /proc/$$/cmdline'])
+  assert.equal(r.stdout, 'sh -c tr "\\0" " " < /proc/$$/cmdline ')
+})
+
+test('run() without setpriv on PATH names util-linux', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hwimage-run-'))
+  const saved = process.env.PATH
+  try {
+    await symlink('/bin/true', join(dir, 'true'))
+    process.env.PATH = dir
+    await assert.rejects(run(['true']), (e: unknown) => {
+      assert.ok(e instanceof ToolError)
+      assert.equal(e.code, 'TOOL_MISSING')
+      assert.match(e.message, /Cannot run setpriv/)
+      assert.match(e.hint ?? '', /apt-get install util-linux/)
+      return true
+    })
+  } finally {
+    process.env.PATH = saved
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+/** Whether a process exists (a zombie counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+test('a program started by spawnTool() dies when its parent is killed with SIGKILL', async () => {
+  // A parent that starts `sleep` (stopped, as the spool's decompressor can be) and prints its pid.
+  const runTs = fileURLToPath(new URL('./run.ts', import.meta.url))
+  const script = `import { spawnTool } from ${JSON.stringify(runTs)}
+const c = spawnTool(['sleep', '1000'], { stdio: 'ignore' })
+c.kill('SIGSTOP')
+process.stdout.write(c.pid + '\\n')
+setInterval(() => {}, 1000)`
+  const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))))
+  assert.ok(alive(pid), 'the child runs')
+  assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /^sleep\0/)
+  parent.kill('SIGKILL')
+  await new Promise((r) => parent.once('close', r))
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10))
+  assert.ok(!alive(pid), `sleep (pid ${pid}) outlived its parent`)
 })
