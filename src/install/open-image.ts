@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import { InputError } from '../errors.js'
 import type { ByteSource } from '../io/byte-source.js'
 import { fileReadAt, framesFit, readSeekTable, startFramedZstd, type FramedOptions } from '../io/framed-zstd.js'
@@ -14,6 +13,7 @@ import { hashTap } from '../io/hash-tap.js'
 import { HashThread } from '../io/hash-thread.js'
 import { FileImageReader, StreamImageReader, type ImageReader } from '../io/image-reader.js'
 import { readFully } from '../io/read-fully.js'
+import { openUnlinkedFile } from '../io/unlinked-file.js'
 import type { ImageFormat } from './detect-format.js'
 
 /** An image being read, and the digest of its source once read to the end. */
@@ -149,23 +149,27 @@ async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promi
       hint: 'download it first, or serve it from a server with Range support, or convert it to raw.zst',
     })
   }
-  // stdin: qcow2 needs random access, so spool it to a temporary file first (hashing on the way).
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-qcow2-'))
-  const file = path.join(dir, 'image.qcow2')
+  // stdin: qcow2 needs random access, so spool it to a temporary file first (hashing on the
+  // way). The file has no name (unlinked-file.ts): nothing stays in the temp dir, however
+  // hwimage ends. Written at the descriptor's offset, read at positions.
+  const fh = await openUnlinkedFile(os.tmpdir(), 'hwimage-qcow2-')
   const hash = createHash('sha256')
-  const out = await fsp.open(file, 'w')
+  let size: number
   try {
-    for await (const chunk of hashTap(source.stream(), hash)) await out.write(chunk)
-  } finally {
-    await out.close()
+    for await (const chunk of hashTap(source.stream(), hash)) await fh.write(chunk)
+    size = (await fh.stat()).size
+  } catch (e) {
+    await fh.close()
+    throw e
   }
-  const fh = await fsp.open(file, 'r')
-  const size = (await fh.stat()).size
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)))
     return buf.subarray(0, await readFully(fh, buf, offset))
   }
-  const inner = await openQcow2(readAt, source.name)
+  const inner = await openQcow2(readAt, source.name).catch(async (e: unknown) => {
+    await fh.close()
+    throw e
+  })
   const digest = hash.digest('hex')
   return {
     reader: {
@@ -174,7 +178,6 @@ async function openQcow2Image(source: ByteSource, opts: OpenImageOptions): Promi
       finish: () => inner.finish(),
       close: async () => {
         await fh.close().catch(() => {})
-        await fsp.rm(dir, { recursive: true, force: true })
       },
     },
     sourceDigest: async () => digest,
