@@ -68,7 +68,7 @@ export async function writeBmap(image: string): Promise<{ path: string; mappedBy
     for (const r of await mappedRanges(image)) {
       const offset = r.first * BMAP_BLOCK
       const length = Math.min(size, (r.last + 1) * BMAP_BLOCK) - offset
-      ranges.push({ ...r, sha256: await sha256OfRange(fh, offset, length) })
+      ranges.push({ ...r, checksum: { algorithm: 'sha256', digest: await sha256OfRange(fh, offset, length) } })
       mappedBytes += length
     }
   } finally {

@@ -5,7 +5,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { bmapRangeBytes, decodeBmap, encodeBmap, type Bmap } from './bmap.js'
+import { bmapRangeBytes, decodeBmap, encodeBmap, type Bmap, type BmapChecksum } from './bmap.js'
 import { FormatError } from '../errors.js'
 import { run } from '../tools/run.js'
 
@@ -15,6 +15,7 @@ const rejects = (input: string | Uint8Array, re: RegExp): void => {
 }
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 const SHA_A = 'a'.repeat(64)
+const s256 = (digest: string): BmapChecksum => ({ algorithm: 'sha256', digest })
 
 async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-bmap-'))
@@ -47,8 +48,8 @@ function bmapFor(image: Uint8Array, blockSize: number, blocks: [number, number][
   return {
     ...partial,
     ranges: blocks.map(([first, last]) => {
-      const { offset, length } = bmapRangeBytes(partial, { first, last, sha256: '' })
-      return { first, last, sha256: sha256(image.subarray(offset, offset + length)) }
+      const { offset, length } = bmapRangeBytes(partial, { first, last })
+      return { first, last, checksum: s256(sha256(image.subarray(offset, offset + length))) }
     }),
   }
 }
@@ -57,9 +58,9 @@ const sample: Bmap = {
   imageSize: 10 * 4096 + 100,
   blockSize: 4096,
   ranges: [
-    { first: 0, last: 0, sha256: SHA_A },
-    { first: 2, last: 5, sha256: 'b'.repeat(64) },
-    { first: 10, last: 10, sha256: 'c'.repeat(64) },
+    { first: 0, last: 0, checksum: s256(SHA_A) },
+    { first: 2, last: 5, checksum: s256('b'.repeat(64)) },
+    { first: 10, last: 10, checksum: s256('c'.repeat(64)) },
   ],
 }
 
@@ -81,7 +82,7 @@ test('decodeBmap() reads what bmaptool create writes for a sparse file, with its
     const image = await readFile(img)
     for (const r of b.ranges) {
       const { offset, length } = bmapRangeBytes(b, r)
-      assert.equal(r.sha256, sha256(image.subarray(offset, offset + length)), `range ${r.first}-${r.last}`)
+      assert.deepEqual(r.checksum, s256(sha256(image.subarray(offset, offset + length))), `range ${r.first}-${r.last}`)
     }
     assert.deepEqual(decodeBmap(bytes.toString('utf8')), b)
   })
@@ -114,7 +115,7 @@ test('bmaptool copy refuses our bmap when a range digest is wrong, so it does ch
     const img = join(dir, 'disk.img')
     await sparseImage(img, 64 * 4096, [[4096, 4096]])
     const ours = bmapFor(await readFile(img), 4096, [[1, 1]])
-    ours.ranges[0]!.sha256 = SHA_A
+    ours.ranges[0]!.checksum = s256(SHA_A)
     await writeFile(join(dir, 'ours.bmap'), encodeBmap(ours))
     const r = await run(['bmaptool', 'copy', '--bmap', join(dir, 'ours.bmap'), img, join(dir, 'copy.img')], { okStatus: [0, 1] })
     assert.equal(r.status, 1)
@@ -147,19 +148,19 @@ test('encodeBmap() writes the file checksum bmaptool computes: SHA-256 of the fi
 })
 
 test('decodeBmap(encodeBmap(x)) = x plus block counts', () => {
-  assert.deepEqual(decodeBmap(encodeBmap(sample)), { ...sample, version: '2.0', mappedBlocks: 6, totalBlocks: 11 })
+  assert.deepEqual(decodeBmap(encodeBmap(sample)), { ...sample, version: '2.0', fileChecksum: 'sha256', mappedBlocks: 6, totalBlocks: 11 })
 })
 
 test('encodeBmap() refuses ranges out of order, overlapping, past the image, or with malformed digests', () => {
   const bad = (ranges: Bmap['ranges'], re: RegExp): void => {
     assert.throws(() => encodeBmap({ ...sample, ranges }), (e: unknown) => isBmapError(e) && re.test((e as Error).message))
   }
-  bad([{ first: 3, last: 4, sha256: SHA_A }, { first: 1, last: 1, sha256: SHA_A }], /sorted and apart, got range 1-1 after block 4/)
-  bad([{ first: 3, last: 4, sha256: SHA_A }, { first: 4, last: 5, sha256: SHA_A }], /sorted and apart/)
-  bad([{ first: 5, last: 11, sha256: SHA_A }], /inside the image's 11 blocks, got last block 11/)
-  bad([{ first: 5, last: 4, sha256: SHA_A }], /first ≤ last/)
-  bad([{ first: 1, last: 1, sha256: 'A'.repeat(64) }], /64 lowercase hex digits/)
-  bad([{ first: -1, last: 1, sha256: SHA_A }], /first ≤ last/)
+  bad([{ first: 3, last: 4, checksum: s256(SHA_A) }, { first: 1, last: 1, checksum: s256(SHA_A) }], /sorted and apart, got range 1-1 after block 4/)
+  bad([{ first: 3, last: 4, checksum: s256(SHA_A) }, { first: 4, last: 5, checksum: s256(SHA_A) }], /sorted and apart/)
+  bad([{ first: 5, last: 11, checksum: s256(SHA_A) }], /inside the image's 11 blocks, got last block 11/)
+  bad([{ first: 5, last: 4, checksum: s256(SHA_A) }], /first ≤ last/)
+  bad([{ first: 1, last: 1, checksum: s256('A'.repeat(64)) }], /64 lowercase hex digits/)
+  bad([{ first: -1, last: 1, checksum: s256(SHA_A) }], /first ≤ last/)
   assert.throws(() => encodeBmap({ ...sample, imageSize: 0 }), isBmapError)
   assert.throws(() => encodeBmap({ ...sample, blockSize: 0 }), isBmapError)
 })
@@ -187,15 +188,21 @@ test('decodeBmap() rejects damaged XML with a line and column', () => {
   rejects(encodeBmap(sample) + '<extra/>', /the end of the file after the root element/)
 })
 
-test('decodeBmap() rejects versions other than 2.x', () => {
-  rejects(edited((x) => x.replace('version="2.0"', 'version="1.4"')), /expected version 2\.x, got "1\.4"/)
+test('decodeBmap() rejects versions other than 1.0–1.4 and 2.x', () => {
+  rejects(edited((x) => x.replace('version="2.0"', 'version="1.5"')), /expected version 1\.0 to 1\.4 or 2\.x, got "1\.5"/)
   rejects(edited((x) => x.replace('version="2.0"', 'version="3.0"')), /got "3\.0"/)
+  rejects(edited((x) => x.replace('version="2.0"', 'version="0.9"')), /got "0\.9"/)
+  rejects(edited((x) => x.replace('version="2.0"', 'version="2"')), /got "2"/)
   rejects(edited((x) => x.replace(' version="2.0"', '')), /got ""/)
+  assert.equal(decodeBmap(edited((x) => x.replace('version="2.0"', 'version="1.4"'))).version, '1.4')
   assert.equal(decodeBmap(edited((x) => x.replace('version="2.0"', 'version="2.1"'))).version, '2.1')
 })
 
-test('decodeBmap() rejects checksum types other than sha256', () => {
-  rejects(edited((x) => x.replace('<ChecksumType> sha256 <', '<ChecksumType> sha1 <')), /expected checksum type "sha256", got "sha1"/)
+test('decodeBmap() rejects checksum types other than sha1 and sha256, and digests of the wrong length for the type', () => {
+  rejects(edited((x) => x.replace('<ChecksumType> sha256 <', '<ChecksumType> md5 <')), /expected checksum type "sha1" or "sha256", got "md5"/)
+  rejects(edited((x) => x.replace('<ChecksumType> sha256 <', '<ChecksumType> SHA256 <')), /got "SHA256"/)
+  // The type names the ranges' algorithm too: 64 digits are not a SHA-1.
+  rejects(edited((x) => x.replace('<ChecksumType> sha256 <', '<ChecksumType> sha1 <')), /expected 40 lowercase hex digits as the sha1 of range 0-0/)
 })
 
 test('decodeBmap() rejects ranges out of bounds, unsorted, overlapping, reversed or without digests', () => {
@@ -205,7 +212,7 @@ test('decodeBmap() rejects ranges out of bounds, unsorted, overlapping, reversed
   rejects(edited((x) => x.replace('> 2-5 </Range>', '> 5-2 </Range>')), /first ≤ last in range 5-2/)
   rejects(edited((x) => x.replace('> 2-5 </Range>', '> 2-x </Range>')), /expected a range "FIRST-LAST" or "BLOCK", got "2-x"/)
   rejects(edited((x) => x.replace(/<Range chksum="a+">/, '<Range>')), /expected a chksum attribute on range "0"/)
-  rejects(edited((x) => x.replace(/chksum="a+"/, 'chksum="xyz"')), /64 lowercase hex digits as the SHA-256 of range 0-0, got "xyz"/)
+  rejects(edited((x) => x.replace(/chksum="a+"/, 'chksum="xyz"')), /64 lowercase hex digits as the sha256 of range 0-0, got "xyz"/)
 })
 
 test('decodeBmap() rejects counts that disagree with the ranges and the image size', () => {
@@ -262,7 +269,7 @@ const bmapArb: fc.Arbitrary<Bmap> = fc
     const ranges = runs.map(([gap, len, digest]) => {
       const first = next + gap
       next = first + len
-      return { first, last: first + len - 1, sha256: Buffer.from(digest).toString('hex') }
+      return { first, last: first + len - 1, checksum: s256(Buffer.from(digest).toString('hex')) }
     })
     const totalBlocks = Math.max(blocks, next)
     return { blockSize, imageSize: (totalBlocks - 1) * blockSize + 1 + (tail % blockSize), ranges }

@@ -1,19 +1,37 @@
-// Block map: bmaptool's XML format 2.0 (bmap-tools 3.6, BmapCreate.py writes it, BmapCopy.py
-// reads it). The image's mapped blocks are listed as <Range> elements, each with the SHA-256 of
-// its bytes (the last range stops at the image's end, not the block's). <BmapFileChecksum> is
-// the SHA-256 of the file itself with that field's 64 hex digits replaced by ASCII "0"s.
-// The format is small and fixed, so it is read by a strict hand-written XML subset reader
-// (bmap-xml.ts) rather than an XML library.
+// Block map: bmaptool's XML format (bmap-tools 3.6: BmapCreate.py writes 2.0, BmapCopy.py
+// reads 1.x and 2.x). The image's mapped blocks are listed as <Range> elements, each with the
+// digest of its bytes (the last range stops at the image's end, not the block's). The file's
+// own checksum is the digest of the file with that field's hex digits replaced by ASCII "0"s.
+// What each version calls its checksums, as BmapCopy.py's _parse_bmap() reads them:
+//   1.0–1.2  no file checksum; ranges may carry sha1="…" (SHA-1). bmaptool ignores those;
+//            we verify them when present (the 1.2 files bmap-tools itself shipped as test data
+//            carry correct ones), and a range without one is written unverified.
+//   1.3      <BmapFileSHA1> (SHA-1 of the file); ranges may carry sha1="…".
+//   1.4, 2.x <ChecksumType> (sha1 or sha256 here) names the algorithm of <BmapFileChecksum>
+//            and of the ranges' chksum="…" (1.4 is 2.0 issued under a wrong number, BmapCopy.py
+//            says). In 1.x a range may lack its digest; in 2.x we require it (bmaptool create
+//            writes one unless told --no-checksum).
+// We write 2.0 with SHA-256 only. The format is small and fixed, so it is read by a strict
+// hand-written XML subset reader (bmap-xml.ts) rather than an XML library.
 
 import { createHash } from 'node:crypto'
 import { FormatError } from '../errors.js'
 import { parseXml, type XmlElement } from './bmap-xml.js'
 
-/** One run of mapped blocks, both ends inclusive, with the SHA-256 (lowercase hex) of its bytes. */
+/** The digest algorithms of bmap files. */
+export type BmapChecksumType = 'sha1' | 'sha256'
+
+/** A digest of bytes: its algorithm and lowercase hex value. */
+export interface BmapChecksum {
+  algorithm: BmapChecksumType
+  digest: string
+}
+
+/** One run of mapped blocks, both ends inclusive, with the digest of its bytes (absent only in 1.x files). */
 export interface BmapRange {
   first: number
   last: number
-  sha256: string
+  checksum?: BmapChecksum
 }
 
 /** What a bmap says about an image. */
@@ -26,8 +44,10 @@ export interface Bmap {
 
 /** A decoded bmap: the Bmap plus its version and block counts. */
 export interface DecodedBmap extends Bmap {
-  /** "2.0" or another 2.x. */
+  /** "1.0" to "1.4", "2.0" or another 2.x. */
   version: string
+  /** The algorithm of the file checksum that was verified; undefined for versions before 1.3, which have none. */
+  fileChecksum: BmapChecksumType | undefined
   /** Sum of the ranges' lengths in blocks (the file's MappedBlocksCount). */
   mappedBlocks: number
   /** ceil(imageSize / blockSize) (the file's BlocksCount). */
@@ -43,14 +63,19 @@ const El = {
   MappedBlocksCount: 'MappedBlocksCount',
   ChecksumType: 'ChecksumType',
   BmapFileChecksum: 'BmapFileChecksum',
+  BmapFileSHA1: 'BmapFileSHA1',
   BlockMap: 'BlockMap',
   Range: 'Range',
 } as const
 const VERSION = '2.0'
 const CHECKSUM_TYPE = 'sha256'
 const RANGE_CHECKSUM_ATTR = 'chksum'
-const SHA256_HEX = /^[0-9a-f]{64}$/
-const ZERO_CHECKSUM = '0'.repeat(64)
+/** Format 1.x before ChecksumType (and 1.3's file checksum element) spelled SHA-1 out. */
+const RANGE_SHA1_ATTR = 'sha1'
+const HEX_DIGITS: Record<BmapChecksumType, number> = { sha1: 40, sha256: 64 }
+const ZERO_CHECKSUM = '0'.repeat(HEX_DIGITS.sha256)
+const isChecksumType = (t: string): t is BmapChecksumType => Object.hasOwn(HEX_DIGITS, t)
+const isDigest = (c: BmapChecksum): boolean => new RegExp(`^[0-9a-f]{${HEX_DIGITS[c.algorithm]}}$`).test(c.digest)
 
 const fail = (action: string, state: string, hint?: string): FormatError =>
   new FormatError('FORMAT_BMAP', `Cannot ${action}: ${state}`, hint === undefined ? {} : { hint })
@@ -74,14 +99,15 @@ function check(b: Bmap, action: string): { mappedBlocks: number; totalBlocks: nu
     if (!whole(r.first) || !whole(r.last) || r.first > r.last) throw fail(action, `expected first ≤ last in ${name}`)
     if (r.first < next) throw fail(action, `expected ranges sorted and apart, got ${name} after block ${next - 1}`)
     if (r.last >= totalBlocks) throw fail(action, `expected ${name} inside the image's ${totalBlocks} blocks, got last block ${r.last}`)
-    if (!SHA256_HEX.test(r.sha256)) throw fail(action, `expected 64 lowercase hex digits as the SHA-256 of ${name}, got "${r.sha256}"`)
+    const c = r.checksum
+    if (c !== undefined && !isDigest(c)) throw fail(action, `expected ${HEX_DIGITS[c.algorithm]} lowercase hex digits as the ${c.algorithm} of ${name}, got "${c.digest}"`)
     mappedBlocks += r.last - r.first + 1
     next = r.last + 1
   }
   return { mappedBlocks, totalBlocks }
 }
 
-const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
+const digestHex = (algorithm: BmapChecksumType, bytes: Uint8Array): string => createHash(algorithm).update(bytes).digest('hex')
 
 /** bmaptool's human_size(): "1 byte", "N bytes" below 512, else one decimal of KiB…TiB. */
 function humanSize(size: number): string {
@@ -98,6 +124,10 @@ function humanSize(size: number): string {
 /** The bmap file (format 2.0) for `bmap`, laid out as bmaptool writes it, with its file checksum. */
 export function encodeBmap(bmap: Bmap): string {
   const { mappedBlocks, totalBlocks } = check(bmap, 'encode bmap')
+  const digests = bmap.ranges.map((r) => {
+    if (r.checksum?.algorithm !== CHECKSUM_TYPE) throw fail('encode bmap', `expected a ${CHECKSUM_TYPE} checksum on range ${r.first}-${r.last} (format ${VERSION}), got ${r.checksum?.algorithm ?? 'none'}`)
+    return r.checksum.digest
+  })
   const percent = ((mappedBlocks * 100) / totalBlocks).toFixed(1)
   const lines = [
     '<?xml version="1.0" ?>',
@@ -131,7 +161,7 @@ export function encodeBmap(bmap: Bmap): string {
     '         (if present) is the checksum of this blocks range. -->',
     `    <${El.BlockMap}>`,
     ...bmap.ranges.map(
-      (r) => `        <${El.Range} ${RANGE_CHECKSUM_ATTR}="${r.sha256}"> ${r.first === r.last ? r.first : `${r.first}-${r.last}`} </${El.Range}>`,
+      (r, i) => `        <${El.Range} ${RANGE_CHECKSUM_ATTR}="${digests[i]}"> ${r.first === r.last ? r.first : `${r.first}-${r.last}`} </${El.Range}>`,
     ),
     `    </${El.BlockMap}>`,
     `</${El.root}>`,
@@ -140,7 +170,7 @@ export function encodeBmap(bmap: Bmap): string {
   const zeroed = lines.join('\n')
   // The checksum field is the only "<BmapFileChecksum> 000…" in the file: the ranges' digests are attributes.
   const marker = `<${El.BmapFileChecksum}> ${ZERO_CHECKSUM}`
-  const sum = sha256Hex(new TextEncoder().encode(zeroed))
+  const sum = digestHex(CHECKSUM_TYPE, new TextEncoder().encode(zeroed))
   return zeroed.replace(marker, `<${El.BmapFileChecksum}> ${sum}`)
 }
 
@@ -159,10 +189,34 @@ function only(parent: XmlElement, name: string): XmlElement {
   return found[0]!
 }
 
+/** Where a version keeps its checksums (BmapCopy.py, _parse_bmap). */
+interface Scheme {
+  /** The element holding the file checksum; undefined before 1.3. */
+  fileElement: string | undefined
+  /** The range attribute holding its digest. */
+  rangeAttr: string
+  /** Every range must carry a digest (2.x); 1.x files may leave them out. */
+  rangesRequired: boolean
+  /** Fixed by the version (1.0–1.3), or read from <ChecksumType>. */
+  algorithm: BmapChecksumType | undefined
+}
+
+function schemeOf(version: string, action: string): Scheme {
+  const m = /^([0-9]+)\.([0-9]+)$/.exec(version)
+  const major = m ? Number(m[1]) : NaN
+  const minor = m ? Number(m[2]) : NaN
+  if (major === 2) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: true, algorithm: undefined }
+  if (major === 1 && minor === 4) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: false, algorithm: undefined }
+  if (major === 1 && minor === 3) return { fileElement: El.BmapFileSHA1, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1' }
+  if (major === 1 && minor <= 2) return { fileElement: undefined, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1' }
+  throw fail(action, `expected version 1.0 to 1.4 or 2.x, got "${version}"`, 'recreate the bmap with bmaptool create')
+}
+
 /**
- * Decodes and checks a bmap file: XML syntax, version 2.x, sizes and counts that agree, ranges
- * sorted, apart and inside the image, SHA-256 checksums, and the file checksum. Pass the file's
- * bytes when you have them so the checksum is computed over exactly those bytes.
+ * Decodes and checks a bmap file: XML syntax, version (1.0–1.4 or 2.x), sizes and counts that
+ * agree, ranges sorted, apart and inside the image, the shape of their digests, and the file
+ * checksum when the version has one. Pass the file's bytes when you have them so the checksum
+ * is computed over exactly those bytes.
  */
 export function decodeBmap(xml: string | Uint8Array): DecodedBmap {
   const action = 'decode bmap'
@@ -185,9 +239,13 @@ export function decodeBmap(xml: string | Uint8Array): DecodedBmap {
     if (container.text.trim() !== '') throw fail(action, `expected only elements in <${container.name}>, got text "${container.text.trim().slice(0, 20)}"`)
   }
   const version = root.attrs.get('version') ?? ''
-  if (!/^2\.[0-9]+$/.test(version)) throw fail(action, `expected version 2.x, got "${version}"`, 'bmap files of versions 1.x are not supported; recreate it with bmaptool 3.x')
-  const checksumType = only(root, El.ChecksumType).text.trim()
-  if (checksumType !== CHECKSUM_TYPE) throw fail(action, `expected checksum type "${CHECKSUM_TYPE}", got "${checksumType}"`)
+  const scheme = schemeOf(version, action)
+  let algorithm = scheme.algorithm
+  if (algorithm === undefined) {
+    const named = only(root, El.ChecksumType).text.trim()
+    if (!isChecksumType(named)) throw fail(action, `expected checksum type "sha1" or "sha256", got "${named}"`)
+    algorithm = named
+  }
   const imageSize = integerOf(only(root, El.ImageSize).text, El.ImageSize)
   const blockSize = integerOf(only(root, El.BlockSize).text, El.BlockSize)
   const blocksCount = integerOf(only(root, El.BlocksCount).text, El.BlocksCount)
@@ -200,27 +258,31 @@ export function decodeBmap(xml: string | Uint8Array): DecodedBmap {
     if (!m) throw fail(action, `expected a range "FIRST-LAST" or "BLOCK", got "${el.text.trim()}"`)
     const first = integerOf(m[1]!, 'range start')
     const last = m[2] === undefined ? first : integerOf(m[2], 'range end')
-    const sha256 = el.attrs.get(RANGE_CHECKSUM_ATTR)
-    if (sha256 === undefined) {
-      throw fail(action, `expected a ${RANGE_CHECKSUM_ATTR} attribute on range "${el.text.trim()}"`, 'create the bmap with checksums (without --no-checksum)')
+    const digest = el.attrs.get(scheme.rangeAttr)
+    if (digest === undefined && scheme.rangesRequired) {
+      throw fail(action, `expected a ${scheme.rangeAttr} attribute on range "${el.text.trim()}"`, 'create the bmap with checksums (without --no-checksum)')
     }
-    ranges.push({ first, last, sha256 })
+    ranges.push(digest === undefined ? { first, last } : { first, last, checksum: { algorithm, digest } })
   }
   const bmap: Bmap = { imageSize, blockSize, ranges }
   const { mappedBlocks, totalBlocks } = check(bmap, action)
   if (blocksCount !== totalBlocks) throw fail(action, `expected BlocksCount ${totalBlocks} for ${imageSize} bytes in ${blockSize}-byte blocks, got ${blocksCount}`)
   if (mappedCount !== mappedBlocks) throw fail(action, `expected MappedBlocksCount ${mappedBlocks} (the ranges' total), got ${mappedCount}`)
+  if (scheme.fileElement !== undefined) verifyFileChecksum(text, bytes, only(root, scheme.fileElement), algorithm, action)
+  return { version, fileChecksum: scheme.fileElement === undefined ? undefined : algorithm, imageSize, blockSize, ranges, mappedBlocks, totalBlocks }
+}
 
-  const sumEl = only(root, El.BmapFileChecksum)
+/** Checks the file checksum in `sumEl`: the file's digest with the field's hex digits replaced by ASCII "0"s. */
+function verifyFileChecksum(text: string, bytes: Uint8Array, sumEl: XmlElement, algorithm: BmapChecksumType, action: string): void {
   const expected = sumEl.text.trim()
-  if (!SHA256_HEX.test(expected)) throw fail(action, `expected 64 lowercase hex digits in <${El.BmapFileChecksum}>, got "${expected}"`)
+  const digits = HEX_DIGITS[algorithm]
+  if (!isDigest({ algorithm, digest: expected })) throw fail(action, `expected ${digits} lowercase hex digits (${algorithm}) in <${sumEl.name}>, got "${expected}"`)
   // Zero the digest where the element's text holds it, in bytes (the text before it may hold multi-byte characters).
   const raw = text.slice(sumEl.contentStart, sumEl.contentEnd).indexOf(expected)
-  if (raw < 0) throw fail(action, `expected the digest in <${El.BmapFileChecksum}> written out, not as character references`)
+  if (raw < 0) throw fail(action, `expected the digest in <${sumEl.name}> written out, not as character references`)
   const at = new TextEncoder().encode(text.slice(0, sumEl.contentStart + raw)).length
   const zeroed = new Uint8Array(bytes)
-  zeroed.fill(0x30, at, at + expected.length)
-  const actual = sha256Hex(zeroed)
+  zeroed.fill(0x30, at, at + digits)
+  const actual = digestHex(algorithm, zeroed)
   if (actual !== expected) throw fail(action, `expected file checksum ${expected}, got ${actual}`, 'the bmap file was changed or damaged after it was made')
-  return { version, imageSize, blockSize, ranges, mappedBlocks, totalBlocks }
 }

@@ -33,9 +33,13 @@ export interface PlanInputs {
   existingTable: string | undefined
 }
 
-/** The bmap's ranges in bytes, labelled for error messages. */
+/** The bmap's ranges in bytes, with their digests (SHA-1 or SHA-256; none in some 1.x files), labelled for error messages. */
 export function bmapRanges(bmap: DecodedBmap): ImageRange[] {
-  return bmap.ranges.map((r, i) => ({ ...bmapRangeBytes(bmap, r), sha256: r.sha256, label: `bmap range ${i + 1} (blocks ${r.first}–${r.last})` }))
+  return bmap.ranges.map((r, i) => ({
+    ...bmapRangeBytes(bmap, r),
+    ...(r.checksum ? { checksum: r.checksum } : {}),
+    label: `bmap range ${i + 1} (blocks ${r.first}–${r.last})`,
+  }))
 }
 
 /** The image's size as far as it is known before reading it all; throws when the sources of it disagree. */

@@ -45,7 +45,8 @@ export interface InstallReport extends InstallPlan {
     image?: string
   }
   bytes: { read: number; image: number; written: number; skipped: number; zeroed: number }
-  ranges?: { verified: number; streamed: number }
+  /** bmap ranges: digest checked; written before their check (longer than the limit); written unverified (1.x bmaps may omit digests). */
+  ranges?: { verified: number; streamed: number; unverified?: number }
   readBack?: { bytes: number }
   seconds: { prepare: number; zero: number; write: number; sync: number; finish: number; verify: number; total: number }
   warnings: string[]
@@ -94,7 +95,7 @@ export function formatReport(r: InstallReport): string {
   ]
   if (r.digests.source) lines.push(`source sha256 ${r.digests.source}${r.digests.sourceVerified ? ' (verified)' : ''}`)
   if (r.digests.image) lines.push(`image sha256 ${r.digests.image}`)
-  if (r.ranges) lines.push(`bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}`)
+  if (r.ranges) lines.push(`bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}${r.ranges.unverified ? `, ${r.ranges.unverified} without a digest written unverified` : ''}`)
   if (r.readBack) lines.push(`read back and compared: ${mib(r.readBack.bytes)}`)
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   return lines.join('\n') + '\n'

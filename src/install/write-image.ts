@@ -10,8 +10,10 @@
 // Three modes:
 // - bmap: only the mapped ranges are read and written, zeros included (the image builder
 //   maps every block that must read as zero). A range up to `verifyLimit` bytes is read
-//   whole and its SHA-256 checked BEFORE any of it is written; a longer one is written as
-//   it streams and checked at its end (the first MiB still keeps the disk unbootable).
+//   whole and its digest (SHA-256, or SHA-1 from an old bmap) checked BEFORE any of it is
+//   written; a longer one is written as it streams and checked at its end (the first MiB
+//   still keeps the disk unbootable). A range without a digest (bmap 1.x allows that) is
+//   written unverified and counted as such.
 // - nonzero: no bmap, the image's span on the target was zeroed with a guarantee first, so
 //   only blocks with data are written.
 // - dense: no bmap and the span could not be zeroed beforehand (size unknown): every block
@@ -20,7 +22,7 @@
 import { createHash } from 'node:crypto'
 import { InputError, InterruptedError } from '../errors.js'
 import type { SlotPool } from '../io/aligned-memory.js'
-import { HashThread } from '../io/hash-thread.js'
+import { HashThread, type HashAlgorithm } from '../io/hash-thread.js'
 import type { ImageReader } from '../io/image-reader.js'
 import type { TargetDevice } from '../io/target-device.js'
 import { nonZeroRuns } from '../io/zero-runs.js'
@@ -29,8 +31,8 @@ import { nonZeroRuns } from '../io/zero-runs.js'
 export interface ImageRange {
   offset: number
   length: number
-  /** Expected SHA-256 of the range's bytes (hex), from the bmap. */
-  sha256?: string
+  /** Expected digest of the range's bytes (lowercase hex), from the bmap; none: written unverified. */
+  checksum?: { algorithm: HashAlgorithm; digest: string }
   /** How to name it in errors: `bmap range 12 (blocks 2048–4095)`. */
   label: string
 }
@@ -69,8 +71,10 @@ export interface WriteOutcome {
   bytesWritten: number
   /** Image bytes looked at and not written (zero blocks, unmapped ranges). */
   bytesSkipped: number
-  /** Ranges whose SHA-256 matched (bmap mode). */
+  /** Ranges whose digest matched (bmap mode). */
   rangesVerified: number
+  /** Ranges written without a digest to check (bmap 1.x files may leave them out). */
+  rangesUnverified: number
   /** Ranges written before their digest could be checked (longer than verifyLimit). */
   rangesStreamed: number
   /** Highest image offset read + 1. */
@@ -159,6 +163,7 @@ class PieceQueue {
 }
 
 const hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+const ALGORITHM_NAMES: Record<HashAlgorithm, string> = { sha1: 'SHA-1', sha256: 'SHA-256' }
 
 /** Runs the write loop; on return every write is complete (not yet synced). */
 export async function writeImage(
@@ -170,13 +175,13 @@ export async function writeImage(
 ): Promise<WriteOutcome> {
   const queue = new WriteQueue(target, opts.maxInflight ?? 4)
   const held = new Uint8Array(job.holdBack)
-  const out: WriteOutcome = { held, bytesWritten: 0, bytesSkipped: 0, rangesVerified: 0, rangesStreamed: 0, imageEnd: 0, extents: [] }
+  const out: WriteOutcome = { held, bytesWritten: 0, bytesSkipped: 0, rangesVerified: 0, rangesUnverified: 0, rangesStreamed: 0, imageEnd: 0, extents: [] }
   const slotSize = pool.slotSize
   const ranges = job.ranges ?? []
   if (job.mode === 'bmap' && job.verifyLimit > slotSize * (pool.count - 2)) throw new RangeError('verifyLimit needs more slots than the pool has')
 
-  // bmap mode: every range's SHA-256 on the hashing thread (the caller's, or one of its
-  // own), its id the range's index.
+  // bmap mode: every range's digest on the hashing thread (the caller's, or one of its
+  // own), its id the range's index; a range without a digest is not hashed.
   const hashing = job.mode === 'bmap' ? (opts.hasher ?? new HashThread()) : undefined
   const truncated = (at: number, what: string): InputError =>
     new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
@@ -184,7 +189,7 @@ export async function writeImage(
   // Producer: fills slots in image order, as far ahead as free slots allow.
   const pieces = new PieceQueue()
   const produce = async (): Promise<void> => {
-    const fill = async (range: number, offset: number, want: number, last: boolean, exact: string | undefined): Promise<number> => {
+    const fill = async (range: number, offset: number, want: number, last: boolean, exact: string | undefined, algorithm?: HashAlgorithm): Promise<number> => {
       const slot = await pool.acquire()
       if (pieces.stopped) {
         pool.release(slot)
@@ -201,7 +206,7 @@ export async function writeImage(
         pool.release(slot)
         throw truncated(offset + n, exact)
       }
-      const hashed = hashing?.update(range, slot.subarray(0, n))
+      const hashed = algorithm === undefined ? undefined : hashing?.update(range, slot.subarray(0, n), algorithm)
       hashed?.catch(() => {}) // the failure is the digest's
       pieces.push({ range, offset, slot, length: n, last: last || n < want, ...(hashed ? { hashed } : {}) })
       return n
@@ -212,7 +217,7 @@ export async function writeImage(
         const end = r.offset + r.length
         for (let off = r.offset; off < end; off += slotSize) {
           const want = Math.min(slotSize, end - off)
-          if ((await fill(i, off, want, off + want >= end, r.label)) < 0) return
+          if ((await fill(i, off, want, off + want >= end, r.label, r.checksum?.algorithm)) < 0) return
         }
       }
     } else {
@@ -269,23 +274,27 @@ export async function writeImage(
         if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
         const r = ranges[p.range]!
         const strict = r.length <= job.verifyLimit
-        // A range overlapping the held-back part is written in part: that part gets its own digest.
-        const recorded = r.sha256 !== undefined && r.offset >= job.holdBack
+        // The range's own SHA-256 serves read-back, unless it overlaps the held-back part (written
+        // in part) or its digest is another algorithm: then each written piece gets its own.
+        const recorded = r.checksum?.algorithm === 'sha256' && r.offset >= job.holdBack
         if (strict) pending.push(p)
         else await writeThenRelease(p, recorded)
         done += p.length
         opts.onProgress?.({ done, total })
         if (!p.last) continue
-        const digest = await hashing!.digest(p.range)
-        if (r.sha256 !== undefined && digest !== r.sha256.toLowerCase()) {
-          throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its SHA-256 is ${digest}, the bmap expects ${r.sha256}`, {
-            hint: 'the image is corrupt, or the bmap belongs to another image',
-          })
-        }
-        if (r.sha256 !== undefined) out.rangesVerified++
+        const c = r.checksum
+        if (c !== undefined) {
+          const digest = await hashing!.digest(p.range, c.algorithm)
+          if (digest !== c.digest.toLowerCase()) {
+            throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its ${ALGORITHM_NAMES[c.algorithm]} is ${digest}, the bmap expects ${c.digest}`, {
+              hint: 'the image is corrupt, or the bmap belongs to another image',
+            })
+          }
+          out.rangesVerified++
+        } else out.rangesUnverified++
         if (!strict) out.rangesStreamed++
         while (pending.length > 0) await writeThenRelease(pending.shift()!, recorded)
-        if (job.recordExtents && recorded) out.extents.push({ offset: r.offset, length: r.length, sha256: r.sha256!.toLowerCase() })
+        if (job.recordExtents && recorded) out.extents.push({ offset: r.offset, length: r.length, sha256: c!.digest.toLowerCase() })
         out.bytesSkipped += Math.max(0, r.offset - lastEnd)
         lastEnd = r.offset + r.length
         out.imageEnd = lastEnd

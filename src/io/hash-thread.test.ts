@@ -52,3 +52,22 @@ test('HashThread: memory that is not shared is refused; after close() every requ
   await assert.rejects(t.update(1, await pool.acquire()), /closed/)
   await assert.rejects(t.digest(1), /closed/)
 })
+
+test('HashThread: each digest in the algorithm its updates name, SHA-1 beside SHA-256; mixing them on one id is refused', async () => {
+  const pool = new SlotPool(65536, 2)
+  const [a, b] = [await pool.acquire(), await pool.acquire()]
+  a.set(randomBytes(a.length))
+  b.set(randomBytes(b.length))
+  const t = new HashThread()
+  try {
+    await Promise.all([t.update(1, a, 'sha1'), t.update(2, a), t.update(1, b.subarray(7, 9000), 'sha1'), t.update(2, b, 'sha256')])
+    assert.equal(await t.digest(1, 'sha1'), createHash('sha1').update(a).update(b.subarray(7, 9000)).digest('hex'))
+    assert.equal(await t.digest(2), sha(a, b))
+    assert.equal(await t.digest(3, 'sha1'), createHash('sha1').digest('hex'))
+    await t.update(4, a, 'sha1')
+    await assert.rejects(t.update(4, b, 'sha256'), /digest 4 is sha1, not sha256/)
+    await assert.rejects(t.digest(4, 'sha256'), /digest 4 is sha1, not sha256/)
+  } finally {
+    await t.close()
+  }
+})

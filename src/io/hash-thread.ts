@@ -1,12 +1,12 @@
-// SHA-256 on a thread of its own. The installer's slots live in shared memory
+// SHA-256 (or SHA-1, for the ranges of old bmap files) on a thread of its own. The installer's slots live in shared memory
 // (SlotPool), so the thread hashes a slot where it is, with no copy, while
 // the event loop goes on reading the next slots and writing verified ones; a source file's
 // digest is computed by the thread reading the file itself. On the event loop, hashing
 // 564 MiB of mapped image plus its 184 MiB .zst took about 0.5 s of one core, during which
 // no read or write could be started.
 //
-// Each digest has an id; updates to one id are hashed in the order they were posted, and
-// digest(id) answers after all of them. update() resolves when the thread is done with
+// Each digest has an id and an algorithm, given with its first update; updates to one id are
+// hashed in the order they were posted, and digest(id) answers after all of them. update() resolves when the thread is done with
 // the bytes, so the slot can be reused.
 
 import { Worker } from 'node:worker_threads'
@@ -26,13 +26,15 @@ parentPort.on('message', (m) => {
   try {
     if (m.op === 'update') {
       let h = hashes.get(m.id)
-      if (!h) hashes.set(m.id, (h = createHash('sha256')))
-      h.update(new Uint8Array(m.buffer, m.offset, m.length))
+      if (!h) hashes.set(m.id, (h = { alg: m.alg, hash: createHash(m.alg) }))
+      else if (h.alg !== m.alg) throw new Error('digest ' + m.id + ' is ' + h.alg + ', not ' + m.alg)
+      h.hash.update(new Uint8Array(m.buffer, m.offset, m.length))
       parentPort.postMessage({ seq: m.seq })
     } else if (m.op === 'digest') {
-      const h = hashes.get(m.id) ?? createHash('sha256')
+      const h = hashes.get(m.id) ?? { alg: m.alg, hash: createHash(m.alg) }
       hashes.delete(m.id)
-      parentPort.postMessage({ seq: m.seq, hex: h.digest('hex') })
+      if (h.alg !== m.alg) throw new Error('digest ' + m.id + ' is ' + h.alg + ', not ' + m.alg)
+      parentPort.postMessage({ seq: m.seq, hex: h.hash.digest('hex') })
     } else if (m.op === 'file') {
       const h = createHash('sha256')
       const buf = Buffer.allocUnsafe(1 << 20)
@@ -62,7 +64,10 @@ interface Reply {
   code?: string
 }
 
-/** A SHA-256 thread; close() it when done. */
+/** The digests the thread computes. */
+export type HashAlgorithm = 'sha1' | 'sha256'
+
+/** A hashing thread (SHA-256 unless told otherwise); close() it when done. */
 export class HashThread {
   private readonly worker: Worker
   private seq = 0
@@ -85,15 +90,15 @@ export class HashThread {
     this.worker.unref()
   }
 
-  /** Adds `bytes` (a view of shared memory) to digest `id`; resolves once the thread has hashed them. */
-  async update(id: number, bytes: Uint8Array): Promise<void> {
+  /** Adds `bytes` (a view of shared memory) to digest `id` of `algorithm` (the same for every update of it); resolves once the thread has hashed them. */
+  async update(id: number, bytes: Uint8Array, algorithm: HashAlgorithm = 'sha256'): Promise<void> {
     if (!(bytes.buffer instanceof SharedArrayBuffer)) throw new TypeError('HashThread.update needs bytes in shared memory')
-    await this.ask({ op: 'update', id, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.length })
+    await this.ask({ op: 'update', id, alg: algorithm, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.length })
   }
 
-  /** The hex SHA-256 of everything added to `id` (of nothing, if nothing was); `id` can then be used again. */
-  async digest(id: number): Promise<string> {
-    return (await this.ask({ op: 'digest', id })).hex!
+  /** The hex digest of everything added to `id` (of nothing, if nothing was), in the algorithm its updates named; `id` can then be used again. */
+  async digest(id: number, algorithm: HashAlgorithm = 'sha256'): Promise<string> {
+    return (await this.ask({ op: 'digest', id, alg: algorithm })).hex!
   }
 
   /** The hex SHA-256 of the file at `path`, read by the thread. */
