@@ -10,6 +10,12 @@
 //   JavaScript) until the promise settles. ZSTD_decompress(3) checks the frame's content
 //   checksum when the frame has one (zstd(1) writes them by default).
 //
+// decompressFirstFrame(src: Uint8Array, dst: Uint8Array): Promise<number>
+//   The same for the first frame in src, ignoring the bytes after it: a qcow2 compressed
+//   cluster is one frame followed by whatever fills its last 512-byte sector (qcow2.txt,
+//   "Compressed Clusters Descriptor"). The frame's length is found by walking its block
+//   headers (ZSTD_findFrameCompressedSize); a frame cut short or damaged is a ZSTD_ERROR.
+//
 // Built by node-gyp (binding.gyp) against Debian's libzstd (libzstd-dev).
 
 #include <node_api.h>
@@ -26,6 +32,7 @@ typedef struct {
   size_t src_len;
   void *dst;
   size_t dst_len;
+  bool first_only;
   size_t result;
 } job_t;
 
@@ -33,7 +40,15 @@ typedef struct {
 static void execute(napi_env env, void *data) {
   (void)env;
   job_t *j = data;
-  j->result = ZSTD_decompress(j->dst, j->dst_len, j->src, j->src_len);
+  size_t src_len = j->src_len;
+  if (j->first_only) {
+    src_len = ZSTD_findFrameCompressedSize(j->src, j->src_len);
+    if (ZSTD_isError(src_len)) {
+      j->result = src_len;
+      return;
+    }
+  }
+  j->result = ZSTD_decompress(j->dst, j->dst_len, j->src, src_len);
 }
 
 // Back on the main thread.
@@ -68,7 +83,7 @@ static bool bytes_of(napi_env env, napi_value v, void **ptr, size_t *len) {
   return type == napi_uint8_array;
 }
 
-static napi_value decompress_frame(napi_env env, napi_callback_info info) {
+static napi_value start(napi_env env, napi_callback_info info, bool first_only) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -77,7 +92,7 @@ static napi_value decompress_frame(napi_env env, napi_callback_info info) {
   void *dst = NULL;
   size_t dst_len = 0;
   if (argc < 2 || !bytes_of(env, argv[0], &src, &src_len) || !bytes_of(env, argv[1], &dst, &dst_len)) {
-    napi_throw_type_error(env, NULL, "decompressFrame(src: Uint8Array, dst: Uint8Array)");
+    napi_throw_type_error(env, NULL, first_only ? "decompressFirstFrame(src: Uint8Array, dst: Uint8Array)" : "decompressFrame(src: Uint8Array, dst: Uint8Array)");
     return NULL;
   }
   job_t *j = calloc(1, sizeof *j);
@@ -89,6 +104,7 @@ static napi_value decompress_frame(napi_env env, napi_callback_info info) {
   j->src_len = src_len;
   j->dst = dst;
   j->dst_len = dst_len;
+  j->first_only = first_only;
   napi_value promise, name;
   napi_create_reference(env, argv[0], 1, &j->src_ref);
   napi_create_reference(env, argv[1], 1, &j->dst_ref);
@@ -97,6 +113,14 @@ static napi_value decompress_frame(napi_env env, napi_callback_info info) {
   napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
   napi_queue_async_work(env, j->work);
   return promise;
+}
+
+static napi_value decompress_frame(napi_env env, napi_callback_info info) {
+  return start(env, info, false);
+}
+
+static napi_value decompress_first_frame(napi_env env, napi_callback_info info) {
+  return start(env, info, true);
 }
 
 // The libzstd version the addon runs with, e.g. "1.5.4".
@@ -111,6 +135,8 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "decompressFrame", NAPI_AUTO_LENGTH, decompress_frame, NULL, &fn);
   napi_set_named_property(env, exports, "decompressFrame", fn);
+  napi_create_function(env, "decompressFirstFrame", NAPI_AUTO_LENGTH, decompress_first_frame, NULL, &fn);
+  napi_set_named_property(env, exports, "decompressFirstFrame", fn);
   napi_create_function(env, "zstdVersion", NAPI_AUTO_LENGTH, version, NULL, &fn);
   napi_set_named_property(env, exports, "zstdVersion", fn);
   return exports;

@@ -1,6 +1,6 @@
 // The native addon (native/zstd-frames.c, built by `make setup` / `npm ci` with node-gyp
 // against Debian's libzstd): one Zstandard frame decompressed into a caller's buffer on
-// libuv's thread pool. Loaded on first use, so that only the verbs that decompress
+// libuv's thread pool (a seekable .zst's frames; a qcow2 image's zstd clusters). Loaded on first use, so that only the verbs that decompress
 // frames need it.
 
 import { createRequire } from 'node:module'
@@ -12,6 +12,8 @@ import { HwimageError } from '../errors.js'
 export interface ZstdNative {
   /** Decompresses the frame in `src` into `dst`; resolves to the bytes written. Rejects (code ZSTD_ERROR) with zstd's error name. */
   decompressFrame(src: Uint8Array, dst: Uint8Array): Promise<number>
+  /** The same for the first frame in `src`; the bytes after it are ignored (a qcow2 cluster's sector padding). */
+  decompressFirstFrame(src: Uint8Array, dst: Uint8Array): Promise<number>
   /** libzstd's version, e.g. "1.5.4". */
   zstdVersion(): string
 }
