@@ -30,6 +30,8 @@ export const ESP_BYTES = 100 * MiB
 const HEAD_BYTES = MiB
 /** Last MiB: the backup GPT (33 sectors) and the gap that keeps root's end aligned. */
 const TAIL_BYTES = MiB
+/** Bytes of every image that are not the root partition: the GPT head and tail, BIOS boot, ESP (106 MiB). */
+export const FIXED_BYTES = HEAD_BYTES + BIOS_BOOT_BYTES + ESP_BYTES + TAIL_BYTES
 
 /** How big a root filesystem must be for `contentBytes` of files in `inodes` inodes: ext4 overhead and headroom. */
 export function fitRootFsBytes(contentBytes: number, inodes: number): number {
@@ -52,7 +54,7 @@ export function planLayout(opts: {
   contentBytes: number
   inodes: number
 }): ImageLayout {
-  const fixed = HEAD_BYTES + BIOS_BOOT_BYTES + ESP_BYTES + TAIL_BYTES
+  const fixed = FIXED_BYTES
   const fit = fitRootFsBytes(opts.contentBytes, opts.inodes)
   const wantedRoot = opts.rootSize === 'fit' || opts.rootSize === 'fill' ? fit : alignUp(opts.rootSize)
   if (typeof opts.rootSize === 'number' && opts.rootSize < fit) {
@@ -82,7 +84,8 @@ export function planLayout(opts: {
   }
 }
 
-function alignUp(n: number): number {
+/** `n` rounded up to a whole MiB, as the layout places partitions. */
+export function alignUp(n: number): number {
   return Math.ceil(n / MiB) * MiB
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseSpec, DEFAULT_SPEC_YAML } from './spec.js'
+import { parseSpec, DEFAULT_SPEC_YAML, MAX_IMAGE_BYTES } from './spec.js'
 import { InputError } from '../errors.js'
 
 function rejects(yaml: string, field: RegExp) {
@@ -65,3 +65,24 @@ test('parseSpec() rejects a file with both content and source', () => rejects('f
 test('parseSpec() rejects a relative file path', () => rejects('files: [{ path: etc/a, content: x }]\n', /field "files\[0\].path"/))
 test('parseSpec() rejects malformed YAML with its line', () => rejects('release: [bookworm\nsize: 2G\n', /malformed YAML at line/))
 test('parseSpec() rejects a spec that is a list', () => rejects('- a\n- b\n', /expected a mapping/))
+
+test('parseSpec() rejects a size above the 1 TiB maximum, naming the field and the value', () => {
+  rejects('size: 100T\n', /field "size": 100 TiB is larger than the 1 TiB maximum/)
+  rejects(`size: ${2 ** 50}\n`, /field "size": 1024 TiB/)
+  assert.equal(parseSpec('size: 1T\n').size, MAX_IMAGE_BYTES)
+})
+
+test('parseSpec() rejects a root_size larger than size minus the boot partitions and the GPT', () => {
+  rejects('size: 2G\nroot_size: 3G\n', /field "root_size": 3 GiB is larger than the 1942 MiB that size 2 GiB leaves/)
+  // 2 GiB minus 106 MiB is the largest root that fits; one MiB more does not.
+  assert.equal(parseSpec('size: 2G\nroot_size: 1942M\n').root_size, 1942 * 1024 ** 2)
+  rejects('size: 2G\nroot_size: 1943M\n', /field "root_size"/)
+})
+
+test('parseSpec() rejects a root_size above the maximum image when size is "fit"', () =>
+  rejects('size: fit\nroot_size: 2T\n', /field "root_size": 2 TiB is larger than the .* the 1 TiB maximum image leaves/))
+
+test('parseSpec() rejects kernel.modules with a flavor that does not cut the module set', () => {
+  rejects('kernel: { flavor: generic, modules: { add: [sctp] } }\n', /field "kernel.modules": .*"server" flavor only.*"generic"/)
+  assert.equal(parseSpec('kernel: { flavor: cloud }\n').kernel.flavor, 'cloud')
+})

@@ -1,11 +1,15 @@
 // The build spec: what image to make. YAML, validated strictly — an unknown key, a
 // wrong type, an unknown release or flavor, or an architecture other than amd64 is
-// an InputError (exit 2) naming the field. Sizes the content outgrows are caught
-// after the root filesystem is known (see layout.ts), also naming the field.
+// an InputError (exit 2) naming the field, as is a size above the maximum or a
+// root_size the image has no room for. Sizes the content outgrows are caught after
+// the root filesystem is known (see layout.ts), also naming the field; the output
+// directory, files[].source and the module names are checked before the first long
+// step (preflight.ts, spec-modules.ts).
 
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 import { InputError } from '../errors.js'
+import { FIXED_BYTES, MiB, alignUp } from './layout.js'
 
 /** Releases hwimage can build, with the Debian version and the security suite. */
 export const RELEASES = {
@@ -123,11 +127,56 @@ export function validateSpec(data: unknown, source = 'spec'): BuildSpec {
       hint: 'the boot partitions alone take 105 MiB; use at least 1G, or "fit"',
     })
   }
+  checkSizeLimits(spec, source)
+  if (spec.kernel.flavor !== 'server' && (spec.kernel.modules.add.length > 0 || spec.kernel.modules.remove.length > 0)) {
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "kernel.modules": module changes apply to the "server" flavor only, and the flavor is "${spec.kernel.flavor}"`, {
+      hint: `remove kernel.modules, or use flavor: server (the "${spec.kernel.flavor}" flavor installs every module its package has)`,
+    })
+  }
   return { ...spec, name }
 }
 
 /** The smallest image hwimage makes: boot partitions plus a minimal root. */
 export const MIN_IMAGE_BYTES = 512 * 1024 ** 2
+
+/**
+ * The largest image hwimage makes: 1 TiB. An image needs room only for its content
+ * (the root partition and filesystem grow to the disk on first boot, cloud-guest-utils'
+ * growpart), while every byte of it costs: mkfs.ext4 writes the inode tables (1/64 of
+ * the root filesystem) and the journal as real zeros (src/tools/mkfs.ts), and the .zst
+ * step reads and compresses the holes too — 21 s per GiB of holes on the 2-core
+ * development machine, so a 1 TiB image already takes hours there.
+ */
+export const MAX_IMAGE_BYTES = 1024 ** 4
+
+// Sizes that can be judged from the spec alone, before anything is downloaded.
+function checkSizeLimits(spec: z.output<typeof schema>, source: string): void {
+  if (spec.size !== 'fit' && alignUp(spec.size) > MAX_IMAGE_BYTES) {
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": ${formatSize(spec.size)} is larger than the ${formatSize(MAX_IMAGE_BYTES)} maximum`, {
+      hint: 'the root filesystem grows to the disk on first boot, so the image needs only its content: use "fit", or a size of at most 1T (docs/build.md "Sizes")',
+    })
+  }
+  if (typeof spec.root_size !== 'number') return
+  const room = (spec.size === 'fit' ? MAX_IMAGE_BYTES : alignUp(spec.size)) - FIXED_BYTES
+  if (alignUp(spec.root_size) > room) {
+    const of = spec.size === 'fit' ? `the ${formatSize(MAX_IMAGE_BYTES)} maximum image` : `size ${formatSize(alignUp(spec.size))}`
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid ${source}: field "root_size": ${formatSize(spec.root_size)} is larger than the ${formatSize(room)} that ${of} leaves for the root partition (${FIXED_BYTES / MiB} MiB go to the GPT, BIOS boot and EFI partitions)`,
+      { hint: `use a root_size of at most ${room / MiB}M, "fill", or a larger size` },
+    )
+  }
+}
+
+/** "2 GiB", "100 TiB", "1942 MiB": the largest unit that holds the size exactly, else MiB (or bytes below 1 MiB). */
+export function formatSize(bytes: number): string {
+  for (const [unit, mult] of [['TiB', 1024 ** 4], ['GiB', 1024 ** 3]] as const) {
+    if (bytes >= mult && bytes % mult === 0) return `${bytes / mult} ${unit}`
+  }
+  if (bytes < MiB) return `${bytes} bytes`
+  const m = bytes / MiB
+  return `${Number.isInteger(m) ? m : m.toFixed(1)} MiB`
+}
 
 function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('')
