@@ -40,3 +40,49 @@ export function detectFormat(head: Uint8Array): ImageFormat {
   }
   return 'raw'
 }
+
+// What a disk image's first MiB holds at fixed offsets (libblkid's probes use the same):
+// a boot sector or MBR (0x55AA at 510: also GPT's protective MBR, FAT, NTFS, hybrid ISOs),
+// a GPT header at LBA 1, or a whole-disk file system's superblock.
+const DISK_SIGNATURES: ReadonlyArray<{ what: string; at: number; bytes: readonly number[] }> = [
+  { what: 'a boot sector', at: 510, bytes: [0x55, 0xaa] },
+  { what: 'a GPT', at: 512, bytes: [...'EFI PART'].map((c) => c.charCodeAt(0)) },
+  { what: 'a GPT (4096-byte sectors)', at: 4096, bytes: [...'EFI PART'].map((c) => c.charCodeAt(0)) },
+  { what: 'an ext2/3/4 file system', at: 1080, bytes: [0x53, 0xef] },
+  { what: 'an XFS file system', at: 0, bytes: [...'XFSB'].map((c) => c.charCodeAt(0)) },
+  { what: 'a btrfs file system', at: 65600, bytes: [...'_BHRfS_M'].map((c) => c.charCodeAt(0)) },
+  { what: 'an ISO 9660 file system', at: 32769, bytes: [...'CD001'].map((c) => c.charCodeAt(0)) },
+  { what: 'a LUKS volume', at: 0, bytes: [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe] },
+  { what: 'an LVM physical volume', at: 536, bytes: [...'LVM2 001'].map((c) => c.charCodeAt(0)) },
+  { what: 'a squashfs file system', at: 0, bytes: [...'hsqs'].map((c) => c.charCodeAt(0)) },
+]
+
+const has = (b: Uint8Array, at: number, bytes: readonly number[]): boolean => b.length >= at + bytes.length && bytes.every((x, i) => b[at + i] === x)
+
+/** What a file that is not a disk image is, in words, from its first bytes. */
+export function describeData(head: Uint8Array): string {
+  if (head.length === 0) return 'empty'
+  if (head.every((b) => b === 0)) return `all zeros in its first ${head.length} bytes`
+  if (has(head, 0, [0x7f, 0x45, 0x4c, 0x46])) return 'an ELF executable or library'
+  if (has(head, 0, [...'%PDF'].map((c) => c.charCodeAt(0)))) return 'a PDF document'
+  if (has(head, 257, [...'ustar'].map((c) => c.charCodeAt(0)))) return 'a tar archive'
+  const sample = head.subarray(0, 4096)
+  const text = sample.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b !== 127))
+  if (text) {
+    const start = new TextDecoder().decode(sample.subarray(0, 40)).replace(/\s+/g, ' ').trim()
+    const kind = /^[[{]/.test(start) ? 'JSON text' : /^<\?xml|^</.test(start) ? 'XML or HTML text' : /^#!/.test(start) ? 'a script' : 'text'
+    return `${kind} (it starts "${start}")`
+  }
+  return 'data with no partition table, boot sector or file-system signature'
+}
+
+/**
+ * Whether an uncompressed image looks like a disk image: a partition table, a boot sector or
+ * a whole-disk file system in its first MiB, and (when known) a size in whole 512-byte
+ * sectors. Returns undefined when it does, else what it looks like instead.
+ */
+export function notADiskImage(head: Uint8Array, size: number | undefined): string | undefined {
+  if (!DISK_SIGNATURES.some((s) => has(head, s.at, s.bytes))) return describeData(head)
+  if (size !== undefined && size % 512 !== 0) return `${size} bytes, not a whole number of 512-byte sectors`
+  return undefined
+}

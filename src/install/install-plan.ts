@@ -14,9 +14,23 @@ import type { LocatedBmap } from './locate-bmap.js'
 import type { TargetInfo } from './target-info.js'
 import type { BusyReason } from './target-safety.js'
 import type { ImageRange } from './write-image.js'
+import type { Gpt } from '../disk/gpt.js'
+import type { Signature } from '../tools/wipefs.js'
+import type { PlacedPartition } from './install-options.js'
 
-/** The timed stages of an install. */
+/** The timed stages of an install (each step counts towards one). */
 export type Stage = 'prepare' | 'zero' | 'write' | 'sync' | 'finish' | 'verify'
+
+/**
+ * The executor's steps, in order (install-steps.ts runs them): zero the target's first and
+ * last MiB → zero the image's span (no bmap) → write the image, first MiB held back →
+ * check the source (size, digest) → finish the table (the backup entries at the disk's
+ * end) → add the seed → write the first MiB, then the backup header → read back.
+ */
+export const STEP_NAMES = ['zero-ends', 'zero-span', 'write-image', 'check-source', 'finish-table', 'add-seed', 'write-first-mib', 'read-back'] as const
+
+/** One step of the executor. */
+export type StepName = (typeof STEP_NAMES)[number]
 
 /** Everything describePlan() looks at. */
 export interface PlanInputs {
@@ -31,6 +45,13 @@ export interface PlanInputs {
   headBytes: number
   expected: string | undefined
   existingTable: string | undefined
+  /** What wipefs sees on the target (partition tables, file systems, RAID, LVM, LUKS). */
+  signatures: Signature[]
+  /** The image's table made for the disk: its new size and where the backup goes. */
+  resized?: { gpt: Gpt; backupOffset: number }
+  /** The seed partition, placed at the disk's end. */
+  seed?: PlacedPartition
+  verify: boolean
 }
 
 /** The bmap's ranges in bytes, with their digests (SHA-1 or SHA-256; none in some 1.x files), labelled for error messages. */
@@ -96,11 +117,21 @@ export function describePlan(p: PlanInputs): InstallPlan {
       ...(t.serial ? { serial: t.serial } : {}),
       ...(t.wwn ? { wwn: t.wwn } : {}),
       ...(p.existingTable ? { existingTable: p.existingTable } : {}),
+      signatures: p.signatures,
       busy: p.busy,
     },
     mode,
     zeroing,
     ...(p.expected ? { sha256Expected: p.expected } : {}),
+    ...(p.resized ? { gptResize: { diskSectors: String(p.resized.gpt.diskSectors), lastUsableLba: String(p.resized.gpt.lastUsableLba), backupOffset: p.resized.backupOffset } } : {}),
+    ...(p.seed ? { seed: { partition: p.seed.number, offset: p.seed.offset, sizeBytes: p.seed.sizeBytes } } : {}),
+    steps: STEP_NAMES.filter((s) => {
+      if (s === 'zero-span') return zeroing.length > 2
+      if (s === 'finish-table') return p.resized !== undefined
+      if (s === 'add-seed') return p.seed !== undefined
+      if (s === 'read-back') return p.verify
+      return true
+    }),
   }
   if (p.located) {
     const b = p.located.bmap

@@ -1,6 +1,8 @@
 // What an install did (or, with --dry-run, would do): the JSON document `hwimage install
 // --json` prints on stdout, and its short human form.
 
+import type { Signature } from '../tools/wipefs.js'
+import type { StepName } from './install-plan.js'
 import type { BusyReason } from './target-safety.js'
 
 /** The install's plan, known before anything is written. */
@@ -23,6 +25,8 @@ export interface InstallPlan {
     wwn?: string
     /** The partition table found on it, if any ("GPT", "MBR"). */
     existingTable?: string
+    /** Every signature on it (wipefs): what the install destroys. */
+    signatures: Signature[]
     busy: BusyReason[]
   }
   /** bmap: mapped ranges written; nonzero: span zeroed then data blocks; dense: every block. */
@@ -32,6 +36,12 @@ export interface InstallPlan {
   sha256Expected?: string
   /** After the image: the table moved to the end of the disk. */
   gptResize?: { diskSectors: string; lastUsableLba: string; backupOffset: number }
+  /** The seed partition added at the end of the disk. */
+  seed?: { partition: number; offset: number; sizeBytes: number }
+  /** The executor's steps that will run, in order. */
+  steps: StepName[]
+  /** Why the install is refused (a dry run shows the plan and exits with this). */
+  refused?: { code: string; message: string; hint?: string }
 }
 
 /** The JSON report of a finished (or dry-run) install. */
@@ -45,10 +55,14 @@ export interface InstallReport extends InstallPlan {
     image?: string
   }
   bytes: { read: number; image: number; written: number; skipped: number; zeroed: number }
+  /** A download that dropped and was resumed with Range requests. */
+  resumes?: { count: number; bytesRerequested: number; at: number[] }
   /** bmap ranges: digest checked; written before their check (longer than the limit); written unverified (1.x bmaps may omit digests). */
   ranges?: { verified: number; streamed: number; unverified?: number }
   readBack?: { bytes: number }
   seconds: { prepare: number; zero: number; write: number; sync: number; finish: number; verify: number; total: number }
+  /** Seconds of each step that ran. */
+  stepSeconds?: Partial<Record<StepName, number>>
   warnings: string[]
 }
 
@@ -78,13 +92,17 @@ export function formatPlan(p: InstallPlan): string {
     `target:  ${p.target.path} (${p.target.kind}, ${mib(p.target.size)}, ${p.target.sectorSize}-byte sectors${p.target.model ? `, ${p.target.model}` : ''}${p.target.serial ? `, serial ${p.target.serial}` : ''})`,
   )
   if (p.target.existingTable) lines.push(`         holds a ${p.target.existingTable} partition table: it will be overwritten`)
+  for (const s of p.target.signatures) lines.push(`         destroys: ${s.type}${s.label ? ` "${s.label}"` : ''}${s.uuid ? ` ${s.uuid}` : ''} (signature at byte ${s.offset})`)
   for (const b of p.target.busy) lines.push(`         BUSY: ${b.detail}`)
   const modeText = { bmap: 'write the mapped ranges (each verified before it is written)', nonzero: 'zero the image span, then write the blocks that hold data', dense: 'write every block' }[p.mode]
   lines.push(`plan:    ${modeText}`)
   for (const z of p.zeroing) lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
   if (p.gptResize) lines.push(`         move the backup GPT to the end of the disk (byte ${p.gptResize.backupOffset}), last usable LBA ${p.gptResize.lastUsableLba}`)
+  if (p.seed) lines.push(`         add the seed partition ${p.seed.partition} (${mib(p.seed.sizeBytes)} at byte ${p.seed.offset})`)
   lines.push('         write the first MiB last, after a sync')
+  lines.push(`steps:   ${p.steps.join(' → ')}`)
   if (p.sha256Expected) lines.push(`sha256:  ${p.sha256Expected} (checked before the first MiB is written)`)
+  if (p.refused) lines.push(`REFUSED: ${p.refused.message}`)
   return lines.join('\n') + '\n'
 }
 
@@ -97,6 +115,7 @@ export function formatReport(r: InstallReport): string {
   if (r.digests.image) lines.push(`image sha256 ${r.digests.image}`)
   if (r.ranges) lines.push(`bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}${r.ranges.unverified ? `, ${r.ranges.unverified} without a digest written unverified` : ''}`)
   if (r.readBack) lines.push(`read back and compared: ${mib(r.readBack.bytes)}`)
+  if (r.resumes) lines.push(`download resumed ${r.resumes.count} time${r.resumes.count === 1 ? '' : 's'} (at byte ${r.resumes.at.join(', ')}; ${mib(r.resumes.bytesRerequested)} asked for again)`)
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   return lines.join('\n') + '\n'
 }

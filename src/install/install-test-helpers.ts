@@ -29,9 +29,15 @@ export async function fileDigest(file: string): Promise<string> {
 }
 
 /** Asserts the first MiB is all zeros: no partition table, nothing to boot. */
-export async function assertFirstMiBZero(file: string): Promise<void> {
+/** Asserts a failed install left no partition table: the first and last MiB zeroed, and wipefs sees no GPT or MBR. */
+export async function assertNoTable(file: string): Promise<void> {
+  const size = (await fsp.stat(file)).size || Number((await run(['blockdev', '--getsize64', file])).stdout.trim())
   const head = await readBytes(file, 0, MiB)
   assert.ok(head.every((x) => x === 0), 'the first MiB is zeroed')
+  const tail = await readBytes(file, Math.max(0, size - MiB), MiB)
+  assert.ok(tail.every((x) => x === 0), 'the last MiB is zeroed')
+  const sigs = JSON.parse((await run(['wipefs', '--no-act', '--json', file])).stdout || '{"signatures":[]}') as { signatures: Array<{ type: string }> }
+  assert.deepEqual(sigs.signatures.filter((x) => /gpt|PMBR|dos/.test(x.type)), [], 'wipefs finds no partition table')
 }
 
 /**

@@ -11,7 +11,7 @@ import { fileReadAt, readSeekTable } from '../io/framed-zstd.js'
 import { run } from '../tools/run.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
 import { install, type InstallOptions } from './install.js'
-import { assertFirstMiBZero, assertInstalled, fileDigest, readBytes } from './install-test-helpers.js'
+import { assertNoTable, assertInstalled, fileDigest, readBytes } from './install-test-helpers.js'
 
 const MiB = 1 << 20
 const DISK = 64 * MiB
@@ -54,7 +54,9 @@ test('install() writes a .zst with its bmap onto a garbage-filled disk: fsck-cle
   assert.equal(r.bytes.image, fx.size)
   assert.equal(r.bytes.read, (await fsp.stat(fx.zst)).size, 'the whole .zst was read')
   assert.equal(r.gptResize!.backupOffset, DISK - 33 * 512)
-  assert.deepEqual(events, ['start', 'verified', 'done'])
+  assert.deepEqual(events.filter((e) => e !== 'step'), ['start', 'verified', 'done'])
+  assert.deepEqual(r.steps, ['zero-ends', 'write-image', 'check-source', 'finish-table', 'write-first-mib'])
+  assert.equal(events.filter((e) => e === 'step').length, r.steps.length, 'one step event per step')
 })
 
 for (const [label, pick, extra] of [
@@ -107,8 +109,8 @@ test('install() checks --sha256 and --sha256-url before the first MiB, and --ver
 
 test('a wrong digest fails with CHECKSUM_MISMATCH and leaves the first MiB zeroed', async () => {
   const disk = await target()
-  await assert.rejects(install({ source: fx.zst, disk, sha256: 'ab'.repeat(32) }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /first MiB .* is zeroed/.test((e as Error).message))
-  await assertFirstMiBZero(disk)
+  await assert.rejects(install({ source: fx.zst, disk, sha256: 'ab'.repeat(32) }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /first and last MiB .* are zeroed/.test((e as Error).message))
+  await assertNoTable(disk)
 })
 
 test('a truncated stream fails with SOURCE_TRUNCATED and leaves the first MiB zeroed', async () => {
@@ -118,7 +120,7 @@ test('a truncated stream fails with SOURCE_TRUNCATED and leaves the first MiB ze
   for (const bmap of [fx.bmap, false] as const) {
     const disk = await target()
     await assert.rejects(install({ source: cut, disk, bmap }), code('SOURCE_TRUNCATED'))
-    await assertFirstMiBZero(disk)
+    await assertNoTable(disk)
   }
 })
 
@@ -133,10 +135,10 @@ test('one corrupt byte in the compressed stream is caught (by the range digest o
   await fsp.writeFile(bad, all)
   const withBmap = await target()
   await assert.rejects(install({ source: bad, disk: withBmap, bmap: fx.bmap }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) || code('SOURCE_CORRUPT')(e))
-  await assertFirstMiBZero(withBmap)
+  await assertNoTable(withBmap)
   const without = await target()
   await assert.rejects(install({ source: bad, disk: without, bmap: false }), code('SOURCE_CORRUPT'))
-  await assertFirstMiBZero(without)
+  await assertNoTable(without)
 })
 
 test('a corrupt frame that holds no mapped data is not decompressed: the install is right without --sha256, refused with it', async () => {
@@ -155,13 +157,13 @@ test('a corrupt frame that holds no mapped data is not decompressed: the install
   const good = /^([0-9a-f]{64})  fixture\.img\.zst$/m.exec(sums)![1]!
   const refused = await target()
   await assert.rejects(install({ source: bad, disk: refused, bmap: fx.bmap, sha256: good }), code('CHECKSUM_MISMATCH'))
-  await assertFirstMiBZero(refused)
+  await assertNoTable(refused)
 })
 
 test('a bmap belonging to another image of the same size fails on the first range that differs', async () => {
   const disk = await target()
   await assert.rejects(install({ source: fx.zst, disk, bmap: other.bmap }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /bmap range \d+/.test((e as Error).message))
-  await assertFirstMiBZero(disk)
+  await assertNoTable(disk)
 })
 
 test('a bmap for an image of another size, or with damaged XML or checksum, is refused before anything is written', async () => {
@@ -210,17 +212,20 @@ test('--dry-run reports the plan and writes nothing', async () => {
   assert.equal(await fileDigest(disk), before)
 })
 
-test('the seam before the first MiB can add a partition and write into it', async () => {
+test('the seed step places a partition when planned and writes into it before the first MiB', async () => {
   const disk = await target()
   const seedBytes = Buffer.alloc(MiB, 0x5e)
   await install({
     source: fx.zst,
     disk,
-    beforeFirstMiB: async ({ gpt, target: dev }) => {
-      const last = gpt.lastUsableLba - (gpt.lastUsableLba + 1n) % 2048n
-      const first = last - 2047n
-      await dev.write(Number(first * 512n), seedBytes)
-      return { ...gpt, partitions: [...gpt.partitions, { number: 2, typeGuid: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7', uniqueGuid: 'AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE', firstLba: first, lastLba: last, attributes: 0n, name: 'cidata' }] }
+    seed: {
+      place: (gpt) => {
+        const last = gpt.lastUsableLba - ((gpt.lastUsableLba + 1n) % 2048n)
+        const first = last - 2047n
+        const partitions = [...gpt.partitions, { number: 2, typeGuid: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7', uniqueGuid: 'AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE', firstLba: first, lastLba: last, attributes: 0n, name: 'cidata' }]
+        return { gpt: { ...gpt, partitions }, number: 2, offset: Number(first * 512n), sizeBytes: MiB }
+      },
+      write: async ({ placed, target: dev }) => await dev.write(placed.offset, seedBytes),
     },
   })
   const p = JSON.parse((await import('../tools/run.js').then((m) => m.run(['sfdisk', '--json', disk]))).stdout) as { partitiontable: { partitions: Array<{ start: number; name: string }> } }
@@ -245,7 +250,7 @@ test('an abort during the write stops cleanly with INTERRUPTED and the first MiB
     },
   })
   await assert.rejects(run, (e: unknown) => code('INTERRUPTED')(e) && (e as HwimageError).exitCode === 130)
-  await assertFirstMiBZero(disk)
+  await assertNoTable(disk)
 })
 
 /** Serves `root` over HTTP with Range support; `cut(path, n)` may cut the n-th GET of a path after some bytes, `stop` closes the server for good. */
@@ -301,7 +306,7 @@ test('an install from a URL whose server stops mid-stream fails with NETWORK and
   try {
     const disk = await target()
     await assert.rejects(install({ source: `${s.url}/fixture.img.zst`, disk, http: { retries: 2, retryDelayMs: 5 } }), (e: unknown) => code('NETWORK')(e) && /byte \d+/.test((e as Error).message))
-    await assertFirstMiBZero(disk)
+    await assertNoTable(disk)
   } finally {
     await s.close()
   }

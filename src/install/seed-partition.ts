@@ -1,7 +1,8 @@
 // The seed partition at the end of the installed disk (issue 4, docs/first-boot-contract.md):
-// `addSeedPartition` places it in a table (pure), `seedBeforeFirstMiB` is the installer's
-// seam that renders the seed into a FAT volume for the target's sector size and writes it
-// there before the first MiB (and so the new table) is written.
+// `addSeedPartition` places it in a table (pure), `seedStep` is the installer's seed step:
+// placed when the install is planned (a disk without room for it is refused before
+// anything is written), then rendered into a FAT volume for the target's sector size and
+// written there before the first MiB (and so the new table) is written.
 //
 // It goes after everything, ending on the last 1 MiB boundary before the backup GPT, so
 // the root partition stays the last one before it and cloud-init's growpart grows root up
@@ -16,7 +17,7 @@ import { detectNetworkRenderer } from '../seed/detect-network-renderer.js'
 import { makeSeedVolume, SEED_PARTITION } from '../seed/make-seed-volume.js'
 import type { InstallReportSummary } from '../seed/seed-files.js'
 import type { Seed, SeedFormat } from '../seed/seed-schema.js'
-import type { BeforeFirstMiB } from './install.js'
+import type { SeedStep } from './install-options.js'
 
 /** Where the seed partition goes and what it is (defaults: SEED_PARTITION). */
 export interface SeedPartitionSpec {
@@ -88,7 +89,7 @@ export function rootPartitionOffset(gpt: Gpt): number | undefined {
   return root ? Number(root.firstLba) * gpt.sectorSize : undefined
 }
 
-/** Options of seedBeforeFirstMiB(). */
+/** Options of seedStep(). */
 export interface SeedSeamOptions {
   /** Overrides the seed's `format:` (--seed-format). */
   format?: SeedFormat
@@ -100,18 +101,23 @@ export interface SeedSeamOptions {
 }
 
 /**
- * The installer seam for `--seed`: adds the seed partition to the table, renders the seed
- * (network config version detected from the image's root file system, already on the
- * target) into a FAT volume with the target's sector size, and writes it into the partition.
+ * The installer's seed step for `--seed`: places the seed partition in the table, then
+ * renders the seed (network config version detected from the image's root file system,
+ * already on the target) into a FAT volume with the target's sector size, and writes it
+ * into the partition.
  */
-export function seedBeforeFirstMiB(seed: Seed, opts: SeedSeamOptions = {}): BeforeFirstMiB {
-  return async ({ gpt, target, signal, facts }) => {
-    const sectorSize = target.sectorSize
-    if (sectorSize !== 512 && sectorSize !== 4096) {
-      throw new InputError('SEED_INVALID', `Cannot write the seed partition on "${target.path}": its ${sectorSize}-byte sectors are neither 512 nor 4096 bytes`)
-    }
-    const placed = addSeedPartition(gpt)
-    const rootOffset = rootPartitionOffset(gpt)
+export function seedStep(seed: Seed, opts: SeedSeamOptions = {}): SeedStep {
+  return {
+    place: (gpt) => {
+      if (gpt.sectorSize !== 512 && gpt.sectorSize !== 4096) {
+        throw new InputError('SEED_INVALID', `Cannot add the seed partition: ${gpt.sectorSize}-byte sectors are neither 512 nor 4096 bytes`)
+      }
+      const placed = addSeedPartition(gpt)
+      return { gpt: placed.gpt, number: placed.partition.number, offset: placed.offset, sizeBytes: placed.sizeBytes }
+    },
+    write: async ({ placed, target, signal, facts }) => {
+    const sectorSize = placed.gpt.sectorSize as 512 | 4096 // place() accepts no other
+    const rootOffset = rootPartitionOffset(placed.gpt)
     // The target has no partition table yet (its first MiB is written last), so the root
     // file system is read at its offset in the table about to be written.
     const net = await detectNetworkRenderer(target.path, rootOffset, signal ? { signal } : {})
@@ -150,11 +156,11 @@ export function seedBeforeFirstMiB(seed: Seed, opts: SeedSeamOptions = {}): Befo
       await target.write(placed.offset, buf)
       await target.sync()
       for (const w of volume.warnings) opts.onWarning?.(`seed: ${w}`)
-      opts.onWritten?.({ offset: placed.offset, sizeBytes: placed.sizeBytes, label: volume.label, instanceId: volume.instanceId, partition: placed.partition.number, networkVersion: volume.networkVersion })
+      opts.onWritten?.({ offset: placed.offset, sizeBytes: placed.sizeBytes, label: volume.label, instanceId: volume.instanceId, partition: placed.number, networkVersion: volume.networkVersion })
     } finally {
       await volume.dispose()
     }
-    return placed.gpt
+    },
   }
 }
 

@@ -159,3 +159,28 @@ export function assertNotBusy(target: TargetInfo, reasons: BusyReason[]): void {
         : 'unmount it, swapoff, stop what holds it (vgchange -an, dmsetup remove, mdadm --stop), then retry'
   throw new DeviceError('DEVICE_BUSY', `Cannot install onto "${target.path}": ${reasons.map((r) => r.detail).join('; ')}`, { hint })
 }
+
+/**
+ * Why the source cannot be read while the target is written, if it cannot: the target is
+ * the source file itself (same inode), a loop device backed by it, or a disk whose file
+ * system (the device, a partition, or something stacked on it) holds the source. Installing
+ * an image onto itself would zero or punch the very bytes it is about to read.
+ */
+export async function findSourceConflict(target: TargetInfo, sourcePath: string): Promise<string | undefined> {
+  const st = await fsp.stat(sourcePath).catch(() => undefined)
+  if (!st?.isFile()) return undefined
+  if (target.kind === 'file') {
+    const id = target.fileId!
+    return st.dev === id.dev && st.ino === id.ino ? `"${target.path}" is the source file itself` : undefined
+  }
+  const stack = await stackOf(target.devno!)
+  for (const s of stack) {
+    const backing = await readAttr(path.join(SYS.root, 'block', s.name, 'loop/backing_file'))
+    const b = backing ? await fsp.stat(backing).catch(() => undefined) : undefined
+    if (b && b.dev === st.dev && b.ino === st.ino) return `/dev/${s.name} is a loop device over the source file "${sourcePath}"`
+  }
+  const { major, minor } = devParts(st.dev)
+  const holder = stack.find((s) => s.devno === `${major}:${minor}`)
+  if (holder) return `the source "${sourcePath}" is stored on /dev/${holder.name}${holder.name === target.name ? '' : `, part of "${target.path}"`}`
+  return undefined
+}

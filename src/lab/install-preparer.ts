@@ -6,7 +6,7 @@ import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withContext } from '../errors.js'
 import { install } from '../install/install.js'
-import { seedBeforeFirstMiB } from '../install/seed-partition.js'
+import { seedStep } from '../install/seed-partition.js'
 import type { DiskPreparer } from './matrix.js'
 
 /** Installs the image with the cell's seed onto `disk.img` (a sparse file of the target size) in the cell's directory. */
@@ -24,7 +24,7 @@ export const installPreparer: DiskPreparer = async (ctx) => {
       source: ctx.image.path,
       disk,
       yes: true,
-      beforeFirstMiB: seedBeforeFirstMiB(ctx.seed),
+      seed: seedStep(ctx.seed),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     })
   } catch (e) {

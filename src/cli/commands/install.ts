@@ -2,7 +2,7 @@
 
 import { UsageError } from '../../errors.js'
 import { parseDiskHints } from '../../install/disk-hints.js'
-import { install } from '../../install/install.js'
+import { install, planOfRefusal } from '../../install/install.js'
 import type { SeedFormat } from '../../seed/seed-schema.js'
 import { formatPlan, formatReport } from '../../install/install-report.js'
 import { parseVerbArgs, type Command } from '../command.js'
@@ -33,6 +33,8 @@ Image:
   --sha256-url URL|FILE a SHA256SUMS file: the line for SOURCE's file name is used
   --image-digest        also compute the uncompressed image's SHA-256 (reads the
                         whole image, zeros included: slower)
+  --raw                 write SOURCE even if it does not look like a disk image
+                        (no partition table, boot sector or file-system signature)
 First boot:
   --seed SEED.yaml      add a 16 MiB seed partition named "cidata" at the end of
                         the disk (after the image; root still grows up to it):
@@ -43,13 +45,20 @@ First boot:
   --seed-format F       nocloud or configdrive: overrides the seed's format:
 Safety and output:
   --verify              read everything written back from the disk and compare
-  --dry-run             print the plan (sizes, checks, what is zeroed) and write nothing
-  -y, --yes             overwrite a disk that holds a partition table without asking
+  --dry-run             print the plan (sizes, checks, what is zeroed, what it would
+                        destroy) and write nothing; exits as the install would
+  -y, --yes             overwrite a disk that holds a partition table, file system,
+                        RAID/LVM/LUKS signature without asking
   --json                JSON-lines events on stderr, one JSON report on stdout
   -h, --help            this help
 
 Exit status: 0 installed, 1 failed (device, network, tool), 2 bad input (corrupt
 or truncated source, digest mismatch, target too small), 130 interrupted.
+
+Examples:
+  hwimage install out/default/debian-12-server-amd64.img.zst --disk /dev/sdb --dry-run
+  hwimage install https://images.example/debian-12-server-amd64.img.zst \
+      --disk-hint serial=S3Z1NB0K --seed metal-01.yaml --yes --json
 See docs/install.md for the zeroing contract and worked examples.
 `
 
@@ -68,6 +77,7 @@ export const installCommand: Command = {
         sha256: { type: 'string' },
         'sha256-url': { type: 'string' },
         'image-digest': { type: 'boolean' },
+        raw: { type: 'boolean' },
         verify: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
@@ -94,8 +104,8 @@ export const installCommand: Command = {
       if (!(SEED_FORMATS as readonly string[]).includes(seedFormat)) throw new UsageError(`Cannot use --seed-format "${seedFormat}": expected ${SEED_FORMATS.join(' or ')}`)
     }
     const seed = seeding && typeof v.seed === 'string' ? await seeding.readSeedFile(v.seed) : undefined
-    const beforeFirstMiB = seeding && seed
-      ? seeding.seedBeforeFirstMiB(seed, {
+    const seedWriter = seeding && seed
+      ? seeding.seedStep(seed, {
           ...(typeof seedFormat === 'string' ? { format: seedFormat as SeedFormat } : {}),
           onWarning: (w) => reporter.warn(w),
           onWritten: (s) => {
@@ -106,6 +116,7 @@ export const installCommand: Command = {
       : undefined
     const interactive = !json && source !== '-' && Boolean(process.stdin.isTTY) && Boolean(ctx.stderr.isTTY)
     const report = await install({
+      ...(v.raw === true ? { raw: true } : {}),
       source,
       ...(typeof v.disk === 'string' ? { disk: v.disk } : {}),
       ...(Array.isArray(v['disk-hint']) ? { diskHints: parseDiskHints(v['disk-hint'] as string[]) } : {}),
@@ -117,10 +128,15 @@ export const installCommand: Command = {
       dryRun: v['dry-run'] === true,
       yes: v.yes === true,
       ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr, ctx.signal) } : {}),
-      ...(beforeFirstMiB ? { beforeFirstMiB } : {}),
+      ...(seedWriter ? { seed: seedWriter } : {}),
       signal: ctx.signal,
       onEvent: (name, fields) => reporter.event(name, fields),
       onProgress: reporter.progress,
+    }).catch((e: unknown) => {
+      // A dry run that the install would refuse: the plan first, then the refusal (and its exit code).
+      const plan = planOfRefusal(e)
+      if (plan) ctx.stdout.write(json ? JSON.stringify(plan) + '\n' : formatPlan(plan))
+      throw e
     })
     reporter.clearBar()
     for (const w of report.warnings) reporter.warn(w)
