@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js'
 export interface CommandContext {
   stdout: NodeJS.WritableStream
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
-  /** Aborted on SIGINT or SIGTERM. */
+  /** Aborted on SIGINT, SIGTERM or SIGHUP. */
   signal: AbortSignal
 }
 
@@ -43,12 +43,4 @@ export function parseVerbArgs<O extends Options>(
     return null
   }
   return parsed
-}
-
-/** Parses a size such as 2G, 512M, 4096, 1.5GiB into bytes. */
-export function parseSize(text: string, what: string): bigint {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?$/i.exec(text.trim())
-  if (!m) throw new UsageError(`Cannot parse ${what}: "${text}" is not a size`, { hint: 'use a number with an optional K, M, G or T suffix (powers of 1024), e.g. 20G' })
-  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G' | 'T']
-  return BigInt(Math.round(Number(m[1]) * unit))
 }

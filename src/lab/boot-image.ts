@@ -2,14 +2,14 @@
 // target disk with the seed, QEMU with the chosen firmware, controller and NIC, and
 // the boot followed until cloud-init's final stage; then what the console proved.
 
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { classifyNic, classifyStorage, loadDeviceCatalog } from '../tools/qemu-devices.js'
 import { macAddressFor, type Firmware } from '../tools/qemu.js'
-import { bootMachine } from './boot.js'
-import type { Milestone, MilestoneKind } from './console-watch.js'
-import { diagnoseBoot, type Diagnosis } from './diagnose.js'
+import { bootCell, tenths } from './boot-cell.js'
+import type { Milestone } from './console-watch.js'
+import type { Diagnosis } from './diagnose.js'
 import { resolveLabImage } from './image-source.js'
 import { prepareLabDisks, type LabSeed } from './prepare-disk.js'
 import { labSeed, withConsoleMarkers } from './lab-seed.js'
@@ -60,9 +60,6 @@ export interface BootImageResult {
   serialLog: string
 }
 
-// Past these, waiting longer changes nothing: the console shows a dead end.
-const DEAD_ENDS: MilestoneKind[] = ['no-boot-entry', 'root-missing', 'panic']
-
 /** Boots an image once and reports firmware, Secure Boot, cloud-init's final stage, hostname and root size. */
 export async function bootImage(opts: BootImageOptions): Promise<BootImageResult> {
   const catalog = await loadDeviceCatalog()
@@ -75,50 +72,37 @@ export async function bootImage(opts: BootImageOptions): Promise<BootImageResult
     opts.seed.kind === 'volume'
       ? opts.seed
       : { kind: 'seed', seed: opts.seed.kind === 'seed' ? withConsoleMarkers(opts.seed.seed) : labSeed({ hostname: opts.seed.hostname }) }
-  const disks = await prepareLabDisks({ image, workDir, sizeBytes: opts.diskSizeBytes, seed, ...(opts.signal ? { signal: opts.signal } : {}) })
-  try {
-    const boot = await bootMachine({
-      machine: { firmware: opts.firmware, storage, nic, disks, memoryMiB: opts.memoryMiB, cpus: opts.cpus, macAddress: macAddressFor(1), name: 'hwimage-boot' },
-      workDir,
-      timeoutMs: opts.timeoutMs,
-      done: (c) => c.has('cloud-init-final') || DEAD_ENDS.some((k) => c.has(k)),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onMilestone ? { onMilestone: opts.onMilestone } : {}),
-    })
-    const f = boot.facts
-    const final = boot.console.get('cloud-init-final')
-    const diagnosis = diagnoseBoot(boot.console, {
-      timedOut: boot.outcome === 'timeout',
-      ...(boot.qemuExit ? { qemuExit: boot.qemuExit } : {}),
-    })
-    const secureBootOk = opts.firmware !== 'uefi-sb' || f.secureBoot === 'enabled'
-    return {
-      ok: final !== undefined && diagnosis === null && secureBootOk,
-      image: image.path,
-      firmware: opts.firmware,
-      storage: opts.storage,
-      nic: opts.nic,
-      secureBoot: f.secureBoot ?? null,
-      finalStage: final !== undefined,
-      secondsToFinalStage: final ? round(final.at) : null,
-      hostname: f.hostname ?? null,
-      rootBytes: f.rootBytes ?? null,
-      kernelVersion: f.kernelVersion ?? null,
-      cloudInitVersion: f.cloudInitVersion ?? null,
-      datasource: f.datasource ?? null,
-      seconds: round(boot.seconds),
-      milestones: boot.milestones.map((m) => ({ ...m, at: round(m.at) })),
-      diagnosis,
-      serialLog: boot.serialLog,
-    }
-  } finally {
-    if (!opts.keepDisk) {
-      for (const d of disks) await rm(d.path, { force: true })
-      await rm(join(workDir, 'ovmf-vars.fd'), { force: true })
-    }
+  const signal = opts.signal ? { signal: opts.signal } : {}
+  const { boot, verdict } = await bootCell({
+    machine: { firmware: opts.firmware, storage, nic, memoryMiB: opts.memoryMiB, cpus: opts.cpus, macAddress: macAddressFor(1), name: 'hwimage-boot' },
+    prepare: () => prepareLabDisks({ image, workDir, sizeBytes: opts.diskSizeBytes, seed, ...signal }),
+    workDir,
+    timeoutMs: opts.timeoutMs,
+    until: (c) => c.has('cloud-init-final'),
+    keepDisks: opts.keepDisk === true,
+    ...signal,
+    ...(opts.onMilestone ? { onMilestone: opts.onMilestone } : {}),
+  })
+  const f = boot.facts
+  const final = verdict.finalStage
+  return {
+    ok: verdict.pass,
+    image: image.path,
+    firmware: opts.firmware,
+    storage: opts.storage,
+    nic: opts.nic,
+    secureBoot: f.secureBoot ?? null,
+    finalStage: final !== undefined,
+    secondsToFinalStage: final ? tenths(final.at) : null,
+    hostname: f.hostname ?? null,
+    rootBytes: f.rootBytes ?? null,
+    kernelVersion: f.kernelVersion ?? null,
+    cloudInitVersion: f.cloudInitVersion ?? null,
+    datasource: f.datasource ?? null,
+    seconds: tenths(boot.seconds),
+    milestones: boot.milestones.map((m) => ({ ...m, at: tenths(m.at) })),
+    // The console's diagnosis only: Secure Boot off is the verdict's own (failureReason() words it).
+    diagnosis: verdict.diagnosis,
+    serialLog: boot.serialLog,
   }
-}
-
-function round(s: number): number {
-  return Math.round(s * 10) / 10
 }

@@ -1,11 +1,43 @@
 // A lab run's finished cells on disk: each cell's result.json (its result and the image it
-// was booted from), written as the cell finishes and read back by --resume.
+// was booted from), written as the cell finishes and read back by --resume; and the
+// shape of one cell's result.
 
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { cellId } from './cell-id.js'
+import type { MilestoneKind } from './console-watch.js'
 import type { Cell } from './covering.js'
-import { cellId, type CellResult } from './matrix.js'
+import type { Diagnosis } from './diagnose.js'
 import type { Firmware } from '../tools/qemu.js'
+
+/** One cell's outcome. */
+export interface CellResult extends Cell<Firmware> {
+  /** firmware--storage--nic, also the cell's directory under cells/. */
+  id: string
+  status: 'pass' | 'fail' | 'n/a'
+  /** Why the cell is not applicable. */
+  reason?: string
+  /** Seconds from QEMU's start to the report (pass) or to the end of the boot (fail). */
+  seconds?: number
+  diagnosis?: Diagnosis
+  /** The furthest milestone the console showed. */
+  reached?: MilestoneKind
+  milestones?: { kind: MilestoneKind; at: number }[]
+  secureBoot?: 'enabled' | 'disabled' | 'unknown'
+  kernelVersion?: string
+  /** Root file system size from the console's `df` marker (it grows to the disk on first boot). */
+  rootBytes?: number
+  /** The console log, relative to the report directory. */
+  serialLog?: string
+  /** The report the machine sent (hwimage's first-boot report). */
+  report?: unknown
+  /** The QEMU command line, to boot the cell again by hand. */
+  qemu?: string
+  /** Set when the first boot failed the way TCG fails on an overloaded host and the cell was booted again. */
+  retried?: { diagnosis: Diagnosis; serialLog: string }
+  /** Set when the result was kept from an earlier run (--resume): when that run finished the cell. */
+  resumedFrom?: string
+}
 
 /** A cell's result.json: the result and the image it was booted from. */
 export interface StoredCell {

@@ -183,3 +183,11 @@ export class ConsoleWatcher {
     if (!this.has(rule.kind)) this.milestones.push({ kind: rule.kind, at, line: line.trim().slice(0, 300) })
   }
 }
+
+/** A watcher fed a whole console log at once (a finished boot, a test's fixture). */
+export function watchConsole(log: string): ConsoleWatcher {
+  const w = new ConsoleWatcher()
+  w.feed(log, 0)
+  w.end(0)
+  return w
+}

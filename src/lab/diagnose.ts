@@ -3,7 +3,7 @@
 // for the root device (a missing storage driver), the machine booted but had no
 // network (a missing NIC driver), cloud-init failed, or it simply ran out of time.
 
-import { ConsoleWatcher, type Milestone, type MilestoneKind } from './console-watch.js'
+import { watchConsole, type ConsoleWatcher, type Milestone, type MilestoneKind } from './console-watch.js'
 
 /** Why a boot failed, from the furthest point its console shows. */
 export type DiagnosisCode =
@@ -41,7 +41,7 @@ export interface BootContext {
 
 /** Diagnoses a boot from its console log; null when the console shows no failure for this context. */
 export function diagnoseBoot(log: string | ConsoleWatcher, ctx: BootContext): Diagnosis | null {
-  const w = typeof log === 'string' ? watch(log) : log
+  const w = typeof log === 'string' ? watchConsole(log) : log
   const reached = w.last()?.kind
   const d = (code: DiagnosisCode, summary: string, m?: Milestone): Diagnosis => ({
     code,
@@ -87,11 +87,4 @@ function qemuFailed(ctx: BootContext, reached: MilestoneKind | undefined): Diagn
   const last = e.stderr.trim().split('\n').filter(Boolean).pop()
   const how = e.signal ? `killed by ${e.signal}` : `exit status ${e.status}`
   return { code: 'qemu-failed', summary: `QEMU stopped by itself (${how})`, ...(last ? { evidence: last } : {}), ...(reached ? { reached } : {}) }
-}
-
-function watch(log: string): ConsoleWatcher {
-  const w = new ConsoleWatcher()
-  w.feed(log, 0)
-  w.end(0)
-  return w
 }

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cellText, formatDuration, renderMatrixMarkdown, renderSideBySide, writeMatrixReport } from './matrix-report.js'
-import type { CellResult, MatrixResult } from './matrix.js'
+import type { CellResult } from './cell-results.js'
+import type { MatrixResult } from './matrix.js'
 
 const cells: CellResult[] = [
   { firmware: 'uefi-sb', storage: 'virtio-blk', nic: 'virtio-net-pci', id: 'uefi-sb--virtio-blk--virtio-net-pci', status: 'pass', seconds: 141.6, serialLog: 'cells/uefi-sb--virtio-blk--virtio-net-pci/serial.log' },

@@ -4,7 +4,8 @@
 
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { CellResult, MatrixResult } from './matrix.js'
+import type { CellResult } from './cell-results.js'
+import type { MatrixResult } from './matrix.js'
 
 /** Writes report.json and report.md into the report directory; returns their paths. */
 export async function writeMatrixReport(dir: string, result: MatrixResult): Promise<{ json: string; page: string }> {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cellId, isTcgHiccup, planCells, reportOverdue, REPORT_GRACE_SECONDS, runMatrix, type DiskPreparer } from './matrix.js'
+import { cellId } from './cell-id.js'
+import { isTcgHiccup, planCells, reportOverdue, REPORT_GRACE_SECONDS, runMatrix, type DiskPreparer } from './matrix.js'
 import { ConsoleWatcher } from './console-watch.js'
 import { GOOD_UEFI_SB_BOOT, NO_NIC_BOOT } from './console-fixtures.js'
 import { classifyStorage, parseDeviceHelp } from '../tools/qemu-devices.js'
@@ -64,11 +65,6 @@ test('reportOverdue() stops waiting when cloud-init finished without a network, 
   const early = new ConsoleWatcher()
   early.feed(NO_NIC_BOOT + '\n', 50)
   assert.equal(reportOverdue(early, 0, 10_000_000), false, 'no final stage yet: the timeout decides')
-})
-
-test('cellId() names a cell as firmware--storage--nic, safe for a directory', () => {
-  assert.equal(cellId({ firmware: 'uefi-sb', storage: 'virtio-blk', nic: 'e1000' }), 'uefi-sb--virtio-blk--e1000')
-  assert.equal(cellId({ firmware: 'bios', storage: 'a/b c', nic: 'x' }), 'bios--a_b_c--x')
 })
 
 // A stand-in for QEMU: writes a boot to the serial log and, when the cell's seed

@@ -5,16 +5,17 @@
 // cloud-init all worked. A failed cell says where it stopped, from its console.
 
 import { mkdir, rename, rm } from 'node:fs/promises'
-import { finishedCells, imageStamp, saveCell } from './cell-results.js'
+import { finishedCells, imageStamp, saveCell, type CellResult } from './cell-results.js'
+import { cellId } from './cell-id.js'
 import { join, relative, resolve } from 'node:path'
 import { listenForReports, type ReceivedReport } from '../seed/report-listener.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog, type StorageDevice } from '../tools/qemu-devices.js'
 import { macAddressFor, type Firmware, type QemuDisk } from '../tools/qemu.js'
 import { quoteArgv } from '../tools/run.js'
-import { bootMachine } from './boot.js'
+import { bootCell, tenths } from './boot-cell.js'
 import type { ConsoleWatcher, MilestoneKind } from './console-watch.js'
 import { allCells, coveringCells, type Cell } from './covering.js'
-import { diagnoseBoot, type Diagnosis } from './diagnose.js'
+import type { Diagnosis } from './diagnose.js'
 import { firmwareSupport, type FirmwareSupport } from './firmware-support.js'
 import { storageEmulationGap } from './emulation-gaps.js'
 import { resolveLabImage, type LabImage } from './image-source.js'
@@ -67,35 +68,6 @@ export type MatrixEvent =
   | { type: 'milestone'; id: string; kind: MilestoneKind; at: number }
   | { type: 'cell-done'; result: CellResult; done: number; boots: number }
 
-/** One cell's outcome. */
-export interface CellResult extends Cell<Firmware> {
-  /** firmware--storage--nic, also the cell's directory under cells/. */
-  id: string
-  status: 'pass' | 'fail' | 'n/a'
-  /** Why the cell is not applicable. */
-  reason?: string
-  /** Seconds from QEMU's start to the report (pass) or to the end of the boot (fail). */
-  seconds?: number
-  diagnosis?: Diagnosis
-  /** The furthest milestone the console showed. */
-  reached?: MilestoneKind
-  milestones?: { kind: MilestoneKind; at: number }[]
-  secureBoot?: 'enabled' | 'disabled' | 'unknown'
-  kernelVersion?: string
-  /** Root file system size from the console's `df` marker (it grows to the disk on first boot). */
-  rootBytes?: number
-  /** The console log, relative to the report directory. */
-  serialLog?: string
-  /** The report the machine sent (hwimage's first-boot report). */
-  report?: unknown
-  /** The QEMU command line, to boot the cell again by hand. */
-  qemu?: string
-  /** Set when the first boot failed the way TCG fails on an overloaded host and the cell was booted again. */
-  retried?: { diagnosis: Diagnosis; serialLog: string }
-  /** Set when the result was kept from an earlier run (--resume): when that run finished the cell. */
-  resumedFrom?: string
-}
-
 /** A whole lab run: what report.json holds. */
 export interface MatrixResult {
   image: { path: string; name?: string; kernelFlavor?: string; kernelVersion?: string }
@@ -113,8 +85,6 @@ export interface MatrixResult {
   /** Set when the run was interrupted: how many of the planned boots finished (their cells are in `cells`). */
   interrupted?: { finished: number; planned: number }
 }
-
-const DEAD_ENDS: MilestoneKind[] = ['no-boot-entry', 'root-missing', 'panic']
 
 /** How long after cloud-init's final stage the report may take before the cell stops waiting. */
 export const REPORT_GRACE_SECONDS = 180
@@ -138,11 +108,6 @@ export function reportOverdue(c: ConsoleWatcher, bootStartedAt: number, now = Da
  */
 export function isTcgHiccup(d: Diagnosis | undefined): boolean {
   return d?.code === 'kernel-panic' && /IO-APIC \+ timer doesn't work/.test(d.evidence ?? '')
-}
-
-/** The id of a cell, safe as a directory name. */
-export function cellId(c: Cell): string {
-  return `${c.firmware}--${c.storage}--${c.nic}`.replace(/[^\w.+-]/g, '_')
 }
 
 /** The cells to run (applicable) and to list as not applicable, for the chosen mode. */
@@ -251,7 +216,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     memoryMiB: opts.memoryMiB,
     timeoutSeconds: opts.timeoutMs / 1000,
     started: started.toISOString(),
-    seconds: round((Date.now() - t0) / 1000),
+    seconds: tenths((Date.now() - t0) / 1000),
     summary: {
       pass: results.filter((r) => r.status === 'pass').length,
       fail: results.filter((r) => r.status === 'fail').length,
@@ -285,64 +250,44 @@ async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): P
   await mkdir(workDir, { recursive: true })
   // The guest reaches the host's loopback as 10.0.2.2 in QEMU user networking.
   const seed = labSeed({ hostname: `lab-${index + 1}`, reportUrl: `http://10.0.2.2:${ctx.port}/report/${id}` })
-  let disks: QemuDisk[] = []
-  try {
-    disks = await ctx.prepare({ image: ctx.image, cell, workDir, seed, sizeBytes: ctx.diskSizeBytes, ...(ctx.signal ? { signal: ctx.signal } : {}) })
-    const catalog = await loadDeviceCatalog()
-    const startedAt = Date.now()
-    const boot = await bootMachine({
-      machine: {
-        firmware: cell.firmware,
-        storage: ctx.storages.find((s) => s.name === cell.storage)!,
-        nic: classifyNic(catalog, cell.nic),
-        disks,
-        memoryMiB: ctx.memoryMiB,
-        cpus: 1,
-        macAddress: macAddressFor(index + 1),
-        name: `hwimage-${id}`,
-      },
-      workDir,
-      timeoutMs: ctx.timeoutMs,
-      ...(ctx.qemu ? { qemu: ctx.qemu } : {}),
-      done: (c) => ctx.reports.has(id) || DEAD_ENDS.some((k) => c.has(k)) || reportOverdue(c, startedAt),
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      onMilestone: (m) => ctx.onEvent?.({ type: 'milestone', id, kind: m.kind, at: m.at }),
-    })
-    const report = ctx.reports.get(id)
-    let diagnosis = diagnoseBoot(boot.console, {
-      timedOut: boot.outcome === 'timeout',
-      needReport: true,
-      reportReceived: report !== undefined,
-      ...(boot.qemuExit ? { qemuExit: boot.qemuExit } : {}),
-    })
-    const f = boot.facts
-    if (!diagnosis && cell.firmware === 'uefi-sb' && f.secureBoot !== 'enabled') {
-      diagnosis = { code: 'secure-boot-off', summary: `The kernel does not report Secure Boot enabled (${f.secureBoot ?? 'no report'})`, ...(boot.console.get('secure-boot') ? { evidence: boot.console.get('secure-boot')!.line } : {}) }
-    }
-    const result: CellResult = {
-      ...cell,
-      id,
-      status: diagnosis ? 'fail' : 'pass',
-      seconds: round(report ? (Date.parse(report.received) - boot.startedAt) / 1000 : boot.seconds),
-      milestones: boot.milestones.map((m) => ({ kind: m.kind, at: round(m.at) })),
-      serialLog: relative(ctx.reportDir, boot.serialLog),
-    }
-    if (diagnosis) result.diagnosis = diagnosis
-    const reached = boot.console.last()?.kind
-    if (reached) result.reached = reached
-    if (f.secureBoot) result.secureBoot = f.secureBoot
-    if (f.kernelVersion) result.kernelVersion = f.kernelVersion
-    if (f.rootBytes !== undefined) result.rootBytes = f.rootBytes
-    if (report) result.report = report.report
-    result.qemu = quoteArgv(boot.argv)
-    return result
-  } finally {
-    // Keep the console log; the disks are large and rebuilt for every run.
-    for (const d of disks) await rm(d.path, { force: true })
-    await rm(join(workDir, 'ovmf-vars.fd'), { force: true })
+  const catalog = await loadDeviceCatalog()
+  // bootCell keeps the console log and removes the disks: they are large and rebuilt for every run.
+  const { boot, verdict, report } = await bootCell({
+    machine: {
+      firmware: cell.firmware,
+      storage: ctx.storages.find((s) => s.name === cell.storage)!,
+      nic: classifyNic(catalog, cell.nic),
+      memoryMiB: ctx.memoryMiB,
+      cpus: 1,
+      macAddress: macAddressFor(index + 1),
+      name: `hwimage-${id}`,
+    },
+    prepare: () => ctx.prepare({ image: ctx.image, cell, workDir, seed, sizeBytes: ctx.diskSizeBytes, ...(ctx.signal ? { signal: ctx.signal } : {}) }),
+    workDir,
+    timeoutMs: ctx.timeoutMs,
+    until: (c, startedAt) => ctx.reports.has(id) || reportOverdue(c, startedAt),
+    report: () => ctx.reports.get(id),
+    ...(ctx.qemu ? { qemu: ctx.qemu } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    onMilestone: (m) => ctx.onEvent?.({ type: 'milestone', id, kind: m.kind, at: m.at }),
+  })
+  const diagnosis = verdict.diagnosis ?? verdict.secureBootOff
+  const f = boot.facts
+  const result: CellResult = {
+    ...cell,
+    id,
+    status: verdict.pass ? 'pass' : 'fail',
+    seconds: tenths(report ? (Date.parse(report.received) - boot.startedAt) / 1000 : boot.seconds),
+    milestones: boot.milestones.map((m) => ({ kind: m.kind, at: tenths(m.at) })),
+    serialLog: relative(ctx.reportDir, boot.serialLog),
   }
-}
-
-function round(s: number): number {
-  return Math.round(s * 10) / 10
+  if (diagnosis) result.diagnosis = diagnosis
+  const reached = boot.console.last()?.kind
+  if (reached) result.reached = reached
+  if (f.secureBoot) result.secureBoot = f.secureBoot
+  if (f.kernelVersion) result.kernelVersion = f.kernelVersion
+  if (f.rootBytes !== undefined) result.rootBytes = f.rootBytes
+  if (report) result.report = report.report
+  result.qemu = quoteArgv(boot.argv)
+  return result
 }

@@ -3,9 +3,10 @@
 import { readFile } from 'node:fs/promises'
 import { InputError, UsageError } from '../../errors.js'
 import { parseSeed } from '../../seed/seed-schema.js'
-import { FIRMWARES, type Firmware } from '../../tools/qemu.js'
 import { bootImage, type BootImageOptions, type BootImageResult } from '../../lab/boot-image.js'
-import { parseSize, parseVerbArgs, type Command } from '../command.js'
+import { failureReason } from '../../lab/judge-boot.js'
+import { parseFirmware, parseSize, positiveInt } from '../args.js'
+import { parseVerbArgs, type Command } from '../command.js'
 import { formatBytes, Reporter } from '../progress.js'
 
 const help = `Usage: hwimage boot IMAGE|DIR [options]
@@ -109,21 +110,4 @@ export function renderBootResult(r: BootImageResult): string {
     ['result', r.ok ? 'ok' : `FAILED: ${failureReason(r)}`],
   ]
   return rows.map(([k, val]) => `${k.padEnd(12)} ${val}\n`).join('')
-}
-
-function failureReason(r: BootImageResult): string {
-  if (r.diagnosis) return `${r.diagnosis.summary}${r.diagnosis.evidence ? ` — "${r.diagnosis.evidence}"` : ''}`
-  if (r.firmware === 'uefi-sb' && r.secureBoot !== 'enabled') return `the kernel does not report Secure Boot enabled (${r.secureBoot ?? 'no report'})`
-  return r.finalStage ? 'unknown' : "cloud-init's final stage was not reached"
-}
-
-function parseFirmware(s: string): Firmware {
-  if ((FIRMWARES as readonly string[]).includes(s)) return s as Firmware
-  throw new UsageError(`Cannot use firmware "${s}": it is not one of ${FIRMWARES.join(', ')}`)
-}
-
-function positiveInt(s: string, what: string): number {
-  const n = Number(s)
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`Cannot parse ${what}: "${s}" is not a positive whole number`)
-  return n
 }

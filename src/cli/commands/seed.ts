@@ -8,7 +8,8 @@ import { encodeIronicConfigDrive } from '../../seed/ironic.js'
 import { makeSeedVolume, readSeedVolume } from '../../seed/make-seed-volume.js'
 import { parseSeed, SEED_FORMATS, type SeedFormat } from '../../seed/seed-schema.js'
 import type { SeedFs } from '../../seed/volume.js'
-import { parseSize, parseVerbArgs, type Command } from '../command.js'
+import { parseSize } from '../args.js'
+import { parseVerbArgs, type Command } from '../command.js'
 import { formatBytes, Reporter } from '../progress.js'
 
 const HELP = `Usage: hwimage seed SEED.yaml -o FILE [options]

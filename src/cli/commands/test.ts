@@ -4,11 +4,12 @@ import { availableParallelism } from 'node:os'
 import { relative, resolve } from 'node:path'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { InputError, InterruptedError, UsageError } from '../../errors.js'
-import { FIRMWARES, type Firmware } from '../../tools/qemu.js'
+import { FIRMWARES } from '../../tools/qemu.js'
 import { overlayPreparer, runMatrix, type MatrixEvent, type MatrixResult } from '../../lab/matrix.js'
 import { installPreparer } from '../../lab/install-preparer.js'
 import { cellText, formatDuration, imageTitle, renderSideBySide, writeMatrixReport } from '../../lab/matrix-report.js'
-import { parseSize, parseVerbArgs, type Command } from '../command.js'
+import { commaList, parseFirmware, parseSize, positiveInt } from '../args.js'
+import { parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
 
 const DEFAULT_STORAGE = 'virtio-blk,virtio-scsi,ahci,nvme,megasas,mptsas1068'
@@ -83,7 +84,7 @@ export const testCommand: Command = {
     const v = parsed.values as Record<string, string | boolean | undefined>
     if (v.compare === true) return await compare(parsed.positionals, v.json === true, ctx.stdout)
     if (parsed.positionals.length !== 1) throw new UsageError('Cannot test: give exactly one IMAGE or build directory', { hint: 'hwimage test out/demo' })
-    const firmwares = list(String(v.firmware), '--firmware').map(parseFirmware)
+    const firmwares = commaList(String(v.firmware), '--firmware').map(parseFirmware)
     const cells = String(v.cells)
     if (cells !== 'covering' && cells !== 'all') throw new UsageError(`Cannot use --cells "${cells}": it is not covering or all`)
     const prepare = String(v.prepare)
@@ -96,8 +97,8 @@ export const testCommand: Command = {
     const result = await runMatrix({
       image: parsed.positionals[0]!,
       firmwares,
-      storages: list(String(v.storage), '--storage'),
-      nics: list(String(v.nic), '--nic'),
+      storages: commaList(String(v.storage), '--storage'),
+      nics: commaList(String(v.nic), '--nic'),
       cells,
       jobs,
       timeoutMs: positiveInt(String(v.timeout), '--timeout') * 1000,
@@ -172,21 +173,4 @@ function progress(rep: Reporter, e: MatrixEvent): void {
     case 'milestone':
       break
   }
-}
-
-function list(s: string, what: string): string[] {
-  const items = s.split(',').map((x) => x.trim()).filter(Boolean)
-  if (items.length === 0) throw new UsageError(`Cannot parse ${what}: the list is empty`)
-  return [...new Set(items)]
-}
-
-function parseFirmware(s: string): Firmware {
-  if ((FIRMWARES as readonly string[]).includes(s)) return s as Firmware
-  throw new UsageError(`Cannot use firmware "${s}": it is not one of ${FIRMWARES.join(', ')}`)
-}
-
-function positiveInt(s: string, what: string): number {
-  const n = Number(s)
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`Cannot parse ${what}: "${s}" is not a positive whole number`)
-  return n
 }
