@@ -9,6 +9,9 @@
 // includes a final fdatasync of the target. Peers run round-robin, BENCH_REPS times
 // (default 3). Two limits frame the figures: decompression (`zstd -dc > /dev/null`) and
 // the disk (dd writing as many bytes as the bmap maps, from /dev/zero, direct I/O).
+// The raw-source pairs compare what an operator with the uncompressed image would run:
+// hwimage and bmaptool on NAME.img with its bmap (only the mapped bytes written) against
+// dd and qemu-img of the whole raw image.
 
 import { spawn, type SpawnOptions } from 'node:child_process'
 import { existsSync, promises as fsp, readFileSync } from 'node:fs'
@@ -200,6 +203,13 @@ async function main(): Promise<void> {
       writes: true,
       run: () => run(['dd', 'if=/dev/zero', `of=${loop}`, 'bs=4M', `count=${mappedBlocks}`, 'oflag=direct', 'status=none']),
     },
+    {
+      name: 'hwimage (raw .img + bmap)',
+      show: `hwimage install ${path.basename(img)} --bmap ${path.basename(bmap)} --disk LOOP --yes --json`,
+      writes: true,
+      run: () => pipe([[hwimage, 'install', img, '--disk', loop, '--bmap', bmap, '--yes', '--json']], { stdout: 'ignore' }),
+    },
+    { name: 'bmaptool copy (raw .img + bmap)', show: `bmaptool copy --bmap ${path.basename(bmap)} ${path.basename(img)} LOOP`, writes: true, run: () => run(['bmaptool', '-q', 'copy', '--bmap', bmap, img, loop]) },
     { name: 'dd raw oflag=direct', show: `dd if=${path.basename(img)} of=LOOP bs=4M oflag=direct`, writes: true, run: () => run(['dd', `if=${img}`, `of=${loop}`, 'bs=4M', 'oflag=direct', 'status=none']) },
     { name: 'qemu-img convert -n', show: `qemu-img convert -n -f raw -O raw ${path.basename(img)} LOOP`, writes: true, run: () => run(['qemu-img', 'convert', '-n', '-f', 'raw', '-O', 'raw', img, loop]) },
   ]
@@ -243,6 +253,10 @@ async function main(): Promise<void> {
     return xs.length && xs.length === ys.length ? `${median(xs.map((x, i) => x / ys[i]!)).toFixed(2)} paired` : 'n/a paired'
   }
   const hwName = 'hwimage (.zst + bmap)'
+  const rawName = 'hwimage (raw .img + bmap)'
+  /** "a / b = wall (paired), CPU": how many times longer `a` took than `b`. */
+  const against = (a: string, b: string): string =>
+    `${(m(times, a) / m(times, b)).toFixed(2)} wall (${paired(a, b)}), ${(m(cpus, a) / m(cpus, b)).toFixed(2)} CPU`
   const cpu = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}`
   const lines = [
     `Image: \`${path.basename(img)}\` (${(manifest.image.sizeBytes / 2 ** 30).toFixed(1)} GiB raw, ${((manifest.image.mappedBytes ?? 0) / MiB).toFixed(0)} MiB mapped, .zst ${((await fsp.stat(zst)).size / MiB).toFixed(0)} MiB); target: loop device (direct I/O) over a file pre-filled with non-zero bytes in ${path.dirname(work)}; ${cpu}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end; ${REPS} repetitions, medians; every write includes a final fdatasync. CPU = user + system seconds of the peer's whole process tree.`,
@@ -256,8 +270,11 @@ async function main(): Promise<void> {
     '',
     `- hwimage / (zstd -dc > /dev/null) = ${(hw / limit).toFixed(2)} wall (${paired(hwName, 'zstd -dc > /dev/null')}), ${(hwCpu / m(cpus, 'zstd -dc > /dev/null')).toFixed(2)} CPU (goal ≤ 1.2)`,
     `- hwimage / max(decompression, disk write limit) = ${(hw / Math.max(limit, m(times, 'write limit: dd mapped bytes') || 0)).toFixed(2)} wall (the slowest of the two bounds any installer)`,
-    `- bmaptool copy / hwimage = ${(m(times, 'bmaptool copy (.zst + bmap)') / hw).toFixed(2)} wall (${paired('bmaptool copy (.zst + bmap)', hwName)}), ${cpuRatio('bmaptool copy (.zst + bmap)')} CPU (goal ≥ 3)`,
-    `- hwimage URL / hwimage file = ${(m(times, 'hwimage (URL, nginx)') / hw).toFixed(2)} wall (${paired('hwimage (URL, nginx)', hwName)}), ${cpuRatio('hwimage (URL, nginx)')} CPU (goal ≤ 1.3)`,
+    `- bmaptool copy / hwimage = ${against('bmaptool copy (.zst + bmap)', hwName)} (goal ≥ 3)`,
+    `- hwimage URL / hwimage file = ${against('hwimage (URL, nginx)', hwName)} (goal ≤ 1.3)`,
+    `- raw image: dd raw / hwimage raw = ${against('dd raw oflag=direct', rawName)} (> 1: writing only the mapped bytes wins)`,
+    `- raw image: bmaptool copy raw / hwimage raw = ${against('bmaptool copy (raw .img + bmap)', rawName)} (> 1)`,
+    `- raw image: qemu-img convert / hwimage raw = ${against('qemu-img convert -n', rawName)}`,
     '',
     'Commands (LOOP = the loop device):',
     '',
