@@ -1,8 +1,12 @@
 // qcow2 header and cluster mapping: qemu's docs/interop/qcow2.txt (versions 2 and 3). All
 // numbers big-endian. Guest clusters map through a contiguous L1 table to one-cluster L2
 // tables; an L2 entry is a standard cluster (host offset, or reads-as-zero in v3) or a
-// compressed one (byte offset + 512-byte sector count, deflate or zstd). Scope: reading
-// standalone images. Encryption, external data files and extended L2 entries are refused.
+// compressed one (byte offset + 512-byte sector count; one raw-deflate stream, or with
+// compression_type 1 one zstd frame, either followed by padding). With extended L2 entries
+// (incompatible bit 4, "Extended L2 Entries") an entry is 128 bits: the standard descriptor
+// (its bit 0 unused) and a bitmap splitting a standard cluster into 32 subclusters, each
+// allocated, reads-as-zero or unallocated; compressed clusters have no subclusters. Scope:
+// reading standalone images. Encryption and external data files are refused.
 
 import { FormatError } from '../errors.js'
 
@@ -36,6 +40,12 @@ export const QCOW2_MAGIC = 0x514649fb
 const V2_HEADER_LENGTH = 72
 const V3_MIN_HEADER_LENGTH = 104
 const MIN_CLUSTER_BITS = 9
+/** qcow2.txt, cluster_bits: "if the image has Extended L2 Entries then cluster_bits must be at least 14". */
+const MIN_EXTENDED_L2_CLUSTER_BITS = 14
+/** Extended L2 entries split a standard cluster into 32 subclusters. */
+const SUBCLUSTER_BITS_PER_CLUSTER = 5
+const L2_ENTRY_BYTES = 8
+const EXTENDED_L2_ENTRY_BYTES = 16
 // qemu's implementation limits (qcow2.h: MAX_CLUSTER_BITS, QCOW_MAX_L1_SIZE): no image qemu can open exceeds them.
 const MAX_CLUSTER_BITS = 21
 const MAX_L1_BYTES = 32 << 20
@@ -77,6 +87,12 @@ export interface Qcow2Header {
   compressionType: Qcow2CompressionType
   /** Incompatible bit 0: refcounts may be stale (lazy refcounts). Mapping and data are still valid to read. */
   dirty: boolean
+  /** Incompatible bit 4: 128-bit L2 entries with a subcluster bitmap. */
+  extendedL2: boolean
+  /** log2 of the subcluster size: clusterBits − 5 with extended L2 entries, else clusterBits (one "subcluster" per cluster). */
+  subclusterBits: number
+  /** Bytes per L2 entry: 8, or 16 with extended L2 entries. */
+  l2EntryBytes: number
 }
 
 /** One L1 entry: where an L2 table is (0 = none: its clusters are unallocated). */
@@ -86,7 +102,12 @@ export interface Qcow2L1Entry {
   copied: boolean
 }
 
-/** One L2 entry (guest cluster). Unallocated: offset 0, neither compressed nor zero. */
+/**
+ * One L2 entry (guest cluster). Unallocated: offset 0, neither compressed nor zero. With
+ * extended L2 entries, 'data' means at least one subcluster is allocated, 'zero' that every
+ * subcluster reads as zeros, 'unallocated' neither (unallocated subclusters read as zeros
+ * here, since images with a backing file are refused).
+ */
 export interface Qcow2L2Entry {
   kind: 'unallocated' | 'data' | 'zero' | 'compressed'
   /** Host offset: of the cluster (data, or preallocated zero), or of the first compressed byte. */
@@ -94,8 +115,13 @@ export interface Qcow2L2Entry {
   compressed: boolean
   /** Compressed clusters: the most bytes the data can span, (sectors + 1) × 512 − (offset mod 512); 0 otherwise. */
   compressedSize: number
-  /** Reads as zeros (v3 standard cluster, bit 0). */
+  /** Reads as zeros (v3 standard cluster, bit 0; with extended L2 entries, every subcluster's zero bit). */
   zero: boolean
+  /**
+   * Bit x set: subcluster x reads from the host cluster at offset + x × 2^subclusterBits. Without
+   * extended L2 entries the cluster is one subcluster: 1 for 'data', else 0.
+   */
+  allocated: number
 }
 
 const fail = (action: string, state: string, hint?: string): FormatError =>
@@ -134,7 +160,11 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
   if (unknown !== 0n) throw fail(action, `expected no unknown incompatible features, got bits ${bitsOf(unknown).join(', ')}`)
   if (bit(incompatible, Incompat.corrupt)) throw fail(action, 'expected an image not marked corrupt, got the corrupt bit set', 'check and repair it: qemu-img check -r all IMAGE')
   if (bit(incompatible, Incompat.dataFile)) throw fail(action, 'expected the data in the image, got an external data file (incompatible bit 2)')
-  if (bit(incompatible, Incompat.extendedL2)) throw fail(action, 'expected standard L2 entries, got extended L2 entries (incompatible bit 4)', 'convert it: qemu-img convert -O qcow2 IMAGE OUT')
+  const extendedL2 = bit(incompatible, Incompat.extendedL2)
+  if (extendedL2 && clusterBits < MIN_EXTENDED_L2_CLUSTER_BITS) {
+    throw fail(action, `expected cluster_bits of at least ${MIN_EXTENDED_L2_CLUSTER_BITS} with extended L2 entries (incompatible bit 4), got ${clusterBits}`)
+  }
+  const l2EntryBytes = extendedL2 ? EXTENDED_L2_ENTRY_BYTES : L2_ENTRY_BYTES
   // compression_type is present when header_length is past it; bit 3 says it is not zlib (qcow2.txt, "Additional fields").
   const compressionCode = headerLength > Off.compression_type ? bytes[Off.compression_type]! : 0
   const nonDefault = bit(incompatible, Incompat.compressionType)
@@ -149,8 +179,8 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
   const size = v.getBigUint64(Off.size, false)
   const l1Size = v.getUint32(Off.l1_size, false)
   if (l1Size * 8 > MAX_L1_BYTES) throw fail(action, `expected l1_size at most ${MAX_L1_BYTES / 8}, got ${l1Size}`)
-  // Each L1 entry maps one L2 table, i.e. clusterSize / 8 clusters.
-  const perL1 = BigInt(clusterSize) * BigInt(clusterSize / 8)
+  // Each L1 entry maps one L2 table, i.e. clusterSize / l2EntryBytes clusters.
+  const perL1 = BigInt(clusterSize) * BigInt(clusterSize / l2EntryBytes)
   const needed = (size + perL1 - 1n) / perL1
   if (BigInt(l1Size) < needed) throw fail(action, `expected l1_size of at least ${needed} for a virtual size of ${size} bytes, got ${l1Size}`)
   const cluster = BigInt(clusterSize)
@@ -196,6 +226,9 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
     headerLength,
     compressionType,
     dirty: bit(incompatible, Incompat.dirty),
+    extendedL2,
+    subclusterBits: extendedL2 ? clusterBits - SUBCLUSTER_BITS_PER_CLUSTER : clusterBits,
+    l2EntryBytes,
   }
 }
 
@@ -207,7 +240,7 @@ export function qcow2L1Bytes(h: Qcow2Header): number {
 /** Where a guest byte offset is mapped: the L1 entry, the L2 entry in that table, and the offset inside the cluster. */
 export function qcow2Locate(h: Qcow2Header, guestOffset: bigint): { l1Index: number; l2Index: number; offsetInCluster: number } {
   const cluster = guestOffset >> BigInt(h.clusterBits)
-  const l2Bits = BigInt(h.clusterBits - 3)
+  const l2Bits = BigInt(h.clusterBits - Math.log2(h.l2EntryBytes))
   return {
     l1Index: Number(cluster >> l2Bits),
     l2Index: Number(cluster & ((1n << l2Bits) - 1n)),
@@ -240,7 +273,7 @@ export function decodeL1Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L1Entry[]
   return out
 }
 
-/** Decodes one L2 table (one cluster) into its clusterSize / 8 entries. */
+/** Decodes one L2 table (one cluster) into its clusterSize / l2EntryBytes entries. */
 export function decodeL2Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L2Entry[] {
   const action = 'decode qcow2 L2 table'
   if (bytes.length < h.clusterSize) throw fail(action, `expected one ${h.clusterSize}-byte cluster, got ${bytes.length} bytes`)
@@ -250,26 +283,51 @@ export function decodeL2Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L2Entry[]
   const x = BigInt(62 - (h.clusterBits - 8))
   const offsetMaskC = (1n << x) - 1n
   const sectorsMask = (1n << (62n - x)) - 1n
-  const standardReserved = ~(OFFSET_MASK | COPIED | COMPRESSED | (h.version === 3 ? ZERO : 0n)) & ((1n << 64n) - 1n)
+  // Bit 0 (reads as zero) exists in version 3 without extended L2 entries; the bitmap replaces it.
+  const zeroBit = h.version === 3 && !h.extendedL2 ? ZERO : 0n
+  const standardReserved = ~(OFFSET_MASK | COPIED | COMPRESSED | zeroBit) & ((1n << 64n) - 1n)
   const out: Qcow2L2Entry[] = []
-  for (let i = 0; i < h.clusterSize / 8; i++) {
-    const e = v.getBigUint64(i * 8, false)
+  for (let i = 0; i < h.clusterSize / h.l2EntryBytes; i++) {
+    const e = v.getBigUint64(i * h.l2EntryBytes, false)
+    // Subcluster allocation bitmap (extended L2 entries): bits 0–31 allocated, 32–63 reads as zeros.
+    const bitmap = h.extendedL2 ? v.getBigUint64(i * h.l2EntryBytes + 8, false) : 0n
     if ((e & COMPRESSED) !== 0n) {
       if ((e & COPIED) !== 0n) throw fail(action, `expected bit 63 clear on compressed entry ${i}, got ${hex(e)}`)
+      if (bitmap !== 0n) throw fail(action, `expected a zero subcluster bitmap on compressed entry ${i} (compressed clusters have no subclusters), got ${hex(bitmap)}`)
       const offset = e & offsetMaskC
       // With small clusters the offset field is wider than 56 bits; the upper bits must be 0 (qcow2.txt).
       if (offset >> 56n !== 0n) throw fail(action, `expected a compressed offset below 2^56 in entry ${i}, got ${hex(offset)}`)
       const sectors = Number((e >> x) & sectorsMask)
-      out.push({ kind: 'compressed', offset, compressed: true, compressedSize: (sectors + 1) * 512 - Number(offset & 511n), zero: false })
+      out.push({ kind: 'compressed', offset, compressed: true, compressedSize: (sectors + 1) * 512 - Number(offset & 511n), zero: false, allocated: 0 })
       continue
     }
     if ((e & standardReserved) !== 0n) throw fail(action, `expected reserved bits clear in entry ${i}, got ${hex(e)}`)
     const offset = e & OFFSET_MASK
     if (offset % cluster !== 0n) throw fail(action, `expected entry ${i}'s cluster offset aligned to ${h.clusterSize} bytes, got ${offset}`)
+    if (h.extendedL2) {
+      out.push(extendedEntry(i, offset, e, bitmap, action))
+      continue
+    }
     const zero = (e & ZERO) !== 0n
     // Offset 0 with bit 63 means host offset 0, which only an external data file can have.
     if (offset === 0n && !zero && (e & COPIED) !== 0n) throw fail(action, `expected a non-zero cluster offset with bit 63 set in entry ${i}, got 0`)
-    out.push({ kind: zero ? 'zero' : offset === 0n ? 'unallocated' : 'data', offset, compressed: false, compressedSize: 0, zero })
+    const kind = zero ? 'zero' : offset === 0n ? 'unallocated' : 'data'
+    out.push({ kind, offset, compressed: false, compressedSize: 0, zero, allocated: kind === 'data' ? 1 : 0 })
   }
   return out
+}
+
+const ALL_SUBCLUSTERS = 0xffff_ffff
+
+/** A standard cluster's extended entry: its kind from the bitmap, which must be consistent. */
+function extendedEntry(i: number, offset: bigint, e: bigint, bitmap: bigint, action: string): Qcow2L2Entry {
+  const allocated = Number(bitmap & 0xffff_ffffn)
+  const zeroes = Number(bitmap >> 32n)
+  const both = (allocated & zeroes) >>> 0
+  // qcow2.txt: a subcluster that reads as zeros has its allocation bit unset.
+  if (both !== 0) throw fail(action, `expected no subcluster both allocated and reading as zeros in entry ${i}, got subcluster ${31 - Math.clz32(both & -both)} with both bits (bitmap ${hex(bitmap)})`)
+  // An allocated subcluster needs a host cluster; offset 0 (with bit 63) is only for external data files.
+  if (offset === 0n && (allocated !== 0 || (e & COPIED) !== 0n)) throw fail(action, `expected a non-zero cluster offset in entry ${i} with allocated subclusters or bit 63, got 0 (bitmap ${hex(bitmap)})`)
+  const zero = zeroes === ALL_SUBCLUSTERS
+  return { kind: allocated !== 0 ? 'data' : zero ? 'zero' : 'unallocated', offset, compressed: false, compressedSize: 0, zero, allocated }
 }

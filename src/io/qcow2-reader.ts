@@ -1,14 +1,17 @@
 // A qcow2 image read as the disk it describes, front to back, from a random-access source
-// (a file, or an HTTP server with Range support). Unallocated and zero clusters read as
-// zeros without touching the source; data clusters that follow each other on the host are
-// read in one request; compressed clusters are inflated (raw deflate, qcow2.txt
-// "Compressed Clusters Descriptor"). The header, L1 table and each L2 table are decoded by
+// (a file, or an HTTP server with Range support). Unallocated and zero clusters (and, with
+// extended L2 entries, subclusters) read as zeros without touching the source; allocated
+// data that follows itself on the host is read in one request; compressed clusters are
+// inflated (raw deflate) or decompressed (one zstd frame, by the native addon, as qemu's
+// qcow2_zstd_decompress does: the frame must fill the cluster exactly), qcow2.txt
+// "Compressed Clusters Descriptor". The header, L1 table and each L2 table are decoded by
 // src/disk/qcow2.ts, so a damaged image fails with FORMAT_QCOW2 before or while reading.
 
 import { inflateRawSync } from 'node:zlib'
 import { decodeL1Table, decodeL2Table, decodeQcow2Header, qcow2L1Bytes, type Qcow2Header, type Qcow2L1Entry, type Qcow2L2Entry } from '../disk/qcow2.js'
 import { FormatError, InputError } from '../errors.js'
 import type { ImageReader } from './image-reader.js'
+import { zstdNative, type ZstdNative } from './zstd-native.js'
 
 /** Random access to the qcow2 file's bytes. */
 export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
@@ -24,34 +27,42 @@ export async function openQcow2(readAt: ReadAt, sourceName: string): Promise<Ima
       hint: 'flatten it first: qemu-img convert -O qcow2 OVERLAY FLAT.qcow2',
     })
   }
-  if (header.compressionType !== 'deflate') {
-    // Rare (qemu-img convert -c -o compression_type=zstd); zstd per cluster would need a
-    // zstd library in-process, not the zstd program.
-    throw new FormatError('FORMAT_QCOW2', `Cannot install "${sourceName}": its clusters are ${header.compressionType}-compressed`, {
-      hint: 'recompress it with zlib: qemu-img convert -c -O qcow2 -o compression_type=zlib IN OUT, or convert it to raw',
-    })
-  }
+  // zstd clusters need the native addon: loaded now, so that a missing one fails before any read.
+  const zstd = header.compressionType === 'zstd' ? zstdNative() : undefined
   const l1Bytes = await readAt(Number(header.l1TableOffset), qcow2L1Bytes(header))
   const l1 = decodeL1Table(l1Bytes, header)
-  return new Qcow2Reader(readAt, header, l1, sourceName)
+  return new Qcow2Reader(readAt, header, l1, sourceName, zstd)
+}
+
+/** Bit x of a 32-bit mask. */
+const has = (mask: number, x: number): boolean => ((mask >>> x) & 1) === 1
+/** The first subcluster from `from` whose allocation bit differs from subcluster `from`'s (or `count`). */
+function runEnd(mask: number, from: number, count: number): number {
+  const want = has(mask, from)
+  let x = from + 1
+  while (x < count && has(mask, x) === want) x++
+  return x
 }
 
 class Qcow2Reader implements ImageReader {
   readonly knownSize: number
   private l2Index = -1
   private l2: Qcow2L2Entry[] = []
+  /** The last compressed cluster decompressed: a read that ends inside it is followed by one that starts there. */
+  private unpacked: { cluster: number; bytes: Uint8Array } | undefined
 
   constructor(
     private readonly readAt: ReadAt,
     readonly header: Qcow2Header,
     private readonly l1: Qcow2L1Entry[],
     private readonly sourceName: string,
+    private readonly zstd: ZstdNative | undefined,
   ) {
     this.knownSize = Number(header.size)
   }
 
   private async entry(cluster: number): Promise<Qcow2L2Entry | undefined> {
-    const perL2 = this.header.clusterSize / 8
+    const perL2 = this.header.clusterSize / this.header.l2EntryBytes
     const l1Index = Math.floor(cluster / perL2)
     if (l1Index !== this.l2Index) {
       const e = this.l1[l1Index]
@@ -72,6 +83,8 @@ class Qcow2Reader implements ImageReader {
 
   async read(offset: number, dst: Uint8Array): Promise<number> {
     const cs = this.header.clusterSize
+    const sub = 2 ** this.header.subclusterBits
+    const subs = cs / sub
     const want = Math.max(0, Math.min(dst.length, this.knownSize - offset))
     let done = 0
     while (done < want) {
@@ -79,28 +92,32 @@ class Qcow2Reader implements ImageReader {
       const cluster = Math.floor(at / cs)
       const inCluster = at % cs
       const e = await this.entry(cluster)
-      let n = Math.min(want - done, cs - inCluster)
-      if (!e || e.kind === 'unallocated' || e.kind === 'zero') {
-        dst.fill(0, done, done + n)
-      } else if (e.kind === 'compressed') {
-        const packed = await this.readAt(Number(e.offset), e.compressedSize)
-        let plain: Uint8Array
-        try {
-          // The descriptor's sector count over-approximates the length: trailing bytes are ignored.
-          plain = inflateRawSync(packed, { finishFlush: 2 /* Z_SYNC_FLUSH */ })
-        } catch (err) {
-          throw new FormatError('FORMAT_QCOW2', `Cannot inflate compressed cluster ${cluster} of "${this.sourceName}" (host byte ${e.offset}): ${(err as Error).message}`)
-        }
-        if (plain.length < inCluster + n) throw new FormatError('FORMAT_QCOW2', `Cannot read compressed cluster ${cluster} of "${this.sourceName}": it inflates to ${plain.length} bytes, expected ${cs}`)
+      if (e?.kind === 'compressed') {
+        const n = Math.min(want - done, cs - inCluster)
+        const plain = await this.decompress(e, cluster)
         dst.set(plain.subarray(inCluster, inCluster + n), done)
+        done += n
+        continue
+      }
+      // A run of subclusters that are all allocated, or all not (zeros): one subcluster per
+      // cluster without extended L2 entries.
+      const allocated = e?.allocated ?? 0
+      const x = Math.floor(inCluster / sub)
+      const end = runEnd(allocated, x, subs)
+      let n = Math.min(want - done, end * sub - inCluster)
+      if (!has(allocated, x)) {
+        dst.fill(0, done, done + n)
       } else {
-        // Extend over following guest clusters stored right after this one on the host.
-        const host = Number(e.offset) + inCluster
+        // Extend over following guest clusters whose allocated start is stored right after this run on the host.
+        const host = Number(e!.offset) + inCluster
         let next = cluster + 1
-        while (done + n < want) {
+        let reachesEnd = end === subs
+        while (reachesEnd && done + n < want) {
           const f = await this.entry(next)
-          if (!f || f.kind !== 'data' || Number(f.offset) !== host - inCluster + (next - cluster) * cs) break
-          n = Math.min(want - done, n + cs)
+          if (!f || f.kind !== 'data' || !has(f.allocated, 0) || Number(f.offset) !== host - inCluster + (next - cluster) * cs) break
+          const run = runEnd(f.allocated, 0, subs)
+          n = Math.min(want - done, n + run * sub)
+          reachesEnd = run === subs
           next++
         }
         // entry() may have moved to another L2 table: that is fine, reads only go forward.
@@ -110,6 +127,40 @@ class Qcow2Reader implements ImageReader {
       done += n
     }
     return done
+  }
+
+  /** A compressed cluster's bytes, exactly one cluster: qemu refuses a cluster that decompresses to less or more. */
+  private async decompress(e: Qcow2L2Entry, cluster: number): Promise<Uint8Array> {
+    if (this.unpacked?.cluster === cluster) return this.unpacked.bytes
+    const bytes = await this.decompressOnce(e, cluster)
+    this.unpacked = { cluster, bytes }
+    return bytes
+  }
+
+  private async decompressOnce(e: Qcow2L2Entry, cluster: number): Promise<Uint8Array> {
+    const cs = this.header.clusterSize
+    const packed = await this.readAt(Number(e.offset), e.compressedSize)
+    const where = `compressed cluster ${cluster} of "${this.sourceName}" (host byte ${e.offset})`
+    if (this.zstd) {
+      const plain = new Uint8Array(cs)
+      let n: number
+      try {
+        n = await this.zstd.decompressFirstFrame(packed, plain)
+      } catch (err) {
+        throw new FormatError('FORMAT_QCOW2', `Cannot decompress ${where}: zstd says "${(err as Error).message}"`, { hint: 'the qcow2 file is damaged: download it again, or check it with qemu-img check' })
+      }
+      if (n !== cs) throw new FormatError('FORMAT_QCOW2', `Cannot read ${where}: its zstd frame holds ${n} bytes, expected ${cs}`)
+      return plain
+    }
+    let plain: Uint8Array
+    try {
+      // The descriptor's sector count over-approximates the length: trailing bytes are ignored.
+      plain = inflateRawSync(packed, { finishFlush: 2 /* Z_SYNC_FLUSH */ })
+    } catch (err) {
+      throw new FormatError('FORMAT_QCOW2', `Cannot inflate ${where}: ${(err as Error).message}`)
+    }
+    if (plain.length < cs) throw new FormatError('FORMAT_QCOW2', `Cannot read ${where}: it inflates to ${plain.length} bytes, expected ${cs}`)
+    return plain
   }
 
   async finish(): Promise<number> {
