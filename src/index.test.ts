@@ -15,6 +15,7 @@ const FUNCTIONS = [
   'install',
   'formatReport',
   'formatPlan',
+  'seedStep',
   'parseDiskHints',
   'buildImage',
   'parseSpec',

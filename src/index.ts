@@ -7,14 +7,16 @@
 
 /** Installs an image (file, URL or stdin; raw, zstd, xz, gzip or qcow2) onto a disk or an image file; returns the report. */
 export { install } from './install/install.js'
-/** install()'s options, and the facts about an install a seed partition records. */
-export type { InstallOptions, InstallFacts } from './install/install.js'
+/** install()'s options, the seed step it takes, and the facts about the install that step is given. */
+export type { InstallOptions, SeedStep, PlacedPartition, InstallFacts } from './install/install.js'
 /** What an install did (`hwimage install --json`'s document), and its plan (what a dry run reports). */
 export type { InstallReport, InstallPlan } from './install/install-report.js'
 /** An install report in the CLI's short human form. */
 export { formatReport } from './install/install-report.js'
 /** A dry run's plan in the CLI's short human form. */
 export { formatPlan } from './install/install-report.js'
+/** The seed step for `install({ seed })`: the first-boot seed partition at the disk's end (`hwimage install --seed`), and its options. */
+export { seedStep, type SeedSeamOptions } from './install/seed-partition.js'
 /** Disk selection by root device hints (`--disk-hint`): parse "KEY=VALUE" strings into hints for `install({ diskHints })`. */
 export { parseDiskHints, type DiskHints } from './install/disk-hints.js'
 
