@@ -1,7 +1,9 @@
 // `hwimage build`: spec → rootfs → filesystems → disk image → outputs, one way.
+// What the user can get wrong is checked first (preflight.ts, spec-modules.ts), so a
+// mistake ends the build in seconds, not after mmdebstrap's minutes.
 
 import { randomUUID, randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile, readdir, lstat } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile, readdir, lstat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { withContext } from '../errors.js'
@@ -12,6 +14,8 @@ import { makeRootfs, writeStage } from './rootfs.js'
 import { planLayout } from './layout.js'
 import { writeDiskImage } from './disk-image.js'
 import { writeBmap, writeSums, writeZst } from './outputs.js'
+import { checkCacheDir, checkFileSizeLimit, checkFreeSpace, checkSpecFiles, MIN_TREE_BYTES, outputBytesEstimate, plannedRootFsBytes, prepareOutputDir } from './preflight.js'
+import { checkSpecModulesEarly } from './spec-modules.js'
 import { installedPackages, kernelInfo, partitionRows, type Manifest } from './manifest.js'
 
 export const HWIMAGE_VERSION = '0.1.0'
@@ -27,13 +31,33 @@ export interface BuildOptions {
   verbose?: boolean
   signal?: AbortSignal
   onStep?: (step: string) => void
+  /** Something the user should know that does not stop the build. */
+  onWarning?: (message: string) => void
+  /** Names the spec in errors, as parseSpec() was told ("spec \"x.yaml\""). */
+  source?: string
+  /** Where kernel packages are fetched for the module-name check (default: the kernel cache). */
+  kernelCacheDir?: string
 }
 
 /** Builds an image from a validated spec; returns its manifest (also written to outDir/manifest.json). */
 export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<Manifest> {
   const started = Date.now()
   const step = opts.onStep ?? (() => {})
-  await mkdir(opts.outDir, { recursive: true })
+  const source = opts.source ?? 'spec'
+  step('checks (output directory, files, sizes, free space)')
+  await prepareOutputDir(opts.outDir)
+  await checkSpecFiles(spec, opts.specDir, source)
+  await checkCacheDir(spec, source)
+  if (spec.size !== 'fit') await checkFileSizeLimit(opts.outDir, spec.size, source)
+  await checkFreeSpace([
+    { dir: opts.outDir, bytes: outputBytesEstimate(plannedRootFsBytes(spec), MIN_TREE_BYTES), what: 'image and .zst' },
+    { dir: opts.workDir ?? '/var/tmp', bytes: MIN_TREE_BYTES, what: 'root tree' },
+  ])
+  if (spec.kernel.flavor === 'server' && spec.kernel.modules.add.length + spec.kernel.modules.remove.length > 0) {
+    step('kernel module names (kernel package)')
+    const checked = await checkSpecModulesEarly(spec, { source, ...(opts.kernelCacheDir ? { cacheDir: opts.kernelCacheDir } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+    if (!checked.checked) opts.onWarning?.(`kernel.modules not checked yet: ${checked.reason}`)
+  }
   const work = opts.workDir ?? (await mkdtemp('/var/tmp/hwimage-build-'))
   const rootDir = join(work, 'root')
   const stage = join(work, 'stage')
@@ -54,6 +78,8 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
     const kernel = await kernelInfo(rootDir, spec.kernel.flavor)
     const content = await contentSize(rootDir)
     const layout = planLayout({ size: spec.size, rootSize: spec.root_size, contentBytes: content.bytes, inodes: content.inodes })
+    await checkFileSizeLimit(opts.outDir, layout.imageBytes, source)
+    await checkFreeSpace([{ dir: opts.outDir, bytes: outputBytesEstimate(layout.rootFsBytes, content.bytes), what: 'image and .zst' }])
 
     const image = join(opts.outDir, `${spec.name}.img`)
     const { gpt } = await writeDiskImage({ image, rootDir, layout, ids, signal: opts.signal, onStep: step })

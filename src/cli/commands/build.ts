@@ -59,10 +59,12 @@ export const buildCommand: Command = {
     let text = DEFAULT_SPEC_YAML
     if (specPath) {
       text = await readFile(specPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        throw new InputError('NOT_FOUND', `Cannot read spec "${specPath}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`)
+        if (e.code === 'EISDIR') throw new InputError('USAGE', `Cannot read spec "${specPath}": it is a directory`, { hint: 'hwimage build [SPEC.yaml] [-o DIR]: the spec is a YAML file' })
+        throw new InputError('NOT_FOUND', `Cannot read spec "${specPath}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: e })
       })
     }
-    const spec = parseSpec(text, specPath ? `spec "${specPath}"` : 'default spec')
+    const source = specPath ? `spec "${specPath}"` : 'default spec'
+    const spec = parseSpec(text, source)
     const outDir = resolve(v.output ?? `out/${spec.name}`)
     const rep = new Reporter(ctx.stderr, v.json ?? false)
     rep.event('start', { name: spec.name, outDir })
@@ -73,6 +75,8 @@ export const buildCommand: Command = {
       verbose: v.verbose ?? false,
       keepWorkDir: v['keep-work'] ?? false,
       signal: ctx.signal,
+      source,
+      onWarning: (m) => rep.warn(m),
       onStep: (s) => {
         rep.log(`  [${rep.elapsed().toFixed(0).padStart(4)}s] ${s}`)
         rep.event('step', { step: s })
