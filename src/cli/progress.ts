@@ -7,6 +7,8 @@ export interface Progress {
   done: number
   /** Total when known. */
   total?: number
+  /** A download resumed this many times so far. */
+  resumes?: number
 }
 
 /** Emits events and renders progress for one CLI invocation. */
@@ -54,7 +56,7 @@ export class Reporter {
     if (this.json) {
       if (now - this.lastDraw < 1000 && !final) return
       this.lastDraw = now
-      this.event('progress', { stage: p.stage, done: p.done, total: p.total })
+      this.event('progress', { stage: p.stage, done: p.done, total: p.total, ...(p.resumes ? { resumes: p.resumes } : {}) })
       return
     }
     if (!this.tty) return
@@ -72,6 +74,7 @@ export class Reporter {
     } else {
       line += ` ${formatBytes(rate)}/s`
     }
+    if (p.resumes) line += ` (resumed ${p.resumes}×)`
     this.stream.write(`\r\x1b[K${line}`)
     this.barShown = true
   }

@@ -72,7 +72,8 @@ export interface InstallOptions {
   spoolDir?: string | null
   signal?: AbortSignal
   onEvent?: (name: string, fields: Record<string, unknown>) => void
-  onProgress?: (p: { stage: string; done: number; total?: number }) => void
+  /** Progress of each stage; `resumes`: how often the download was resumed so far. */
+  onProgress?: (p: { stage: string; done: number; total?: number; resumes?: number }) => void
   /**
    * Called as each step of the executor begins (after the previous one ended): for
    * orchestration, and for tests that inject a failure at every step boundary — a throw

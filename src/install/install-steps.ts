@@ -108,7 +108,7 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
         blockSize: ZERO_BLOCK,
         recordExtents: x.opts.verify === true,
       },
-      { signal: x.opts.signal, hasher: x.hasher, onProgress: (q) => x.opts.onProgress?.({ stage: 'write', ...q }) },
+      { signal: x.opts.signal, hasher: x.hasher, onProgress: (q) => x.opts.onProgress?.({ stage: 'write', ...q, ...(x.p.resumes.count > 0 ? { resumes: x.p.resumes.count } : {}) }) },
     )
     x.written.push(...x.outcome.extents)
     if (x.outcome.rangesVerified > 0) x.opts.onEvent?.('verified', { what: 'bmap-ranges', ranges: x.outcome.rangesVerified })
@@ -250,6 +250,7 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
     bytes: { read: p.opened.bytesRead(), image: x.imageBytes!, written: outcome.bytesWritten + firstMiBLength, skipped: outcome.bytesSkipped, zeroed: x.zeroedBytes },
     ...(plan.mode === 'bmap' ? { ranges: { verified: outcome.rangesVerified, streamed: outcome.rangesStreamed } } : {}),
     ...(x.readBackBytes !== undefined ? { readBack: { bytes: x.readBackBytes } } : {}),
+    ...(p.resumes.count > 0 ? { resumes: { ...p.resumes, at: [...p.resumes.at] } } : {}),
     seconds: ctx.seconds,
     stepSeconds: round(stepSeconds),
     warnings: x.warnings,

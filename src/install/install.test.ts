@@ -291,11 +291,25 @@ test('an install from a URL resumes when the server drops the connection mid-str
   const s = await staticServer(dir, (p, nth) => (p.endsWith('.zst') && nth === 1 ? { after: 300_000 } : undefined))
   try {
     const disk = await target()
-    const r = await install({ source: `${s.url}/fixture.img.zst`, disk, sha256Url: `${s.url}/SHA256SUMS`, http: { retryDelayMs: 5 } })
+    const resumes: Array<Record<string, unknown>> = []
+    const progress: number[] = []
+    const r = await install({
+      source: `${s.url}/fixture.img.zst`,
+      disk,
+      sha256Url: `${s.url}/SHA256SUMS`,
+      http: { retryDelayMs: 5 },
+      onEvent: (name, fields) => name === 'resume' && resumes.push(fields),
+      onProgress: (p) => p.resumes !== undefined && progress.push(p.resumes),
+    })
     await assertInstalled(disk, fx, DISK, dir)
     assert.equal(r.bmap!.location, `${s.url}/fixture.img.bmap`)
     assert.equal(r.digests.sourceVerified, true)
     assert.equal(s.ranges.length, 1, 'one Range request resumed the download')
+    // The resume leaves a trace: an event, the progress, the report.
+    assert.equal(resumes.length, 1)
+    assert.equal(`bytes=${String(resumes[0]!.at)}-`, s.ranges[0], 'the event names the byte the Range request asked for')
+    assert.deepEqual(r.resumes, { count: 1, bytesRerequested: 0, at: [resumes[0]!.at] })
+    assert.ok(progress.length > 0 && progress.every((n) => n === 1), 'the progress after the resume counts it')
   } finally {
     await s.close()
   }

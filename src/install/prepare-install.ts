@@ -52,6 +52,8 @@ export interface PreparedInstall {
   readonly expected: string | undefined
   /** The table to write: the image's, sized for the disk, with the seed's partition; and the seed's place. */
   readonly table: { gpt: Gpt; seed?: PlacedPartition } | undefined
+  /** Resumes of a download so far (it goes on counting while the executor reads). */
+  readonly resumes: { count: number; bytesRerequested: number; at: number[] }
   /** Warnings so far (the executor adds its own). */
   readonly warnings: readonly string[]
   /** Closes the reader and the source. */
@@ -68,7 +70,17 @@ export interface PrepareContext {
 /** Looks at the target and the source and plans the install; writes nothing. */
 export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext): Promise<PreparedInstall> {
   if (opts.sha256 && opts.sha256Url) throw new UsageError('Cannot use both --sha256 and --sha256-url')
-  const http: HttpOptions = { ...opts.http, signal: ctx.teardown }
+  const resumes = { count: 0, bytesRerequested: 0, at: [] as number[] }
+  const http: HttpOptions = {
+    ...opts.http,
+    signal: ctx.teardown,
+    onResume: (r) => {
+      resumes.count++
+      resumes.bytesRerequested += r.bytesRerequested
+      resumes.at.push(r.at)
+      opts.onEvent?.('resume', { at: r.at, attempt: r.attempt, bytesRerequested: r.bytesRerequested, reason: r.reason })
+    },
+  }
   const warnings: string[] = []
   const refusals: HwimageError[] = []
   /** A refusal stops the real install at once (before the source is even opened); a dry run collects it. */
@@ -183,6 +195,7 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       located,
       expected,
       table,
+      resumes,
       warnings,
       close: async () => {
         await finalReader.close()

@@ -21,6 +21,12 @@ export interface HttpOptions {
   /** A connection that delivers nothing for this long counts as dropped (default 30 s). */
   idleTimeoutMs?: number
   signal?: AbortSignal
+  /**
+   * Told of each resume after a dropped connection: the byte it resumes at, the attempt,
+   * and the bytes that have to be fetched again (those of a response cut short that are
+   * not kept: 0 for the streamed download, which resumes at the exact byte).
+   */
+  onResume?: (r: { at: number; attempt: number; bytesRerequested: number; reason: string }) => void
 }
 
 const MAX_REDIRECTS = 5
@@ -118,6 +124,7 @@ async function withRetries<T>(url: string, opts: HttpOptions, attempt: () => Pro
       failures++
       const delay = Math.min(MAX_DELAY_MS, (opts.retryDelayMs ?? 500) * 2 ** (failures - 1))
       await sleep(delay, undefined, { signal: opts.signal }).catch(() => {})
+      opts.onResume?.({ at: 0, attempt: failures, bytesRerequested: 0, reason: e.message })
     }
   }
 }
@@ -125,7 +132,8 @@ async function withRetries<T>(url: string, opts: HttpOptions, attempt: () => Pro
 /** Opens an http(s) URL as a ByteSource (a HEAD request first, for size, Range support and validator). */
 export async function openHttpSource(spec: string, opts: HttpOptions = {}): Promise<ByteSource> {
   const url = new URL(spec)
-  const resource = await withRetries(spec, opts, async () => {
+  const { onResume: _retriesOfHeadAreNotResumes, ...headOpts } = opts
+  const resource = await withRetries(spec, headOpts, async () => {
     const { res, url: final } = await request(url, {}, 'HEAD', opts)
     res.resume()
     const status = res.statusCode ?? 0
@@ -139,7 +147,8 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
 
   const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
     if (length === 0) return new Uint8Array(0)
-    return await withRetries(spec, opts, async () => {
+    let lost = 0
+    return await withRetries(spec, { ...opts, onResume: (r) => opts.onResume?.({ ...r, at: offset, bytesRerequested: lost }) }, async () => {
       const { res } = await request(resource.url, { range: `bytes=${offset}-${offset + length - 1}`, ...ifRange(resource) }, 'GET', opts)
       if (res.statusCode === 416) {
         res.resume()
@@ -156,6 +165,7 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
       try {
         for await (const chunk of res) parts.push(chunk as Buffer)
       } catch (e) {
+        lost = parts.reduce((n, b) => n + b.length, 0)
         throw new Dropped((e as Error).message)
       }
       return Buffer.concat(parts)
@@ -220,6 +230,7 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
           failures++
           const delay = Math.min(MAX_DELAY_MS, (opts.retryDelayMs ?? 500) * 2 ** (failures - 1))
           await sleep(delay, undefined, { signal: opts.signal }).catch(() => {})
+          opts.onResume?.({ at: pos, attempt: failures, bytesRerequested: 0, reason: e.message })
         }
       }
     },

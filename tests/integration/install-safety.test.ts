@@ -12,7 +12,9 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { HwimageError } from '../../src/errors.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from '../../src/install/fixture-image.js'
-import { install } from '../../src/install/install.js'
+import { install, planOfRefusal } from '../../src/install/install.js'
+import type { InstallOptions } from '../../src/install/install-options.js'
+import type { InstallReport } from '../../src/install/install-report.js'
 import { run } from '../../src/tools/run.js'
 import { partitionNodes } from './partitions.js'
 
@@ -48,6 +50,15 @@ async function loopDevice(opts: { sectorSize?: number } = {}): Promise<{ dev: st
 const partitionOne = async (dev: string): Promise<string> => (await partitionNodes(dev, dir)).partition(1)
 
 const digest = async (dev: string): Promise<string> => createHash('sha256').update(await readFile(dev)).digest('hex')
+/** A dry run the install would refuse: it fails with the refusal's code, and the plan it showed. */
+async function refusedDryRun(opts: InstallOptions, want: string): Promise<InstallReport> {
+  const e = await install({ ...opts, dryRun: true }).then(() => undefined, (err: unknown) => err)
+  assert.ok(e instanceof HwimageError && e.code === want, `the dry run fails with ${want}: ${String(e)}`)
+  const plan = planOfRefusal(e)
+  assert.ok(plan, 'the refusal carries the plan it was found in')
+  assert.equal(plan.refused?.code, want)
+  return plan
+}
 const code = (c: string, re?: RegExp) => (e: unknown) => e instanceof HwimageError && e.code === c && (!re || re.test(e.message))
 
 test('a block device that holds a partition table is overwritten only with --yes or a yes from the user', async () => {
@@ -80,7 +91,8 @@ test('a disk with a mounted partition is refused, naming the mount point, and so
     try {
       const before = await digest(dev)
       await assert.rejects(install({ source: fx.zst, disk: dev, yes: true }), code('DEVICE_BUSY', new RegExp(`${dev}p1 is mounted at ${mnt}`)))
-      const plan = await install({ source: fx.zst, disk: dev, dryRun: true })
+      // Issue 12 item 7: the dry run used to exit 0 with BUSY in its plan.
+      const plan = await refusedDryRun({ source: fx.zst, disk: dev }, 'DEVICE_BUSY')
       assert.deepEqual(plan.target.busy.map((b) => b.kind), ['mounted'])
       assert.equal(await digest(dev), before)
     } finally {
@@ -124,7 +136,7 @@ test("the disk holding the running system's root file system is reported as such
   const source = (await run(['findmnt', '--noheadings', '--output', 'SOURCE', '--nofsroot', '/'])).stdout.trim()
   assert.match(source, /^\/dev\//, 'the root file system is on a block device')
   const disk = `/dev/${(await run(['lsblk', '--noheadings', '--nodeps', '--output', 'PKNAME', source])).stdout.trim() || source.replace('/dev/', '')}`
-  const plan = await install({ source: fx.zst, disk, dryRun: true })
+  const plan = await refusedDryRun({ source: fx.zst, disk }, 'DEVICE_BUSY')
   const kinds = plan.target.busy.map((b) => b.kind)
   assert.ok(kinds.includes('root'), `busy: ${JSON.stringify(plan.target.busy)}`)
   assert.ok(kinds.includes('mounted'))
@@ -138,5 +150,96 @@ test('--disk-hint finds a loop device by name and installs onto it', async () =>
     assert.match((await run(['sgdisk', '-v', dev])).stdout, /No problems found/)
   } finally {
     await detach()
+  }
+})
+
+test('a whole-disk file system or swap (no partition table) needs --yes, and the dry run names what it would destroy', async () => {
+  // Issue 12 item 4: `mkfs.ext4 /dev/sdX` used to be overwritten without a question.
+  const { dev, detach } = await loopDevice()
+  try {
+    await run(['mkfs.ext4', '-q', '-F', '-L', 'data', dev])
+    const before = await digest(dev)
+    await assert.rejects(install({ source: fx.zst, disk: dev }), code('CONFIRMATION_REQUIRED', /holds ext4 "data" at byte 1080/))
+    let asked = ''
+    await assert.rejects(install({ source: fx.zst, disk: dev, confirm: async (q) => ((asked = q), false) }), code('CONFIRMATION_REQUIRED'))
+    assert.match(asked, /holds ext4 "data" at byte 1080\. Overwrite it\?/)
+    const plan = await install({ source: fx.zst, disk: dev, dryRun: true })
+    assert.deepEqual(plan.target.signatures.map((x) => [x.type, x.label]), [['ext4', 'data']])
+    assert.equal(await digest(dev), before, 'nothing was written')
+    await run(['mkswap', dev])
+    await assert.rejects(install({ source: fx.zst, disk: dev }), code('CONFIRMATION_REQUIRED', /holds swap/))
+    await install({ source: fx.zst, disk: dev, yes: true })
+    assert.match((await run(['sgdisk', '-v', dev])).stdout, /No problems found/)
+  } finally {
+    await detach()
+  }
+})
+
+test('a loop device over the source file is refused as the source itself, and so is a disk that stores the source', async () => {
+  // Issue 12 item 1: installing an image onto itself punched it to 1 MiB.
+  const copy = join(dir, `self-${++n}.img`)
+  await run(['cp', '--sparse=always', fx.img, copy])
+  const dev = (await run(['losetup', '--find', '--show', copy])).stdout.trim()
+  try {
+    const before = await digest(copy)
+    await assert.rejects(install({ source: copy, disk: dev, yes: true }), code('TARGET_INVALID', /loop device over the source file/))
+    await refusedDryRun({ source: copy, disk: dev }, 'TARGET_INVALID')
+    assert.equal(await digest(copy), before, 'the image is untouched')
+  } finally {
+    await run(['losetup', '--detach', dev])
+  }
+  // The source on a file system of the target disk (here: the whole disk): refused too.
+  const { dev: disk, detach } = await loopDevice()
+  const mnt = join(dir, `mnt-src-${n}`)
+  await mkdir(mnt)
+  try {
+    await run(['mkfs.ext4', '-q', '-F', disk])
+    await run(['mount', disk, mnt])
+    try {
+      await run(['cp', fx.zst, join(mnt, 'image.img.zst')])
+      const plan = await refusedDryRun({ source: join(mnt, 'image.img.zst'), disk }, 'DEVICE_BUSY')
+      assert.ok(plan.target.busy.length > 0)
+    } finally {
+      await run(['umount', mnt])
+    }
+  } finally {
+    await detach()
+  }
+})
+
+test('a real I/O error from the kernel mid-image (a loop device over a full tmpfs) is DEVICE_IO, exit 1, both ends zeroed', async () => {
+  // This kernel has no device-mapper (no dm-error/dm-flakey): a loop device whose backing
+  // file lives on a 40 MiB tmpfs fails writes past what fits with a kernel I/O error
+  // ("critical space allocation error", ENOSPC), at an offset inside the image.
+  const mnt = join(dir, `tmpfs-${++n}`)
+  await mkdir(mnt)
+  await run(['mount', '-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mnt])
+  try {
+    const file = join(mnt, 'disk.raw')
+    await run(['truncate', '-s', '64M', file])
+    const dev = (await run(['losetup', '--find', '--show', file])).stdout.trim()
+    try {
+      // Fill it beyond the image's span (24 MiB) so that 3 MiB stay free: the two ends the
+      // install zeroes first, then 1 MiB of the image, and the next write fails.
+      await run(['dd', 'if=/dev/zero', `of=${file}`, 'bs=1M', 'seek=25', 'count=37', 'conv=notrunc', 'status=none'])
+      const e = await install({ source: fx.zst, disk: dev, yes: true }).then(() => undefined, (err: unknown) => err)
+      assert.ok(e instanceof HwimageError && e.code === 'DEVICE_IO' && e.exitCode === 1, `DEVICE_IO: ${String(e)}`)
+      assert.match((e as Error).message, /Cannot write to .* at byte \d+/)
+      assert.match((e as Error).message, /first and last MiB .* are zeroed/)
+      const head = Buffer.alloc(MiB)
+      const tail = Buffer.alloc(MiB)
+      const fh = await import('node:fs/promises').then((f) => f.open(dev, 'r'))
+      try {
+        await fh.read(head, 0, MiB, 0)
+        await fh.read(tail, 0, MiB, 63 * MiB)
+      } finally {
+        await fh.close()
+      }
+      assert.ok(head.every((b) => b === 0) && tail.every((b) => b === 0), 'both ends read as zeros')
+    } finally {
+      await run(['losetup', '--detach', dev])
+    }
+  } finally {
+    await run(['umount', mnt])
   }
 })

@@ -130,7 +130,10 @@ export const installCommand: Command = {
       ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr, ctx.signal) } : {}),
       ...(seedWriter ? { seed: seedWriter } : {}),
       signal: ctx.signal,
-      onEvent: (name, fields) => reporter.event(name, fields),
+      onEvent: (name, fields) => {
+        reporter.event(name, fields)
+        if (name === 'resume') reporter.log(`download dropped (${String(fields.reason)}); resumed at byte ${String(fields.at)}, attempt ${String(fields.attempt)}`)
+      },
       onProgress: reporter.progress,
     }).catch((e: unknown) => {
       // A dry run that the install would refuse: the plan first, then the refusal (and its exit code).
