@@ -9,6 +9,7 @@ import type { Inventory, InventoryDevice } from './inventory.js'
 import type { KernelTree } from './kernel-package.js'
 import type { ModuleAlias } from './module-indexes.js'
 import { closeUnderDependencies } from './module-set.js'
+import { SERVER_CLASSES } from './pci-classes.js'
 
 /** A device the baseline drives and the set does not. */
 export interface UncoveredDevice {
@@ -61,9 +62,6 @@ export interface SetSummary {
   moduleBytes: number
   footprintBytes: number
 }
-
-// Classes reported first, in this order; the rest follow by device count.
-const FIRST = ['Storage/ata', 'Storage/nvme', 'Storage/raid', 'Storage/sas', 'Storage/scsi', 'Storage/ide', 'Storage/other', 'Net/ethernet', 'Net/infiniband', 'Usb controller']
 
 /** Measures a set against inventories, relative to a baseline set. */
 export function measureCoverage(set: MeasuredSet, baseline: MeasuredSet, inventories: readonly Inventory[]): CoverageReport {
@@ -162,7 +160,8 @@ function bytesWithDeps(s: MeasuredSet, modules: Set<string>): number {
   return total
 }
 
+// The server classes come first, in their order; the rest follow by device count.
 function rank(cls: string): number {
-  const i = FIRST.indexOf(cls)
-  return i < 0 ? FIRST.length : i
+  const i = SERVER_CLASSES.indexOf(cls)
+  return i < 0 ? SERVER_CLASSES.length : i
 }

@@ -8,6 +8,12 @@
 
 import type { PciClassCode } from './alias-index.js'
 
+/**
+ * The classes a server's coverage is judged by: storage, Ethernet, InfiniBand and USB
+ * controllers. Coverage reports them first, in this order, and lists their uncovered devices.
+ */
+export const SERVER_CLASSES: readonly string[] = ['Storage/ata', 'Storage/nvme', 'Storage/raid', 'Storage/sas', 'Storage/scsi', 'Storage/ide', 'Storage/other', 'Net/ethernet', 'Net/infiniband', 'Usb controller']
+
 /** Population-table section → candidate PCI class codes (base, subclass). */
 export const SECTION_CLASSES: Readonly<Record<string, readonly PciClassCode[]>> = {
   'Storage/scsi': [{ base: '01', sub: '00' }],

@@ -117,3 +117,21 @@ test('bad input is a named error with exit code 2', async () => {
   assert.equal((await failure('coverage', fx.root, '--inventory', notes, '--add', 'e1000e')).code, 'USAGE')
   assert.equal((await failure('select', fx.root, '--compression', 'lz4')).code, 'USAGE')
 })
+
+test('kernel analyze refuses a depth or a top of 0, naming the option', async () => {
+  for (const [option, value] of [['--depth', '0'], ['--top', '0'], ['--depth', '1.5']]) {
+    const e = await failure('analyze', fx.root, option!, value!)
+    assert.equal(e.code, 'USAGE')
+    assert.ok(e.message.includes(`${option}: "${value}"`), e.message)
+    assert.equal(exitCodeOf(e), 2)
+  }
+})
+
+test('kernel coverage --top 0 prints the class table without uncovered devices', async () => {
+  const lspci = path.join(fx.root, 'lspci-top.txt')
+  await fs.writeFile(lspci, '00:02.0 Ethernet controller [0200]: Solarflare SFC9020 [1924:0803]\n')
+  const text = (await kernel('coverage', fx.root, '--modules', 'r8169', '--inventory', lspci, '--top', '0')).out
+  assert.match(text, /^Net\/ethernet +0\.00% +0\/1/m)
+  assert.doesNotMatch(text, /not covered/)
+  assert.match((await kernel('coverage', fx.root, '--modules', 'r8169', '--inventory', lspci)).out, /Net\/ethernet: not covered \(1 ids\)/)
+})
