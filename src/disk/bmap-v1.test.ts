@@ -141,3 +141,12 @@ test('bmaptool copy, like decodeBmap(), refuses a 1.3 file whose BmapFileSHA1 is
     assert.match(c.stderr, /checksum mismatch/)
   })
 })
+
+test('decodeBmap() refuses a version number changed to an older one, which would skip the checksums', () => {
+  // "2.0" → "1.0" is one byte; so is "1.3" → "1.2". Both files keep the elements of their real version.
+  const v14 = oldBmapXml({ version: '1.4', image, blockSize: 4096, ranges: RANGES })
+  rejects(v14.replace('version="1.4"', 'version="1.0"'), /expected no <ChecksumType> in a version 1\.0 bmap/)
+  rejects(v14.replace('version="1.4"', 'version="1.3"'), /expected no <ChecksumType> in a version 1\.3 bmap/)
+  const v13 = oldBmapXml({ version: '1.3', image, blockSize: 4096, ranges: RANGES })
+  rejects(v13.replace('version="1.3"', 'version="1.2"'), /expected no <BmapFileSHA1> in a version 1\.2 bmap/)
+})

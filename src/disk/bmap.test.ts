@@ -308,3 +308,15 @@ test('decodeBmap() on arbitrary text throws only FORMAT_BMAP', () => {
     { numRuns: 1000 },
   )
 })
+
+test('any single changed byte of the version of an encoded bmap gives FORMAT_BMAP', () => {
+  const bytes = new Uint8Array(Buffer.from(encodeBmap(sample)))
+  const at = Buffer.from(bytes).indexOf('version="2.0"') + 'version="'.length
+  for (const i of [at, at + 1, at + 2]) {
+    for (let x = 1; x < 256; x++) {
+      const b = new Uint8Array(bytes)
+      b[i] = b[i]! ^ x
+      assert.throws(() => decodeBmap(b), isBmapError, `byte ${i} ^ ${x}`)
+    }
+  }
+})

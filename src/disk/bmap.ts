@@ -199,16 +199,22 @@ interface Scheme {
   rangesRequired: boolean
   /** Fixed by the version (1.0–1.3), or read from <ChecksumType>. */
   algorithm: BmapChecksumType | undefined
+  /**
+   * Elements of later versions, refused: a file that has them but an older version number
+   * was changed (one byte turns "2.0" into "1.0", which has no checksums to check).
+   */
+  later: string[]
 }
 
 function schemeOf(version: string, action: string): Scheme {
   const m = /^([0-9]+)\.([0-9]+)$/.exec(version)
   const major = m ? Number(m[1]) : NaN
   const minor = m ? Number(m[2]) : NaN
-  if (major === 2) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: true, algorithm: undefined }
-  if (major === 1 && minor === 4) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: false, algorithm: undefined }
-  if (major === 1 && minor === 3) return { fileElement: El.BmapFileSHA1, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1' }
-  if (major === 1 && minor <= 2) return { fileElement: undefined, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1' }
+  if (major === 2) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: true, algorithm: undefined, later: [] }
+  if (major === 1 && minor === 4) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: false, algorithm: undefined, later: [] }
+  const since14 = [El.ChecksumType, El.BmapFileChecksum]
+  if (major === 1 && minor === 3) return { fileElement: El.BmapFileSHA1, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1', later: since14 }
+  if (major === 1 && minor <= 2) return { fileElement: undefined, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1', later: [...since14, El.BmapFileSHA1] }
   throw fail(action, `expected version 1.0 to 1.4 or 2.x, got "${version}"`, 'recreate the bmap with bmaptool create')
 }
 
@@ -240,6 +246,8 @@ export function decodeBmap(xml: string | Uint8Array): DecodedBmap {
   }
   const version = root.attrs.get('version') ?? ''
   const scheme = schemeOf(version, action)
+  const later = root.children.find((c) => scheme.later.includes(c.name))
+  if (later) throw fail(action, `expected no <${later.name}> in a version ${version} bmap (it came with a later version), got one`, 'the version number was changed or damaged')
   let algorithm = scheme.algorithm
   if (algorithm === undefined) {
     const named = only(root, El.ChecksumType).text.trim()
