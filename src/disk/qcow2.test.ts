@@ -415,8 +415,10 @@ test('decodeQcow2Header() changes in any header byte give FORMAT_QCOW2 or a head
 test('decodeL1Table() and decodeL2Table() on random bytes return or throw FORMAT_QCOW2', async () => {
   const h = decodeQcow2Header(await header)
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(9, 12, 16), fc.constantFrom<2 | 3>(2, 3), (bytes, clusterBits, version) => {
-      const hh = { ...h, clusterBits, clusterSize: 2 ** clusterBits, version, l1Size: Math.floor(bytes.length / 8) + (bytes.length % 2) }
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(9, 12, 14, 16), fc.constantFrom<2 | 3>(2, 3), fc.boolean(), (bytes, clusterBits, version, extended) => {
+      const extendedL2 = extended && version === 3 && clusterBits >= 14
+      const l2 = extendedL2 ? { extendedL2, subclusterBits: clusterBits - 5, l2EntryBytes: 16 } : { extendedL2, subclusterBits: clusterBits, l2EntryBytes: 8 }
+      const hh = { ...h, ...l2, clusterBits, clusterSize: 2 ** clusterBits, version, l1Size: Math.floor(bytes.length / 8) + (bytes.length % 2) }
       onlyFormatErrors(() => decodeL1Table(bytes, hh))
       const table = new Uint8Array(hh.clusterSize)
       table.set(bytes.subarray(0, hh.clusterSize))
