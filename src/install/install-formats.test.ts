@@ -101,6 +101,7 @@ test('install() with a 1.2 bmap whose ranges partly lack digests writes them unv
   const disk = await target()
   const r = await install({ source: fx.img, disk, bmap: file })
   assert.equal(r.ranges!.verified, withDigest)
+  assert.equal(r.ranges!.unverified, ranges - withDigest, 'the report counts the ranges written unverified')
   await assertInstalled(disk, fx, DISK, dir)
   await assertMappedEqual(disk)
 })

@@ -248,7 +248,7 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
       ...(hashed ? { image: hashed } : plan.source.format === 'raw' && x.sourceDigest ? { image: x.sourceDigest } : {}),
     },
     bytes: { read: p.opened.bytesRead(), image: x.imageBytes!, written: outcome.bytesWritten + firstMiBLength, skipped: outcome.bytesSkipped, zeroed: x.zeroedBytes },
-    ...(plan.mode === 'bmap' ? { ranges: { verified: outcome.rangesVerified, streamed: outcome.rangesStreamed } } : {}),
+    ...(plan.mode === 'bmap' ? { ranges: { verified: outcome.rangesVerified, streamed: outcome.rangesStreamed, ...(outcome.rangesUnverified > 0 ? { unverified: outcome.rangesUnverified } : {}) } } : {}),
     ...(x.readBackBytes !== undefined ? { readBack: { bytes: x.readBackBytes } } : {}),
     ...(p.resumes.count > 0 ? { resumes: { ...p.resumes, at: [...p.resumes.at] } } : {}),
     seconds: ctx.seconds,
