@@ -116,3 +116,36 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await assertNoTable(disk)
   })
 }
+
+test('hwimage install --dry-run exits as the install would: the plan on stdout with REFUSED, the error on stderr, exit 2', async () => {
+  const copy = path.join(dir, `self-${++n}.img`)
+  await fsp.copyFile(fx.img, copy)
+  const { child, done } = hwimage(['install', copy, '--disk', copy, '--dry-run'])
+  child.stdin!.end()
+  const r = await done
+  assert.equal(r.status, 2, r.stderr)
+  assert.match(r.stdout, /^REFUSED: Cannot install .* is the source file itself/m)
+  assert.match(r.stdout, /^steps: {3}zero-ends → zero-span → write-image/m)
+  assert.match(r.stderr, /error\[TARGET_INVALID\]/)
+  const j = hwimage(['install', copy, '--disk', copy, '--dry-run', '--json'])
+  j.child.stdin!.end()
+  const rj = await j.done
+  assert.equal(rj.status, 2)
+  assert.equal((JSON.parse(rj.stdout) as { refused: { code: string } }).refused.code, 'TARGET_INVALID')
+  assert.equal(events(rj.stderr).at(-1)!.code, 'TARGET_INVALID')
+})
+
+test('hwimage install of a file that is no disk image is FORMAT_IMAGE (exit 2); --raw writes it', async () => {
+  const notes = path.join(dir, 'notes.txt')
+  await fsp.writeFile(notes, 'these are my notes\n'.repeat(100))
+  const disk = await target()
+  const refused = hwimage(['install', notes, '--disk', disk])
+  refused.child.stdin!.end()
+  const r = await refused.done
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /error\[FORMAT_IMAGE\]: Cannot install .*: it does not look like a disk image: text \(it starts "these are my notes/)
+  assert.match(r.stderr, /hint: .*--raw/)
+  const forced = hwimage(['install', notes, '--disk', disk, '--raw'])
+  forced.child.stdin!.end()
+  assert.equal((await forced.done).status, 0)
+})
