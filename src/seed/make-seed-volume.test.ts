@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { decodeIronicConfigDrive, encodeIronicConfigDrive } from './ironic.js'
-import { makeSeedVolume, readSeedVolume, SEED_PARTITION } from './make-seed-volume.js'
+import { InputError } from '../errors.js'
+import { makeSeedVolume, MAX_SEED_VOLUME_BYTES, readSeedVolume, SEED_PARTITION } from './make-seed-volume.js'
 import { parseSeed } from './seed-schema.js'
 
 const MT = { ...process.env, MTOOLS_SKIP_CHECK: '1', MTOOLSRC: '/dev/null' }
@@ -85,5 +86,20 @@ test('decodeIronicConfigDrive() output is an ISO that xorriso lists with the con
   } finally {
     await v.dispose()
     await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('makeSeedVolume() refuses a volume above MAX_SEED_VOLUME_BYTES before writing anything (SEED_INVALID)', async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'hwimage-seed-max-'))
+  try {
+    await assert.rejects(makeSeedVolume(SEED, { sizeBytes: MAX_SEED_VOLUME_BYTES + 1024 * 1024, tmpDir: tmp }), (e: unknown) => {
+      assert.ok(e instanceof InputError)
+      assert.equal(e.code, 'SEED_INVALID')
+      assert.match(e.message, /the largest is 256 MiB/)
+      return true
+    })
+    assert.deepEqual(await readdir(tmp), [])
+  } finally {
+    await rm(tmp, { recursive: true, force: true })
   }
 })

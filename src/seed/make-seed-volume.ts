@@ -19,6 +19,13 @@ export const SEED_PARTITION = {
   typeGuid: GUID_MS_BASIC_DATA,
 } as const
 
+/**
+ * The largest seed volume made: 256 MiB. The files fit in 16 MiB (the schema's budget,
+ * SEED_VOLUME_BYTES), so a larger volume holds nothing more; the room is for a volume
+ * made to fill a partition or a BMC's virtual-media slot.
+ */
+export const MAX_SEED_VOLUME_BYTES = 256 * 1024 * 1024
+
 /** Options of makeSeedVolume(). */
 export interface SeedVolumeOptions {
   /** Overrides the seed's `format`. */
@@ -62,6 +69,11 @@ export async function makeSeedVolume(seed: Seed, opts: SeedVolumeOptions = {}): 
   const fs = opts.fs ?? 'vfat'
   const sizeBytes = opts.sizeBytes ?? SEED_PARTITION.sizeBytes
   const sectorSize = opts.sectorSize ?? 512
+  if (sizeBytes > MAX_SEED_VOLUME_BYTES) {
+    throw new InputError('SEED_INVALID', `Cannot make a seed volume of ${sizeBytes} bytes: the largest is ${MAX_SEED_VOLUME_BYTES / 1024 / 1024} MiB`, {
+      hint: `the seed's files fit in ${SEED_VOLUME_BYTES / 1024 / 1024} MiB, the default size`,
+    })
+  }
   const layout = seedFiles(seed, {
     ...(opts.format ? { format: opts.format } : {}),
     ...(opts.networkVersion ? { networkVersion: opts.networkVersion } : {}),

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { test } from 'node:test'
-import { InputError, UsageError } from '../../errors.js'
+import { HwimageError, InputError, UsageError } from '../../errors.js'
 import { decodeIronicConfigDrive } from '../../seed/ironic.js'
 import type { CommandContext } from '../command.js'
 import { seedCommand } from './seed.js'
@@ -90,4 +90,66 @@ test('hwimage seed refuses contradictory or unknown options as usage errors', ()
     ]) {
       await assert.rejects(seedCommand.run(argv, ctx), (e: unknown) => e instanceof UsageError, argv.join(' '))
     }
+  }))
+
+/** Expects `hwimage seed ARGV` to fail with `code` and exit 2. */
+async function failsWith(argv: string[], code: string, message: RegExp): Promise<void> {
+  const { ctx } = context()
+  await assert.rejects(seedCommand.run(argv, ctx), (e: unknown) => {
+    assert.ok(e instanceof HwimageError, `expected a HwimageError, got ${String(e)}`)
+    assert.equal(e.code, code, e.message)
+    assert.equal(e.exitCode, 2)
+    assert.match(e.message, message)
+    return true
+  })
+}
+
+test('hwimage seed -o into a directory that does not exist is NOT_FOUND, exit 2', () =>
+  withDir(async (dir) => {
+    await writeFile(join(dir, 's.yaml'), SEED)
+    await failsWith([join(dir, 's.yaml'), '-o', '/nonexistent-dir/x'], 'NOT_FOUND', /Cannot write seed to "\/nonexistent-dir\/x": directory "\/nonexistent-dir" does not exist/)
+    await failsWith([join(dir, 's.yaml'), '--ironic', '-o', '/nonexistent-dir/x'], 'NOT_FOUND', /does not exist/)
+  }))
+
+test('hwimage seed --image naming a missing file is NOT_FOUND, a directory USAGE (exit 2, nothing written)', () =>
+  withDir(async (dir) => {
+    await writeFile(join(dir, 's.yaml'), SEED)
+    await failsWith([join(dir, 's.yaml'), '--image', '/nonexistent', '-o', join(dir, 'seed.img')], 'NOT_FOUND', /Cannot read image "\/nonexistent": no such file/)
+    await failsWith([join(dir, 's.yaml'), '--image', dir, '-o', join(dir, 'seed.img')], 'USAGE', /it is a directory/)
+    await assert.rejects(stat(join(dir, 'seed.img')), { code: 'ENOENT' })
+  }))
+
+test('hwimage seed --size above the 256M maximum is USAGE at once, naming the maximum', () =>
+  withDir(async (dir) => {
+    await writeFile(join(dir, 's.yaml'), SEED)
+    await failsWith([join(dir, 's.yaml'), '--size', '1T', '-o', join(dir, 'seed.img')], 'USAGE', /Cannot use --size 1T: a seed volume is at most 256M/)
+    await failsWith([join(dir, 's.yaml'), '--size', '257M', '-o', join(dir, 'seed.img')], 'USAGE', /at most 256M/)
+    await assert.rejects(stat(join(dir, 'seed.img')), { code: 'ENOENT' })
+  }))
+
+test('hwimage seed into a file system without room for the volume is TARGET_TOO_SMALL before writing', async (t) => {
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 's.yaml'), SEED)
+    const mnt = join(dir, 'small')
+    await mkdir(mnt)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'ignore' })
+    } catch {
+      t.skip('cannot mount a tmpfs here')
+      return
+    }
+    try {
+      await failsWith([join(dir, 's.yaml'), '-o', join(mnt, 'seed.img')], 'TARGET_TOO_SMALL', /has 8\.0 MiB free, the volume is 16\.0 MiB/)
+      await assert.rejects(stat(join(mnt, 'seed.img')), { code: 'ENOENT' })
+      const { ctx } = context()
+      assert.equal(await seedCommand.run([join(dir, 's.yaml'), '--size', '4M', '-o', join(mnt, 'seed.img')], ctx), 0)
+    } finally {
+      execFileSync('umount', [mnt])
+    }
+  })
+})
+
+test('hwimage seed with a directory for its seed file is USAGE', () =>
+  withDir(async (dir) => {
+    await failsWith([dir, '-o', join(dir, 'seed.img')], 'USAGE', /Cannot read seed ".*": it is a directory/)
   }))

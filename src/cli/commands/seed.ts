@@ -1,11 +1,13 @@
 // `hwimage seed SEED.yaml -o FILE`: a standalone first-boot volume (NoCloud CIDATA
 // or OpenStack config-2), or Ironic's base64-of-gzip config drive.
 
-import { chmod, copyFile, lstat, readFile, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, chmod, copyFile, lstat, readFile, stat, statfs, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { UsageError, InputError } from '../../errors.js'
 import { detectNetworkRenderer } from '../../seed/detect-network-renderer.js'
 import { encodeIronicConfigDrive } from '../../seed/ironic.js'
-import { makeSeedVolume, readSeedVolume } from '../../seed/make-seed-volume.js'
+import { MAX_SEED_VOLUME_BYTES, SEED_PARTITION, makeSeedVolume, readSeedVolume } from '../../seed/make-seed-volume.js'
 import { parseSeed, SEED_FORMATS, type SeedFormat } from '../../seed/seed-schema.js'
 import type { SeedFs } from '../../seed/volume.js'
 import { parseSize } from '../args.js'
@@ -24,7 +26,8 @@ Options:
       --fs FS             vfat or iso9660 (default vfat)
       --sector-size N     FAT bytes per sector: 512 or 4096, the target disk's logical
                           sector size (default 512)
-      --size SIZE         FAT volume size (default 16M, the seed partition's size)
+      --size SIZE         FAT volume size, 1M to 256M (default 16M, the seed partition's
+                          size, which holds every seed the schema accepts)
       --ironic            write what Ironic's API takes as a config drive: an ISO 9660
                           config-2 volume, gzipped, base64-encoded (implies
                           --format configdrive --fs iso9660)
@@ -84,8 +87,15 @@ export const seedCommand: Command = {
     if (sizeBytes !== undefined && (sizeBytes % sectorSize !== 0 || sizeBytes % 1024 !== 0 || sizeBytes < 1024 * 1024)) {
       throw new UsageError(`Cannot use --size ${v.size}: it must be at least 1M and a multiple of ${sectorSize}`)
     }
+    if (sizeBytes !== undefined && sizeBytes > MAX_SEED_VOLUME_BYTES) {
+      throw new UsageError(`Cannot use --size ${v.size}: a seed volume is at most ${MAX_SEED_VOLUME_BYTES / 1024 / 1024}M`, {
+        hint: `the seed's files fit in the default ${SEED_PARTITION.sizeBytes / 1024 / 1024}M; leave --size out`,
+      })
+    }
     const nv = choice(v['network-version'], ['1', '2'] as const, '--network-version')
 
+    if (output !== '-') await checkOutputPath(output)
+    if (typeof v.image === 'string' && !nv) await checkImagePath(v.image)
     const text = seedPath === '-' ? await readStdin() : await readSeedFile(seedPath)
     const seed = parseSeed(text, seedPath === '-' ? 'stdin' : seedPath)
 
@@ -98,7 +108,8 @@ export const seedCommand: Command = {
       reporter.log(`network config: version ${d.networkVersion} (${d.reason})`)
     }
 
-    if (output !== '-') await refuseNonFile(output)
+    // The volume is written whole into a temporary file, then copied to the output.
+    if (output !== '-' && !ironic) await checkFreeSpace(output, sizeBytes ?? SEED_PARTITION.sizeBytes)
     const volume = await makeSeedVolume(seed, {
       ...(format ? { format } : {}),
       fs: fs ?? 'vfat',
@@ -159,6 +170,7 @@ async function readSeedFile(path: string): Promise<string> {
     return await readFile(path, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EISDIR') throw new UsageError(`Cannot read seed "${path}": it is a directory`, { hint: 'hwimage seed SEED.yaml -o FILE: the seed is a YAML file' })
     throw new InputError('NOT_FOUND', `Cannot read seed "${path}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e })
   }
 }
@@ -170,11 +182,42 @@ async function readStdin(): Promise<string> {
 }
 
 // A seed volume is a file to attach; writing it over a device is the installer's job.
-async function refuseNonFile(path: string): Promise<void> {
+// Checked before the seed is rendered, so a bad -o fails at once with exit 2.
+async function checkOutputPath(path: string): Promise<void> {
   const st = await lstat(path).catch(() => undefined)
   if (st && !st.isFile()) {
     throw new UsageError(`Cannot write seed to "${path}": it exists and is not a regular file`, {
       hint: 'write a file and copy it with dd, or use `hwimage install --seed` for a disk',
+    })
+  }
+  const dir = dirname(resolve(path))
+  const dirSt = await stat(dir).catch(() => undefined)
+  if (!dirSt) throw new InputError('NOT_FOUND', `Cannot write seed to "${path}": directory "${dir}" does not exist`, { hint: `create it first (mkdir -p ${dir})` })
+  if (!dirSt.isDirectory()) throw new UsageError(`Cannot write seed to "${path}": "${dir}" is not a directory`)
+  await access(dir, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`Cannot write seed to "${path}": ${e.code === 'EROFS' ? 'the file system is read-only' : `directory "${dir}" is not writable`}`, { cause: e })
+  })
+}
+
+async function checkImagePath(path: string): Promise<void> {
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new InputError('NOT_FOUND', `Cannot read image "${path}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`, {
+      hint: '--image names the raw image the seed is for; or give --network-version 1 or 2',
+      cause: e,
+    })
+  })
+  if (st.isDirectory()) throw new UsageError(`Cannot read image "${path}": it is a directory`, { hint: '--image names a raw image file (NAME.img)' })
+}
+
+async function checkFreeSpace(path: string, bytes: number): Promise<void> {
+  const dir = dirname(resolve(path))
+  const s = await statfs(dir)
+  // An existing output is replaced: its blocks come back.
+  const old = await stat(path).then((st) => st.blocks * 512, () => 0)
+  const free = s.bavail * s.bsize + old
+  if (free < bytes) {
+    throw new InputError('TARGET_TOO_SMALL', `Cannot write seed to "${path}": the file system has ${formatBytes(free)} free, the volume is ${formatBytes(bytes)}`, {
+      hint: 'write it elsewhere, or give a smaller --size (16M holds every seed)',
     })
   }
 }
