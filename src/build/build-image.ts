@@ -14,7 +14,7 @@ import { makeRootfs, writeStage } from './rootfs.js'
 import { planLayout } from './layout.js'
 import { writeDiskImage } from './disk-image.js'
 import { writeBmap, writeSums, writeZst } from './outputs.js'
-import { checkCacheDir, checkFileSizeLimit, checkFreeSpace, checkSpecFiles, MIN_TREE_BYTES, outputBytesEstimate, plannedRootFsBytes, prepareOutputDir } from './preflight.js'
+import { checkCacheDir, checkFileSizeLimit, checkRoot, checkFreeSpace, checkSpecFiles, MIN_TREE_BYTES, outputBytesEstimate, plannedRootFsBytes, prepareOutputDir } from './preflight.js'
 import { checkSpecModulesEarly } from './spec-modules.js'
 import { installedPackages, kernelInfo, partitionRows, type Manifest } from './manifest.js'
 
@@ -45,6 +45,7 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   const step = opts.onStep ?? (() => {})
   const source = opts.source ?? 'spec'
   step('checks (output directory, files, sizes, free space)')
+  checkRoot()
   await prepareOutputDir(opts.outDir)
   await checkSpecFiles(spec, opts.specDir, source)
   await checkCacheDir(spec, source)

@@ -8,6 +8,7 @@ import { InputError, UsageError } from '../errors.js'
 import { mkfsExt4 } from '../tools/mkfs.js'
 import {
   checkCacheDir,
+  checkRoot,
   checkFileSizeLimit,
   checkFreeSpace,
   checkSpecFiles,
@@ -71,9 +72,16 @@ test('checkCacheDir() refuses a cache that is a file, and accepts one still to b
   withDir(async (dir) => {
     await writeFile(join(dir, 'f'), '')
     await assert.rejects(checkCacheDir({ cache: join(dir, 'f') }), isError(InputError, 'SPEC_INVALID', /field "cache": .* is not a directory/))
-    await checkCacheDir({ cache: join(dir, 'new') })
+    await assert.rejects(checkCacheDir({ cache: join(dir, 'f', 'apt') }), isError(InputError, 'SPEC_INVALID', /field "cache": cannot use .*: a part of the path is a file/))
+    await checkCacheDir({ cache: join(dir, 'new', 'apt') })
+    assert.ok((await stat(join(dir, 'new', 'apt'))).isDirectory())
     await checkCacheDir({ cache: null })
   }))
+
+test('checkRoot() refuses a user other than root as USAGE, before anything starts', () => {
+  assert.throws(() => checkRoot(1000), isError(UsageError, 'USAGE', /needs root/))
+  checkRoot(0)
+})
 
 // What mkfs.ext4 really allocates in a sparse image file (the flags the build uses), against the estimate.
 for (const size of [1 * GiB, 6 * GiB]) {

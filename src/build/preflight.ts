@@ -80,15 +80,27 @@ export async function checkSpecFiles(spec: Pick<BuildSpec, 'files'>, specDir: st
   }
 }
 
-/** Checks that the spec's package cache, when it exists, is a directory. */
+/** Makes the spec's package cache directory, or says why the field is wrong. */
 export async function checkCacheDir(spec: Pick<BuildSpec, 'cache'>, source = 'spec'): Promise<void> {
   if (!spec.cache) return
+  const hint = 'name a directory you can write for the package cache (made if missing), or null for none'
   const st = await stat(spec.cache).catch(() => undefined)
-  if (st && !st.isDirectory()) {
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": "${spec.cache}" is not a directory`, {
-      hint: 'name a directory for the package cache (made if missing), or null for none',
-    })
+  if (st && !st.isDirectory()) throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": "${spec.cache}" is not a directory`, { hint })
+  try {
+    await mkdir(spec.cache, { recursive: true })
+    await access(spec.cache, constants.W_OK)
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'EROFS' ? 'its file system is read-only' : (e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a part of the path is a file' : (e as Error).message
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": cannot use "${spec.cache}": ${why}`, { hint, cause: e })
   }
+}
+
+/** mmdebstrap --mode=root needs root: say so before anything starts (`uid` is for tests). */
+export function checkRoot(uid: number | undefined = process.getuid?.()): void {
+  if (uid === undefined || uid === 0) return
+  throw new UsageError('Cannot build: hwimage build needs root (mmdebstrap --mode=root makes the tree as root, with /proc, /sys and /dev mounted)', {
+    hint: 'run it with sudo',
+  })
 }
 
 /** ext4's default journal size for a filesystem of `blocks` 4 KiB blocks (e2fsprogs 1.47 lib/ext2fs/mkjournal.c, ext2fs_default_journal_size), in blocks. */

@@ -86,3 +86,11 @@ test('parseSpec() rejects kernel.modules with a flavor that does not cut the mod
   rejects('kernel: { flavor: generic, modules: { add: [sctp] } }\n', /field "kernel.modules": .*"server" flavor only.*"generic"/)
   assert.equal(parseSpec('kernel: { flavor: cloud }\n').kernel.flavor, 'cloud')
 })
+
+test('parseSpec() rejects a file path that climbs out of the image or names a directory', () => {
+  rejects('files: [{ path: /../../../tmp/x, content: x }]\n', /field "files\[0\].path": expected a file path without ".."/)
+  rejects('files: [{ path: /etc/, content: x }]\n', /field "files\[0\].path"/)
+  rejects('files: [{ path: /, content: x }]\n', /field "files\[0\].path"/)
+  rejects('files: [{ path: /etc//motd, content: x }]\n', /field "files\[0\].path"/)
+  assert.equal(parseSpec('files: [{ path: /etc/motd.d/10-x, content: x }]\n').files[0]?.path, '/etc/motd.d/10-x')
+})

@@ -33,7 +33,11 @@ const size = z
   .transform((v) => parseSizeBytes(v))
 
 const file = z.strictObject({
-  path: z.string().startsWith('/', 'expected an absolute path inside the image'),
+  path: z
+    .string()
+    .startsWith('/', 'expected an absolute path inside the image')
+    // A ".." would write outside the staged tree; a directory path has no file to write.
+    .refine((p) => !p.split('/').slice(1).some((seg) => seg === '' || seg === '.' || seg === '..'), 'expected a file path without "..", "." or empty parts, not ending in "/"'),
   content: z.string().optional(),
   source: z.string().optional(),
   mode: z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0644"').optional(),

@@ -66,6 +66,13 @@ test('hwimage build with a files[].source that does not exist is NOT_FOUND namin
     await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'NOT_FOUND', /field "files\[0\].source": ".\/missing.txt" does not exist/)
   }))
 
+test('hwimage build with a cache path through a file is SPEC_INVALID naming "cache", exit 2', () =>
+  withDir(async (dir) => {
+    await writeFile(join(dir, 'afile'), '')
+    await writeFile(join(dir, 's.yaml'), `cache: ${join(dir, 'afile', 'apt')}\n`)
+    await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'SPEC_INVALID', /field "cache": cannot use/)
+  }))
+
 test('hwimage build with a directory for its spec is USAGE, exit 2', () =>
   withDir(async (dir) => {
     await failsEarly([dir, '-o', join(dir, 'out')], 'USAGE', /it is a directory/)
