@@ -14,7 +14,7 @@ import { makeRootfs, writeStage } from './rootfs.js'
 import { planLayout } from './layout.js'
 import { writeDiskImage } from './disk-image.js'
 import { writeBmap, writeSums, writeZst } from './outputs.js'
-import { checkCacheDir, checkFileSizeLimit, checkRoot, checkFreeSpace, checkSpecFiles, MIN_TREE_BYTES, outputBytesEstimate, plannedRootFsBytes, prepareOutputDir } from './preflight.js'
+import { checkCacheDir, checkFileSizeLimit, checkRoot, checkRootFloor, checkFreeSpace, checkSpecFiles, MIN_TREE_BYTES, outputBytesEstimate, plannedRootFsBytes, prepareOutputDir } from './preflight.js'
 import { checkSpecModulesEarly } from './spec-modules.js'
 import { installedPackages, kernelInfo, partitionRows, type Manifest } from './manifest.js'
 
@@ -47,6 +47,7 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   step('checks (output directory, files, sizes, free space)')
   checkRoot()
   await prepareOutputDir(opts.outDir)
+  checkRootFloor(spec, source)
   await checkSpecFiles(spec, opts.specDir, source)
   await checkCacheDir(spec, source)
   if (spec.size !== 'fit') await checkFileSizeLimit(opts.outDir, spec.size, source)

@@ -9,6 +9,7 @@ import { mkfsExt4 } from '../tools/mkfs.js'
 import {
   checkCacheDir,
   checkRoot,
+  checkRootFloor,
   checkFileSizeLimit,
   checkFreeSpace,
   checkSpecFiles,
@@ -103,6 +104,14 @@ test('plannedRootFsBytes() follows root_size, then size minus the boot partition
   assert.equal(plannedRootFsBytes(parseSpec('root_size: 1G\n')), GiB)
   assert.equal(plannedRootFsBytes(parseSpec('size: 2G\n')), 2 * GiB - 106 * MiB)
   assert.ok(plannedRootFsBytes(parseSpec('size: fit\n')) >= 448 * MiB)
+})
+
+test('checkRootFloor() refuses a size or root_size no root tree fits in (they used to fail after mmdebstrap)', () => {
+  assert.throws(() => checkRootFloor(parseSpec('size: 512M\n')), isError(InputError, 'SPEC_INVALID', /field "size": 512 MiB leaves 406 MiB for root, too small: .* needs 704 MiB/))
+  assert.throws(() => checkRootFloor(parseSpec('root_size: 600M\n')), isError(InputError, 'SPEC_INVALID', /field "root_size": 600 MiB is too small/))
+  checkRootFloor(parseSpec('size: 810M\n'))
+  checkRootFloor(parseSpec('size: fit\nroot_size: 704M\n'))
+  checkRootFloor(parseSpec('size: 2G\n'))
 })
 
 test('checkFreeSpace() adds up what goes to one file system and names the sizes', () =>

@@ -139,6 +139,26 @@ export function outputBytesEstimate(rootFsBytes: number, contentBytes: number): 
   return contentBytes + ext4WrittenBytes(rootFsBytes) + ESP_WRITTEN_BYTES + Math.round(contentBytes / 3)
 }
 
+/**
+ * Refuses a size or root_size no root tree fits in, which would otherwise fail after
+ * mmdebstrap: the smallest tree (MIN_TREE_BYTES) with ext4's journal and headroom
+ * (fitRootFsBytes) needs 704 MiB of root filesystem, 810 MiB of image.
+ */
+export function checkRootFloor(spec: Pick<BuildSpec, 'size' | 'root_size'>, source = 'spec'): void {
+  const floor = fitRootFsBytes(MIN_TREE_BYTES, 0)
+  const why = `the smallest root tree hwimage builds needs ${formatSize(floor)} of root filesystem`
+  if (typeof spec.root_size === 'number' && alignUp(spec.root_size) < floor) {
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "root_size": ${formatSize(spec.root_size)} is too small: ${why}`, {
+      hint: `use at least ${floor / MiB}M, or "fit"`,
+    })
+  }
+  if (spec.size !== 'fit' && alignUp(spec.size) - FIXED_BYTES < floor) {
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": ${formatSize(spec.size)} leaves ${formatSize(alignUp(spec.size) - FIXED_BYTES)} for root, too small: ${why}`, {
+      hint: `use at least ${(floor + FIXED_BYTES) / MiB}M, or "fit"`,
+    })
+  }
+}
+
 /** The root filesystem size a spec asks for, before its content is known (a floor for "fit"). */
 export function plannedRootFsBytes(spec: Pick<BuildSpec, 'size' | 'root_size'>): number {
   if (typeof spec.root_size === 'number') return alignUp(spec.root_size)
