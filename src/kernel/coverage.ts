@@ -65,9 +65,8 @@ export interface SetSummary {
 
 /** Measures a set against inventories, relative to a baseline set. */
 export function measureCoverage(set: MeasuredSet, baseline: MeasuredSet, inventories: readonly Inventory[]): CoverageReport {
-  const setIndex = new AliasIndex([...set.tree.aliases, ...set.tree.builtinAliases, ...borrowedAliases(set.tree, baseline.tree)])
-  const baseIndex =
-    baseline.tree === set.tree ? setIndex : new AliasIndex([...baseline.tree.aliases, ...baseline.tree.builtinAliases, ...borrowedAliases(baseline.tree, set.tree)])
+  const setIndex = aliasIndexOf(set.tree, baseline.tree)
+  const baseIndex = baseline.tree === set.tree ? setIndex : aliasIndexOf(baseline.tree, set.tree)
   const byClass = new Map<string, ClassAccumulator>()
   for (const inv of inventories) {
     for (const dev of inv.devices) {
@@ -128,14 +127,22 @@ function newAccumulator(cls: string): ClassAccumulator {
 // aliases for built-in drivers, so a kernel with nvme built in (Debian's cloud
 // kernel) cannot say what it drives. When two kernels are compared, a driver built
 // into one borrows the aliases the other has for it as a module.
-function borrowedAliases(tree: KernelTree, other: KernelTree): ModuleAlias[] {
+/** The indexes of a kernel that say what it drives (a KernelTree has them). */
+export type DriverIndexes = Pick<KernelTree, 'aliases' | 'builtin' | 'builtinAliases'>
+
+/** An index of a kernel's aliases and its built-in drivers', borrowing from `other` for built-ins without aliases. */
+export function aliasIndexOf(tree: DriverIndexes, other?: DriverIndexes): AliasIndex {
+  return new AliasIndex([...tree.aliases, ...tree.builtinAliases, ...(other ? borrowedAliases(tree, other) : [])])
+}
+
+function borrowedAliases(tree: DriverIndexes, other: DriverIndexes): ModuleAlias[] {
   if (tree === other) return []
   const known = new Set(tree.builtinAliases.map((a) => a.module))
   return other.aliases.filter((a) => tree.builtin.has(a.module) && !known.has(a.module))
 }
 
-// The modules of `s` (or built-in drivers) that drive a device.
-function driversIn(index: AliasIndex, dev: InventoryDevice, s: MeasuredSet): string[] {
+/** The modules of `s` (or built-in drivers) that drive a device, by its modalias or its PCI id. */
+export function driversIn(index: AliasIndex, dev: Pick<InventoryDevice, 'modalias' | 'pci'>, s: { tree: Pick<KernelTree, 'builtin'>; modules: ReadonlySet<string> }): string[] {
   const all = dev.modalias !== undefined ? index.modulesForModalias(dev.modalias) : dev.pci ? index.modulesForPci(dev.pci) : new Set<string>()
   return [...all].filter((m) => s.modules.has(m) || s.tree.builtin.has(m))
 }
