@@ -88,20 +88,30 @@ function alive(pid: number): boolean {
   }
 }
 
-test('a program started by spawnTool() dies when its parent is killed with SIGKILL', async () => {
-  // A parent that starts `sleep` (stopped, as the spool's decompressor can be) and prints its pid.
+test('a program started by spawnTool() dies when its parent is killed with SIGKILL', async (t) => {
+  // A parent that starts `sleep` and prints its pid.
   const runTs = fileURLToPath(new URL('./run.ts', import.meta.url))
   const script = `import { spawnTool } from ${JSON.stringify(runTs)}
 const c = spawnTool(['sleep', '1000'], { stdio: 'ignore' })
-c.kill('SIGSTOP')
 process.stdout.write(c.pid + '\\n')
 setInterval(() => {}, 1000)`
   const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))))
-  assert.ok(alive(pid), 'the child runs')
-  assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /^sleep\0/)
+  const closed = new Promise((r) => parent.once('close', r))
+  let pid = 0
+  t.after(async () => {
+    parent.kill('SIGKILL')
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL')
+    await closed
+  })
+  pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))))
+  // setpriv execs sleep in the same process.
+  const cmdline = () => readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  for (let i = 0; i < 200 && !cmdline().startsWith('sleep\0'); i++) await new Promise((r) => setTimeout(r, 10))
+  assert.equal(cmdline(), 'sleep\x001000\0')
+  // Stopped, as the spool's decompressor can be: SIGKILL ends a stopped process too.
+  process.kill(pid, 'SIGSTOP')
   parent.kill('SIGKILL')
-  await new Promise((r) => parent.once('close', r))
+  await closed
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10))
   assert.ok(!alive(pid), `sleep (pid ${pid}) outlived its parent`)
 })
