@@ -46,8 +46,8 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   const source = opts.source ?? 'spec'
   step('checks (output directory, files, sizes, free space)')
   checkRoot()
-  await prepareOutputDir(opts.outDir)
   checkRootFloor(spec, source)
+  await prepareOutputDir(opts.outDir)
   await checkSpecFiles(spec, opts.specDir, source)
   await checkCacheDir(spec, source)
   if (spec.size !== 'fit') await checkFileSizeLimit(opts.outDir, spec.size, source)
@@ -65,8 +65,8 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   const stage = join(work, 'stage')
   const ids: ImageIds = { rootUuid: randomUUID(), espVolumeId: fatVolumeId() }
   try {
-    step('root tree (mmdebstrap)')
     await writeStage(stage, spec, ids, opts.specDir)
+    step('root tree (mmdebstrap)')
     await makeRootfs(spec, rootDir, stage, { signal: opts.signal, verbose: opts.verbose }).catch((e) => {
       throw withContext('making the root tree with mmdebstrap', e)
     })

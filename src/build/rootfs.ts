@@ -7,6 +7,7 @@
 
 import { mkdir, writeFile, chmod, copyFile } from 'node:fs/promises'
 import { join, dirname, resolve } from 'node:path'
+import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
 import { FLAVORS, RELEASES, type BuildSpec } from './spec.js'
 import { customizeScript, grubDefaults, fakeGrubProbe, type ImageIds } from './customize-script.js'
@@ -104,19 +105,32 @@ export function imageFiles(ids: ImageIds): Record<string, string> {
 export async function writeStage(stage: string, spec: BuildSpec, ids: ImageIds, specDir: string): Promise<void> {
   await mkdir(join(stage, 'tree'), { recursive: true })
   await writeFile(join(stage, 'debconf.txt'), DEBCONF_SELECTIONS)
-  const files: { path: string; write: (to: string) => Promise<void>; mode?: number }[] = []
+  const files: { path: string; write: (to: string) => Promise<void>; mode?: number; field?: string }[] = []
   for (const [path, content] of Object.entries(imageFiles(ids))) {
     files.push({ path, write: (to) => writeFile(to, content), mode: path.includes('grub-probe') || path.endsWith('.sh') ? 0o755 : 0o644 })
   }
-  for (const f of spec.files) {
+  for (const [i, f] of spec.files.entries()) {
     const mode = f.mode ? parseInt(f.mode, 8) : 0o644
-    if (f.content !== undefined) files.push({ path: f.path, write: (to) => writeFile(to, f.content!), mode })
-    else files.push({ path: f.path, write: (to) => copyFile(resolve(specDir, f.source!), to), mode })
+    const field = `files[${i}].path`
+    if (f.content !== undefined) files.push({ path: f.path, write: (to) => writeFile(to, f.content!), mode, field })
+    else files.push({ path: f.path, write: (to) => copyFile(resolve(specDir, f.source!), to), mode, field })
   }
   for (const f of files) {
     const to = join(stage, 'tree', f.path)
-    await mkdir(dirname(to), { recursive: true })
-    await f.write(to)
+    try {
+      await mkdir(dirname(to), { recursive: true })
+      await f.write(to)
+    } catch (e) {
+      // Two files where one path is a directory of the other ("/etc/motd" and "/etc/motd/x").
+      const code = (e as NodeJS.ErrnoException).code
+      if (f.field && (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST')) {
+        throw new InputError('SPEC_INVALID', `Invalid spec: field "${f.field}": "${f.path}" clashes with another file of the image (one path is a directory of the other)`, {
+          hint: 'give each file its own path; hwimage writes /etc/fstab, /etc/hostname and /etc/default/grub.d/50-hwimage.cfg itself',
+          cause: e,
+        })
+      }
+      throw e
+    }
     if (f.mode !== undefined) await chmod(to, f.mode)
   }
 }

@@ -73,6 +73,12 @@ test('hwimage build with a cache path through a file is SPEC_INVALID naming "cac
     await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'SPEC_INVALID', /field "cache": cannot use/)
   }))
 
+test('hwimage build with two files where one path is a directory of the other is SPEC_INVALID naming the field', () =>
+  withDir(async (dir) => {
+    await writeFile(join(dir, 's.yaml'), 'files: [{path: /etc/motd, content: a}, {path: /etc/motd/x, content: b}]\n')
+    await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'SPEC_INVALID', /field "files\[1\].path": "\/etc\/motd\/x" clashes with another file/)
+  }))
+
 test('hwimage build with a directory for its spec is USAGE, exit 2', () =>
   withDir(async (dir) => {
     await failsEarly([dir, '-o', join(dir, 'out')], 'USAGE', /it is a directory/)
