@@ -19,5 +19,6 @@ export const verbs: Verb[] = [
   { name: 'test', summary: 'boot an image across emulated firmware, storage controllers and NICs, and report', load: async () => (await import('./test.js')).testCommand },
   { name: 'kernel', summary: 'kernel module footprint against hardware coverage; the server module set', load: async () => (await import('./kernel.js')).kernelCommand },
   { name: 'seed', summary: 'make a first-boot seed volume (NoCloud CIDATA, config-2, Ironic config drive)', load: async () => (await import('./seed.js')).seedCommand },
+  { name: 'inventory', summary: "this machine's PCI devices, disks, NICs, firmware; --check: does an image's kernel drive it", load: async () => (await import('./inventory.js')).inventoryCommand },
   { name: 'listen', summary: 'receive first-boot reports over HTTP and print them as JSON lines', load: async () => (await import('./listen.js')).listenCommand },
 ]
