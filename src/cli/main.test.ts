@@ -73,7 +73,9 @@ test('inspect of a missing file exits 2', () => {
 test('bin/hwimage hands NODE_EXTRA_CA_CERTS to the https requests (Node no longer parses it at start-up)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hwimage-cli-'))
   const { key, cert, file } = selfSignedCert(dir)
-  const image = Buffer.alloc(1 << 20) // a blank raw image: enough for a plan
+  const image = Buffer.alloc(1 << 20) // a blank disk image with a boot sector: enough for a plan
+  image[510] = 0x55
+  image[511] = 0xaa
   const server = https.createServer({ key, cert }, (req, res) => {
     if (req.url !== '/blank.img') return void res.writeHead(404).end()
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
