@@ -3,12 +3,12 @@
 // the caller's predicate says it is done, on timeout, or on abort — and QEMU is
 // always killed before this returns.
 
-import { spawn } from 'node:child_process'
+import type { spawn } from 'node:child_process'
 import { copyFile, open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InterruptedError } from '../errors.js'
 import { buildQemuArgs, OVMF_FILES, type QemuMachine } from '../tools/qemu.js'
-import { spawnError } from '../tools/run.js'
+import { spawnError, spawnTool } from '../tools/run.js'
 import { ConsoleWatcher, type ConsoleFacts, type Milestone } from './console-watch.js'
 
 /** What to boot and when to stop. */
@@ -68,7 +68,8 @@ export async function bootMachine(opts: BootOptions): Promise<BootResult> {
   const started = Date.now()
   const elapsed = () => (Date.now() - started) / 1000
 
-  const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  // Through setpriv --pdeathsig (spawnTool): QEMU dies with hwimage, even on SIGKILL.
+  const child = spawnTool(argv, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (b: Buffer) => {
     stderr = (stderr + b.toString('utf8')).slice(-16000)
