@@ -13,6 +13,7 @@ PACKAGES=(
   zstd xz-utils gzip bmap-tools qemu-utils qemu-system-x86 ovmf seabios xorriso
   openssh-client kmod cpio dpkg apt nginx-light ca-certificates openssl curl python3 mount findutils
   libzstd-dev g++ make
+  shim-signed grub-efi-amd64-signed
 )
 
 missing=()
@@ -31,6 +32,13 @@ if ((${#missing[@]})); then
 fi
 
 # npm ci only when the lock file changed since the last install.
+# Native packages (better-sqlite3, the addon) build with node-gyp against the running Node's
+# headers: without a nodedir node-gyp would download them, and .npmrc's build-from-source=true
+# keeps prebuild-install from downloading a binary.
+node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node_api.h" ]; then
+  export npm_config_nodedir="$node_prefix"
+fi
 stamp=node_modules/.hwimage-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

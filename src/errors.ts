@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'USAGE'
   | 'SPEC_INVALID'
   | 'SEED_INVALID'
+  | 'CONFIG_INVALID'
   | 'FORMAT_GPT'
   | 'FORMAT_MBR'
   | 'FORMAT_BMAP'

@@ -64,6 +64,8 @@ export const HOST_FILES = {
   '/usr/share/OVMF/OVMF_VARS_4M.fd': 'ovmf',
   '/usr/share/seabios/bios-256k.bin': 'seabios',
   '/usr/share/keyrings/debian-archive-keyring.gpg': 'debian-archive-keyring',
+  '/usr/lib/shim/shimx64.efi.signed': 'shim-signed',
+  '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed': 'grub-efi-amd64-signed',
 } as const
 
 /** The Debian package that provides a program, or undefined for one not in the table. */
