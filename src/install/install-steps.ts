@@ -127,7 +127,7 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
     if (plan.image.size !== undefined && imageBytes < plan.image.size) {
       throw new InputError('SOURCE_TRUNCATED', `Cannot install "${source.name}": the image ends at byte ${imageBytes}, its partition table says ${plan.image.size}`, { hint: 'the source is incomplete: download it again' })
     }
-    x.sourceDigest = await x.p.opened.sourceDigest()
+    x.sourceDigest = await x.p.reader.sourceDigest()
     if (expected !== undefined && x.sourceDigest !== expected) {
       throw new InputError('CHECKSUM_MISMATCH', `Cannot install "${source.name}": its SHA-256 is ${x.sourceDigest}, expected ${expected}`, { hint: 'the download is corrupt or not the file the digest is for: download it again' })
     }
@@ -237,7 +237,7 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
   }
   const outcome = x.outcome!
   const firstMiBLength = (x.firstMiB ?? outcome.held).length
-  const hashed = p.imageHash?.digest
+  const hashed = p.reader.imageDigest()
   const report: InstallReport = {
     ...plan,
     zeroing: x.zeroing,
@@ -247,7 +247,7 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
       sourceVerified: p.expected !== undefined,
       ...(hashed ? { image: hashed } : plan.source.format === 'raw' && x.sourceDigest ? { image: x.sourceDigest } : {}),
     },
-    bytes: { read: p.opened.bytesRead(), image: x.imageBytes!, written: outcome.bytesWritten + firstMiBLength, skipped: outcome.bytesSkipped, zeroed: x.zeroedBytes },
+    bytes: { read: p.reader.bytesRead(), image: x.imageBytes!, written: outcome.bytesWritten + firstMiBLength, skipped: outcome.bytesSkipped, zeroed: x.zeroedBytes },
     ...(plan.mode === 'bmap' ? { ranges: { verified: outcome.rangesVerified, streamed: outcome.rangesStreamed, ...(outcome.rangesUnverified > 0 ? { unverified: outcome.rangesUnverified } : {}) } } : {}),
     ...(x.readBackBytes !== undefined ? { readBack: { bytes: x.readBackBytes } } : {}),
     ...(p.resumes.count > 0 ? { resumes: { ...p.resumes, at: [...p.resumes.at] } } : {}),

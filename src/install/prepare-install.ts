@@ -10,13 +10,11 @@
 // writing; a dry run shows the plan and then stops on it the same way.
 
 import { promises as fsp } from 'node:fs'
-import { FormatError, HwimageError, InputError, InterruptedError, UsageError } from '../errors.js'
+import { FormatError, HwimageError, InputError, UsageError } from '../errors.js'
 import { openByteSource, type ByteSource } from '../io/byte-source.js'
 import type { HashThread } from '../io/hash-thread.js'
-import { HashingReader } from '../io/hashing-reader.js'
 import type { HttpOptions } from '../io/http-source.js'
-import type { ImageReader } from '../io/image-reader.js'
-import { PrefixedReader } from '../io/prefixed-reader.js'
+import { openImageStack, type ImageStack } from '../io/image-stack.js'
 import { listSignatures, type Signature } from '../tools/wipefs.js'
 import type { Gpt } from '../disk/gpt.js'
 import { parseSha256Hex, parseSha256Sums, pickSha256 } from './checksums.js'
@@ -29,7 +27,6 @@ import type { InstallOptions, PlacedPartition } from './install-options.js'
 import { bmapRanges, describePlan, imageSizeOf } from './install-plan.js'
 import type { InstallPlan } from './install-report.js'
 import { locateBmap, type LocatedBmap } from './locate-bmap.js'
-import { openImage, type OpenedImage } from './open-image.js'
 import { inspectTarget, readExistingTable, type TargetInfo } from './target-info.js'
 import { assertNotBusy, findBusy, findSourceConflict } from './target-safety.js'
 
@@ -40,11 +37,8 @@ export interface PreparedInstall {
   readonly refusals: readonly HwimageError[]
   readonly target: TargetInfo
   readonly source: ByteSource
-  readonly opened: OpenedImage
-  /** The image, its first MiB already read (served from memory). */
-  readonly reader: ImageReader
-  /** With --image-digest: the uncompressed image's SHA-256 as it is read. */
-  readonly imageHash: HashingReader | undefined
+  /** The image's whole reader stack (io/image-stack.ts), its first MiB already read (served from memory); its source digest, image digest (--image-digest) and bytes read. */
+  readonly reader: ImageStack
   readonly layout: ImageLayout
   /** The image's first bytes (the first MiB, or the whole image when shorter). */
   readonly head: Uint8Array
@@ -110,22 +104,27 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
 
   // The source.
   const source = await openByteSource(opts.source, { ...http, ...(opts.stdin ? { stdin: opts.stdin } : {}) })
-  let reader: ImageReader | undefined
+  let reader: ImageStack | undefined
   try {
     const format = detectFormat(await source.head(MAGIC_BYTES))
     const located = await locateBmap(opts.bmap, source.name, http)
     const expected = await expectedDigest(opts, source.fileName, http)
     // With a bmap only the first MiB and the mapped ranges are read (all of it for --image-digest).
     const wanted = located && !opts.imageDigest ? [{ offset: 0, length: FIRST_MIB }, ...bmapRanges(located.bmap)] : undefined
-    const opened = await openImage(source, format, { hashSource: expected !== undefined || format !== 'raw', signal: ctx.teardown, spoolDir: opts.spoolDir, hasher: ctx.hasher, ...(wanted ? { wanted } : {}) })
-    const imageHash = opts.imageDigest ? new HashingReader(opened.reader) : undefined
-    reader = abortable(imageHash ?? opened.reader, opts.signal)
+    reader = await openImageStack(source, format, {
+      hashSource: expected !== undefined || format !== 'raw',
+      imageDigest: opts.imageDigest === true,
+      teardown: ctx.teardown,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      spoolDir: opts.spoolDir,
+      hasher: ctx.hasher,
+      ...(wanted ? { wanted } : {}),
+    })
 
-    // The image's first MiB.
-    const headBuf = new Uint8Array(FIRST_MIB)
-    const headBytes = await reader.read(0, headBuf)
+    // The image's first MiB (the stack holds it and serves it again).
+    const head = await reader.head(FIRST_MIB)
+    const headBytes = head.length
     if (headBytes === 0) throw new InputError('SOURCE_TRUNCATED', `Cannot install "${source.name}": the image is empty`)
-    const head = headBuf.subarray(0, headBytes)
     if (!opts.raw) {
       const knownSize = reader.knownSize ?? (headBytes < FIRST_MIB ? headBytes : undefined)
       const what = notADiskImage(head, knownSize)
@@ -136,7 +135,6 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       }
     }
     const layout = readImageLayout(head)
-    reader = new PrefixedReader(reader, head)
     for (const p of layout.problems) warnings.push(`image partition table: ${p.message}`)
 
     // The fit: sector size, size, the table for the disk, the seed.
@@ -187,9 +185,7 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       refusals,
       target,
       source,
-      opened,
       reader: finalReader,
-      imageHash,
       layout,
       head,
       located,
@@ -248,25 +244,6 @@ async function readLocal(file: string): Promise<string> {
       cause: e,
       hint: 'give the path or URL of a SHA256SUMS file that lists the source, or --sha256 HEX',
     })
-  }
-}
-
-/** A reader whose pending reads fail with InterruptedError when `signal` aborts (a source blocked on stdin never would). */
-function abortable(inner: ImageReader, signal?: AbortSignal): ImageReader {
-  if (!signal) return inner
-  const aborted = new Promise<never>((_, reject) => {
-    const fail = () => reject(new InterruptedError('Interrupted while reading the image'))
-    if (signal.aborted) fail()
-    else signal.addEventListener('abort', fail, { once: true })
-  })
-  aborted.catch(() => {})
-  return {
-    get knownSize() {
-      return inner.knownSize
-    },
-    read: (o, d) => Promise.race([inner.read(o, d), aborted]),
-    finish: () => Promise.race([inner.finish(), aborted]),
-    close: () => inner.close(),
   }
 }
 

@@ -19,9 +19,9 @@
 // - dense: no bmap and the span could not be zeroed beforehand (size unknown): every block
 //   is written.
 
-import { createHash } from 'node:crypto'
 import { InputError, InterruptedError } from '../errors.js'
 import type { SlotPool } from '../io/aligned-memory.js'
+import { sha256Hex, threadDigest, type Digest } from '../io/digest.js'
 import { HashThread, type HashAlgorithm } from '../io/hash-thread.js'
 import type { ImageReader } from '../io/image-reader.js'
 import type { TargetDevice } from '../io/target-device.js'
@@ -162,7 +162,6 @@ class PieceQueue {
   }
 }
 
-const hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 const ALGORITHM_NAMES: Record<HashAlgorithm, string> = { sha1: 'SHA-1', sha256: 'SHA-256' }
 
 /** Runs the write loop; on return every write is complete (not yet synced). */
@@ -183,6 +182,8 @@ export async function writeImage(
   // bmap mode: every range's digest on the hashing thread (the caller's, or one of its
   // own), its id the range's index; a range without a digest is not hashed.
   const hashing = job.mode === 'bmap' ? (opts.hasher ?? new HashThread()) : undefined
+  const digests: Array<Digest | undefined> = []
+  const digestOf = (range: number, algorithm: HashAlgorithm): Digest => (digests[range] ??= threadDigest(hashing!, range, algorithm))
   const truncated = (at: number, what: string): InputError =>
     new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
 
@@ -206,7 +207,7 @@ export async function writeImage(
         pool.release(slot)
         throw truncated(offset + n, exact)
       }
-      const hashed = algorithm === undefined ? undefined : hashing?.update(range, slot.subarray(0, n), algorithm)
+      const hashed = algorithm === undefined || !hashing ? undefined : digestOf(range, algorithm).update(slot.subarray(0, n))
       hashed?.catch(() => {}) // the failure is the digest's
       pieces.push({ range, offset, slot, length: n, last: last || n < want, ...(hashed ? { hashed } : {}) })
       return n
@@ -247,7 +248,7 @@ export async function writeImage(
         hint: 'use a larger disk, or a smaller image',
       })
     }
-    if (job.recordExtents && !recorded) out.extents.push({ offset: at, length: piece.length, sha256: hex(piece) })
+    if (job.recordExtents && !recorded) out.extents.push({ offset: at, length: piece.length, sha256: sha256Hex(piece) })
     return await queue.submit(at, piece)
   }
   /** A slot goes back to the pool once nothing reads it any more: not the disk, not the hashing thread. */
@@ -284,7 +285,7 @@ export async function writeImage(
         if (!p.last) continue
         const c = r.checksum
         if (c !== undefined) {
-          const digest = await hashing!.digest(p.range, c.algorithm)
+          const digest = await digestOf(p.range, c.algorithm).digest()
           if (digest !== c.digest.toLowerCase()) {
             throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its ${ALGORITHM_NAMES[c.algorithm]} is ${digest}, the bmap expects ${c.digest}`, {
               hint: 'the image is corrupt, or the bmap belongs to another image',

@@ -39,3 +39,25 @@ test('SlotPool hands out distinct slots and makes acquire() wait for a release',
   assert.equal(third, a)
   assert.throws(() => new SlotPool(1000, 1), RangeError)
 })
+
+test('SlotPool: a buffer with two users comes back after both releases; a longer request gets its own memory and counts; close() fails the waiting', async () => {
+  const pool = new SlotPool(4096, 2)
+  const a = await pool.acquire(100, 2)
+  assert.equal(a.length, 100)
+  const big = await pool.acquire(10000)
+  assert.equal(big.length, 10000)
+  assert.equal(pool.available, 0)
+  let got: Uint8Array | undefined
+  const waiting = pool.acquire().then((s) => (got = s))
+  pool.release(a)
+  await new Promise((r) => setImmediate(r))
+  assert.equal(got, undefined, 'one user still has it')
+  pool.release(a)
+  await waiting
+  assert.equal(got!.byteOffset, a.byteOffset)
+  const last = pool.acquire()
+  pool.close()
+  await assert.rejects(last, /closed/)
+  pool.release(big)
+  await assert.rejects(pool.acquire(), /closed/)
+})

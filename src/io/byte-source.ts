@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { InputError } from '../errors.js'
 import type { HttpOptions } from './http-source.js'
-import { readFully } from './read-fully.js'
+import { fileReadAt, type ReadAt } from './read-fully.js'
 
 /** A readable image source. */
 export interface ByteSource {
@@ -26,7 +26,7 @@ export interface ByteSource {
   /** Every byte from the start; call once. */
   stream(): AsyncIterable<Uint8Array>
   /** `length` bytes at `offset` (fewer at the end); only for sources with random access. */
-  readAt?(offset: number, length: number): Promise<Uint8Array>
+  readAt?: ReadAt
   close(): Promise<void>
 }
 
@@ -63,10 +63,7 @@ async function fileSource(file: string): Promise<ByteSource> {
     throw new InputError('USAGE', `Cannot open source "${file}": not a regular file`, { hint: 'give an image file, a URL, or "-" to read stdin' })
   }
   let bytesRead = 0
-  const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
-    const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, st.size - offset)))
-    return buf.subarray(0, await readFully(fh, buf, offset))
-  }
+  const readAt = fileReadAt(fh, st.size)
   return {
     name: file,
     fileName: path.basename(file),

@@ -33,7 +33,7 @@ export type Compression = 'zstd' | 'xz' | 'gzip'
  * What the decompressor reads: chunks we feed it (a download, stdin: hashed on their way),
  * or an open file it reads itself. A file is better: the decompressor then never waits
  * for our event loop to refill its 64 KiB input pipe, which on a busy machine made it
- * twice as slow; the file's digest is computed by a separate read (open-image.ts).
+ * twice as slow; the file's digest is computed by a separate read (image-stack.ts).
  */
 export type DecompressInput = AsyncIterable<Uint8Array> | { fd: number }
 

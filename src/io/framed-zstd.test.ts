@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test'
 import { writeSeekableZstd } from '../build/seekable-zstd.js'
 import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { fileReadAt, readSeekTable, startFramedZstd } from './framed-zstd.js'
+import { readSeekTable, startFramedZstd } from './framed-zstd.js'
+import { fileReadAt } from './read-fully.js'
 import type { ImageReader } from './image-reader.js'
 
 const MiB = 1 << 20

@@ -11,25 +11,25 @@
 // (a download: the seek table was fetched first with a Range request), cut at frame
 // boundaries; the stream's skipped frames and its table are read too, for the digest.
 //
-// Memory: (frames at once + 1) buffers of the largest wanted frame (16 MiB frames from
-// `hwimage build`: 48 MiB with two at once), plus (frames at once + SPARE_FRAMES) buffers
-// of the largest compressed frame, which also bound how far the file is read ahead of the
-// hashing thread. A table with a frame larger than MAX_DECODED_FRAME is not read this way
-// (openImage then streams the file through one zstd instead).
+// Memory: two SlotPools (aligned-memory.ts): (frames at once + 1) slots of the largest
+// wanted frame (16 MiB frames from `hwimage build`: 48 MiB with two at once), plus (frames
+// at once + SPARE_FRAMES) slots of the largest compressed frame, which also bound how far
+// the file is read ahead of the hashing thread. A table with a frame larger than
+// MAX_DECODED_FRAME is not read this way (image-stack.ts then streams the file through
+// one zstd instead).
 
 import type { FileHandle } from 'node:fs/promises'
 import os from 'node:os'
 import { decodeSeekTable, FOOTER_BYTES, framesFor, seekTableLength, type SeekFrame, type SeekTable } from '../disk/zstd-seek-table.js'
 import { InputError } from '../errors.js'
+import { IO_ALIGN, SlotPool } from './aligned-memory.js'
+import type { Digest } from './digest.js'
 import type { ImageReader } from './image-reader.js'
-import { readFully } from './read-fully.js'
+import { readFully, type ReadAt } from './read-fully.js'
 import { zstdNative } from './zstd-native.js'
 
 /** The largest frame (decompressed) read frame by frame; each frame at once holds a buffer this large. */
 export const MAX_DECODED_FRAME = 64 << 20
-
-/** Reads `length` bytes at `offset` (a file's pread, an HTTP Range request). */
-export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
 
 /** The seek table of a zstd file of `size` bytes, or undefined when it has none. */
 export async function readSeekTable(readAt: ReadAt, size: number, name: string): Promise<SeekTable | undefined> {
@@ -44,20 +44,13 @@ export function framesFit(table: SeekTable): boolean {
   return table.frames.every((f) => f.imageSize <= MAX_DECODED_FRAME)
 }
 
-/** A FileHandle as a ReadAt. */
-export function fileReadAt(fh: FileHandle): ReadAt {
-  return async (offset, length) => {
-    const buf = new Uint8Array(length)
-    return buf.subarray(0, await readFully(fh, buf, offset))
-  }
-}
-
 /**
  * Where the frames' bytes come from: an open file, or the whole .zst as one stream, front
- * to back. With `hash`, the file is read whole, in order (skipped frames and the seek table
- * too), and every piece, in shared memory, is handed to `hash` as it is read.
+ * to back. With `hash` (a Digest's update, digest.ts), the file is read whole, in order
+ * (skipped frames and the seek table too), and every piece, in shared memory, is handed to
+ * `hash` as it is read.
  */
-export type FramedInput = { file: FileHandle; hash?: (bytes: Uint8Array) => Promise<void> } | { stream: AsyncIterable<Uint8Array> }
+export type FramedInput = { file: FileHandle; hash?: Digest['update'] } | { stream: AsyncIterable<Uint8Array> }
 
 /** Options for startFramedZstd. */
 export interface FramedOptions {
@@ -89,7 +82,7 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const name = opts.sourceName ?? 'source'
   const hash = 'file' in input ? input.hash : undefined
   const ahead = Math.max(1, opts.ahead ?? framesAtOnce())
-  const spares = new Spares(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0), hash !== undefined, ahead + SPARE_FRAMES)
+  const spares = new SlotPool(slotFor(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0)), ahead + SPARE_FRAMES)
   const source = 'file' in input ? fromFile(input.file, table, placed, name, spares, hash) : fromStream(input.stream, table, placed, name, spares)
   return new FramedZstdReader(table, placed, source, native.decompressFrame, spares, ahead, name)
 }
@@ -97,57 +90,8 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
 /** Compressed frames read ahead, beyond those being decompressed (the file is read ahead of the hashing thread by this many). */
 const SPARE_FRAMES = 2
 
-/**
- * Buffers for compressed frames, reused once every reader of one (the decompression, the
- * hashing thread) has given it back: fresh memory for every frame cost page faults, and
- * without a limit the file was read as far ahead of the hashing thread as it fell behind
- * (69 buffers of 16 MiB were made for the default image).
- */
-class Spares {
-  private readonly free: Uint8Array[] = []
-  private readonly users = new Map<ArrayBufferLike, number>()
-  private readonly waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
-  private closed = false
-
-  constructor(
-    private readonly size: number,
-    private readonly shared: boolean,
-    /** Buffers out at once: take() waits for one to come back. */
-    private readonly limit: number,
-  ) {}
-
-  /** `length` bytes, given back after `users` calls of release() (a longer request gets memory of its own). */
-  async take(length: number, users: number): Promise<Uint8Array> {
-    // Every buffer out is in `users` until its last release().
-    while (this.users.size >= this.limit) await new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }))
-    if (this.closed) throw new Error('the reader was closed')
-    const base = length > this.size ? this.alloc(length) : (this.free.pop() ?? this.alloc(this.size))
-    this.users.set(base.buffer, users)
-    return base.subarray(0, length)
-  }
-
-  release(bytes: Uint8Array): void {
-    const n = this.users.get(bytes.buffer)
-    if (n === undefined) return
-    if (n > 1) {
-      this.users.set(bytes.buffer, n - 1)
-      return
-    }
-    this.users.delete(bytes.buffer)
-    if (bytes.buffer.byteLength === this.size) this.free.push(new Uint8Array(bytes.buffer))
-    this.waiting.shift()?.resolve()
-  }
-
-  /** Fails every take() waiting, and those to come. */
-  close(): void {
-    this.closed = true
-    for (const w of this.waiting.splice(0)) w.reject(new Error('the reader was closed'))
-  }
-
-  private alloc(size: number): Uint8Array {
-    return new Uint8Array(this.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size))
-  }
-}
+/** A slot size (a multiple of IO_ALIGN) that holds `bytes`. */
+const slotFor = (bytes: number): number => Math.max(IO_ALIGN, Math.ceil(bytes / IO_ALIGN) * IO_ALIGN)
 
 /** A wanted frame and its number in the file. */
 interface Placed {
@@ -161,12 +105,15 @@ const where = (p: Placed): string => {
 }
 
 /** The compressed bytes of each placed frame, in order, read from the file; with `hash`, the whole file read and hashed. */
-async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], name: string, spares: Spares, hash?: (bytes: Uint8Array) => Promise<void>): AsyncGenerator<Uint8Array> {
+async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], name: string, spares: SlotPool, hash?: Digest['update']): AsyncGenerator<Uint8Array> {
   const wanted = new Set(placed.map((p) => p.frame))
   const read = async (p: Placed): Promise<Uint8Array> => {
     const f = p.frame
     // Given back by the decompression (a wanted frame) and by the hashing thread.
-    const bytes = await spares.take(f.compressedSize, (wanted.has(f) ? 1 : 0) + (hash ? 1 : 0))
+    // Compressed buffers, reused once every reader of one has given it back: fresh memory for
+    // every frame cost page faults, and without a limit the file was read as far ahead of the
+    // hashing thread as it fell behind (69 buffers of 16 MiB were made for the default image).
+    const bytes = await spares.acquire(f.compressedSize, (wanted.has(f) ? 1 : 0) + (hash ? 1 : 0))
     const n = await readFully(fh, bytes, f.compressedOffset)
     if (n < bytes.length) throw truncated(name, f.compressedOffset + n, p)
     // Given back when hashed, or when hashing failed (the failure is the digest's).
@@ -195,7 +142,7 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
  * The compressed bytes of each placed frame, in order, cut from one stream of the whole
  * file; the other frames and the seek table are read and dropped, to the stream's end.
  */
-async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string, spares: Spares): AsyncGenerator<Uint8Array> {
+async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string, spares: SlotPool): AsyncGenerator<Uint8Array> {
   let next = 0 // placed[next] is the frame being gathered or waited for
   let bytes: Uint8Array | undefined
   let filled = 0
@@ -209,7 +156,7 @@ async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, 
       if (at + chunk.length <= start) break // this chunk ends before the frame
       from = Math.max(from, start - at)
       const to = Math.min(chunk.length, end - at)
-      bytes ??= await spares.take(f.compressedSize, 1)
+      bytes ??= await spares.acquire(f.compressedSize, 1)
       bytes.set(chunk.subarray(from, to), filled)
       filled += to - from
       from = to
@@ -241,9 +188,8 @@ class FramedZstdReader implements ImageReader {
   private readonly decoded: Array<Promise<Uint8Array>>
   /** Per placed frame: the buffer it holds, if any. */
   private readonly held: Array<Uint8Array | undefined>
-  /** Buffers free, and frames waiting for one (in frame order). */
-  private readonly free: Uint8Array[]
-  private readonly waiting: Array<{ resolve: (b: Uint8Array) => void; reject: (e: Error) => void }> = []
+  /** Buffers for decompressed frames; frames wait for one in frame order. */
+  private readonly frames: SlotPool
   /** Pulls from the source, one after the other: the n-th pull gets placed frame n. */
   private pulled: Promise<unknown> = Promise.resolve()
   /** placed[cursor] is the frame the last read was in: reads only go forward. */
@@ -256,13 +202,13 @@ class FramedZstdReader implements ImageReader {
     private readonly source: AsyncGenerator<Uint8Array>,
     private readonly decompress: (src: Uint8Array, dst: Uint8Array) => Promise<number>,
     /** Where a frame's compressed bytes go back once decompressed. */
-    private readonly spares: Spares,
+    private readonly spares: SlotPool,
     ahead: number,
     private readonly name: string,
   ) {
     this.knownSize = table.imageSize
     const largest = placed.reduce((m, p) => Math.max(m, p.frame.imageSize), 0)
-    this.free = Array.from({ length: Math.min(ahead + 1, placed.length) }, () => new Uint8Array(largest))
+    this.frames = new SlotPool(slotFor(largest), Math.min(ahead + 1, placed.length))
     this.held = new Array(placed.length)
     // Every frame waits for a buffer, in order, then pulls its bytes and decompresses them.
     this.decoded = placed.map((p, i) => {
@@ -304,8 +250,7 @@ class FramedZstdReader implements ImageReader {
 
   async close(): Promise<void> {
     this.closed = true
-    const stop = new Error('the reader was closed')
-    for (const w of this.waiting.splice(0)) w.reject(stop)
+    this.frames.close()
     this.spares.close()
     // A pull waiting on the stream ends with the stream (the caller closes it); a
     // decompression running on the pool keeps its buffers alive until it is done.
@@ -313,7 +258,7 @@ class FramedZstdReader implements ImageReader {
   }
 
   private async decode(p: Placed, i: number): Promise<Uint8Array> {
-    const dst = await this.acquire()
+    const dst = await this.frames.acquire()
     this.held[i] = dst
     if (this.closed) throw new Error('the reader was closed')
     const pull = this.pulled.then(() => this.source.next())
@@ -340,22 +285,12 @@ class FramedZstdReader implements ImageReader {
     return out
   }
 
-  private async acquire(): Promise<Uint8Array> {
-    const b = this.free.pop()
-    if (b) return b
-    if (this.closed) throw new Error('the reader was closed')
-    return await new Promise((resolve, reject) => this.waiting.push({ resolve, reject }))
-  }
-
   /** Frame `i` was read: once its decompression has settled, its buffer goes to the next frame waiting. */
   private release(i: number): void {
     const give = (): void => {
       const b = this.held[i]
       this.held[i] = undefined
-      if (!b) return
-      const w = this.waiting.shift()
-      if (w) w.resolve(b)
-      else this.free.push(b)
+      if (b) this.frames.release(b)
     }
     void this.decoded[i]!.then(give, give)
   }

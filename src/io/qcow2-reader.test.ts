@@ -6,7 +6,8 @@ import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { FormatError, InputError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { openQcow2, type ReadAt } from './qcow2-reader.js'
+import { openQcow2 } from './qcow2-reader.js'
+import type { ReadAt } from './read-fully.js'
 
 const MiB = 1 << 20
 let dir: string

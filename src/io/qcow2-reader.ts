@@ -11,10 +11,8 @@ import { inflateRawSync } from 'node:zlib'
 import { decodeL1Table, decodeL2Table, decodeQcow2Header, qcow2L1Bytes, type Qcow2Header, type Qcow2L1Entry, type Qcow2L2Entry } from '../disk/qcow2.js'
 import { FormatError, InputError } from '../errors.js'
 import type { ImageReader } from './image-reader.js'
+import type { ReadAt } from './read-fully.js'
 import { zstdNative, type ZstdNative } from './zstd-native.js'
-
-/** Random access to the qcow2 file's bytes. */
-export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
 
 /** The header bytes asked for first: enough for any header and its backing file name. */
 const HEAD_BYTES = 65536

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { run } from '../../src/tools/run.js'
 import { decodeBmap } from '../../src/disk/bmap.js'
-import { fileReadAt, readSeekTable } from '../../src/io/framed-zstd.js'
+import { readSeekTable } from '../../src/io/framed-zstd.js'
+import { fileReadAt } from '../../src/io/read-fully.js'
 import { testImage, CLI } from './fixture.js'
 
 const image = testImage()
