@@ -7,44 +7,9 @@ import { openKernel } from '../kernel/kernel-package.js'
 import { parseModulesAlias } from '../kernel/module-indexes.js'
 import { loadImageKernel, type ImageKernel } from './image-kernel.js'
 import type { Inventory, PciDevice } from './inventory-types.js'
+import { machine, pci } from './inventory.fixture.js'
 import { preflight } from './preflight.js'
 
-/** A PCI function as collectInventory() reports it, with its modalias. */
-function pci(address: string, vendor: string, device: string, cls: string, sub = ['1af4', '1100']): PciDevice {
-  const w = (s: string) => s.toUpperCase().padStart(8, '0')
-  const c = cls.toUpperCase()
-  return {
-    address,
-    vendor,
-    device,
-    subsystemVendor: sub[0]!,
-    subsystemDevice: sub[1]!,
-    class: cls,
-    modalias: `pci:v${w(vendor)}d${w(device)}sv${w(sub[0]!)}sd${w(sub[1]!)}bc${c.slice(0, 2)}sc${c.slice(2, 4)}i${c.slice(4, 6)}`,
-  }
-}
-
-/** A machine whose disks sit on `controllers` (sda, sdb …) and whose NICs are `nics`. */
-function machine(controllers: PciDevice[], nics: { dev: PciDevice; link: boolean }[]): Inventory {
-  return {
-    version: 1,
-    firmware: 'uefi',
-    cpus: 2,
-    memoryBytes: 2 ** 31,
-    pci: [...controllers, ...nics.map((n) => n.dev)],
-    disks: controllers.map((c, i) => ({
-      path: `/dev/sd${String.fromCharCode(97 + i)}`,
-      name: `sd${String.fromCharCode(97 + i)}`,
-      sizeBytes: 20 * 2 ** 30,
-      logicalSectorSize: 512,
-      physicalSectorSize: 512,
-      rotational: true,
-      removable: false,
-      controller: c.address,
-    })),
-    nics: nics.map((n, i) => ({ name: `eth${i}`, mac: `52:54:00:00:00:0${i}`, link: n.link, pci: n.dev.address })),
-  }
-}
 
 // Aliases as file2alias writes them (the real lines of Debian's 6.1 kernel for these drivers).
 const ALIASES = `
@@ -153,62 +118,6 @@ describe('preflight()', () => {
       (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND' && e.exitCode === 2 && /\/dev\/sda, \/dev\/loop1/.test(e.hint ?? ''),
     )
   })
-})
-
-// The images `make test-images` builds (both flavors), and Debian's generic kernel
-// package if a build or `hwimage kernel` fetched it into the cache.
-const TEST_IMAGE = process.env.HWIMAGE_TEST_IMAGE_DIR ?? path.resolve('.cache/test-image')
-const CLOUD_IMAGE = process.env.HWIMAGE_TEST_CLOUD_IMAGE_DIR ?? path.resolve('.cache/test-image-cloud')
-const GENERIC_DEB = '/var/cache/hwimage/debs/linux-image-6.1.0-57-amd64_6.1.192-3_amd64.deb'
-const built = (dir: string) => existsSync(path.join(dir, 'manifest.json'))
-
-// What QEMU emulates, with its real ids (hw/ide/ich.c, hw/virtio, hw/nvme, hw/scsi/megasas.c, hw/net/e1000.c).
-const QEMU = {
-  ahci: pci('0000:00:1f.2', '8086', '2922', '010601'),
-  virtioBlkLegacy: pci('0000:00:04.0', '1af4', '1001', '010000', ['1af4', '0002']),
-  virtioBlk: pci('0000:00:05.0', '1af4', '1042', '010000', ['1af4', '1100']),
-  nvme: pci('0000:00:06.0', '8086', '5845', '010802'),
-  megasas: pci('0000:00:07.0', '1000', '0060', '010400', ['1000', '1013']),
-  lsiScsi: pci('0000:00:08.0', '1000', '0012', '010000', ['0000', '1000']),
-}
-const QEMU_NICS = { e1000: E1000, virtioNet: VIRTIO_NET, virtioNetModern: pci('0000:00:09.0', '1af4', '1041', '020000', ['1af4', '1100']), e1000e: pci('0000:00:0a.0', '8086', '10d3', '020000', ['8086', '0000']) }
-
-test("the server test image's kernel drives QEMU's disk controllers and NICs", { skip: built(TEST_IMAGE) ? false : `no test image at ${TEST_IMAGE} (make test-images)` }, async () => {
-  const k = await loadImageKernel(TEST_IMAGE)
-  assert.equal(k.flavor, 'server')
-  assert.ok(k.aliases.length > 1000, `${k.aliases.length} aliases read from the image's modules.alias`)
-  const want: Record<keyof typeof QEMU, string> = { ahci: 'ahci', virtioBlkLegacy: 'virtio_pci', virtioBlk: 'virtio_pci', nvme: 'nvme', megasas: 'megaraid_sas', lsiScsi: 'sym53c8xx' }
-  for (const [name, dev] of Object.entries(QEMU) as [keyof typeof QEMU, PciDevice][]) {
-    const v = preflight(machine([dev], []), k, { diskPath: '/dev/sda' })
-    assert.equal(v.ok, true, `${name}: ${v.problems.map((p) => p.message).join('; ')}`)
-    assert.ok(v.checked.devices[0]!.drivers.includes(want[name]), `${name} driven by ${want[name]}, got ${v.checked.devices[0]!.drivers}`)
-  }
-  const nicWant: Record<keyof typeof QEMU_NICS, string> = { e1000: 'e1000', virtioNet: 'virtio_pci', virtioNetModern: 'virtio_pci', e1000e: 'e1000e' }
-  for (const [name, dev] of Object.entries(QEMU_NICS) as [keyof typeof QEMU_NICS, PciDevice][]) {
-    const v = preflight(machine([QEMU.ahci], [{ dev, link: true }]), k, { diskPath: '/dev/sda' })
-    assert.equal(v.ok, true, name)
-    assert.ok(v.checked.devices[1]!.drivers.includes(nicWant[name]), `${name}: ${v.checked.devices[1]!.drivers}`)
-  }
-  // The server set has no wireless drivers: an Intel Wireless 8265 (iwlwifi) as the only linked NIC is refused.
-  const wifi = pci('0000:03:00.0', '8086', '24fd', '028000', ['8086', '0010'])
-  const v = preflight(machine([QEMU.ahci], [{ dev: wifi, link: true }]), k, { diskPath: '/dev/sda' })
-  assert.deepEqual(v.problems.map((p) => [p.role, p.device.address]), [['nic', '0000:03:00.0']])
-})
-
-test("the cloud test image's kernel refuses an AHCI disk, naming 8086:2922 and ahci", { skip: built(CLOUD_IMAGE) ? false : `no cloud test image at ${CLOUD_IMAGE} (make test-images)` }, async () => {
-  const k = await loadImageKernel(CLOUD_IMAGE)
-  assert.equal(k.flavor, 'cloud')
-  const generic = existsSync(GENERIC_DEB) ? await openKernel(GENERIC_DEB) : undefined
-  const v = preflight(machine([QEMU.ahci], [{ dev: VIRTIO_NET, link: true }]), k, { diskPath: '/dev/sda', ...(generic ? { generic } : {}) })
-  assert.equal(v.ok, false)
-  assert.deepEqual(v.problems.map((p) => [p.role, `${p.device.vendor}:${p.device.device}`]), [['disk-controller', '8086:2922']])
-  assert.match(v.problems[0]!.message, /8086:2922/)
-  if (generic) {
-    assert.deepEqual(v.problems[0]!.genericModules, ['ahci'])
-    assert.match(v.problems[0]!.message, /\(Storage\/ata, ahci\).*use kernel\.flavor: generic$/)
-  }
-  // The same cloud kernel drives the virtio disk the cloud images are made for.
-  assert.equal(preflight(machine([QEMU.virtioBlk], [{ dev: VIRTIO_NET, link: true }]), k, { diskPath: '/dev/sda', ...(generic ? { generic } : {}) }).ok, true)
 })
 
 test('loadImageKernel() names what is missing: no manifest (NOT_FOUND), no raw image (FORMAT_IMAGE)', async () => {
