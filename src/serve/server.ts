@@ -1,0 +1,177 @@
+// `hwimage serve`'s HTTP server: node:http, a route table (routes/*.ts), and around every
+// request the rules of STYLE.md "Servers and the deploy path": the path checked before
+// routing (http-util.ts pathSegments), a timeout per route, bodies under a limit (in the
+// handlers, readBody), one redacted log record per request. State lives in the store; the
+// TFTP tree follows each change of a machine. No framework: the routes are a dozen, and
+// node:http gives the timeouts and streaming they need.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { HwimageError, InputError } from '../errors.js'
+import type { ServeConfig } from './config.js'
+import { HttpError, pathSegments, queryOf, sendJson, sendText } from './http-util.js'
+import { redact, redactRecord } from './redact.js'
+import { matchPattern, type Route, type ServeApp } from './route.js'
+import { bootRoutes } from './routes/boot.js'
+import { fileRoutes } from './routes/files.js'
+import { machineRoutes } from './routes/machine.js'
+import { operatorRoutes } from './routes/operator.js'
+import { MachineStore, StateConflictError } from './state.js'
+import { syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
+
+/** Every route, in matching order. */
+export const ROUTES: readonly Route[] = [...bootRoutes, ...fileRoutes, ...machineRoutes, ...operatorRoutes]
+
+/** Options of startServe beyond the config. */
+export interface ServeOptions {
+  /** Receives one record per request and per notable event (already redacted). */
+  log?: (record: Record<string, unknown>) => void
+  /** Override the shim and GRUB files of the TFTP tree (tests). */
+  tftp?: Pick<TftpTreeOptions, 'shim' | 'grub'>
+  /** Listen on this port instead of the config's (tests: 0). */
+  port?: number
+  host?: string
+}
+
+/** A running serve. */
+export interface RunningServe {
+  url: string
+  host: string
+  port: number
+  store: MachineStore
+  server: Server
+  /** Resolves when the TFTP tree has caught up with every change so far. */
+  tftpSettled(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Opens the state, syncs the config's machines and the TFTP tree, and listens. */
+export async function startServe(config: ServeConfig, opts: ServeOptions = {}): Promise<RunningServe> {
+  const log = (r: Record<string, unknown>) => opts.log?.(redactRecord({ time: new Date().toISOString(), ...r }))
+  const store = MachineStore.open(config.stateDir)
+  try {
+    store.syncConfigured(config.machines.values())
+    let tftpChain = Promise.resolve()
+    if (config.tftpRoot) {
+      const tftp: TftpTreeOptions = { root: config.tftpRoot, publicUrl: config.publicUrl, kernelArgs: config.kernelArgs, deployDir: config.deployDir, ...opts.tftp }
+      await syncTftpTree(store, tftp)
+      store.onChange((mac) => {
+        tftpChain = tftpChain.then(() => syncMachineGrubConfig(store, tftp, mac)).then(
+          (r) => log({ event: 'tftp', mac, config: r }),
+          (e: unknown) => log({ event: 'tftp-error', mac, message: (e as Error).message }),
+        )
+      })
+    }
+    const app: ServeApp = { config, store, log }
+    const server = createServer((req, res) => void handle(app, req, res))
+    // Receiving a request (headers and body) is bounded; responses are bounded per route.
+    server.headersTimeout = 10_000
+    server.requestTimeout = 60_000
+    server.keepAliveTimeout = 5_000
+    const host = opts.host ?? config.listen.host
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new HwimageError('NETWORK', `Cannot listen on ${host}:${opts.port ?? config.listen.port}: ${e.code ?? e.message}`, { cause: e, hint: 'choose another listen.port, or stop what uses it' })))
+      server.listen(opts.port ?? config.listen.port, host, () => resolve())
+    })
+    const port = (server.address() as AddressInfo).port
+    const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
+    return {
+      url: `http://${urlHost}:${port}`,
+      host,
+      port,
+      store,
+      server,
+      tftpSettled: () => tftpChain,
+      close: async () => {
+        await new Promise<void>((r) => {
+          server.close(() => r())
+          server.closeAllConnections()
+        })
+        await tftpChain
+        store.close()
+      },
+    }
+  } catch (e) {
+    store.close()
+    throw e
+  }
+}
+
+async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = Date.now()
+  let bytes = 0
+  const write = res.write.bind(res) as (...a: unknown[]) => boolean
+  const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse
+  res.write = ((chunk: unknown, ...rest: unknown[]) => ((bytes += chunkLength(chunk)), write(chunk, ...rest))) as typeof res.write
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => ((bytes += typeof chunk === 'function' ? 0 : chunkLength(chunk)), end(chunk, ...rest))) as typeof res.end
+  const rawUrl = req.url ?? '/'
+  res.once('close', () => {
+    app.log({ event: 'request', method: req.method, path: redact(rawUrl), status: res.statusCode, bytes, ms: Date.now() - started, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }) })
+  })
+
+  const ctrl = new AbortController()
+  req.once('close', () => res.writableFinished || ctrl.abort())
+  let timer: NodeJS.Timeout | undefined
+  let isApi = true
+  try {
+    const segments = pathSegments(rawUrl)
+    let found: { route: Route; params: Record<string, string> } | undefined
+    let pathMatched = false
+    for (const route of ROUTES) {
+      const params = matchPattern(route.pattern, segments)
+      if (!params) continue
+      pathMatched = true
+      if (route.methods.includes(req.method ?? '')) {
+        found = { route, params }
+        break
+      }
+    }
+    if (!found) throw pathMatched ? new HttpError(405, `Cannot answer: ${req.method} is not allowed here`) : new HttpError(404, 'Cannot answer: no such route')
+    const { route, params } = found
+    isApi = route.pattern.startsWith('/api/')
+    if (route.timeout.kind === 'total') {
+      timer = setTimeout(() => {
+        ctrl.abort()
+        if (!res.headersSent) fail(res, new HttpError(503, `Cannot answer: the request took longer than ${route.timeout.ms / 1000} s`), isApi)
+        res.destroy()
+      }, route.timeout.ms)
+    } else {
+      res.setTimeout(route.timeout.ms, () => {
+        ctrl.abort()
+        res.destroy()
+      })
+    }
+    await route.handle({ req, res, params, query: queryOf(rawUrl), app, signal: ctrl.signal })
+  } catch (e) {
+    if (res.headersSent) {
+      res.destroy()
+    } else {
+      const err = toHttpError(e)
+      if (err.status >= 500) app.log({ event: 'error', path: redact(rawUrl), message: (e as Error).message })
+      fail(res, err, isApi || (rawUrl.startsWith('/api/')))
+    }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function chunkLength(chunk: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk)
+  if (chunk instanceof Uint8Array) return chunk.length
+  return 0
+}
+
+function toHttpError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e
+  if (e instanceof StateConflictError) return new HttpError(409, e.message, e.hint)
+  if (e instanceof HwimageError && e.code === 'NOT_FOUND') return new HttpError(404, e.message, e.hint)
+  if (e instanceof InputError) return new HttpError(400, e.message, e.hint)
+  return new HttpError(500, 'Cannot answer: internal error (see the serve log)')
+}
+
+function fail(res: ServerResponse, err: HttpError, json: boolean): void {
+  // A refused body (413) is not read to its end: close the connection after the answer.
+  if (err.status === 413) res.setHeader('connection', 'close')
+  if (json) sendJson(res, err.status, { error: { status: err.status, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } })
+  else sendText(res, err.status, err.message + '\n')
+}

@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict'
+import Database from 'better-sqlite3'
+import { promises as fsp, readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import type { Inventory } from '../deploy/inventory-types.js'
+import { HwimageError } from '../errors.js'
+import { nextState } from './machine-states.js'
+import { MachineStore, StateConflictError, tokenDigest } from './state.js'
+
+let dir: string
+let n = 0
+before(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-serve-state-'))
+})
+after(() => fsp.rm(dir, { recursive: true, force: true }))
+const fresh = () => path.join(dir, `state-${++n}`)
+
+const MAC = '52:54:00:00:00:01'
+const inventory: Inventory = { version: 1, firmware: 'uefi-secureboot', cpus: 2, memoryBytes: 2 ** 31, pci: [], disks: [], nics: [{ name: 'eth0', mac: MAC, link: true }] }
+const configured = (image?: string) => ({ mac: MAC, name: 'node-1', image, seedYaml: 'hostname: node-1\n', diskHints: ['size=>=10G'] })
+
+test('a configured machine with an image: new → deploying at boot → installed → deployed, each state timed and evented', () => {
+  const s = MachineStore.open(fresh())
+  s.syncConfigured([configured('default')])
+  assert.equal(s.get(MAC)!.state, 'new')
+  const d = s.boot(MAC, 'ignore', 'ipxe')
+  assert.equal(d.action, 'deploy')
+  assert.equal(s.get(MAC)!.state, 'deploying')
+  s.recordInventory(MAC, inventory)
+  s.recordProgress(MAC, { stage: 'write', done: 1, total: 2 })
+  s.recordEvent(MAC, 'installed', { report: { bytes: { written: 1 } } })
+  assert.equal(s.get(MAC)!.state, 'installed')
+  assert.equal(s.boot(MAC, 'ignore', 'ipxe').action, 'local', 'an installed machine boots its disk')
+  s.recordFirstBoot(MAC, { hostname: 'node-1' })
+  const m = s.get(MAC)!
+  assert.equal(m.state, 'deployed')
+  assert.deepEqual(Object.keys(m.stateTimes).sort(), ['deployed', 'deploying', 'installed', 'new'])
+  assert.deepEqual(m.installReport, { bytes: { written: 1 } })
+  assert.deepEqual(m.firstBootReport, { hostname: 'node-1' })
+  assert.equal(m.inventory!.firmware, 'uefi-secureboot')
+  const kinds = s.events(MAC).map((e) => e.kind)
+  for (const k of ['configured', 'boot', 'state', 'inventory', 'stage', 'installed', 'first-boot']) assert.ok(kinds.includes(k), k)
+  s.close()
+})
+
+test('an unknown MAC: ignored, or enlisted (new → enlisted with its inventory), then assigned → deploying', () => {
+  const s = MachineStore.open(fresh())
+  assert.deepEqual(s.boot(MAC, 'ignore', 'ipxe'), { action: 'ignore' })
+  assert.equal(s.get(MAC), undefined, 'ignored: nothing stored')
+  assert.equal(s.boot(MAC, 'enlist', 'ipxe').action, 'deploy')
+  assert.equal(s.get(MAC)!.state, 'new')
+  s.recordInventory(MAC, inventory)
+  assert.equal(s.get(MAC)!.state, 'enlisted')
+  s.assign(MAC, { image: 'default' })
+  assert.equal(s.get(MAC)!.state, 'deploying')
+  s.close()
+})
+
+test('a failure is named and kept; assigning an installed machine is a conflict; redeploy revokes the old tokens', () => {
+  const s = MachineStore.open(fresh())
+  s.syncConfigured([configured('default')])
+  const d = s.boot(MAC, 'ignore', 'ipxe')
+  assert.ok(d.action === 'deploy')
+  s.recordEvent(MAC, 'failed', { code: 'DEVICE_SELECT', message: 'no disk matches the hints', logTail: 'sda 10G' })
+  assert.equal(s.get(MAC)!.state, 'failed')
+  assert.deepEqual(s.get(MAC)!.error, { code: 'DEVICE_SELECT', message: 'no disk matches the hints', logTail: 'sda 10G' })
+  s.redeploy(MAC)
+  assert.equal(s.get(MAC)!.state, 'deploying')
+  assert.equal(s.checkToken(MAC, d.token), 'wrong', 'the token of the failed deploy no longer works')
+  s.recordEvent(MAC, 'installed', {})
+  assert.throws(() => s.assign(MAC, { image: 'default' }), StateConflictError)
+  assert.throws(() => s.recordInventory(MAC, inventory), StateConflictError)
+  assert.equal(s.get(MAC)!.state, 'installed', 'a refused change changes nothing')
+  assert.throws(() => s.recordProgress('52:54:00:99:99:99', { stage: 'x' }), (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND')
+  s.close()
+})
+
+test('tokens: a missing one, a wrong one, another machine\'s one are refused; only digests are stored', () => {
+  const dirState = fresh()
+  const s = MachineStore.open(dirState)
+  s.syncConfigured([configured('default'), { ...configured('default'), mac: '52:54:00:00:00:02' }])
+  const d1 = s.boot(MAC, 'ignore', 'ipxe')
+  const d2 = s.boot('52:54:00:00:00:02', 'ignore', 'ipxe')
+  assert.ok(d1.action === 'deploy' && d2.action === 'deploy')
+  assert.equal(s.checkToken(MAC, d1.token), 'ok')
+  assert.equal(s.checkToken(MAC, undefined), 'missing')
+  assert.equal(s.checkToken(MAC, d1.token + 'x'), 'wrong')
+  assert.equal(s.checkToken(MAC, d2.token), 'wrong')
+  assert.equal(s.checkToken('52:54:00:00:00:03', d1.token), 'wrong')
+  s.close()
+  const bytes = readFileSync(path.join(dirState, 'serve.sqlite')).toString('latin1') + readFileSync(path.join(dirState, 'serve.sqlite-wal'), { flag: 'a+' }).toString('latin1')
+  assert.ok(!bytes.includes(d1.token), 'the token itself is not in the database')
+  const db = new Database(path.join(dirState, 'serve.sqlite'), { readonly: true })
+  assert.ok(db.prepare('SELECT 1 FROM tokens WHERE hash = ?').get(tokenDigest(d1.token)), 'its digest is')
+  db.close()
+})
+
+test('the state survives closing and reopening: machines, events, tokens; a newer schema is refused', () => {
+  const d = fresh()
+  const a = MachineStore.open(d)
+  a.syncConfigured([configured('default')])
+  const b1 = a.boot(MAC, 'ignore', 'ipxe')
+  a.recordInventory(MAC, inventory)
+  const events = a.events(MAC).length
+  a.close()
+  const b = MachineStore.open(d)
+  assert.equal(b.get(MAC)!.state, 'deploying')
+  assert.equal(b.get(MAC)!.inventory!.cpus, 2)
+  assert.equal(b.events(MAC).length, events)
+  assert.ok(b1.action === 'deploy' && b.checkToken(MAC, b1.token) === 'ok')
+  b.syncConfigured([configured('default')])
+  assert.equal(b.get(MAC)!.state, 'deploying', 'a restart does not send a deploying machine back to new')
+  b.close()
+  const db = new Database(path.join(d, 'serve.sqlite'))
+  db.prepare('UPDATE schema_version SET version = 99').run()
+  db.close()
+  assert.throws(() => MachineStore.open(d), (e: unknown) => e instanceof HwimageError && e.code === 'CONFIG_INVALID' && /schema version 99/.test(e.message))
+})
+
+test('the database is in WAL mode', () => {
+  const d = fresh()
+  MachineStore.open(d).close()
+  const db = new Database(path.join(d, 'serve.sqlite'))
+  assert.equal(db.pragma('journal_mode', { simple: true }), 'wal')
+  db.close()
+})
+
+test('nextState(): the transition table', () => {
+  assert.equal(nextState('new', 'boot', false), 'new')
+  assert.equal(nextState('new', 'boot', true), 'deploying')
+  assert.equal(nextState('new', 'inventory', false), 'enlisted')
+  assert.equal(nextState('enlisted', 'assign', true), 'deploying')
+  assert.equal(nextState('deploying', 'installed', true), 'installed')
+  assert.equal(nextState('installed', 'first-boot', true), 'deployed')
+  assert.equal(nextState('deploying', 'failed', true), 'failed')
+  assert.equal(nextState('failed', 'redeploy', true), 'deploying')
+  assert.equal(nextState('deployed', 'redeploy', true), 'deploying')
+  assert.equal(nextState('deployed', 'assign', true), undefined)
+  assert.equal(nextState('enlisted', 'redeploy', false), undefined)
+  assert.equal(nextState('new', 'first-boot', true), undefined)
+  assert.equal(nextState('deployed', 'failed', true), undefined)
+})

@@ -1,0 +1,430 @@
+// Machine state of `hwimage serve`: one SQLite database (better-sqlite3) in the state
+// directory, the only place routes read or change machines. WAL mode, synchronous=FULL,
+// every change in one transaction, so a `kill -9` or a restart leaves the last committed
+// state (SQLite's atomic commit, https://sqlite.org/atomiccommit.html; WAL: https://sqlite.org/wal.html).
+// Tokens are stored as SHA-256 digests: a copy of the database gives no machine's token.
+
+import Database from 'better-sqlite3'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { HwimageError, InputError } from '../errors.js'
+import type { Inventory } from '../deploy/inventory-types.js'
+import type { ConfiguredMachine } from './config.js'
+import { bootsDeployEnvironment, nextState, type MachineAction, type MachineState } from './machine-states.js'
+
+const SCHEMA_VERSION = 1
+
+const SCHEMA = `
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE machines (
+  mac TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  image TEXT,
+  seed_yaml TEXT,
+  disk_hints TEXT NOT NULL DEFAULT '[]',
+  source TEXT NOT NULL,            -- 'config', 'enlisted' or 'api': who made it
+  generation INTEGER NOT NULL DEFAULT 1,
+  inventory TEXT,
+  install_report TEXT,
+  first_boot_report TEXT,
+  progress TEXT,
+  error TEXT,
+  state_times TEXT NOT NULL DEFAULT '{}',
+  created TEXT NOT NULL,
+  updated TEXT NOT NULL
+);
+CREATE TABLE tokens (
+  hash TEXT PRIMARY KEY,
+  mac TEXT NOT NULL REFERENCES machines(mac) ON DELETE CASCADE,
+  generation INTEGER NOT NULL,
+  via TEXT NOT NULL,
+  issued TEXT NOT NULL
+);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  mac TEXT NOT NULL,
+  time TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  fields TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_mac ON events (mac, id);
+`
+
+/** A machine as the API shows it (no token, no seed text). */
+export interface MachineRecord {
+  mac: string
+  name: string
+  state: MachineState
+  image: string | null
+  hasSeed: boolean
+  diskHints: string[]
+  source: string
+  inventory: Inventory | null
+  installReport: unknown
+  firstBootReport: unknown
+  progress: unknown
+  error: unknown
+  /** When the machine entered each state it has been in (ISO 8601), latest entry per state. */
+  stateTimes: Partial<Record<MachineState, string>>
+  created: string
+  updated: string
+}
+
+/** One event of a machine. */
+export interface MachineEvent {
+  id: number
+  mac: string
+  time: string
+  kind: string
+  fields: Record<string, unknown>
+}
+
+/** What a boot request is answered with. */
+export type BootDecision = { action: 'deploy'; token: string; machine: MachineRecord } | { action: 'local'; machine: MachineRecord } | { action: 'ignore' }
+
+/** The outcome of checking a machine's bearer token. */
+export type TokenCheck = 'ok' | 'missing' | 'wrong'
+
+interface Row {
+  mac: string
+  name: string
+  state: MachineState
+  image: string | null
+  seed_yaml: string | null
+  disk_hints: string
+  source: string
+  generation: number
+  inventory: string | null
+  install_report: string | null
+  first_boot_report: string | null
+  progress: string | null
+  error: string | null
+  state_times: string
+  created: string
+  updated: string
+}
+
+/** A fresh one-time token: 32 random bytes, base64url. */
+export function newToken(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** The digest a token is stored as. */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+/** Machines in SQLite. One instance per process; every method is one transaction. */
+export class MachineStore {
+  private readonly db: Database.Database
+  private readonly listeners: Array<(mac: string) => void> = []
+  /** The database file. */
+  readonly file: string
+
+  private constructor(file: string) {
+    this.file = file
+    this.db = new Database(file)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('foreign_keys = ON')
+    this.db.pragma('busy_timeout = 5000')
+  }
+
+  /** Opens (or creates) STATE_DIR/serve.sqlite and brings its schema to the current version. */
+  static open(stateDir: string): MachineStore {
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+      const store = new MachineStore(path.join(stateDir, 'serve.sqlite'))
+      store.migrate()
+      return store
+    } catch (e) {
+      if (e instanceof HwimageError) throw e
+      throw new HwimageError('INTERNAL', `Cannot open the state database in "${stateDir}": ${(e as Error).message}`, { cause: e, hint: 'check that the state_dir is writable and not used by another serve' })
+    }
+  }
+
+  private migrate(): void {
+    this.db.transaction(() => {
+      const has = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get()
+      if (!has) {
+        this.db.exec(SCHEMA)
+        this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION)
+        return
+      }
+      const row = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
+      if (row?.version !== SCHEMA_VERSION) {
+        throw new InputError('CONFIG_INVALID', `Cannot use the state database "${this.file}": schema version ${row?.version ?? 'none'}, this serve knows ${SCHEMA_VERSION}`, {
+          hint: 'use the hwimage version that made it, or a new state_dir',
+        })
+      }
+    })()
+  }
+
+  /** Closes the database (the WAL is checkpointed). */
+  close(): void {
+    this.db.close()
+  }
+
+  /** Called with a MAC after each committed change to that machine. */
+  onChange(listener: (mac: string) => void): void {
+    this.listeners.push(listener)
+  }
+
+  private changed(mac: string): void {
+    for (const l of this.listeners) l(mac)
+  }
+
+  /** Adds the config's machines that are not in the database; updates the assignment of those not yet deploying. */
+  syncConfigured(machines: Iterable<ConfiguredMachine>): void {
+    const touched: string[] = []
+    this.db.transaction(() => {
+      for (const m of machines) {
+        const row = this.row(m.mac)
+        const now = new Date().toISOString()
+        if (!row) {
+          this.db
+            .prepare("INSERT INTO machines (mac, name, state, image, seed_yaml, disk_hints, source, state_times, created, updated) VALUES (?, ?, 'new', ?, ?, ?, 'config', ?, ?, ?)")
+            .run(m.mac, m.name, m.image ?? null, m.seedYaml ?? null, JSON.stringify(m.diskHints), JSON.stringify({ new: now }), now, now)
+          this.event(m.mac, 'configured', { image: m.image ?? null })
+          touched.push(m.mac)
+        } else if (row.state === 'new' || row.state === 'enlisted') {
+          this.db.prepare('UPDATE machines SET name = ?, image = ?, seed_yaml = ?, disk_hints = ?, updated = ? WHERE mac = ?').run(m.name, m.image ?? null, m.seedYaml ?? null, JSON.stringify(m.diskHints), now, m.mac)
+          touched.push(m.mac)
+        }
+      }
+    })()
+    for (const mac of touched) this.changed(mac)
+  }
+
+  /** A machine, or undefined. */
+  get(mac: string): MachineRecord | undefined {
+    const row = this.row(mac)
+    return row && toRecord(row)
+  }
+
+  /** Every machine, by MAC. */
+  list(): MachineRecord[] {
+    return (this.db.prepare('SELECT * FROM machines ORDER BY mac').all() as Row[]).map(toRecord)
+  }
+
+  /** A machine's events, oldest first (the last `limit`). */
+  events(mac: string, limit = 200): MachineEvent[] {
+    const rows = this.db.prepare('SELECT * FROM (SELECT * FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?) ORDER BY id').all(mac, limit) as Array<{ id: number; mac: string; time: string; kind: string; fields: string }>
+    return rows.map((r) => ({ ...r, fields: JSON.parse(r.fields) as Record<string, unknown> }))
+  }
+
+  /** The seed YAML assigned to a machine (secret: served only with its token). */
+  seedOf(mac: string): string | undefined {
+    return this.row(mac)?.seed_yaml ?? undefined
+  }
+
+  /**
+   * A boot request from firmware: creates an unknown MAC when enlisting, moves an assigned
+   * new machine to deploying, and issues a token when the deploy environment is to boot.
+   */
+  boot(mac: string, unknownMacs: 'enlist' | 'ignore', via: string): BootDecision {
+    const decision = this.db.transaction((): BootDecision => {
+      let row = this.row(mac)
+      if (!row) {
+        if (unknownMacs === 'ignore') return { action: 'ignore' }
+        const now = new Date().toISOString()
+        this.db.prepare("INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'enlisted', ?, ?, ?)").run(mac, mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
+        this.event(mac, 'enlisting', { via })
+        row = this.row(mac)!
+      }
+      this.event(mac, 'boot', { via })
+      if (!bootsDeployEnvironment(row.state)) return { action: 'local', machine: toRecord(row) }
+      this.move(row, 'boot')
+      const token = this.issue(mac, via)
+      return { action: 'deploy', token, machine: toRecord(this.row(mac)!) }
+    })()
+    if (decision.action !== 'ignore') this.changed(mac)
+    return decision
+  }
+
+  /** A new token for a machine's current deploy (the TFTP tree's GRUB config holds one). */
+  issueToken(mac: string, via: string): string {
+    return this.db.transaction(() => this.issue(mac, via))()
+  }
+
+  private issue(mac: string, via: string): string {
+    const row = this.row(mac)
+    if (!row) throw new InputError('NOT_FOUND', `Cannot issue a token: no machine ${mac}`)
+    const token = newToken()
+    this.db.prepare('INSERT INTO tokens (hash, mac, generation, via, issued) VALUES (?, ?, ?, ?, ?)').run(tokenDigest(token), mac, row.generation, via, new Date().toISOString())
+    return token
+  }
+
+  /** Whether `token` is one issued to this machine for its current deploy (constant-time comparison of digests). */
+  checkToken(mac: string, token: string | undefined): TokenCheck {
+    if (!token) return 'missing'
+    const row = this.row(mac)
+    if (!row) return 'wrong'
+    const want = Buffer.from(tokenDigest(token), 'hex')
+    const hashes = this.db.prepare('SELECT hash FROM tokens WHERE mac = ? AND generation = ?').all(mac, row.generation) as Array<{ hash: string }>
+    let ok = false
+    for (const h of hashes) if (timingSafeEqual(Buffer.from(h.hash, 'hex'), want)) ok = true
+    return ok ? 'ok' : 'wrong'
+  }
+
+  /** Stores the inventory the deploy environment sent. */
+  recordInventory(mac: string, inventory: Inventory): MachineRecord {
+    return this.change(mac, 'inventory', (row) => {
+      this.db.prepare('UPDATE machines SET inventory = ? WHERE mac = ?').run(JSON.stringify(inventory), mac)
+      this.event(mac, 'inventory', { disks: inventory.disks.length, nics: inventory.nics.length, pci: inventory.pci.length, firmware: inventory.firmware })
+      return row
+    })
+  }
+
+  /** Records the latest progress (and an event when the stage changes). */
+  recordProgress(mac: string, progress: { stage: string; [k: string]: unknown }): MachineRecord {
+    return this.change(mac, undefined, (row) => {
+      const last = row.progress ? (JSON.parse(row.progress) as { stage?: string }) : undefined
+      this.db.prepare('UPDATE machines SET progress = ? WHERE mac = ?').run(JSON.stringify({ ...progress, time: new Date().toISOString() }), mac)
+      if (last?.stage !== progress.stage) this.event(mac, 'stage', { stage: progress.stage })
+      return row
+    })
+  }
+
+  /** Records an event from the deploy environment; "installed" and "failed" move the machine. */
+  recordEvent(mac: string, kind: string, fields: Record<string, unknown>): MachineRecord {
+    const action: MachineAction | undefined = kind === 'installed' ? 'installed' : kind === 'failed' ? 'failed' : undefined
+    return this.change(mac, action, (row) => {
+      if (kind === 'installed') this.db.prepare('UPDATE machines SET install_report = ?, error = NULL WHERE mac = ?').run(JSON.stringify(fields.report ?? null), mac)
+      if (kind === 'failed') this.db.prepare('UPDATE machines SET error = ? WHERE mac = ?').run(JSON.stringify({ code: fields.code ?? null, message: fields.message ?? null, logTail: fields.logTail ?? null }), mac)
+      const { report: _report, ...rest } = fields
+      this.event(mac, kind, rest)
+      return row
+    })
+  }
+
+  /** Stores the installed system's first-boot report: the machine is deployed. */
+  recordFirstBoot(mac: string, report: unknown): MachineRecord {
+    return this.change(mac, 'first-boot', (row) => {
+      this.db.prepare('UPDATE machines SET first_boot_report = ? WHERE mac = ?').run(JSON.stringify(report), mac)
+      this.event(mac, 'first-boot', {})
+      return row
+    })
+  }
+
+  /** Assigns an image (and a seed, disk hints) to a machine; creates it when the MAC is new. */
+  assign(mac: string, a: { image: string; seedYaml?: string; diskHints?: string[]; name?: string }): MachineRecord {
+    const rec = this.db.transaction(() => {
+      if (!this.row(mac)) {
+        const now = new Date().toISOString()
+        this.db.prepare("INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'api', ?, ?, ?)").run(mac, a.name ?? mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
+      }
+      const row = this.row(mac)!
+      this.db
+        .prepare('UPDATE machines SET image = ?, seed_yaml = ?, disk_hints = ?, name = ? WHERE mac = ?')
+        .run(a.image, a.seedYaml ?? row.seed_yaml, JSON.stringify(a.diskHints ?? JSON.parse(row.disk_hints)), a.name ?? row.name, mac)
+      this.moveOrConflict(this.row(mac)!, 'assign')
+      this.event(mac, 'assigned', { image: a.image, seed: a.seedYaml !== undefined, diskHints: a.diskHints ?? null })
+      return toRecord(this.row(mac)!)
+    })()
+    this.changed(mac)
+    return rec
+  }
+
+  /** Sends a machine back to the deploy environment; its old tokens stop working. */
+  redeploy(mac: string): MachineRecord {
+    return this.change(mac, 'redeploy', (row) => {
+      this.db.prepare('UPDATE machines SET generation = generation + 1, progress = NULL, error = NULL WHERE mac = ?').run(mac)
+      this.db.prepare('DELETE FROM tokens WHERE mac = ?').run(mac)
+      this.event(mac, 'redeploy', { from: row.state })
+      return row
+    })
+  }
+
+  /** Forgets a machine (its events stay, for the record). */
+  remove(mac: string): boolean {
+    const n = this.db.transaction(() => {
+      const r = this.db.prepare('DELETE FROM machines WHERE mac = ?').run(mac)
+      if (r.changes) this.event(mac, 'deleted', {})
+      return r.changes
+    })()
+    if (n) this.changed(mac)
+    return n > 0
+  }
+
+  /** A change in one transaction: the callback's writes, then the state move (409 when not allowed). */
+  private change(mac: string, action: MachineAction | undefined, body: (row: Row) => Row): MachineRecord {
+    const rec = this.db.transaction(() => {
+      const row = this.row(mac)
+      if (!row) throw new InputError('NOT_FOUND', `Cannot change machine ${mac}: no such machine`)
+      if (action) this.checkMove(row, action)
+      body(row)
+      if (action) this.move(this.row(mac)!, action)
+      this.touch(mac)
+      return toRecord(this.row(mac)!)
+    })()
+    this.changed(mac)
+    return rec
+  }
+
+  private checkMove(row: Row, action: MachineAction): void {
+    if (nextState(row.state, action, row.image !== null) === undefined) throw conflict(row, action)
+  }
+
+  private moveOrConflict(row: Row, action: MachineAction): void {
+    this.checkMove(row, action)
+    this.move(row, action)
+  }
+
+  private move(row: Row, action: MachineAction): void {
+    const to = nextState(row.state, action, row.image !== null)
+    if (to === undefined) throw conflict(row, action)
+    if (to === row.state) return
+    const now = new Date().toISOString()
+    const times = { ...(JSON.parse(row.state_times) as Record<string, string>), [to]: now }
+    this.db.prepare('UPDATE machines SET state = ?, state_times = ?, updated = ? WHERE mac = ?').run(to, JSON.stringify(times), now, row.mac)
+    this.event(row.mac, 'state', { from: row.state, to })
+  }
+
+  private touch(mac: string): void {
+    this.db.prepare('UPDATE machines SET updated = ? WHERE mac = ?').run(new Date().toISOString(), mac)
+  }
+
+  private event(mac: string, kind: string, fields: Record<string, unknown>): void {
+    this.db.prepare('INSERT INTO events (mac, time, kind, fields) VALUES (?, ?, ?, ?)').run(mac, new Date().toISOString(), kind, JSON.stringify(fields))
+  }
+
+  private row(mac: string): Row | undefined {
+    return this.db.prepare('SELECT * FROM machines WHERE mac = ?').get(mac) as Row | undefined
+  }
+}
+
+/** A state change that is not allowed now: the API answers 409. */
+export class StateConflictError extends HwimageError {
+  constructor(message: string, hint: string) {
+    super('USAGE', message, { hint })
+  }
+}
+
+function conflict(row: Row, action: MachineAction): StateConflictError {
+  const hint = row.state === 'installed' || row.state === 'deployed' ? `use redeploy to install ${row.mac} again` : row.image === null ? 'assign an image first' : 'see the machine\'s events'
+  return new StateConflictError(`Cannot ${action} machine ${row.mac}: it is ${row.state}`, hint)
+}
+
+function toRecord(row: Row): MachineRecord {
+  const j = (s: string | null): unknown => (s === null ? null : JSON.parse(s))
+  return {
+    mac: row.mac,
+    name: row.name,
+    state: row.state,
+    image: row.image,
+    hasSeed: row.seed_yaml !== null,
+    diskHints: JSON.parse(row.disk_hints) as string[],
+    source: row.source,
+    inventory: j(row.inventory) as Inventory | null,
+    installReport: j(row.install_report),
+    firstBootReport: j(row.first_boot_report),
+    progress: j(row.progress),
+    error: j(row.error),
+    stateTimes: JSON.parse(row.state_times) as Partial<Record<MachineState, string>>,
+    created: row.created,
+    updated: row.updated,
+  }
+}
