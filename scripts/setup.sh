@@ -14,6 +14,7 @@ PACKAGES=(
   openssh-client kmod cpio dpkg apt nginx-light ca-certificates openssl curl python3 mount findutils
   libzstd-dev g++ make
   shim-signed grub-efi-amd64-signed
+  efibootmgr binutils
 )
 
 missing=()

@@ -51,6 +51,9 @@ export const PROGRAMS = {
   'apt-get': 'apt',
   'apt-cache': 'apt',
   nginx: 'nginx-light',
+  // The deploy environment (src/deploy/): UEFI boot entries after an install; the Node base of its hwimage executable stripped.
+  efibootmgr: 'efibootmgr',
+  strip: 'binutils',
 } as const
 
 /** A program hwimage knows how to run. */
