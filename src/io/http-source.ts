@@ -11,6 +11,7 @@ import { rootCertificates } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HwimageError, InterruptedError } from '../errors.js'
 import type { ByteSource } from './byte-source.js'
+import type { ReadAt } from './read-fully.js'
 
 /** Retry and timeout settings for HTTP sources. */
 export interface HttpOptions {
@@ -145,7 +146,7 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
   let bytesRead = 0
   const name = decodeURIComponent(url.pathname.split('/').pop() ?? '') || undefined
 
-  const readAt = async (offset: number, length: number): Promise<Uint8Array> => {
+  const readAt: ReadAt = async (offset, length) => {
     if (length === 0) return new Uint8Array(0)
     let lost = 0
     return await withRetries(spec, { ...opts, onResume: (r) => opts.onResume?.({ ...r, at: offset, bytesRerequested: lost }) }, async () => {

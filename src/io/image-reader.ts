@@ -3,6 +3,7 @@
 // makes that as cheap as its source allows: a raw file reads only the ranges asked for,
 // a stream skips what is not asked for, a decompressor's spool is read as it grows.
 // Byte offsets are numbers: exact up to 2^53 (8 PiB), far above any disk.
+// The installer's whole stack of readers for a source is composed in image-stack.ts.
 
 import type { FileHandle } from 'node:fs/promises'
 import { HwimageError } from '../errors.js'
