@@ -5,8 +5,10 @@
 
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { isSea } from 'node:sea'
 import { fileURLToPath } from 'node:url'
 import { HwimageError } from '../errors.js'
+import { loadSeaAddon, ZSTD_ADDON_ASSET } from './sea-addon.js'
 
 /** What the addon exports. */
 export interface ZstdNative {
@@ -27,7 +29,8 @@ let loaded: ZstdNative | undefined
 export function zstdNative(): ZstdNative {
   if (loaded) return loaded
   try {
-    loaded = createRequire(import.meta.url)(ADDON) as ZstdNative
+    // In the deploy environment's single executable the addon is an asset (src/io/sea-addon.ts).
+    loaded = isSea() ? loadSeaAddon<ZstdNative>(ZSTD_ADDON_ASSET) : (createRequire(import.meta.url)(ADDON) as ZstdNative)
   } catch (e) {
     throw new HwimageError('TOOL_MISSING', `Cannot load hwimage's native addon "${ADDON}": ${(e as Error).message.split('\n')[0]}`, {
       hint: 'run `make setup` (it builds the addon with node-gyp; it needs libzstd-dev, g++ and make)',

@@ -54,6 +54,7 @@ export const PROGRAMS = {
   // The deploy environment (src/deploy/): UEFI boot entries after an install; the Node base of its hwimage executable stripped.
   efibootmgr: 'efibootmgr',
   strip: 'binutils',
+  ldd: 'libc-bin',
 } as const
 
 /** A program hwimage knows how to run. */
