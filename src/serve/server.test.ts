@@ -283,3 +283,31 @@ test('with operator_token set, the operator API needs it: 401 without, 403 wrong
     await s.close()
   }
 })
+
+test('an API request whose body stalls is answered 503 at the route\'s timeout and its connection closed', async () => {
+  const sub = path.join(dir, 'slow')
+  await fsp.mkdir(sub)
+  const file = await writeConfig(sub, path.join(dir, 'out'), `machines:\n  ${MAC}: { image: default }\n`)
+  const s = await startServe(await loadServeConfig(file), { port: 0, host: '127.0.0.1', timeouts: { apiMs: 300 } })
+  try {
+    const t = await rawRequest(s.url, `/boot/ipxe?mac=${MAC}`)
+    const token = /hwimage\.token=(\S+)/.exec(t.body.toString())![1]!
+    const { connect } = await import('node:net')
+    const started = Date.now()
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(s.port, '127.0.0.1', () => {
+        sock.write(`POST /api/v1/machines/${MAC}/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"kind":`)
+      })
+      let got = ''
+      sock.on('data', (b: Buffer) => (got += b.toString()))
+      sock.on('close', () => resolve(got))
+      sock.on('error', reject)
+      setTimeout(() => reject(new Error('the connection was not closed')), 5000).unref()
+    })
+    const took = Date.now() - started
+    assert.match(answer, /^HTTP\/1\.1 503 /)
+    assert.ok(took >= 250 && took < 3000, `closed after ${took} ms`)
+  } finally {
+    await s.close()
+  }
+})

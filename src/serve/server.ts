@@ -31,6 +31,8 @@ export interface ServeOptions {
   /** Listen on this port instead of the config's (tests: 0). */
   port?: number
   host?: string
+  /** Shorter limits than the defaults (tests): receiving a request, and an API route's answer. */
+  timeouts?: { requestMs?: number; apiMs?: number }
 }
 
 /** A running serve. */
@@ -63,10 +65,10 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
       })
     }
     const app: ServeApp = { config, store, log }
-    const server = createServer((req, res) => void handle(app, req, res))
+    const server = createServer((req, res) => void handle(app, req, res, opts.timeouts?.apiMs))
     // Receiving a request (headers and body) is bounded; responses are bounded per route.
     server.headersTimeout = 10_000
-    server.requestTimeout = 60_000
+    server.requestTimeout = opts.timeouts?.requestMs ?? 60_000
     server.keepAliveTimeout = 5_000
     const host = opts.host ?? config.listen.host
     await new Promise<void>((resolve, reject) => {
@@ -97,7 +99,7 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
   }
 }
 
-async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, apiMs?: number): Promise<void> {
   const started = Date.now()
   let bytes = 0
   const write = res.write.bind(res) as (...a: unknown[]) => boolean
@@ -130,11 +132,16 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse):
     const { route, params } = found
     isApi = route.pattern.startsWith('/api/')
     if (route.timeout.kind === 'total') {
+      const ms = apiMs ?? route.timeout.ms
       timer = setTimeout(() => {
         ctrl.abort()
-        if (!res.headersSent) fail(res, new HttpError(503, `Cannot answer: the request took longer than ${route.timeout.ms / 1000} s`), isApi)
-        res.destroy()
-      }, route.timeout.ms)
+        if (!res.headersSent) {
+          res.setHeader('connection', 'close')
+          fail(res, new HttpError(503, `Cannot answer: the request took longer than ${ms / 1000} s`), isApi)
+        }
+        // Let the answer go out, then drop the connection and whatever the client still sends.
+        res.once('finish', () => req.socket.destroy())
+      }, ms)
     } else {
       res.setTimeout(route.timeout.ms, () => {
         ctrl.abort()
