@@ -59,7 +59,9 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
       await syncTftpTree(store, tftp)
       store.onChange((mac) => {
         tftpChain = tftpChain.then(() => syncMachineGrubConfig(store, tftp, mac)).then(
-          (r) => log({ event: 'tftp', mac, config: r }),
+          (r) => {
+            if (r !== 'kept') log({ event: 'tftp', mac, config: r })
+          },
           (e: unknown) => log({ event: 'tftp-error', mac, message: (e as Error).message }),
         )
       })

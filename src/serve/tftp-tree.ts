@@ -78,7 +78,8 @@ export async function syncMachineGrubConfig(store: MachineStore, o: TftpTreeOpti
   }
   const old = await fsp.readFile(file, 'utf8').catch(() => '')
   const current = /\bhwimage\.token=(\S+)/.exec(old)?.[1]
-  if (current && store.checkToken(mac, current) === 'ok' && old.includes(`hwimage.url=${o.publicUrl} `)) return 'kept'
+  // Kept only when it is exactly what would be written with that token (same URL, same kernel arguments).
+  if (current && store.checkToken(mac, current) === 'ok' && old === grubConfig({ action: 'deploy', boot: { publicUrl: o.publicUrl, mac, token: current, kernelArgs: o.kernelArgs } })) return 'kept'
   const boot: DeployBoot = { publicUrl: o.publicUrl, mac, token: store.issueToken(mac, 'tftp'), kernelArgs: o.kernelArgs }
   await writeAtomic(file, grubConfig({ action: 'deploy', boot }), 0o644)
   return 'deploy'
