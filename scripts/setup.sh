@@ -13,7 +13,7 @@ PACKAGES=(
   zstd xz-utils gzip bmap-tools qemu-utils qemu-system-x86 ovmf seabios xorriso
   openssh-client kmod cpio dpkg apt nginx-light ca-certificates openssl curl python3 mount findutils
   libzstd-dev g++ make
-  shim-signed grub-efi-amd64-signed
+  shim-signed grub-efi-amd64-signed grub-common dnsmasq-base
   efibootmgr binutils
 )
 

@@ -61,3 +61,24 @@ test('normalizeMac() accepts colons, dashes and bare hex in any case; refuses th
   for (const m of ['52:54:00:AB:cd:01', '52-54-00-ab-CD-01', '525400abcd01']) assert.equal(normalizeMac(m), '52:54:00:ab:cd:01')
   for (const m of ['52:54:00:ab:cd', '52:54-00:ab:cd:01', 'zz:54:00:ab:cd:01', '../etc', '']) assert.equal(normalizeMac(m), undefined, m)
 })
+
+test('the GRUB configs pass grub-script-check, and dnsmasq --test accepts the dnsmasq configuration', async () => {
+  const { promises: fsp } = await import('node:fs')
+  const os = await import('node:os')
+  const path = await import('node:path')
+  const { run } = await import('../tools/run.js')
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-boot-answers-'))
+  try {
+    for (const [name, text] of [['deploy.cfg', grubConfig({ action: 'deploy', boot })], ['local.cfg', grubConfig({ action: 'local', mac: boot.mac })], ['grub.cfg', grubFallbackConfig()]] as const) {
+      const file = path.join(dir, name)
+      await fsp.writeFile(file, text)
+      await run(['grub-script-check', file])
+    }
+    const conf = path.join(dir, 'dnsmasq.conf')
+    await fsp.writeFile(conf, dnsmasqConfig({ subnet: '192.168.1.0', interface: 'eno1', tftpRoot: dir }))
+    const r = await run(['dnsmasq', '--test', `--conf-file=${conf}`])
+    assert.match(r.stderr + r.stdout, /syntax check OK/)
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

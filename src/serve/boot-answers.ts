@@ -80,7 +80,7 @@ export function grubFallbackConfig(): string {
   return [
     '# hwimage serve: per-machine configs are grub.cfg-<mac-with-dashes> beside this file',
     'if [ -n "${net_default_mac}" ]; then',
-    '  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 "^(..):(..):(..):(..):(..):(..)$" "${net_default_mac}"',
+    "  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 '^(..):(..):(..):(..):(..):(..)$' \"${net_default_mac}\"",
     '  source "${prefix}/grub.cfg-${m1}-${m2}-${m3}-${m4}-${m5}-${m6}"',
     'fi',
     'echo "hwimage: no deploy configured for ${net_default_mac}, booting the next device"',
