@@ -40,6 +40,9 @@ node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node_api.h" ]; then
   export npm_config_nodedir="$node_prefix"
 fi
+# The same as .npmrc's build-from-source=true, as npm passes it to install scripts (npm 11 warns
+# that it will stop reading unknown keys from .npmrc; the environment keeps working).
+export npm_config_build_from_source=true
 stamp=node_modules/.hwimage-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
