@@ -138,6 +138,7 @@ test('install() from serve\'s image URL onto a file target, with the digest from
   await assertInstalled(disk, fx, DISK, dir)
   assert.equal(r.digests.sourceVerified, true)
   assert.equal(r.bmap!.location, `${serve.url}/images/default/fixture.img.bmap`)
+  assert.equal(r.resumes?.count ?? 0, 0, 'streamed whole, without a resume')
 })
 
 test('install() from serve resumes with Range + If-Range when the connection drops mid-stream', async () => {

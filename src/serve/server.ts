@@ -114,7 +114,10 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
   })
 
   const ctrl = new AbortController()
-  req.once('close', () => res.writableFinished || ctrl.abort())
+  // The response closing before it finished: the client went away (req's own 'close' only means its body was read).
+  res.once('close', () => {
+    if (!res.writableFinished) ctrl.abort()
+  })
   let timer: NodeJS.Timeout | undefined
   let isApi = true
   try {
