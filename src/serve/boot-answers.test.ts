@@ -42,6 +42,13 @@ test('grubFallbackConfig() sources grub.cfg-<mac-with-dashes> from the boot NIC 
   assert.match(s.trim(), /exit$/)
 })
 
+test('grubFallbackConfig() with enlisting boots the deploy environment without a token, the MAC from GRUB', () => {
+  const s = grubFallbackConfig({ publicUrl: 'http://10.0.2.2:8080', kernelArgs: 'console=ttyS0' })
+  assert.match(s, /^linux \(tftp\)\/deploy\/vmlinuz hwimage\.url=http:\/\/10\.0\.2\.2:8080 hwimage\.mac=\$\{net_default_mac\} hwimage\.enlist=1 console=ttyS0$/m)
+  assert.match(s, /^initrd \(tftp\)\/deploy\/initrd$/m)
+  assert.doesNotMatch(s, /token|^exit$/m)
+})
+
 test('ipxeChainScript() chains to serve with the MAC iPXE expands', () => {
   assert.equal(ipxeChainScript('http://10.0.2.2:8080'), '#!ipxe\nchain http://10.0.2.2:8080/boot/ipxe?mac=${net0/mac} || exit\n')
 })
@@ -69,7 +76,7 @@ test('the GRUB configs pass grub-script-check, and dnsmasq --test accepts the dn
   const { run } = await import('../tools/run.js')
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-boot-answers-'))
   try {
-    for (const [name, text] of [['deploy.cfg', grubConfig({ action: 'deploy', boot })], ['local.cfg', grubConfig({ action: 'local', mac: boot.mac })], ['grub.cfg', grubFallbackConfig()]] as const) {
+    for (const [name, text] of [['deploy.cfg', grubConfig({ action: 'deploy', boot })], ['local.cfg', grubConfig({ action: 'local', mac: boot.mac })], ['grub.cfg', grubFallbackConfig()], ['enlist.cfg', grubFallbackConfig({ publicUrl: boot.publicUrl })]] as const) {
       const file = path.join(dir, name)
       await fsp.writeFile(file, text)
       await run(['grub-script-check', file])

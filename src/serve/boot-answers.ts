@@ -74,19 +74,25 @@ export function grubConfig(answer: { action: 'deploy'; boot: DeployBoot } | { ac
  * and then grub.cfg (GRUB manual, "Network"; commit "normal/main: Search for specific config
  * files for netboot", 2020). This fallback sources the per-MAC file by name from the boot
  * NIC's address (${net_default_mac}, set by the net module) for builds where that search
- * is off (feature_net_search_cfg=n), and otherwise exits to the firmware.
+ * is off (feature_net_search_cfg=n). Then, for a MAC serve does not know: with enlisting,
+ * the deploy environment without a token (hwimage.enlist=1: it asks POST /api/v1/enlist for
+ * one); without, exit to the firmware.
  */
-export function grubFallbackConfig(): string {
-  return [
+export function grubFallbackConfig(enlist?: { publicUrl: string; kernelArgs?: string }): string {
+  const lines = [
     '# hwimage serve: per-machine configs are grub.cfg-<mac-with-dashes> beside this file',
     'if [ -n "${net_default_mac}" ]; then',
     "  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 '^(..):(..):(..):(..):(..):(..)$' \"${net_default_mac}\"",
     '  source "${prefix}/grub.cfg-${m1}-${m2}-${m3}-${m4}-${m5}-${m6}"',
     'fi',
-    'echo "hwimage: no deploy configured for ${net_default_mac}, booting the next device"',
-    'exit',
-    '',
-  ].join('\n')
+  ]
+  if (enlist) {
+    const args = [`hwimage.url=${enlist.publicUrl}`, 'hwimage.mac=${net_default_mac}', 'hwimage.enlist=1', ...(enlist.kernelArgs?.trim() ? [enlist.kernelArgs.trim()] : [])]
+    lines.push('echo "hwimage: ${net_default_mac} is unknown, enlisting"', `linux (tftp)/${TFTP_KERNEL} ${args.join(' ')}`, `initrd (tftp)/${TFTP_INITRD}`, 'boot')
+  } else {
+    lines.push('echo "hwimage: no deploy configured for ${net_default_mac}, booting the next device"', 'exit')
+  }
+  return lines.join('\n') + '\n'
 }
 
 /** What a dnsmasq proxy-DHCP + TFTP configuration needs to know. */

@@ -312,3 +312,28 @@ test('an API request whose body stalls is answered 503 at the route\'s timeout a
     await s.close()
   }
 })
+
+test('enlisting: an unknown MAC gets the deploy environment by iPXE, or a token from POST /api/v1/enlist after the fallback GRUB config; a known MAC is refused', async () => {
+  const sub = path.join(dir, 'enlist')
+  await fsp.mkdir(sub)
+  const file = await writeConfig(sub, path.join(dir, 'out'), `unknown_macs: enlist\ntftp_root: ${path.join(sub, 'tftp')}\n`)
+  const s = await startServe(await loadServeConfig(file), { port: 0, host: '127.0.0.1' })
+  try {
+    assert.match(await fsp.readFile(path.join(sub, 'tftp', 'grub', 'grub.cfg'), 'utf8'), /hwimage\.enlist=1/)
+    assert.match((await rawRequest(s.url, '/boot/ipxe?mac=52:54:00:0e:0e:01')).body.toString(), /hwimage\.token=\S+/)
+    const mac = '52:54:00:0e:0e:02'
+    const r = await rawRequest(s.url, '/api/v1/enlist', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac }) })
+    assert.equal(r.status, 200)
+    const { token } = json<{ token: string }>(r)
+    const inv = { version: 1, firmware: 'uefi-secureboot', cpus: 1, memoryBytes: 1, pci: [], disks: [], nics: [] }
+    const a = await rawRequest(s.url, `/api/v1/machines/${mac}/inventory`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(inv) })
+    assert.equal(json<{ action: string; state: string }>(a).action, 'wait')
+    assert.equal(s.store.get(mac)!.state, 'enlisted')
+    const again = await rawRequest(s.url, '/api/v1/enlist', { method: 'POST', body: JSON.stringify({ mac }) })
+    assert.equal(again.status, 409, 'a known MAC gets no second token')
+    assert.ok(!again.body.toString().includes(token))
+  } finally {
+    await s.close()
+  }
+  assert.equal((await rawRequest(serve.url, '/api/v1/enlist', { method: 'POST', body: JSON.stringify({ mac: '52:54:00:0e:0e:03' }) })).status, 404, 'not without unknown_macs: enlist')
+})

@@ -13,6 +13,7 @@ import { HttpError, pathSegments, queryOf, sendJson, sendText } from './http-uti
 import { redact, redactRecord } from './redact.js'
 import { matchPattern, type Route, type ServeApp } from './route.js'
 import { bootRoutes } from './routes/boot.js'
+import { enlistRoutes } from './routes/enlist.js'
 import { fileRoutes } from './routes/files.js'
 import { machineRoutes } from './routes/machine.js'
 import { operatorRoutes } from './routes/operator.js'
@@ -20,7 +21,7 @@ import { MachineStore, StateConflictError } from './state.js'
 import { syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
 
 /** Every route, in matching order. */
-export const ROUTES: readonly Route[] = [...bootRoutes, ...fileRoutes, ...machineRoutes, ...operatorRoutes]
+export const ROUTES: readonly Route[] = [...bootRoutes, ...fileRoutes, ...enlistRoutes, ...machineRoutes, ...operatorRoutes]
 
 /** Options of startServe beyond the config. */
 export interface ServeOptions {
@@ -55,7 +56,7 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
     store.syncConfigured(config.machines.values())
     let tftpChain = Promise.resolve()
     if (config.tftpRoot) {
-      const tftp: TftpTreeOptions = { root: config.tftpRoot, publicUrl: config.publicUrl, kernelArgs: config.kernelArgs, deployDir: config.deployDir, ...opts.tftp }
+      const tftp: TftpTreeOptions = { root: config.tftpRoot, publicUrl: config.publicUrl, kernelArgs: config.kernelArgs, deployDir: config.deployDir, enlist: config.unknownMacs === 'enlist', ...opts.tftp }
       await syncTftpTree(store, tftp)
       store.onChange((mac) => {
         tftpChain = tftpChain.then(() => syncMachineGrubConfig(store, tftp, mac)).then(

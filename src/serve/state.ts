@@ -244,6 +244,23 @@ export class MachineStore {
     return decision
   }
 
+  /**
+   * A MAC the deploy environment enlists itself (booted by the fallback GRUB config, which
+   * has no token to give): a new machine and its first token, or undefined when the MAC is
+   * already known (a known machine boots with its own config and token).
+   */
+  enlist(mac: string): string | undefined {
+    const token = this.db.transaction(() => {
+      if (this.row(mac)) return undefined
+      const now = new Date().toISOString()
+      this.db.prepare("INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'enlisted', ?, ?, ?)").run(mac, mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
+      this.event(mac, 'enlisting', { via: 'enlist' })
+      return this.issue(mac, 'enlist')
+    })()
+    if (token) this.changed(mac)
+    return token
+  }
+
   /** A new token for a machine's current deploy (the TFTP tree's GRUB config holds one). */
   issueToken(mac: string, via: string): string {
     return this.db.transaction(() => this.issue(mac, via))()

@@ -37,6 +37,8 @@ export interface TftpTreeOptions {
   deployDir?: string
   shim?: string
   grub?: string
+  /** unknown_macs: enlist — the fallback GRUB config boots the deploy environment to enlist. */
+  enlist?: boolean
 }
 
 /** The per-MAC GRUB config's path relative to the root (GRUB manual, "Network": grub.cfg-<MAC with dashes>). */
@@ -50,7 +52,7 @@ export async function writeTftpBase(o: TftpTreeOptions): Promise<void> {
   await fsp.mkdir(path.join(o.root, 'deploy'), { recursive: true })
   await copyIfChanged(o.shim ?? SHIM_SOURCE, path.join(o.root, 'shimx64.efi'))
   await copyIfChanged(o.grub ?? GRUB_NET_SOURCE, path.join(o.root, 'grubx64.efi'))
-  await writeAtomic(path.join(o.root, 'grub', 'grub.cfg'), grubFallbackConfig(), 0o644)
+  await writeAtomic(path.join(o.root, 'grub', 'grub.cfg'), grubFallbackConfig(o.enlist ? { publicUrl: o.publicUrl, kernelArgs: o.kernelArgs } : undefined), 0o644)
   await writeAtomic(path.join(o.root, 'boot.ipxe'), ipxeChainScript(o.publicUrl), 0o644)
   if (o.deployDir) {
     for (const [from, to] of [['vmlinuz', TFTP_KERNEL], ['initrd', TFTP_INITRD]] as const) {
