@@ -60,9 +60,14 @@ export class HostFileCopier {
 
   /** Copies a program (or a shared object) and every library ldd names for it; returns bytes added. */
   async addWithLibraries(hostPath: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
-    let total = await this.add(hostPath)
-    const ldd = await run(lddArgv(hostPath), { signal: opts.signal, okStatus: [0, 1] })
+    return (await this.add(hostPath)) + (await this.addLibrariesOf(hostPath, opts))
+  }
+
+  /** Copies the libraries ldd names for a file (which may be outside the host's tree); returns bytes added. */
+  async addLibrariesOf(file: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    const ldd = await run(lddArgv(file), { signal: opts.signal, okStatus: [0, 1] })
     // A static binary: "not a dynamic executable" (status 1).
+    let total = 0
     if (ldd.status === 0) for (const lib of parseLdd(ldd.stdout)) total += await this.add(lib)
     return total
   }

@@ -22,8 +22,12 @@ import { run } from '../tools/run.js'
 /** The checkout's root (src/deploy/ is two levels below it). */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
-/** The sentinel postject flips; it is in every Node 20 binary (src/node_sea.cc, SEA_SENTINEL_FUSE). */
-export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
+/**
+ * The sentinel postject flips; it is in every Node 20 binary (src/node_sea.cc, SEA_SENTINEL_FUSE).
+ * Joined at run time: this file is in the bundle, and postject refuses a result that holds the
+ * sentinel twice ("Multiple occurences of sentinel").
+ */
+export const SEA_FUSE = ['NODE_SEA_FUSE', 'fce680ab2cc467b6e072b8b5df1996b2'].join('_')
 
 /** What makeSea() built. */
 export interface SeaResult {

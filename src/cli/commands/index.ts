@@ -20,6 +20,7 @@ export const verbs: Verb[] = [
   { name: 'kernel', summary: 'kernel module footprint against hardware coverage; the server module set', load: async () => (await import('./kernel.js')).kernelCommand },
   { name: 'seed', summary: 'make a first-boot seed volume (NoCloud CIDATA, config-2, Ironic config drive)', load: async () => (await import('./seed.js')).seedCommand },
   { name: 'inventory', summary: "this machine's PCI devices, disks, NICs, firmware; --check: does an image's kernel drive it", load: async () => (await import('./inventory.js')).inventoryCommand },
+  { name: 'build-deploy', summary: 'build the network deploy environment: signed kernel + one initramfs running hwimage', load: async () => (await import('./build-deploy.js')).buildDeployCommand },
   { name: 'listen', summary: 'receive first-boot reports over HTTP and print them as JSON lines', load: async () => (await import('./listen.js')).listenCommand },
   { name: 'serve', summary: "a rack's deploy server: boot answers, images, seeds, machine state, JSON API", load: async () => (await import('./serve.js')).serveCommand },
   { name: 'machines', summary: 'list, show, assign and redeploy the machines of a running serve', load: async () => (await import('./machines.js')).machinesCommand },
