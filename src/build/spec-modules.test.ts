@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { InputError } from '../errors.js'
 import { openKernel, type KernelTree } from '../kernel/kernel-package.js'
-import { makeKernelFixture, type KernelFixture } from '../kernel/kernel-fixture.js'
+import { makeKernelFixture, type KernelFixture } from '../kernel/kernel.fixture.js'
 import { checkSpecModules, checkSpecModulesEarly } from './spec-modules.js'
 import { parseSpec } from './spec.js'
 

@@ -6,7 +6,7 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { selfSignedCert } from '../io/tls-fixture.js'
+import { selfSignedCert } from '../io/tls.fixture.js'
 import { verbs as commands } from './commands/index.js'
 
 // The CLI as users run it: bin/hwimage over dist/ (made by `make setup`).

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { collectInventory, countRanges, SECURE_BOOT_VAR } from './inventory.js'
-import { SysfsFixture } from './sysfs-fixture.js'
+import { SysfsFixture } from './sysfs.fixture.js'
 
 // A QEMU-like q35 machine: an AHCI controller with a SATA disk, an NVMe disk, a
 // virtio NIC with a link and an e1000 without, loop and RAM devices, a bridge.

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bmapRangeBytes, decodeBmap, type BmapChecksumType } from './bmap.js'
-import { oldBmapXml } from './bmap-v1-fixture.js'
+import { oldBmapXml } from './bmap-v1.fixture.js'
 import { FormatError } from '../errors.js'
 import { run } from '../tools/run.js'
 

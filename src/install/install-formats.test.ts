@@ -7,12 +7,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { decodeBmap } from '../disk/bmap.js'
-import { oldBmapXml, type OldBmap } from '../disk/bmap-v1-fixture.js'
+import { oldBmapXml, type OldBmap } from '../disk/bmap-v1.fixture.js'
 import { HwimageError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
+import { garbageFile, makeFixtureImage, type FixtureImage } from './image.fixture.js'
 import { install } from './install.js'
-import { assertInstalled, readBytes } from './install-test-helpers.js'
+import { assertInstalled, readBytes } from './install.fixture.js'
 
 const MiB = 1 << 20
 const DISK = 64 * MiB

@@ -12,10 +12,10 @@ import { after, before, test } from 'node:test'
 import { HwimageError } from '../errors.js'
 import { parseSeed } from '../seed/seed-schema.js'
 import { run } from '../tools/run.js'
-import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
+import { garbageFile, makeFixtureImage, type FixtureImage } from './image.fixture.js'
 import { install, planOfRefusal } from './install.js'
 import { STEP_NAMES, type StepName } from './install-plan.js'
-import { assertInstalled, assertNoTable, fileDigest } from './install-test-helpers.js'
+import { assertInstalled, assertNoTable, fileDigest } from './install.fixture.js'
 import { seedStep } from './seed-partition.js'
 
 const MiB = 1 << 20

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { decodeGpt } from '../disk/gpt.js'
 import { run } from '../tools/run.js'
-import type { FixtureImage } from './fixture-image.js'
+import type { FixtureImage } from './image.fixture.js'
 
 const MiB = 1 << 20
 

@@ -10,9 +10,9 @@ import { HwimageError } from '../errors.js'
 import { readSeekTable } from '../io/framed-zstd.js'
 import { fileReadAt } from '../io/read-fully.js'
 import { run } from '../tools/run.js'
-import { garbageFile, makeFixtureImage, type FixtureImage } from './fixture-image.js'
+import { garbageFile, makeFixtureImage, type FixtureImage } from './image.fixture.js'
 import { install, type InstallOptions } from './install.js'
-import { assertNoTable, assertInstalled, fileDigest, readBytes } from './install-test-helpers.js'
+import { assertNoTable, assertInstalled, fileDigest, readBytes } from './install.fixture.js'
 
 const MiB = 1 << 20
 const DISK = 64 * MiB

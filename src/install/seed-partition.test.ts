@@ -9,8 +9,8 @@ import { newGpt, validateGpt, type Gpt, type GptPartition } from '../disk/gpt.js
 import { GUID_BIOS_BOOT, GUID_ESP, GUID_LINUX_ROOT_X86_64, GUID_MS_BASIC_DATA } from '../disk/guid.js'
 import { HwimageError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { makeFixtureImage, type FixtureImage } from './fixture-image.js'
-import { readBytes } from './install-test-helpers.js'
+import { makeFixtureImage, type FixtureImage } from './image.fixture.js'
+import { readBytes } from './install.fixture.js'
 import { addSeedPartition, rootPartitionOffset } from './seed-partition.js'
 
 const MiB = 1 << 20

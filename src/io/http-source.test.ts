@@ -9,7 +9,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { HwimageError } from '../errors.js'
 import { fetchText, openHttpSource } from './http-source.js'
-import { selfSignedCert } from './tls-fixture.js'
+import { selfSignedCert } from './tls.fixture.js'
 
 /** A small server with Range and If-Range support; `behave` can cut a response short. */
 async function serve(

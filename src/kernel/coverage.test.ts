@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { measureCoverage } from './coverage.js'
 import { parseInventory } from './inventory.js'
-import { makeKernelFixture, type KernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture, type KernelFixture } from './kernel.fixture.js'
 import { openKernel, type KernelTree } from './kernel-package.js'
 import { closeUnderDependencies } from './module-set.js'
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { analyzeKernel, subsystemOf } from './kernel-analyze.js'
-import { makeKernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture } from './kernel.fixture.js'
 import { openKernel } from './kernel-package.js'
 
 test('subsystemOf() groups by two directories, deeper in wide trees', () => {

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { makeKernelFixture, type KernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture, type KernelFixture } from './kernel.fixture.js'
 import { openKernel, regularFileBytes } from './kernel-package.js'
 
 let fx: KernelFixture

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { run } from '../tools/run.js'
-import { buildModuleElf, buildVmlinuxElf } from './elf-fixture.js'
+import { buildModuleElf, buildVmlinuxElf } from './elf.fixture.js'
 
 /** One module of a fixture kernel. */
 export interface FixtureModule {

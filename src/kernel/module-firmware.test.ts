@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { makeKernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture } from './kernel.fixture.js'
 import { openKernel } from './kernel-package.js'
 import { missingFirmware, moduleFirmware, parseModinfoFirmware } from './module-firmware.js'
 

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
-import { makeKernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture } from './kernel.fixture.js'
 import { openKernel, regularFileBytes } from './kernel-package.js'
 import { pruneModuleTree } from './module-prune.js'
 

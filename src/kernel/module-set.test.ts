@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { InputError } from '../errors.js'
-import { makeKernelFixture, type KernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture, type KernelFixture } from './kernel.fixture.js'
 import { openKernel, type KernelTree } from './kernel-package.js'
 import { checkKnown, closeUnderDependencies, modulesUnder, resolveModuleSet, type ModulePolicy } from './module-set.js'
 

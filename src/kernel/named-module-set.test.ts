@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { InputError } from '../errors.js'
-import { makeKernelFixture, type KernelFixture } from './kernel-fixture.js'
+import { makeKernelFixture, type KernelFixture } from './kernel.fixture.js'
 import { namedModuleSet } from './named-module-set.js'
 import { openKernel, type KernelTree } from './kernel-package.js'
 

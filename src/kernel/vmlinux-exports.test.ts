@@ -1,8 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { FormatError } from '../errors.js'
-import { buildElf, buildVmlinuxElf } from './elf-fixture.js'
-import { buildBzImage } from './kernel-fixture.js'
+import { buildElf, buildVmlinuxElf } from './elf.fixture.js'
+import { buildBzImage } from './kernel.fixture.js'
 import { exportedSymbols, locateBzImagePayload, renderSystemMap } from './vmlinux-exports.js'
 
 test('exportedSymbols() reads __ksymtab and __ksymtab_gpl through their PREL32 offsets', () => {

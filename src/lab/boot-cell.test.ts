@@ -4,7 +4,7 @@ import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bootCell, tenths, type BootCellOptions } from './boot-cell.js'
-import { GOOD_UEFI_SB_BOOT, KERNEL_PANIC } from './console-fixtures.js'
+import { GOOD_UEFI_SB_BOOT, KERNEL_PANIC } from './console.fixture.js'
 import { classifyNic, classifyStorage, parseDeviceHelp } from '../tools/qemu-devices.js'
 import type { Firmware } from '../tools/qemu.js'
 

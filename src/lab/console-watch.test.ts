@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ConsoleWatcher, stripControl } from './console-watch.js'
-import { GOOD_UEFI_SB_BOOT, SEABIOS_NO_BOOT } from './console-fixtures.js'
+import { GOOD_UEFI_SB_BOOT, SEABIOS_NO_BOOT } from './console.fixture.js'
 
 test('ConsoleWatcher records a good Secure Boot boot\'s milestones in order', () => {
   const w = new ConsoleWatcher()

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { diagnoseBoot } from './diagnose.js'
 import {
   GOOD_UEFI_SB_BOOT, GRUB_NO_ROOT, OVMF_SB_REJECTED, INITRAMFS_NO_ROOT, KERNEL_PANIC, NO_NIC_BOOT, NO_SEED_BOOT, OVMF_NO_BOOT, OVMF_SHELL_NO_BOOT, SEABIOS_NO_BOOT,
-} from './console-fixtures.js'
+} from './console.fixture.js'
 
 const timedOut = { timedOut: true }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { failureReason, judgeBoot } from './judge-boot.js'
-import { GOOD_UEFI_SB_BOOT, KERNEL_PANIC, NO_NIC_BOOT, SEABIOS_NO_BOOT } from './console-fixtures.js'
+import { GOOD_UEFI_SB_BOOT, KERNEL_PANIC, NO_NIC_BOOT, SEABIOS_NO_BOOT } from './console.fixture.js'
 
 const SB_DISABLED = GOOD_UEFI_SB_BOOT.replace('secureboot: Secure boot enabled', 'secureboot: Secure boot disabled')
 const NO_SB_REPORT = GOOD_UEFI_SB_BOOT.split('\n').filter((l) => !l.includes('secureboot:')).join('\n')

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { context, machine } from '../../src/cli/commands/inventory.fixture.js'
 import { inventoryCommand } from '../../src/cli/commands/inventory.js'
-import type { SysfsFixture } from '../../src/deploy/sysfs-fixture.js'
+import type { SysfsFixture } from '../../src/deploy/sysfs.fixture.js'
 import { testImage } from './fixture.js'
 
 const TEST_IMAGE = testImage().dir

@@ -5,8 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
-import { garbageFile, makeFixtureImage, type FixtureImage } from '../../install/fixture-image.js'
-import { assertNoTable, assertInstalled, fileDigest } from '../../install/install-test-helpers.js'
+import { garbageFile, makeFixtureImage, type FixtureImage } from '../../install/image.fixture.js'
+import { assertNoTable, assertInstalled, fileDigest } from '../../install/install.fixture.js'
 
 const MiB = 1 << 20
 const DISK = 64 * MiB

@@ -2,7 +2,7 @@
 // an Intel Wireless 8265 with one) in a synthetic sysfs, and a context that keeps the output.
 
 import { PassThrough } from 'node:stream'
-import { SysfsFixture } from '../../deploy/sysfs-fixture.js'
+import { SysfsFixture } from '../../deploy/sysfs.fixture.js'
 import type { CommandContext } from '../command.js'
 
 /** A CommandContext whose stdout and stderr are kept. */

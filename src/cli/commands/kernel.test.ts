@@ -5,7 +5,7 @@ import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { HwimageError, exitCodeOf } from '../../errors.js'
 import type { CommandContext } from '../command.js'
-import { makeKernelFixture, type KernelFixture } from '../../kernel/kernel-fixture.js'
+import { makeKernelFixture, type KernelFixture } from '../../kernel/kernel.fixture.js'
 import { kernelCommand } from './kernel.js'
 
 function context(): { ctx: CommandContext; out: () => string; err: () => string } {
