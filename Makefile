@@ -7,7 +7,7 @@ OUT ?= out/demo
 TEST_IMAGE_DIR ?= .cache/test-image
 TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
 
-.PHONY: setup demo test test-unit test-integration test-images bench typecheck clean
+.PHONY: setup demo test test-unit test-integration test-images bench typecheck lint format clean
 
 setup:
 	@scripts/setup.sh
@@ -21,7 +21,14 @@ demo: setup
 typecheck: setup
 	node_modules/.bin/tsc --noEmit -p .
 
-test: setup typecheck
+# The formatter and linter (Biome): `make lint` checks what `make format` would change and the lint rules.
+lint: setup
+	node_modules/.bin/biome ci .
+
+format: setup
+	node_modules/.bin/biome check --write .
+
+test: setup typecheck lint
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
 

@@ -36,13 +36,17 @@ interface Peer {
 function imageDir(): string {
   const d = process.env.HWIMAGE_BENCH_IMAGE_DIR
   if (d && existsSync(path.join(d, 'manifest.json'))) return d
-  throw new Error(`no image${d ? ` in ${d}` : ''}: run \`make bench\` (it builds the default image), or build one (\`hwimage build -o DIR\`) and set HWIMAGE_BENCH_IMAGE_DIR=DIR`)
+  throw new Error(
+    `no image${d ? ` in ${d}` : ''}: run \`make bench\` (it builds the default image), or build one (\`hwimage build -o DIR\`) and set HWIMAGE_BENCH_IMAGE_DIR=DIR`,
+  )
 }
 
 /** Runs a pipeline of programs (stdout of each into the next), stdin/stdout of the ends as given; rejects on any failure. */
 async function pipe(argvs: string[][], opts: { stdout?: number | 'ignore' } = {}): Promise<void> {
   const procs = argvs.map((argv, i) => {
-    const o: SpawnOptions = { stdio: [i === 0 ? 'ignore' : 'pipe', i === argvs.length - 1 ? (opts.stdout ?? 'ignore') : 'pipe', 'pipe'] }
+    const o: SpawnOptions = {
+      stdio: [i === 0 ? 'ignore' : 'pipe', i === argvs.length - 1 ? (opts.stdout ?? 'ignore') : 'pipe', 'pipe'],
+    }
     return spawn(argv[0]!, argv.slice(1), o)
   })
   for (let i = 0; i + 1 < procs.length; i++) procs[i]!.stdout!.pipe(procs[i + 1]!.stdin!)
@@ -53,7 +57,11 @@ async function pipe(argvs: string[][], opts: { stdout?: number | 'ignore' } = {}
           let err = ''
           p.stderr!.on('data', (b: Buffer) => (err += b))
           p.on('error', reject)
-          p.on('close', (status) => (status === 0 ? resolve() : reject(new Error(`${argvs[i]!.join(' ')}: exit ${status}: ${err.trim().split('\n').pop()}`))))
+          p.on('close', (status) =>
+            status === 0
+              ? resolve()
+              : reject(new Error(`${argvs[i]!.join(' ')}: exit ${status}: ${err.trim().split('\n').pop()}`)),
+          )
         }),
     ),
   )
@@ -144,7 +152,9 @@ function childrenCpu(): number {
 
 async function main(): Promise<void> {
   const dir = imageDir()
-  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { image: { file: string; sizeBytes: number; mappedBytes?: number } }
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
+    image: { file: string; sizeBytes: number; mappedBytes?: number }
+  }
   const img = path.join(dir, manifest.image.file)
   const zst = `${img}.zst`
   const bmap = `${img}.bmap`
@@ -159,9 +169,10 @@ async function main(): Promise<void> {
   const targetBytes = manifest.image.sizeBytes + 1024 * MiB
   process.stderr.write(`bench: filling ${(targetBytes / 2 ** 30).toFixed(1)} GiB of target with non-zero bytes …\n`)
   const fill = Buffer.alloc(16 * MiB)
-  for (let i = 0; i < fill.length; i++) fill[i] = ((i * 131) >> 3) % 255 + 1
+  for (let i = 0; i < fill.length; i++) fill[i] = (((i * 131) >> 3) % 255) + 1
   const fh = await fsp.open(backing, 'w')
-  for (let at = 0; at < targetBytes; at += fill.length) await fh.write(fill, 0, Math.min(fill.length, targetBytes - at), at)
+  for (let at = 0; at < targetBytes; at += fill.length)
+    await fh.write(fill, 0, Math.min(fill.length, targetBytes - at), at)
   await fh.datasync()
   await fh.close()
   // Direct I/O where the backing file system has it (not tmpfs).
@@ -177,44 +188,84 @@ async function main(): Promise<void> {
 
   const zstUrl = `${nginx.url}/${path.basename(zst)}`
   const peers: Peer[] = [
-    { name: 'zstd -dc > /dev/null', show: `zstd -dc ${path.basename(zst)} > /dev/null`, writes: false, run: () => pipe([['zstd', '-q', '-dc', zst]], { stdout: 'ignore' }) },
+    {
+      name: 'zstd -dc > /dev/null',
+      show: `zstd -dc ${path.basename(zst)} > /dev/null`,
+      writes: false,
+      run: () => pipe([['zstd', '-q', '-dc', zst]], { stdout: 'ignore' }),
+    },
     {
       name: 'hwimage (.zst + bmap)',
       show: `hwimage install ${path.basename(zst)} --disk LOOP --sha256 HEX --yes --json`,
       writes: true,
-      run: () => pipe([[hwimage, 'install', zst, '--disk', loop, '--bmap', bmap, '--sha256', zstSum, '--yes', '--json']], { stdout: 'ignore' }),
+      run: () =>
+        pipe([[hwimage, 'install', zst, '--disk', loop, '--bmap', bmap, '--sha256', zstSum, '--yes', '--json']], {
+          stdout: 'ignore',
+        }),
     },
     {
       name: 'hwimage (URL, nginx)',
       show: `hwimage install ${nginx.url}/${path.basename(zst)} --sha256-url …/SHA256SUMS --disk LOOP --yes --json`,
       writes: true,
-      run: () => pipe([[hwimage, 'install', zstUrl, '--disk', loop, '--sha256-url', `${nginx.url}/SHA256SUMS`, '--yes', '--json']], { stdout: 'ignore' }),
+      run: () =>
+        pipe(
+          [[hwimage, 'install', zstUrl, '--disk', loop, '--sha256-url', `${nginx.url}/SHA256SUMS`, '--yes', '--json']],
+          { stdout: 'ignore' },
+        ),
     },
-    { name: 'bmaptool copy (.zst + bmap)', show: `bmaptool copy --bmap ${path.basename(bmap)} ${path.basename(zst)} LOOP`, writes: true, run: () => run(['bmaptool', '-q', 'copy', '--bmap', bmap, zst, loop]) },
+    {
+      name: 'bmaptool copy (.zst + bmap)',
+      show: `bmaptool copy --bmap ${path.basename(bmap)} ${path.basename(zst)} LOOP`,
+      writes: true,
+      run: () => run(['bmaptool', '-q', 'copy', '--bmap', bmap, zst, loop]),
+    },
     {
       name: 'zstd -dc | dd oflag=direct',
       show: `zstd -dc ${path.basename(zst)} | dd of=LOOP bs=4M iflag=fullblock oflag=direct`,
       writes: true,
-      run: () => pipe([['zstd', '-q', '-dc', zst], ['dd', `of=${loop}`, 'bs=4M', 'iflag=fullblock', 'oflag=direct', 'status=none']]),
+      run: () =>
+        pipe([
+          ['zstd', '-q', '-dc', zst],
+          ['dd', `of=${loop}`, 'bs=4M', 'iflag=fullblock', 'oflag=direct', 'status=none'],
+        ]),
     },
     {
       name: 'write limit: dd mapped bytes',
       show: `dd if=/dev/zero of=LOOP bs=4M count=${mappedBlocks} oflag=direct (the bytes the bmap maps)`,
       writes: true,
-      run: () => run(['dd', 'if=/dev/zero', `of=${loop}`, 'bs=4M', `count=${mappedBlocks}`, 'oflag=direct', 'status=none']),
+      run: () =>
+        run(['dd', 'if=/dev/zero', `of=${loop}`, 'bs=4M', `count=${mappedBlocks}`, 'oflag=direct', 'status=none']),
     },
     {
       name: 'hwimage (raw .img + bmap)',
       show: `hwimage install ${path.basename(img)} --bmap ${path.basename(bmap)} --disk LOOP --yes --json`,
       writes: true,
-      run: () => pipe([[hwimage, 'install', img, '--disk', loop, '--bmap', bmap, '--yes', '--json']], { stdout: 'ignore' }),
+      run: () =>
+        pipe([[hwimage, 'install', img, '--disk', loop, '--bmap', bmap, '--yes', '--json']], { stdout: 'ignore' }),
     },
-    { name: 'bmaptool copy (raw .img + bmap)', show: `bmaptool copy --bmap ${path.basename(bmap)} ${path.basename(img)} LOOP`, writes: true, run: () => run(['bmaptool', '-q', 'copy', '--bmap', bmap, img, loop]) },
-    { name: 'dd raw oflag=direct', show: `dd if=${path.basename(img)} of=LOOP bs=4M oflag=direct`, writes: true, run: () => run(['dd', `if=${img}`, `of=${loop}`, 'bs=4M', 'oflag=direct', 'status=none']) },
-    { name: 'qemu-img convert -n', show: `qemu-img convert -n -f raw -O raw ${path.basename(img)} LOOP`, writes: true, run: () => run(['qemu-img', 'convert', '-n', '-f', 'raw', '-O', 'raw', img, loop]) },
+    {
+      name: 'bmaptool copy (raw .img + bmap)',
+      show: `bmaptool copy --bmap ${path.basename(bmap)} ${path.basename(img)} LOOP`,
+      writes: true,
+      run: () => run(['bmaptool', '-q', 'copy', '--bmap', bmap, img, loop]),
+    },
+    {
+      name: 'dd raw oflag=direct',
+      show: `dd if=${path.basename(img)} of=LOOP bs=4M oflag=direct`,
+      writes: true,
+      run: () => run(['dd', `if=${img}`, `of=${loop}`, 'bs=4M', 'oflag=direct', 'status=none']),
+    },
+    {
+      name: 'qemu-img convert -n',
+      show: `qemu-img convert -n -f raw -O raw ${path.basename(img)} LOOP`,
+      writes: true,
+      run: () => run(['qemu-img', 'convert', '-n', '-f', 'raw', '-O', 'raw', img, loop]),
+    },
   ]
   // BENCH_PEERS=hwimage,zstd runs only the peers whose names start with one of these.
-  const only = process.env.BENCH_PEERS?.split(',').map((x) => x.trim()).filter(Boolean)
+  const only = process.env.BENCH_PEERS?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
   if (only) peers.splice(0, peers.length, ...peers.filter((p) => only.some((o) => p.name.startsWith(o))))
   const times = new Map<string, number[]>(peers.map((p) => [p.name, []]))
   const cpus = new Map<string, number[]>(peers.map((p) => [p.name, []]))
@@ -250,7 +301,9 @@ async function main(): Promise<void> {
   const paired = (a: string, b: string): string => {
     const xs = times.get(a) ?? []
     const ys = times.get(b) ?? []
-    return xs.length && xs.length === ys.length ? `${median(xs.map((x, i) => x / ys[i]!)).toFixed(2)} paired` : 'n/a paired'
+    return xs.length && xs.length === ys.length
+      ? `${median(xs.map((x, i) => x / ys[i]!)).toFixed(2)} paired`
+      : 'n/a paired'
   }
   const hwName = 'hwimage (.zst + bmap)'
   const rawName = 'hwimage (raw .img + bmap)'

@@ -29,7 +29,15 @@ const FUNCTIONS = [
   'inspectImage',
   'exitCodeOf',
 ]
-const ERRORS = ['HwimageError', 'UsageError', 'InputError', 'FormatError', 'ToolError', 'DeviceError', 'InterruptedError']
+const ERRORS = [
+  'HwimageError',
+  'UsageError',
+  'InputError',
+  'FormatError',
+  'ToolError',
+  'DeviceError',
+  'InterruptedError',
+]
 const VALUES = ['DEFAULT_SPEC_YAML', 'SEED_FORMATS']
 const ALL = [...FUNCTIONS, ...ERRORS, ...VALUES].sort()
 
@@ -54,8 +62,11 @@ test('package.json points "exports" and "types" at what tsconfig.build.json make
     exports: Record<string, { types: string; default: string }>
     types: string
   }
-  const build = JSON.parse(await fsp.readFile(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { rootDir: string; outDir: string } }
-  const out = (ext: string) => `./${path.posix.join(build.compilerOptions.outDir, path.posix.relative(build.compilerOptions.rootDir, 'src/index.ts').replace(/\.ts$/, ext))}`
+  const build = JSON.parse(await fsp.readFile(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as {
+    compilerOptions: { rootDir: string; outDir: string }
+  }
+  const out = (ext: string) =>
+    `./${path.posix.join(build.compilerOptions.outDir, path.posix.relative(build.compilerOptions.rootDir, 'src/index.ts').replace(/\.ts$/, ext))}`
   assert.deepEqual(pkg.exports['.'], { types: out('.d.ts'), default: out('.js') })
   assert.equal(pkg.types, out('.d.ts'))
 })
@@ -72,12 +83,19 @@ test('the built package resolves as "hwimage" in Node and TypeScript, internals 
     await fsp.mkdir(pkgDir)
     // tsc emits even when some file has a type error; reporting those is `make typecheck`'s
     // job, so this test needs only the emitted files (the consumer below type-checks the API).
-    const built = await exec(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(pkgDir, 'dist')]).then(
+    const built = await exec(path.join(ROOT, 'node_modules/.bin/tsc'), [
+      '-p',
+      path.join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      path.join(pkgDir, 'dist'),
+    ]).then(
       () => '',
       (e: { stdout?: string }) => e.stdout ?? '',
     )
     for (const f of ['dist/index.js', 'dist/index.d.ts']) {
-      await fsp.access(path.join(pkgDir, f)).catch(() => assert.fail(`tsc -p tsconfig.build.json did not emit ${f}:\n${built}`))
+      await fsp
+        .access(path.join(pkgDir, f))
+        .catch(() => assert.fail(`tsc -p tsconfig.build.json did not emit ${f}:\n${built}`))
     }
     await fsp.copyFile(path.join(ROOT, 'package.json'), path.join(pkgDir, 'package.json'))
     await fsp.symlink(path.join(ROOT, 'node_modules'), path.join(pkgDir, 'node_modules'))
@@ -98,7 +116,7 @@ test('the built package resolves as "hwimage" in Node and TypeScript, internals 
       path.join(appDir, 'consumer.ts'),
       [
         "import { install, HwimageError, type InstallOptions, type InstallReport, type ErrorCode } from 'hwimage'",
-        "// @ts-expect-error: only the entry is exported",
+        '// @ts-expect-error: only the entry is exported',
         "import type {} from 'hwimage/dist/errors.js'",
         "const opts: InstallOptions = { source: 'debian.img', disk: 'target.img', verify: true }",
         'export async function run(): Promise<InstallReport | ErrorCode> {',
@@ -109,20 +127,30 @@ test('the built package resolves as "hwimage" in Node and TypeScript, internals 
         '    throw e',
         '  }',
         '}',
-        "// @ts-expect-error: an unknown option is a type error",
+        '// @ts-expect-error: an unknown option is a type error',
         "export const bad: InstallOptions = { source: 'a.img', disks: 'b.img' }",
       ].join('\n'),
     )
     await fsp.writeFile(
       path.join(appDir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules/@types')] },
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          types: ['node'],
+          typeRoots: [path.join(ROOT, 'node_modules/@types')],
+        },
         files: ['consumer.ts'],
       }),
     )
-    await exec(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', path.join(appDir, 'tsconfig.json')]).catch((e: { stdout?: string }) => {
-      assert.fail(`the consumer does not type-check:\n${e.stdout}`)
-    })
+    await exec(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', path.join(appDir, 'tsconfig.json')]).catch(
+      (e: { stdout?: string }) => {
+        assert.fail(`the consumer does not type-check:\n${e.stdout}`)
+      },
+    )
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true })
   }

@@ -14,7 +14,18 @@ import { makeRootfs, writeStage } from './rootfs.js'
 import { planLayout } from './layout.js'
 import { writeDiskImage } from './disk-image.js'
 import { writeBmap, writeSums, writeZst } from './outputs.js'
-import { checkCacheDir, checkFileSizeLimit, checkRoot, checkRootFloor, checkFreeSpace, checkSpecFiles, MIN_TREE_BYTES, outputBytesEstimate, plannedRootFsBytes, prepareOutputDir } from './preflight.js'
+import {
+  checkCacheDir,
+  checkFileSizeLimit,
+  checkRoot,
+  checkRootFloor,
+  checkFreeSpace,
+  checkSpecFiles,
+  MIN_TREE_BYTES,
+  outputBytesEstimate,
+  plannedRootFsBytes,
+  prepareOutputDir,
+} from './preflight.js'
 import { checkSpecModulesEarly } from './spec-modules.js'
 import { installedPackages, kernelInfo, partitionRows, type Manifest } from './manifest.js'
 
@@ -57,7 +68,11 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   ])
   if (spec.kernel.flavor === 'server' && spec.kernel.modules.add.length + spec.kernel.modules.remove.length > 0) {
     step('kernel module names (kernel package)')
-    const checked = await checkSpecModulesEarly(spec, { source, ...(opts.kernelCacheDir ? { cacheDir: opts.kernelCacheDir } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+    const checked = await checkSpecModulesEarly(spec, {
+      source,
+      ...(opts.kernelCacheDir ? { cacheDir: opts.kernelCacheDir } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })
     if (!checked.checked) opts.onWarning?.(`kernel.modules not checked yet: ${checked.reason}`)
   }
   const work = opts.workDir ?? (await mkdtemp('/var/tmp/hwimage-build-'))
@@ -79,9 +94,16 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
     const packages = await installedPackages(rootDir)
     const kernel = await kernelInfo(rootDir, spec.kernel.flavor)
     const content = await contentSize(rootDir)
-    const layout = planLayout({ size: spec.size, rootSize: spec.root_size, contentBytes: content.bytes, inodes: content.inodes })
+    const layout = planLayout({
+      size: spec.size,
+      rootSize: spec.root_size,
+      contentBytes: content.bytes,
+      inodes: content.inodes,
+    })
     await checkFileSizeLimit(opts.outDir, layout.imageBytes, source)
-    await checkFreeSpace([{ dir: opts.outDir, bytes: outputBytesEstimate(layout.rootFsBytes, content.bytes), what: 'image and .zst' }])
+    await checkFreeSpace([
+      { dir: opts.outDir, bytes: outputBytesEstimate(layout.rootFsBytes, content.bytes), what: 'image and .zst' },
+    ])
 
     const image = join(opts.outDir, `${spec.name}.img`)
     const { gpt } = await writeDiskImage({ image, rootDir, layout, ids, signal: opts.signal, onStep: step })
@@ -98,9 +120,19 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
       packages,
       kernel,
       partitions: partitionRows(gpt, ids),
-      image: { file: `${spec.name}.img`, sizeBytes: layout.imageBytes, mappedBytes, sectorSize: gpt.sectorSize, diskGuid: gpt.diskGuid },
+      image: {
+        file: `${spec.name}.img`,
+        sizeBytes: layout.imageBytes,
+        mappedBytes,
+        sectorSize: gpt.sectorSize,
+        diskGuid: gpt.diskGuid,
+      },
       files,
-      build: { seconds: Math.round((Date.now() - started) / 100) / 10, date: new Date().toISOString(), host: hostname() },
+      build: {
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+        date: new Date().toISOString(),
+        host: hostname(),
+      },
     }
     await writeFile(join(opts.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
     return manifest

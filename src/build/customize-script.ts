@@ -70,7 +70,15 @@ export function espGrubStub(ids: ImageIds): string {
 }
 
 /** Modules built into the BIOS core image: enough to find and read /boot/grub. */
-export const BIOS_CORE_MODULES = ['biosdisk', 'part_gpt', 'ext2', 'search_fs_uuid', 'search', 'configfile', 'normal'] as const
+export const BIOS_CORE_MODULES = [
+  'biosdisk',
+  'part_gpt',
+  'ext2',
+  'search_fs_uuid',
+  'search',
+  'configfile',
+  'normal',
+] as const
 
 /** The script run in the tree's chroot (lines are quoted argv; `sh -e` stops at the first failure). */
 export function customizeScript(ids: ImageIds): string {
@@ -86,7 +94,18 @@ export function customizeScript(ids: ImageIds): string {
     'cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst /boot/grub/i386-pc/',
     ['cp', '/usr/lib/grub/i386-pc/boot.img', '/boot/grub/i386-pc/boot.img'],
     `printf '%s' ${quoteArgv([biosEarlyConfig(ids)])} > /tmp/hwimage-early.cfg`,
-    ['grub-mkimage', '-O', 'i386-pc', '-o', '/boot/grub/i386-pc/core.img', '-c', '/tmp/hwimage-early.cfg', '-p', '(hd0,gpt1)/boot/grub', ...BIOS_CORE_MODULES],
+    [
+      'grub-mkimage',
+      '-O',
+      'i386-pc',
+      '-o',
+      '/boot/grub/i386-pc/core.img',
+      '-c',
+      '/tmp/hwimage-early.cfg',
+      '-p',
+      '(hd0,gpt1)/boot/grub',
+      ...BIOS_CORE_MODULES,
+    ],
     ['rm', '-f', '/tmp/hwimage-early.cfg', '/usr/sbin/grub-probe'],
     ['dpkg-divert', '--local', '--rename', '--remove', '/usr/sbin/grub-probe'],
     ['rm', '-rf', '/usr/local/lib/hwimage'],

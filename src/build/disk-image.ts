@@ -20,7 +20,10 @@ import { espGrubStub, type ImageIds } from './customize-script.js'
 export const ESP_FILES: readonly { from: string; to: string[] }[] = [
   // shim is the removable-media loader; it chain-loads grubx64.efi from its own directory.
   { from: 'usr/lib/shim/shimx64.efi.signed', to: ['/EFI/BOOT/BOOTX64.EFI', '/EFI/debian/shimx64.efi'] },
-  { from: 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', to: ['/EFI/BOOT/grubx64.efi', '/EFI/debian/grubx64.efi'] },
+  {
+    from: 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed',
+    to: ['/EFI/BOOT/grubx64.efi', '/EFI/debian/grubx64.efi'],
+  },
   { from: 'usr/lib/shim/mmx64.efi.signed', to: ['/EFI/BOOT/mmx64.efi', '/EFI/debian/mmx64.efi'] },
   // fallback: on first boot from the removable path it reads EFI/debian/BOOTX64.CSV and
   // creates the firmware's "debian" boot entry, as an installed Debian system has.
@@ -59,13 +62,35 @@ export async function writeDiskImage(opts: {
   }
 
   step('root filesystem')
-  await mkfsExt4({ image, offsetBytes: root.offset, sizeBytes: layout.rootFsBytes, uuid: ids.rootUuid, label: 'root', fromDir: rootDir }, opts.signal).catch(
-    (e) => { throw withContext('making the root filesystem (mkfs.ext4 -d)', e) },
-  )
+  await mkfsExt4(
+    {
+      image,
+      offsetBytes: root.offset,
+      sizeBytes: layout.rootFsBytes,
+      uuid: ids.rootUuid,
+      label: 'root',
+      fromDir: rootDir,
+    },
+    opts.signal,
+  ).catch((e) => {
+    throw withContext('making the root filesystem (mkfs.ext4 -d)', e)
+  })
 
   step('EFI system partition')
-  await mkfsFat({ image, offsetBytes: esp.offset, sizeBytes: esp.size, label: 'ESP', volumeId: ids.espVolumeId.replace('-', ''), fatBits: 32 }, opts.signal)
-  await fillEsp(image, esp.offset, rootDir, ids).catch((e) => { throw withContext('filling the ESP (mtools)', e) })
+  await mkfsFat(
+    {
+      image,
+      offsetBytes: esp.offset,
+      sizeBytes: esp.size,
+      label: 'ESP',
+      volumeId: ids.espVolumeId.replace('-', ''),
+      fatBits: 32,
+    },
+    opts.signal,
+  )
+  await fillEsp(image, esp.offset, rootDir, ids).catch((e) => {
+    throw withContext('filling the ESP (mtools)', e)
+  })
 
   step('partition table and BIOS boot code')
   const gpt: Gpt = {
@@ -85,7 +110,11 @@ export async function writeDiskImage(opts: {
   const coreLba = BigInt(bios.offset / SECTOR)
   const bootImg = await readFile(join(rootDir, 'boot/grub/i386-pc/boot.img'))
   const coreImg = await readFile(join(rootDir, 'boot/grub/i386-pc/core.img'))
-  if (coreImg.length > bios.size) throw withContext('placing GRUB core.img', new Error(`core.img (${coreImg.length} bytes) exceeds the BIOS boot partition`))
+  if (coreImg.length > bios.size)
+    throw withContext(
+      'placing GRUB core.img',
+      new Error(`core.img (${coreImg.length} bytes) exceeds the BIOS boot partition`),
+    )
   const { primary, backup, backupOffset } = encodeGpt(gpt, { bootCode: patchBootImage(bootImg, coreLba) })
 
   const out = await open(image, 'r+')

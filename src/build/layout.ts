@@ -58,16 +58,24 @@ export function planLayout(opts: {
   const fit = fitRootFsBytes(opts.contentBytes, opts.inodes)
   const wantedRoot = opts.rootSize === 'fit' || opts.rootSize === 'fill' ? fit : alignUp(opts.rootSize)
   if (typeof opts.rootSize === 'number' && opts.rootSize < fit) {
-    throw new InputError('SPEC_INVALID', `Invalid spec: field "root_size": ${mib(opts.rootSize)} is too small for the root filesystem's ${mib(fit)}`, {
-      hint: `use at least ${Math.ceil(fit / MiB)}M, or "fit"`,
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid spec: field "root_size": ${mib(opts.rootSize)} is too small for the root filesystem's ${mib(fit)}`,
+      {
+        hint: `use at least ${Math.ceil(fit / MiB)}M, or "fit"`,
+      },
+    )
   }
   const imageBytes = opts.size === 'fit' ? fixed + wantedRoot : alignUp(opts.size)
   const rootPart = imageBytes - fixed
   if (rootPart < wantedRoot) {
-    throw new InputError('SPEC_INVALID', `Invalid spec: field "size": ${mib(imageBytes)} leaves ${mib(rootPart)} for root, which needs ${mib(wantedRoot)}`, {
-      hint: `use at least ${Math.ceil((fixed + wantedRoot) / MiB)}M, or "fit"`,
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid spec: field "size": ${mib(imageBytes)} leaves ${mib(rootPart)} for root, which needs ${mib(wantedRoot)}`,
+      {
+        hint: `use at least ${Math.ceil((fixed + wantedRoot) / MiB)}M, or "fit"`,
+      },
+    )
   }
   const rootFsBytes = opts.rootSize === 'fill' ? rootPart : wantedRoot
   const biosOffset = HEAD_BYTES

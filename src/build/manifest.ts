@@ -45,7 +45,13 @@ export interface Manifest {
 
 /** name → version of every package installed in a tree (its dpkg database, read from outside). */
 export async function installedPackages(rootDir: string): Promise<Record<string, string>> {
-  const r = await run(['dpkg-query', `--admindir=${join(rootDir, 'var/lib/dpkg')}`, '-W', '-f', '${db:Status-Abbrev}\t${Package}\t${Version}\n'])
+  const r = await run([
+    'dpkg-query',
+    `--admindir=${join(rootDir, 'var/lib/dpkg')}`,
+    '-W',
+    '-f',
+    '${db:Status-Abbrev}\t${Package}\t${Version}\n',
+  ])
   const out: Record<string, string> = {}
   for (const line of r.stdout.split('\n')) {
     const [status, name, version] = line.split('\t')
@@ -91,7 +97,20 @@ export async function kernelInfo(rootDir: string, flavor: string): Promise<Kerne
 /** The manifest's partition rows from the written table and the ids. */
 export function partitionRows(gpt: Gpt, ids: ImageIds): Manifest['partitions'] {
   return gpt.partitions.map((p) => {
-    const fs = p.number === 1 ? { filesystem: 'ext4', uuid: ids.rootUuid, label: 'root' } : p.number === 15 ? { filesystem: 'vfat', uuid: ids.espVolumeId, label: 'ESP' } : { filesystem: 'none', uuid: '', label: '' }
-    return { number: p.number, name: p.name, typeGuid: p.typeGuid, uniqueGuid: p.uniqueGuid, firstLba: String(p.firstLba), lastLba: String(p.lastLba), ...fs }
+    const fs =
+      p.number === 1
+        ? { filesystem: 'ext4', uuid: ids.rootUuid, label: 'root' }
+        : p.number === 15
+          ? { filesystem: 'vfat', uuid: ids.espVolumeId, label: 'ESP' }
+          : { filesystem: 'none', uuid: '', label: '' }
+    return {
+      number: p.number,
+      name: p.name,
+      typeGuid: p.typeGuid,
+      uniqueGuid: p.uniqueGuid,
+      firstLba: String(p.firstLba),
+      lastLba: String(p.lastLba),
+      ...fs,
+    }
   })
 }

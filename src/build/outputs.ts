@@ -8,7 +8,6 @@ import { open, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { encodeBmap, type BmapRange } from '../disk/bmap.js'
 import { allocatedExtents } from '../tools/filefrag.js'
-import { run } from '../tools/run.js'
 import { writeSeekableZstd } from './seekable-zstd.js'
 
 /** bmap block size: bmaptool's default, and the ext4 block size. */
@@ -31,13 +30,18 @@ export async function mappedRanges(image: string): Promise<{ first: number; last
   }
   const split: { first: number; last: number }[] = []
   for (const r of ranges) {
-    for (let f = r.first; f <= r.last; f += MAX_RANGE_BLOCKS) split.push({ first: f, last: Math.min(r.last, f + MAX_RANGE_BLOCKS - 1) })
+    for (let f = r.first; f <= r.last; f += MAX_RANGE_BLOCKS)
+      split.push({ first: f, last: Math.min(r.last, f + MAX_RANGE_BLOCKS - 1) })
   }
   return split
 }
 
 /** SHA-256 (hex) of a byte range of a file. */
-export async function sha256OfRange(fh: Awaited<ReturnType<typeof open>>, offset: number, length: number): Promise<string> {
+export async function sha256OfRange(
+  fh: Awaited<ReturnType<typeof open>>,
+  offset: number,
+  length: number,
+): Promise<string> {
   const hash = createHash('sha256')
   const buf = Buffer.allocUnsafe(Math.min(length, 4 * 1024 * 1024))
   let done = 0

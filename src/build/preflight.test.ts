@@ -51,29 +51,51 @@ test('prepareOutputDir() makes a missing directory and its parents', () =>
 test('prepareOutputDir() refuses an existing file, and a path through a file, as USAGE', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 'f'), '')
-    await assert.rejects(prepareOutputDir(join(dir, 'f')), isError(UsageError, 'USAGE', /it is a file, not a directory/))
-    await assert.rejects(prepareOutputDir(join(dir, 'f', 'out')), isError(UsageError, 'USAGE', /a part of the path is a file/))
+    await assert.rejects(
+      prepareOutputDir(join(dir, 'f')),
+      isError(UsageError, 'USAGE', /it is a file, not a directory/),
+    )
+    await assert.rejects(
+      prepareOutputDir(join(dir, 'f', 'out')),
+      isError(UsageError, 'USAGE', /a part of the path is a file/),
+    )
   }))
 
 test('checkSpecFiles() names the field of a files[].source that does not exist, relative to the spec', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 'motd'), 'hi\n')
     const spec = parseSpec('files: [{path: /etc/motd, source: motd}, {path: /etc/x, source: ./missing.txt}]\n')
-    await assert.rejects(checkSpecFiles(spec, dir, 'spec "s.yaml"'), isError(InputError, 'NOT_FOUND', /^Invalid spec "s.yaml": field "files\[1\].source": ".\/missing.txt" does not exist/))
+    await assert.rejects(
+      checkSpecFiles(spec, dir, 'spec "s.yaml"'),
+      isError(
+        InputError,
+        'NOT_FOUND',
+        /^Invalid spec "s.yaml": field "files\[1\].source": ".\/missing.txt" does not exist/,
+      ),
+    )
     await checkSpecFiles(parseSpec('files: [{path: /etc/motd, source: motd}]\n'), dir)
   }))
 
 test('checkSpecFiles() refuses a files[].source that is a directory', () =>
   withDir(async (dir) => {
     await mkdir(join(dir, 'tree'))
-    await assert.rejects(checkSpecFiles(parseSpec('files: [{path: /etc/x, source: tree}]\n'), dir), isError(InputError, 'SPEC_INVALID', /field "files\[0\].source": .* is not a regular file/))
+    await assert.rejects(
+      checkSpecFiles(parseSpec('files: [{path: /etc/x, source: tree}]\n'), dir),
+      isError(InputError, 'SPEC_INVALID', /field "files\[0\].source": .* is not a regular file/),
+    )
   }))
 
 test('checkCacheDir() refuses a cache that is a file, and accepts one still to be made', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 'f'), '')
-    await assert.rejects(checkCacheDir({ cache: join(dir, 'f') }), isError(InputError, 'SPEC_INVALID', /field "cache": .* is not a directory/))
-    await assert.rejects(checkCacheDir({ cache: join(dir, 'f', 'apt') }), isError(InputError, 'SPEC_INVALID', /field "cache": cannot use .*: a part of the path is a file/))
+    await assert.rejects(
+      checkCacheDir({ cache: join(dir, 'f') }),
+      isError(InputError, 'SPEC_INVALID', /field "cache": .* is not a directory/),
+    )
+    await assert.rejects(
+      checkCacheDir({ cache: join(dir, 'f', 'apt') }),
+      isError(InputError, 'SPEC_INVALID', /field "cache": cannot use .*: a part of the path is a file/),
+    )
     await checkCacheDir({ cache: join(dir, 'new', 'apt') })
     assert.ok((await stat(join(dir, 'new', 'apt'))).isDirectory())
     await checkCacheDir({ cache: null })
@@ -92,7 +114,13 @@ for (const size of [1 * GiB, 6 * GiB]) {
       const fh = await open(image, 'w')
       await fh.truncate(size)
       await fh.close()
-      await mkfsExt4({ image, offsetBytes: 0, sizeBytes: size, uuid: '0b1e0f4e-6f0a-4d5c-9a55-1f0e2d3c4b5a', label: 'root' })
+      await mkfsExt4({
+        image,
+        offsetBytes: 0,
+        sizeBytes: size,
+        uuid: '0b1e0f4e-6f0a-4d5c-9a55-1f0e2d3c4b5a',
+        label: 'root',
+      })
       const written = (await stat(image)).blocks * 512
       const estimate = ext4WrittenBytes(size)
       assert.ok(estimate <= written, `estimate ${estimate} ≤ written ${written}`)
@@ -107,8 +135,14 @@ test('plannedRootFsBytes() follows root_size, then size minus the boot partition
 })
 
 test('checkRootFloor() refuses a size or root_size no root tree fits in (they used to fail after mmdebstrap)', () => {
-  assert.throws(() => checkRootFloor(parseSpec('size: 512M\n')), isError(InputError, 'SPEC_INVALID', /field "size": 512 MiB leaves 406 MiB for root, too small: .* needs 704 MiB/))
-  assert.throws(() => checkRootFloor(parseSpec('root_size: 600M\n')), isError(InputError, 'SPEC_INVALID', /field "root_size": 600 MiB is too small/))
+  assert.throws(
+    () => checkRootFloor(parseSpec('size: 512M\n')),
+    isError(InputError, 'SPEC_INVALID', /field "size": 512 MiB leaves 406 MiB for root, too small: .* needs 704 MiB/),
+  )
+  assert.throws(
+    () => checkRootFloor(parseSpec('root_size: 600M\n')),
+    isError(InputError, 'SPEC_INVALID', /field "root_size": 600 MiB is too small/),
+  )
   checkRootFloor(parseSpec('size: 810M\n'))
   checkRootFloor(parseSpec('size: fit\nroot_size: 704M\n'))
   checkRootFloor(parseSpec('size: 2G\n'))
@@ -123,7 +157,11 @@ test('checkFreeSpace() adds up what goes to one file system and names the sizes'
     await checkFreeSpace(needs, { free: async () => 1200 * MiB })
     await assert.rejects(
       checkFreeSpace(needs, { free: async () => 1000 * MiB }),
-      isError(InputError, 'TARGET_TOO_SMALL', /has 1000 MiB free, the build writes at least 1100 MiB there \(image and .zst: 600 MiB; root tree: 500 MiB\)/),
+      isError(
+        InputError,
+        'TARGET_TOO_SMALL',
+        /has 1000 MiB free, the build writes at least 1100 MiB there \(image and .zst: 600 MiB; root tree: 500 MiB\)/,
+      ),
     )
   }))
 
@@ -149,7 +187,10 @@ test('checkFileSizeLimit() refuses an image larger than the output file system\'
     }
     try {
       await checkFileSizeLimit(mnt, 1024 * GiB)
-      await assert.rejects(checkFileSizeLimit(mnt, 17 * 1024 * GiB), isError(InputError, 'SPEC_INVALID', /field "size": the file system of .* cannot hold a file of 17 TiB/))
+      await assert.rejects(
+        checkFileSizeLimit(mnt, 17 * 1024 * GiB),
+        isError(InputError, 'SPEC_INVALID', /field "size": the file system of .* cannot hold a file of 17 TiB/),
+      )
     } finally {
       execFileSync('umount', [mnt])
     }

@@ -45,11 +45,17 @@ export async function prepareOutputDir(dir: string): Promise<void> {
 
 function outputError(dir: string, e: NodeJS.ErrnoException): UsageError {
   const why =
-    e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'a part of the path is a file'
-    : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
-    : e.code === 'EROFS' ? 'the file system is read-only'
-    : e.message
-  return new UsageError(`Cannot build into "${dir}": ${why}`, { hint: 'name a directory you can write with -o DIR', cause: e })
+    e.code === 'ENOTDIR' || e.code === 'EEXIST'
+      ? 'a part of the path is a file'
+      : e.code === 'EACCES' || e.code === 'EPERM'
+        ? 'permission denied'
+        : e.code === 'EROFS'
+          ? 'the file system is read-only'
+          : e.message
+  return new UsageError(`Cannot build into "${dir}": ${why}`, {
+    hint: 'name a directory you can write with -o DIR',
+    cause: e,
+  })
 }
 
 /** Checks that every files[].source is a readable regular file (relative to `specDir`). */
@@ -58,19 +64,27 @@ export async function checkSpecFiles(spec: Pick<BuildSpec, 'files'>, specDir: st
     if (f.source === undefined) continue
     const field = `files[${i}].source`
     const path = resolve(specDir, f.source)
-    let st
+    let st: Awaited<ReturnType<typeof stat>>
     try {
       st = await stat(path)
       await access(path, constants.R_OK)
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new InputError('NOT_FOUND', `Invalid ${source}: field "${field}": "${f.source}" does not exist (${path})`, {
-          hint: 'a relative source is read from the directory the spec is in',
-          cause: e,
-        })
+        throw new InputError(
+          'NOT_FOUND',
+          `Invalid ${source}: field "${field}": "${f.source}" does not exist (${path})`,
+          {
+            hint: 'a relative source is read from the directory the spec is in',
+            cause: e,
+          },
+        )
       }
-      throw new InputError('SPEC_INVALID', `Invalid ${source}: field "${field}": cannot read "${path}": ${(e as Error).message}`, { cause: e })
+      throw new InputError(
+        'SPEC_INVALID',
+        `Invalid ${source}: field "${field}": cannot read "${path}": ${(e as Error).message}`,
+        { cause: e },
+      )
     }
     if (!st.isFile()) {
       throw new InputError('SPEC_INVALID', `Invalid ${source}: field "${field}": "${path}" is not a regular file`, {
@@ -85,22 +99,36 @@ export async function checkCacheDir(spec: Pick<BuildSpec, 'cache'>, source = 'sp
   if (!spec.cache) return
   const hint = 'name a directory you can write for the package cache (made if missing), or null for none'
   const st = await stat(spec.cache).catch(() => undefined)
-  if (st && !st.isDirectory()) throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": "${spec.cache}" is not a directory`, { hint })
+  if (st && !st.isDirectory())
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": "${spec.cache}" is not a directory`, {
+      hint,
+    })
   try {
     await mkdir(spec.cache, { recursive: true })
     await access(spec.cache, constants.W_OK)
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'EROFS' ? 'its file system is read-only' : (e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a part of the path is a file' : (e as Error).message
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": cannot use "${spec.cache}": ${why}`, { hint, cause: e })
+    const why =
+      (e as NodeJS.ErrnoException).code === 'EROFS'
+        ? 'its file system is read-only'
+        : (e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'EEXIST'
+          ? 'a part of the path is a file'
+          : (e as Error).message
+    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "cache": cannot use "${spec.cache}": ${why}`, {
+      hint,
+      cause: e,
+    })
   }
 }
 
 /** mmdebstrap --mode=root needs root: say so before anything starts (`uid` is for tests). */
 export function checkRoot(uid: number | undefined = process.getuid?.()): void {
   if (uid === undefined || uid === 0) return
-  throw new UsageError('Cannot build: hwimage build needs root (mmdebstrap --mode=root makes the tree as root, with /proc, /sys and /dev mounted)', {
-    hint: 'run it with sudo',
-  })
+  throw new UsageError(
+    'Cannot build: hwimage build needs root (mmdebstrap --mode=root makes the tree as root, with /proc, /sys and /dev mounted)',
+    {
+      hint: 'run it with sudo',
+    },
+  )
 }
 
 /** ext4's default journal size for a filesystem of `blocks` 4 KiB blocks (e2fsprogs 1.47 lib/ext2fs/mkjournal.c, ext2fs_default_journal_size), in blocks. */
@@ -148,14 +176,22 @@ export function checkRootFloor(spec: Pick<BuildSpec, 'size' | 'root_size'>, sour
   const floor = fitRootFsBytes(MIN_TREE_BYTES, 0)
   const why = `the smallest root tree hwimage builds needs ${formatSize(floor)} of root filesystem`
   if (typeof spec.root_size === 'number' && alignUp(spec.root_size) < floor) {
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "root_size": ${formatSize(spec.root_size)} is too small: ${why}`, {
-      hint: `use at least ${floor / MiB}M, or "fit"`,
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid ${source}: field "root_size": ${formatSize(spec.root_size)} is too small: ${why}`,
+      {
+        hint: `use at least ${floor / MiB}M, or "fit"`,
+      },
+    )
   }
   if (spec.size !== 'fit' && alignUp(spec.size) - FIXED_BYTES < floor) {
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": ${formatSize(spec.size)} leaves ${formatSize(alignUp(spec.size) - FIXED_BYTES)} for root, too small: ${why}`, {
-      hint: `use at least ${(floor + FIXED_BYTES) / MiB}M, or "fit"`,
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid ${source}: field "size": ${formatSize(spec.size)} leaves ${formatSize(alignUp(spec.size) - FIXED_BYTES)} for root, too small: ${why}`,
+      {
+        hint: `use at least ${(floor + FIXED_BYTES) / MiB}M, or "fit"`,
+      },
+    )
   }
 }
 
@@ -180,7 +216,10 @@ export async function freeBytes(dir: string): Promise<number> {
 }
 
 /** Checks each file system has room for what is written to it (needs on one file system add up). */
-export async function checkFreeSpace(needs: readonly SpaceNeed[], opts: { free?: (dir: string) => Promise<number> } = {}): Promise<void> {
+export async function checkFreeSpace(
+  needs: readonly SpaceNeed[],
+  opts: { free?: (dir: string) => Promise<number> } = {},
+): Promise<void> {
   const byDevice = new Map<number, SpaceNeed[]>()
   for (const n of needs) {
     const dev = (await stat(await existingAncestor(n.dir))).dev
@@ -192,16 +231,27 @@ export async function checkFreeSpace(needs: readonly SpaceNeed[], opts: { free?:
     if (total <= free) continue
     const dirs = group.map((n) => `"${n.dir}"`).join(' and ')
     const whats = group.map((n) => `${n.what}: ${formatSize(n.bytes)}`).join('; ')
-    throw new InputError('TARGET_TOO_SMALL', `Cannot build: the file system of ${dirs} has ${formatSize(free)} free, the build writes at least ${formatSize(total)} there (${whats})`, {
-      hint: 'free space there, choose another output directory with -o DIR, or make the image smaller (size, root_size); ext4 writes its inode tables in full: 1/64 of root',
-    })
+    throw new InputError(
+      'TARGET_TOO_SMALL',
+      `Cannot build: the file system of ${dirs} has ${formatSize(free)} free, the build writes at least ${formatSize(total)} there (${whats})`,
+      {
+        hint: 'free space there, choose another output directory with -o DIR, or make the image smaller (size, root_size); ext4 writes its inode tables in full: 1/64 of root',
+      },
+    )
   }
 }
 
 // A directory made later (a work directory) is on its nearest existing ancestor's file system.
 async function existingAncestor(dir: string): Promise<string> {
   let d = resolve(dir)
-  while (!(await stat(d).then((st) => st.isDirectory(), () => false)) && dirname(d) !== d) d = dirname(d)
+  while (
+    !(await stat(d).then(
+      (st) => st.isDirectory(),
+      () => false,
+    )) &&
+    dirname(d) !== d
+  )
+    d = dirname(d)
   return d
 }
 
@@ -214,10 +264,14 @@ export async function checkFileSizeLimit(dir: string, bytes: number, source = 's
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'EFBIG' || code === 'EINVAL') {
-      throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": the file system of "${dir}" cannot hold a file of ${formatSize(bytes)}`, {
-        hint: 'write the image to another file system with -o DIR, or make it smaller (FAT32 holds files below 4 GiB)',
-        cause: e,
-      })
+      throw new InputError(
+        'SPEC_INVALID',
+        `Invalid ${source}: field "size": the file system of "${dir}" cannot hold a file of ${formatSize(bytes)}`,
+        {
+          hint: 'write the image to another file system with -o DIR, or make it smaller (FAT32 holds files below 4 GiB)',
+          cause: e,
+        },
+      )
     }
     throw e
   } finally {

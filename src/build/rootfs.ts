@@ -14,26 +14,51 @@ import { customizeScript, grubDefaults, fakeGrubProbe, type ImageIds } from './c
 
 /** Packages every image gets besides the kernel (cloud-image style, DESIGN.md). */
 export const BASE_PACKAGES = [
-  'systemd-sysv', 'udev', 'kmod', 'dbus', 'systemd-timesyncd', 'ifupdown', 'isc-dhcp-client', 'netbase',
-  'iproute2', 'iputils-ping', 'ifenslave', 'vlan', 'openssh-server', 'sudo', 'ca-certificates', 'curl', 'less',
-  'locales', 'cloud-init', 'cloud-guest-utils', 'fdisk', 'gdisk', 'e2fsprogs', 'dosfstools', 'initramfs-tools',
+  'systemd-sysv',
+  'udev',
+  'kmod',
+  'dbus',
+  'systemd-timesyncd',
+  'ifupdown',
+  'isc-dhcp-client',
+  'netbase',
+  'iproute2',
+  'iputils-ping',
+  'ifenslave',
+  'vlan',
+  'openssh-server',
+  'sudo',
+  'ca-certificates',
+  'curl',
+  'less',
+  'locales',
+  'cloud-init',
+  'cloud-guest-utils',
+  'fdisk',
+  'gdisk',
+  'e2fsprogs',
+  'dosfstools',
+  'initramfs-tools',
   // initramfs-tools compresses with zstd when the program is there (gzip otherwise).
   'zstd',
   // UEFI with Secure Boot: Microsoft-signed shim, Debian-signed GRUB; BIOS: GRUB i386-pc.
-  'grub-pc', 'grub-efi-amd64-signed', 'shim-signed',
+  'grub-pc',
+  'grub-efi-amd64-signed',
+  'shim-signed',
 ] as const
 
 /** debconf answers set before GRUB's packages install, so upgrades keep the image bootable. */
-export const DEBCONF_SELECTIONS = [
-  // No disk is known at build time: grub-pc's postinst must not run grub-install on
-  // upgrades (the core.img we embed keeps loading the modules copied next to it in
-  // /boot/grub/i386-pc, so the pair stays consistent); update-grub still runs.
-  'grub-pc grub-pc/install_devices multiselect',
-  'grub-pc grub-pc/install_devices_empty boolean true',
-  // The ESP is written at build time; no NVRAM exists to update.
-  'grub-efi-amd64 grub2/update_nvram boolean false',
-  'grub-pc grub2/update_nvram boolean false',
-].join('\n') + '\n'
+export const DEBCONF_SELECTIONS =
+  [
+    // No disk is known at build time: grub-pc's postinst must not run grub-install on
+    // upgrades (the core.img we embed keeps loading the modules copied next to it in
+    // /boot/grub/i386-pc, so the pair stays consistent); update-grub still runs.
+    'grub-pc grub-pc/install_devices multiselect',
+    'grub-pc grub-pc/install_devices_empty boolean true',
+    // The ESP is written at build time; no NVRAM exists to update.
+    'grub-efi-amd64 grub2/update_nvram boolean false',
+    'grub-pc grub2/update_nvram boolean false',
+  ].join('\n') + '\n'
 
 /** The packages a spec installs. */
 export function packagesFor(spec: BuildSpec): string[] {
@@ -90,7 +115,7 @@ export function imageFiles(ids: ImageIds): Record<string, string> {
       '# hwimage: first-boot data comes from a NoCloud (CIDATA) or config-2 volume',
       '# written by `hwimage install --seed` (docs/first-boot-contract.md).',
       'datasource_list: [ NoCloud, ConfigDrive, None ]',
-      '# C.UTF-8 is built into libc: no locale-gen on first boot (cloud-init\'s default,',
+      "# C.UTF-8 is built into libc: no locale-gen on first boot (cloud-init's default,",
       '# en_US.UTF-8, is not generated in a minimal image and fails cc_locale).',
       'locale: C.UTF-8',
       '',
@@ -107,7 +132,11 @@ export async function writeStage(stage: string, spec: BuildSpec, ids: ImageIds, 
   await writeFile(join(stage, 'debconf.txt'), DEBCONF_SELECTIONS)
   const files: { path: string; write: (to: string) => Promise<void>; mode?: number; field?: string }[] = []
   for (const [path, content] of Object.entries(imageFiles(ids))) {
-    files.push({ path, write: (to) => writeFile(to, content), mode: path.includes('grub-probe') || path.endsWith('.sh') ? 0o755 : 0o644 })
+    files.push({
+      path,
+      write: (to) => writeFile(to, content),
+      mode: path.includes('grub-probe') || path.endsWith('.sh') ? 0o755 : 0o644,
+    })
   }
   for (const [i, f] of spec.files.entries()) {
     const mode = f.mode ? parseInt(f.mode, 8) : 0o644
@@ -124,10 +153,14 @@ export async function writeStage(stage: string, spec: BuildSpec, ids: ImageIds, 
       // Two files where one path is a directory of the other ("/etc/motd" and "/etc/motd/x").
       const code = (e as NodeJS.ErrnoException).code
       if (f.field && (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST')) {
-        throw new InputError('SPEC_INVALID', `Invalid spec: field "${f.field}": "${f.path}" clashes with another file of the image (one path is a directory of the other)`, {
-          hint: 'give each file its own path; hwimage writes /etc/fstab, /etc/hostname and /etc/default/grub.d/50-hwimage.cfg itself',
-          cause: e,
-        })
+        throw new InputError(
+          'SPEC_INVALID',
+          `Invalid spec: field "${f.field}": "${f.path}" clashes with another file of the image (one path is a directory of the other)`,
+          {
+            hint: 'give each file its own path; hwimage writes /etc/fstab, /etc/hostname and /etc/default/grub.d/50-hwimage.cfg itself',
+            cause: e,
+          },
+        )
       }
       throw e
     }
@@ -136,7 +169,12 @@ export async function writeStage(stage: string, spec: BuildSpec, ids: ImageIds, 
 }
 
 /** Runs mmdebstrap: the root filesystem tree of the image in `rootDir`. */
-export async function makeRootfs(spec: BuildSpec, rootDir: string, stage: string, opts: { signal?: AbortSignal; verbose?: boolean } = {}): Promise<void> {
+export async function makeRootfs(
+  spec: BuildSpec,
+  rootDir: string,
+  stage: string,
+  opts: { signal?: AbortSignal; verbose?: boolean } = {},
+): Promise<void> {
   if (spec.cache) await mkdir(spec.cache, { recursive: true })
   await run(mmdebstrapArgv(spec, rootDir, stage), { signal: opts.signal, inheritStderr: opts.verbose ?? false })
 }

@@ -31,23 +31,38 @@ test('checkSpecModules() accepts modules the kernel has, built-ins to add, and d
 })
 
 test('checkSpecModules() names the field and the value of an unknown module to add', () =>
-  rejectsWith(() => checkSpecModules(tree, modules(['sfc', 'no_such_mod']), 'spec "x.yaml"'), 'MODULE_UNKNOWN', /^Invalid spec "x.yaml": field "kernel.modules.add\[1\]": kernel 6.1.0-test-amd64 has no module "no_such_mod"$/))
+  rejectsWith(
+    () => checkSpecModules(tree, modules(['sfc', 'no_such_mod']), 'spec "x.yaml"'),
+    'MODULE_UNKNOWN',
+    /^Invalid spec "x.yaml": field "kernel.modules.add\[1\]": kernel 6.1.0-test-amd64 has no module "no_such_mod"$/,
+  ))
 
 test('checkSpecModules() names the field of an unknown module to remove, and suggests near names', () => {
-  assert.throws(() => checkSpecModules(tree, modules([], ['r816'])), (e: unknown) => {
-    assert.ok(e instanceof InputError)
-    assert.equal(e.code, 'MODULE_UNKNOWN')
-    assert.match(e.message, /field "kernel.modules.remove\[0\]".*"r816"/)
-    assert.match(e.hint ?? '', /did you mean "r8169"/)
-    return true
-  })
+  assert.throws(
+    () => checkSpecModules(tree, modules([], ['r816'])),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError)
+      assert.equal(e.code, 'MODULE_UNKNOWN')
+      assert.match(e.message, /field "kernel.modules.remove\[0\]".*"r816"/)
+      assert.match(e.hint ?? '', /did you mean "r8169"/)
+      return true
+    },
+  )
 })
 
 test('checkSpecModules() refuses to remove a module built into vmlinuz', () =>
-  rejectsWith(() => checkSpecModules(tree, modules([], ['nls_base'])), 'SPEC_INVALID', /field "kernel.modules.remove\[0\]": module "nls_base" is built into vmlinuz/))
+  rejectsWith(
+    () => checkSpecModules(tree, modules([], ['nls_base'])),
+    'SPEC_INVALID',
+    /field "kernel.modules.remove\[0\]": module "nls_base" is built into vmlinuz/,
+  ))
 
 test('checkSpecModules() refuses to remove a module an added one needs', () =>
-  rejectsWith(() => checkSpecModules(tree, modules(['usb-storage'], ['scsi_mod'])), 'SPEC_INVALID', /field "kernel.modules".*"scsi_mod": added module "usb_storage" needs it/))
+  rejectsWith(
+    () => checkSpecModules(tree, modules(['usb-storage'], ['scsi_mod'])),
+    'SPEC_INVALID',
+    /field "kernel.modules".*"scsi_mod": added module "usb_storage" needs it/,
+  ))
 
 test('checkSpecModulesEarly() skips the check, saying why, on a host of another release', async () => {
   const spec = parseSpec('kernel: { modules: { add: [no_such_mod] } }\n')

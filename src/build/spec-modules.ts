@@ -23,15 +23,23 @@ export function checkSpecModules(tree: KernelTree, modules: BuildSpec['kernel'][
         checkKnown(tree, raw, key)
       } catch (e) {
         if (!(e instanceof HwimageError && e.code === 'MODULE_UNKNOWN')) throw e
-        throw new InputError('MODULE_UNKNOWN', `Invalid ${source}: field "${field}": kernel ${tree.version} has no module "${raw}"`, {
-          hint: nearHint(tree, normaliseModuleName(raw)),
-          cause: e,
-        })
+        throw new InputError(
+          'MODULE_UNKNOWN',
+          `Invalid ${source}: field "${field}": kernel ${tree.version} has no module "${raw}"`,
+          {
+            hint: nearHint(tree, normaliseModuleName(raw)),
+            cause: e,
+          },
+        )
       }
       if (key === 'remove' && !tree.modules.has(normaliseModuleName(raw))) {
-        throw new InputError('SPEC_INVALID', `Invalid ${source}: field "${field}": module "${raw}" is built into vmlinuz ${tree.version} and cannot be removed`, {
-          hint: 'remove it from kernel.modules.remove',
-        })
+        throw new InputError(
+          'SPEC_INVALID',
+          `Invalid ${source}: field "${field}": module "${raw}" is built into vmlinuz ${tree.version} and cannot be removed`,
+          {
+            hint: 'remove it from kernel.modules.remove',
+          },
+        )
       }
     }
   }
@@ -46,8 +54,11 @@ export function checkSpecModules(tree: KernelTree, modules: BuildSpec['kernel'][
 // Names that contain the one asked for, or that it contains (a short name such as "ch"
 // inside "no_such_mod" is no suggestion).
 function nearHint(tree: KernelTree, name: string): string {
-  const near = [...tree.modules.keys()].filter((n) => n.includes(name) || (n.length >= 4 && name.includes(n))).sort().slice(0, 3)
-  const list = 'list the kernel\'s modules with `hwimage kernel analyze apt:linux-image-amd64 --json`'
+  const near = [...tree.modules.keys()]
+    .filter((n) => n.includes(name) || (n.length >= 4 && name.includes(n)))
+    .sort()
+    .slice(0, 3)
+  const list = "list the kernel's modules with `hwimage kernel analyze apt:linux-image-amd64 --json`"
   return near.length ? `did you mean ${near.map((n) => `"${n}"`).join(', ')}? Or ${list}` : list
 }
 
@@ -64,18 +75,28 @@ export async function checkSpecModulesEarly(
   opts: { source?: string; cacheDir?: string; hostRelease?: string | null; signal?: AbortSignal } = {},
 ): Promise<EarlyModuleCheck> {
   const { add, remove } = spec.kernel.modules
-  if (spec.kernel.flavor !== 'server' || (add.length === 0 && remove.length === 0)) return { checked: false, reason: 'the spec changes no modules' }
+  if (spec.kernel.flavor !== 'server' || (add.length === 0 && remove.length === 0))
+    return { checked: false, reason: 'the spec changes no modules' }
   const host = opts.hostRelease !== undefined ? opts.hostRelease : await hostRelease()
   if (host !== spec.release) {
-    return { checked: false, reason: `this host runs ${host ?? 'an unknown release'}, so its apt does not offer the ${spec.release} kernel; the names are checked after the root tree is built` }
+    return {
+      checked: false,
+      reason: `this host runs ${host ?? 'an unknown release'}, so its apt does not offer the ${spec.release} kernel; the names are checked after the root tree is built`,
+    }
   }
   let tree: KernelTree
   try {
-    tree = await openKernel(`apt:${FLAVORS[spec.kernel.flavor]}`, { ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+    tree = await openKernel(`apt:${FLAVORS[spec.kernel.flavor]}`, {
+      ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })
   } catch (e) {
     if (e instanceof HwimageError && e.code === 'INTERRUPTED') throw e
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e)
-    return { checked: false, reason: `cannot fetch ${FLAVORS[spec.kernel.flavor]} here (${why}); the names are checked after the root tree is built` }
+    return {
+      checked: false,
+      reason: `cannot fetch ${FLAVORS[spec.kernel.flavor]} here (${why}); the names are checked after the root tree is built`,
+    }
   }
   checkSpecModules(tree, spec.kernel.modules, opts.source)
   return { checked: true, kernel: tree.version }

@@ -37,10 +37,20 @@ const file = z.strictObject({
     .string()
     .startsWith('/', 'expected an absolute path inside the image')
     // A ".." would write outside the staged tree; a directory path has no file to write.
-    .refine((p) => !p.split('/').slice(1).some((seg) => seg === '' || seg === '.' || seg === '..'), 'expected a file path without "..", "." or empty parts, not ending in "/"'),
+    .refine(
+      (p) =>
+        !p
+          .split('/')
+          .slice(1)
+          .some((seg) => seg === '' || seg === '.' || seg === '..'),
+      'expected a file path without "..", "." or empty parts, not ending in "/"',
+    ),
   content: z.string().optional(),
   source: z.string().optional(),
-  mode: z.string().regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0644"').optional(),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3,4}$/, 'expected an octal mode such as "0644"')
+    .optional(),
 })
 
 const schema = z.strictObject({
@@ -63,7 +73,12 @@ const schema = z.strictObject({
     .default({ flavor: 'server', modules: { add: [], remove: [] } }),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name')).default([]),
   files: z
-    .array(file.refine((f) => (f.content === undefined) !== (f.source === undefined), 'give exactly one of content or source'))
+    .array(
+      file.refine(
+        (f) => (f.content === undefined) !== (f.source === undefined),
+        'give exactly one of content or source',
+      ),
+    )
     .default([]),
   size: z.union([z.literal('fit'), size]).default(2 * 1024 ** 3),
   root_size: z.union([z.literal('fill'), z.literal('fit'), size]).default('fill'),
@@ -103,9 +118,13 @@ export function parseSpec(text: string, source = 'spec'): BuildSpec {
 /** Validates an already-parsed spec object. */
 export function validateSpec(data: unknown, source = 'spec'): BuildSpec {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new InputError('SPEC_INVALID', `Cannot read ${source}: expected a mapping of keys, got ${Array.isArray(data) ? 'a list' : typeof data}`, {
-      hint: 'see docs/build.md for the spec format',
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Cannot read ${source}: expected a mapping of keys, got ${Array.isArray(data) ? 'a list' : typeof data}`,
+      {
+        hint: 'see docs/build.md for the spec format',
+      },
+    )
   }
   const result = schema.safeParse(data)
   if (!result.success) {
@@ -119,7 +138,8 @@ export function validateSpec(data: unknown, source = 'spec'): BuildSpec {
         hint: `remove it; known keys are listed in docs/build.md`,
       })
     }
-    if (issue.code === 'invalid_value' && 'values' in issue && /^Invalid/.test(message)) message = `expected one of ${(issue.values as unknown[]).map((v) => `"${String(v)}"`).join(', ')}`
+    if (issue.code === 'invalid_value' && 'values' in issue && /^Invalid/.test(message))
+      message = `expected one of ${(issue.values as unknown[]).map((v) => `"${String(v)}"`).join(', ')}`
     throw new InputError('SPEC_INVALID', `Invalid ${source}: field "${field || '(root)'}": ${message}`, {
       hint: 'see docs/build.md for the spec format',
     })
@@ -127,15 +147,26 @@ export function validateSpec(data: unknown, source = 'spec'): BuildSpec {
   const spec = result.data
   const name = spec.name ?? `debian-${RELEASES[spec.release].version}-${spec.kernel.flavor}-${spec.architecture}`
   if (spec.size !== 'fit' && spec.size < MIN_IMAGE_BYTES) {
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": ${spec.size} bytes is smaller than the ${MIN_IMAGE_BYTES / 1024 ** 2} MiB minimum`, {
-      hint: 'the boot partitions alone take 105 MiB; use at least 1G, or "fit"',
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid ${source}: field "size": ${spec.size} bytes is smaller than the ${MIN_IMAGE_BYTES / 1024 ** 2} MiB minimum`,
+      {
+        hint: 'the boot partitions alone take 105 MiB; use at least 1G, or "fit"',
+      },
+    )
   }
   checkSizeLimits(spec, source)
-  if (spec.kernel.flavor !== 'server' && (spec.kernel.modules.add.length > 0 || spec.kernel.modules.remove.length > 0)) {
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "kernel.modules": module changes apply to the "server" flavor only, and the flavor is "${spec.kernel.flavor}"`, {
-      hint: `remove kernel.modules, or use flavor: server (the "${spec.kernel.flavor}" flavor installs every module its package has)`,
-    })
+  if (
+    spec.kernel.flavor !== 'server' &&
+    (spec.kernel.modules.add.length > 0 || spec.kernel.modules.remove.length > 0)
+  ) {
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid ${source}: field "kernel.modules": module changes apply to the "server" flavor only, and the flavor is "${spec.kernel.flavor}"`,
+      {
+        hint: `remove kernel.modules, or use flavor: server (the "${spec.kernel.flavor}" flavor installs every module its package has)`,
+      },
+    )
   }
   return { ...spec, name }
 }
@@ -156,14 +187,21 @@ export const MAX_IMAGE_BYTES = 1024 ** 4
 // Sizes that can be judged from the spec alone, before anything is downloaded.
 function checkSizeLimits(spec: z.output<typeof schema>, source: string): void {
   if (spec.size !== 'fit' && alignUp(spec.size) > MAX_IMAGE_BYTES) {
-    throw new InputError('SPEC_INVALID', `Invalid ${source}: field "size": ${formatSize(spec.size)} is larger than the ${formatSize(MAX_IMAGE_BYTES)} maximum`, {
-      hint: 'the root filesystem grows to the disk on first boot, so the image needs only its content: use "fit", or a size of at most 1T (docs/build.md "Sizes")',
-    })
+    throw new InputError(
+      'SPEC_INVALID',
+      `Invalid ${source}: field "size": ${formatSize(spec.size)} is larger than the ${formatSize(MAX_IMAGE_BYTES)} maximum`,
+      {
+        hint: 'the root filesystem grows to the disk on first boot, so the image needs only its content: use "fit", or a size of at most 1T (docs/build.md "Sizes")',
+      },
+    )
   }
   if (typeof spec.root_size !== 'number') return
   const room = (spec.size === 'fit' ? MAX_IMAGE_BYTES : alignUp(spec.size)) - FIXED_BYTES
   if (alignUp(spec.root_size) > room) {
-    const of = spec.size === 'fit' ? `the ${formatSize(MAX_IMAGE_BYTES)} maximum image` : `size ${formatSize(alignUp(spec.size))}`
+    const of =
+      spec.size === 'fit'
+        ? `the ${formatSize(MAX_IMAGE_BYTES)} maximum image`
+        : `size ${formatSize(alignUp(spec.size))}`
     throw new InputError(
       'SPEC_INVALID',
       `Invalid ${source}: field "root_size": ${formatSize(spec.root_size)} is larger than the ${formatSize(room)} that ${of} leaves for the root partition (${FIXED_BYTES / MiB} MiB go to the GPT, BIOS boot and EFI partitions)`,
@@ -174,7 +212,10 @@ function checkSizeLimits(spec: z.output<typeof schema>, source: string): void {
 
 /** "2 GiB", "100 TiB", "1942 MiB": the largest unit that holds the size exactly, else MiB (or bytes below 1 MiB). */
 export function formatSize(bytes: number): string {
-  for (const [unit, mult] of [['TiB', 1024 ** 4], ['GiB', 1024 ** 3]] as const) {
+  for (const [unit, mult] of [
+    ['TiB', 1024 ** 4],
+    ['GiB', 1024 ** 3],
+  ] as const) {
     if (bytes >= mult && bytes % mult === 0) return `${bytes / mult} ${unit}`
   }
   if (bytes < MiB) return `${bytes} bytes`

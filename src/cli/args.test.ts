@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { UsageError } from '../errors.js'
 import { commaList, parseFirmware, parseSize, positiveInt, repeatedList, wholeNumber } from './args.js'
 
-const usage = (option: string) => (e: unknown) => e instanceof UsageError && e.code === 'USAGE' && e.message.includes(option)
+const usage = (option: string) => (e: unknown) =>
+  e instanceof UsageError && e.code === 'USAGE' && e.message.includes(option)
 
 test('positiveInt() takes a count of 1 or more', () => {
   assert.equal(positiveInt('1', '--jobs'), 1)
@@ -12,7 +13,9 @@ test('positiveInt() takes a count of 1 or more', () => {
 
 test('positiveInt() rejects 0, negatives and non-integers with a UsageError naming the option', () => {
   for (const bad of ['0', '-1', '1.5', 'x', '']) assert.throws(() => positiveInt(bad, '--depth'), usage('--depth'), bad)
-  assert.throws(() => positiveInt('0', '--memory'), { message: 'Cannot parse --memory: "0" is not a positive whole number' })
+  assert.throws(() => positiveInt('0', '--memory'), {
+    message: 'Cannot parse --memory: "0" is not a positive whole number',
+  })
 })
 
 test('wholeNumber() takes 0 but rejects negatives and non-integers', () => {
@@ -40,5 +43,8 @@ test('repeatedList() flattens repeated and comma-separated values', () => {
 
 test('parseFirmware() takes bios, uefi and uefi-sb only', () => {
   assert.equal(parseFirmware('uefi-sb'), 'uefi-sb')
-  assert.throws(() => parseFirmware('coreboot'), (e: unknown) => e instanceof UsageError && /"coreboot".*bios, uefi, uefi-sb/.test(e.message))
+  assert.throws(
+    () => parseFirmware('coreboot'),
+    (e: unknown) => e instanceof UsageError && /"coreboot".*bios, uefi, uefi-sb/.test(e.message),
+  )
 })

@@ -30,7 +30,9 @@ export function parseVerbArgs<O extends Options>(
   allowPositionals = true,
 ): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } | null {
   const all = { ...options, help: { type: 'boolean', short: 'h' } } as O & { help: { type: 'boolean'; short: 'h' } }
-  let parsed
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof all; allowPositionals: boolean; strict: true }>
+  >
   try {
     parsed = parseArgs({ args: argv, options: all, allowPositionals, strict: true })
   } catch (e) {

@@ -32,13 +32,18 @@ process.on('SIGHUP', () => setTimeout(() => {
   clearTimeout(keep)
 }, 100))
 process.stderr.write('ready\\n')`
-  const r = spawnSync('python3', ['-c', HANG_UP, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(
+    'python3',
+    ['-c', HANG_UP, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script],
+    { encoding: 'utf8', timeout: 60_000 },
+  )
   return Number(r.stdout.trim())
 }
 
 test('releaseHungUpTerminals() lets Node exit with its code after its terminal hung up (Node 20 aborts otherwise)', () => {
   assert.equal(onHungUpTerminal(true), 7)
-  if (process.versions.node.startsWith('20.')) assert.equal(onHungUpTerminal(false), -6, 'Node 20 aborts (SIGABRT) in its exit')
+  if (process.versions.node.startsWith('20.'))
+    assert.equal(onHungUpTerminal(false), -6, 'Node 20 aborts (SIGABRT) in its exit')
 })
 
 test('releaseHungUpTerminals() leaves descriptors that are still terminals, or never were, alone', () => {

@@ -80,7 +80,11 @@ test('bin/hwimage hands NODE_EXTRA_CA_CERTS to the https requests (Node no longe
     if (req.url !== '/blank.img') return void res.writeHead(404).end()
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
     const [start, end] = m ? [Number(m[1]), Math.min(Number(m[2]), image.length - 1)] : [0, image.length - 1]
-    res.writeHead(m ? 206 : 200, { 'content-length': end - start + 1, 'accept-ranges': 'bytes', ...(m ? { 'content-range': `bytes ${start}-${end}/${image.length}` } : {}) })
+    res.writeHead(m ? 206 : 200, {
+      'content-length': end - start + 1,
+      'accept-ranges': 'bytes',
+      ...(m ? { 'content-range': `bytes ${start}-${end}/${image.length}` } : {}),
+    })
     res.end(req.method === 'HEAD' ? undefined : image.subarray(start, end + 1))
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
@@ -93,7 +97,10 @@ test('bin/hwimage hands NODE_EXTRA_CA_CERTS to the https requests (Node no longe
   writeFileSync(target, Buffer.alloc(4 << 20))
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/blank.img`
   const install = async (env: NodeJS.ProcessEnv) => {
-    const child = spawn(BIN, ['install', url, '--disk', target, '--no-bmap', '--dry-run', '--json'], { env: { ...env, HWIMAGE_EXTRA_CA_CERTS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(BIN, ['install', url, '--disk', target, '--no-bmap', '--dry-run', '--json'], {
+      env: { ...env, HWIMAGE_EXTRA_CA_CERTS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))

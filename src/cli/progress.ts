@@ -56,7 +56,12 @@ export class Reporter {
     if (this.json) {
       if (now - this.lastDraw < 1000 && !final) return
       this.lastDraw = now
-      this.event('progress', { stage: p.stage, done: p.done, total: p.total, ...(p.resumes ? { resumes: p.resumes } : {}) })
+      this.event('progress', {
+        stage: p.stage,
+        done: p.done,
+        total: p.total,
+        ...(p.resumes ? { resumes: p.resumes } : {}),
+      })
       return
     }
     if (!this.tty) return

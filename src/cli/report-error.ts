@@ -15,7 +15,11 @@ export function formatError(err: unknown, opts: { json: boolean }): string {
   }
   let text = `hwimage: error[${code}]: ${message}\n`
   if (err instanceof ToolError && err.stderrTail && !message.includes(err.stderrTail)) {
-    const tail = err.stderrTail.split('\n').slice(-15).map((l) => `  | ${l}`).join('\n')
+    const tail = err.stderrTail
+      .split('\n')
+      .slice(-15)
+      .map((l) => `  | ${l}`)
+      .join('\n')
     text += `${tail}\n`
   }
   if (e?.hint) text += `hint: ${e.hint}\n`

@@ -34,25 +34,42 @@ export async function loadImageKernel(buildDir: string, opts: { signal?: AbortSi
     manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT'
-    throw new InputError(missing ? 'NOT_FOUND' : 'FORMAT_IMAGE', `Cannot read image "${buildDir}": ${missing ? 'no manifest.json in it' : `manifest.json is not JSON (${(e as Error).message})`}`, {
-      hint: 'give a directory `hwimage build -o DIR` wrote',
-      cause: e,
-    })
+    throw new InputError(
+      missing ? 'NOT_FOUND' : 'FORMAT_IMAGE',
+      `Cannot read image "${buildDir}": ${missing ? 'no manifest.json in it' : `manifest.json is not JSON (${(e as Error).message})`}`,
+      {
+        hint: 'give a directory `hwimage build -o DIR` wrote',
+        cause: e,
+      },
+    )
   }
   const k = manifest.kernel
   if (!k || typeof k.version !== 'string' || !Array.isArray(k.modules)) {
-    throw new InputError('FORMAT_IMAGE', `Cannot read image "${buildDir}": manifest.json has no kernel.version and kernel.modules`, { hint: 'build the image again with this hwimage' })
+    throw new InputError(
+      'FORMAT_IMAGE',
+      `Cannot read image "${buildDir}": manifest.json has no kernel.version and kernel.modules`,
+      { hint: 'build the image again with this hwimage' },
+    )
   }
-  const root = manifest.partitions?.find((p) => p.filesystem === 'ext4' && p.label === 'root') ?? manifest.partitions?.find((p) => p.filesystem === 'ext4')
+  const root =
+    manifest.partitions?.find((p) => p.filesystem === 'ext4' && p.label === 'root') ??
+    manifest.partitions?.find((p) => p.filesystem === 'ext4')
   if (!root || !manifest.image?.file) {
-    throw new InputError('FORMAT_IMAGE', `Cannot read image "${buildDir}": manifest.json names no image file with an ext4 root partition`)
+    throw new InputError(
+      'FORMAT_IMAGE',
+      `Cannot read image "${buildDir}": manifest.json names no image file with an ext4 root partition`,
+    )
   }
   const image = path.join(buildDir, manifest.image.file)
   const offset = BigInt(root.firstLba) * BigInt(manifest.image.sectorSize ?? 512)
   const dir = await modulesDirIn(image, offset, k.version, opts.signal)
   const aliases = await catFile(image, offset, `${dir}/modules.alias`, opts.signal)
   if (aliases === undefined) {
-    throw new InputError('FORMAT_IMAGE', `Cannot read image "${buildDir}": ${dir}/modules.alias is missing from its root file system`, { hint: 'depmod was not run in the image; build it again' })
+    throw new InputError(
+      'FORMAT_IMAGE',
+      `Cannot read image "${buildDir}": ${dir}/modules.alias is missing from its root file system`,
+      { hint: 'depmod was not run in the image; build it again' },
+    )
   }
   const builtin = parseModulesBuiltin((await catFile(image, offset, `${dir}/modules.builtin`, opts.signal)) ?? '')
   const info = parseBuiltinModinfo((await catFile(image, offset, `${dir}/modules.builtin.modinfo`, opts.signal)) ?? '')
@@ -88,7 +105,11 @@ async function modulesDirIn(image: string, offset: bigint, version: string, sign
     const r = await debugfs(image, offset, `stat ${dir}/modules.alias`, signal)
     if (!NOT_FOUND.test(r.stderr) && /Inode:/.test(r.stdout)) return dir
   }
-  throw new InputError('FORMAT_IMAGE', `Cannot read image "${image}": no /usr/lib/modules/${version} in its root file system`, { hint: 'the manifest and the image disagree; build it again' })
+  throw new InputError(
+    'FORMAT_IMAGE',
+    `Cannot read image "${image}": no /usr/lib/modules/${version} in its root file system`,
+    { hint: 'the manifest and the image disagree; build it again' },
+  )
 }
 
 const NOT_FOUND = /File not found by ext2_lookup|not a regular file/i
@@ -99,21 +120,31 @@ async function catFile(image: string, offset: bigint, file: string, signal?: Abo
 }
 
 // debugfs exits 0 when the image cannot be opened (it says so on stderr), 1 on a bad superblock.
-async function debugfs(image: string, offset: bigint, request: string, signal?: AbortSignal): Promise<{ stdout: string; stderr: string }> {
-  let r
+async function debugfs(
+  image: string,
+  offset: bigint,
+  request: string,
+  signal?: AbortSignal,
+): Promise<{ stdout: string; stderr: string }> {
+  let r: Awaited<ReturnType<typeof run>>
   try {
     r = await run(debugfsArgv(image, offset, request), { okStatus: [0, 1], ...(signal ? { signal } : {}) })
   } catch (e) {
     if (e instanceof HwimageError && (e.code === 'INTERRUPTED' || e.code === 'TOOL_MISSING')) throw e
     throw unreadable(image, offset, e)
   }
-  if (r.status !== 0 || /while trying to open|Filesystem not open/.test(r.stderr)) throw unreadable(image, offset, r.stderr.trim().split('\n').slice(-3).join('; '))
+  if (r.status !== 0 || /while trying to open|Filesystem not open/.test(r.stderr))
+    throw unreadable(image, offset, r.stderr.trim().split('\n').slice(-3).join('; '))
   return r
 }
 
 function unreadable(image: string, offset: bigint, cause: unknown): InputError {
-  return new InputError('FORMAT_IMAGE', `Cannot read image "${image}": no ext4 root file system readable at byte ${offset}`, {
-    hint: 'give the directory the build wrote, with its raw NAME.img (not only the .zst)',
-    cause,
-  })
+  return new InputError(
+    'FORMAT_IMAGE',
+    `Cannot read image "${image}": no ext4 root file system readable at byte ${offset}`,
+    {
+      hint: 'give the directory the build wrote, with its raw NAME.img (not only the .zst)',
+      cause,
+    },
+  )
 }

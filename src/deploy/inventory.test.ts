@@ -7,7 +7,14 @@ import { SysfsFixture } from './sysfs.fixture.js'
 // virtio NIC with a link and an e1000 without, loop and RAM devices, a bridge.
 async function machine(): Promise<SysfsFixture> {
   const f = await SysfsFixture.create()
-  const ahci = await f.pci('0000:00:1f.2', { vendor: '8086', device: '2922', sv: '1af4', sd: '1100', class: '010601', driver: 'ahci' })
+  const ahci = await f.pci('0000:00:1f.2', {
+    vendor: '8086',
+    device: '2922',
+    sv: '1af4',
+    sd: '1100',
+    class: '010601',
+    driver: 'ahci',
+  })
   const scsi = `${ahci}/ata1/host0/target0:0:0/0:0:0:0`
   await f.write(scsi, { model: 'QEMU HARDDISK', wwid: 't10.ATA     QEMU HARDDISK                           QM00001' })
   await f.write(`${scsi}/block/sda`, {
@@ -21,7 +28,14 @@ async function machine(): Promise<SysfsFixture> {
   await f.link(`${scsi}/block/sda/device`, scsi)
   await f.link('block/sda', `${scsi}/block/sda`)
 
-  const nvme = await f.pci('0000:00:04.0', { vendor: '8086', device: '5845', sv: '1af4', sd: '1100', class: '010802', driver: 'nvme' })
+  const nvme = await f.pci('0000:00:04.0', {
+    vendor: '8086',
+    device: '5845',
+    sv: '1af4',
+    sd: '1100',
+    class: '010802',
+    driver: 'nvme',
+  })
   const ctrl = `${nvme}/nvme/nvme0`
   await f.write(ctrl, { model: 'QEMU NVMe Ctrl', serial: 'deadbeef' })
   await f.write(`${ctrl}/nvme0n1`, {
@@ -35,13 +49,27 @@ async function machine(): Promise<SysfsFixture> {
   await f.link(`${ctrl}/nvme0n1/device`, ctrl)
   await f.link('block/nvme0n1', `${ctrl}/nvme0n1`)
 
-  const virtio = await f.pci('0000:00:03.0', { vendor: '1af4', device: '1000', sv: '1af4', sd: '0001', class: '020000', driver: 'virtio-pci' })
+  const virtio = await f.pci('0000:00:03.0', {
+    vendor: '1af4',
+    device: '1000',
+    sv: '1af4',
+    sd: '0001',
+    class: '020000',
+    driver: 'virtio-pci',
+  })
   await f.link(`${virtio}/virtio0/driver`, 'bus/virtio/drivers/virtio_net')
   await f.write(`${virtio}/virtio0/net/ens3`, { address: '52:54:00:12:34:56', carrier: '1' })
   await f.link(`${virtio}/virtio0/net/ens3/device`, `${virtio}/virtio0`)
   await f.link('class/net/ens3', `${virtio}/virtio0/net/ens3`)
 
-  const e1000 = await f.pci('0000:00:05.0', { vendor: '8086', device: '100e', sv: '1af4', sd: '1100', class: '020000', driver: 'e1000' })
+  const e1000 = await f.pci('0000:00:05.0', {
+    vendor: '8086',
+    device: '100e',
+    sv: '1af4',
+    sd: '1100',
+    class: '020000',
+    driver: 'e1000',
+  })
   // Down: no readable carrier (the kernel answers EINVAL).
   await f.write(`${e1000}/net/ens4`, { address: '52:54:00:AB:CD:EF' })
   await f.link(`${e1000}/net/ens4/device`, e1000)
@@ -55,14 +83,22 @@ async function machine(): Promise<SysfsFixture> {
 
   await f.write('devices/virtual/block/loop0', { size: '0', removable: '0' })
   await f.link('block/loop0', 'devices/virtual/block/loop0')
-  await f.write('devices/virtual/block/loop1', { size: '2048', removable: '0', 'loop/backing_file': '/tmp/disk.img', 'queue/rotational': '0' })
+  await f.write('devices/virtual/block/loop1', {
+    size: '2048',
+    removable: '0',
+    'loop/backing_file': '/tmp/disk.img',
+    'queue/rotational': '0',
+  })
   await f.link('block/loop1', 'devices/virtual/block/loop1')
   for (const n of ['ram0', 'zram0']) {
     await f.write(`devices/virtual/block/${n}`, { size: '8192' })
     await f.link(`block/${n}`, `devices/virtual/block/${n}`)
   }
   await f.write('devices/system/cpu', { online: '0-3,6' })
-  await f.write('proc', { meminfo: 'MemTotal:        2048000 kB\nMemFree:          100000 kB', cpuinfo: 'processor\t: 0\nprocessor\t: 1' })
+  await f.write('proc', {
+    meminfo: 'MemTotal:        2048000 kB\nMemFree:          100000 kB',
+    cpuinfo: 'processor\t: 0\nprocessor\t: 1',
+  })
   return f
 }
 
@@ -79,18 +115,70 @@ describe('collectInventory()', () => {
   test('lists every PCI function with its ids, class, bound driver and modalias', async () => {
     const inv = await collect()
     assert.deepEqual(inv.pci, [
-      { address: '0000:00:00.0', vendor: '8086', device: '29c0', subsystemVendor: '1af4', subsystemDevice: '1100', class: '060000', modalias: 'pci:v00008086d000029C0sv00001AF4sd00001100bc06sc00i00' },
-      { address: '0000:00:03.0', vendor: '1af4', device: '1000', subsystemVendor: '1af4', subsystemDevice: '0001', class: '020000', driver: 'virtio-pci', modalias: 'pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00' },
-      { address: '0000:00:04.0', vendor: '8086', device: '5845', subsystemVendor: '1af4', subsystemDevice: '1100', class: '010802', driver: 'nvme', modalias: 'pci:v00008086d00005845sv00001AF4sd00001100bc01sc08i02' },
-      { address: '0000:00:05.0', vendor: '8086', device: '100e', subsystemVendor: '1af4', subsystemDevice: '1100', class: '020000', driver: 'e1000', modalias: 'pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00' },
-      { address: '0000:00:1f.2', vendor: '8086', device: '2922', subsystemVendor: '1af4', subsystemDevice: '1100', class: '010601', driver: 'ahci', modalias: 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01' },
+      {
+        address: '0000:00:00.0',
+        vendor: '8086',
+        device: '29c0',
+        subsystemVendor: '1af4',
+        subsystemDevice: '1100',
+        class: '060000',
+        modalias: 'pci:v00008086d000029C0sv00001AF4sd00001100bc06sc00i00',
+      },
+      {
+        address: '0000:00:03.0',
+        vendor: '1af4',
+        device: '1000',
+        subsystemVendor: '1af4',
+        subsystemDevice: '0001',
+        class: '020000',
+        driver: 'virtio-pci',
+        modalias: 'pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00',
+      },
+      {
+        address: '0000:00:04.0',
+        vendor: '8086',
+        device: '5845',
+        subsystemVendor: '1af4',
+        subsystemDevice: '1100',
+        class: '010802',
+        driver: 'nvme',
+        modalias: 'pci:v00008086d00005845sv00001AF4sd00001100bc01sc08i02',
+      },
+      {
+        address: '0000:00:05.0',
+        vendor: '8086',
+        device: '100e',
+        subsystemVendor: '1af4',
+        subsystemDevice: '1100',
+        class: '020000',
+        driver: 'e1000',
+        modalias: 'pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00',
+      },
+      {
+        address: '0000:00:1f.2',
+        vendor: '8086',
+        device: '2922',
+        subsystemVendor: '1af4',
+        subsystemDevice: '1100',
+        class: '010601',
+        driver: 'ahci',
+        modalias: 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01',
+      },
     ])
   })
 
   test('lists whole disks with sizes, sector sizes, identity and the PCI controller; skips unattached loops and RAM disks', async () => {
     const inv = await collect()
     assert.deepEqual(inv.disks, [
-      { path: '/dev/loop1', name: 'loop1', sizeBytes: 2048 * 512, logicalSectorSize: 512, physicalSectorSize: 512, rotational: false, removable: false },
+      {
+        path: '/dev/loop1',
+        name: 'loop1',
+        sizeBytes: 2048 * 512,
+        logicalSectorSize: 512,
+        physicalSectorSize: 512,
+        rotational: false,
+        removable: false,
+      },
       {
         path: '/dev/nvme0n1',
         name: 'nvme0n1',
@@ -137,7 +225,9 @@ describe('collectInventory()', () => {
   test('falls back to /proc/cpuinfo when cpu/online is missing', async () => {
     const g = await SysfsFixture.create()
     try {
-      await g.write('proc', { cpuinfo: 'processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\nmodel name\t: x\n\nprocessor\t: 2\n' })
+      await g.write('proc', {
+        cpuinfo: 'processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\nmodel name\t: x\n\nprocessor\t: 2\n',
+      })
       const inv = await collectInventory({ sysfs: g.root, procfs: `${g.root}/proc` })
       assert.equal(inv.cpus, 3)
       assert.equal(inv.memoryBytes, 0)
@@ -149,7 +239,7 @@ describe('collectInventory()', () => {
 
   test('firmware: bios without firmware/efi, uefi, uefi-secureboot when SecureBoot is 1', async () => {
     assert.equal((await collect()).firmware, 'bios')
-    await f.write('firmware/efi', { 'systab': 'ACPI20=0x7f77e014' })
+    await f.write('firmware/efi', { systab: 'ACPI20=0x7f77e014' })
     assert.equal((await collect()).firmware, 'uefi')
     await f.write('', { [SECURE_BOOT_VAR]: new Uint8Array([0x06, 0, 0, 0, 0]) })
     assert.equal((await collect()).firmware, 'uefi')
@@ -185,7 +275,8 @@ test("collectInventory() on this machine's /sys: CPUs, memory, 4-hex PCI ids, di
     assert.match(d.path, /^\/dev\//)
     assert.ok(!/^(ram|zram)\d+$/.test(d.name), d.name)
     assert.ok(d.logicalSectorSize >= 512 && d.physicalSectorSize >= d.logicalSectorSize)
-    if (d.controller) assert.ok(addresses.has(d.controller), `${d.name}: controller ${d.controller} is a listed PCI function`)
+    if (d.controller)
+      assert.ok(addresses.has(d.controller), `${d.name}: controller ${d.controller} is a listed PCI function`)
   }
   for (const n of inv.nics) {
     assert.notEqual(n.name, 'lo')

@@ -92,7 +92,12 @@ export async function readPciDevices(sys: string): Promise<PciDevice[]> {
     const vendor = hexId(await readAttr(path.join(d, 'vendor')), 4)
     const device = hexId(await readAttr(path.join(d, 'device')), 4)
     if (vendor === undefined || device === undefined) continue
-    const entry: PciDevice = { address, vendor, device, class: hexId(await readAttr(path.join(d, 'class')), 6) ?? '000000' }
+    const entry: PciDevice = {
+      address,
+      vendor,
+      device,
+      class: hexId(await readAttr(path.join(d, 'class')), 6) ?? '000000',
+    }
     const sv = hexId(await readAttr(path.join(d, 'subsystem_vendor')), 4)
     const sd = hexId(await readAttr(path.join(d, 'subsystem_device')), 4)
     if (sv !== undefined) entry.subsystemVendor = sv

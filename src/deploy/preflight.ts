@@ -67,23 +67,39 @@ export function preflight(inventory: Inventory, kernel: ImageKernel, opts: Prefl
   const skipped: string[] = []
   const problems: PreflightProblem[] = []
 
-  const check = (role: CheckedDevice['role'], what: string, address: string | undefined): { dev: PciDevice; entry: CheckedDevice } | undefined => {
+  const check = (
+    role: CheckedDevice['role'],
+    what: string,
+    address: string | undefined,
+  ): { dev: PciDevice; entry: CheckedDevice } | undefined => {
     const dev = address !== undefined ? byAddress.get(address) : undefined
     if (!dev) {
       skipped.push(what)
       return undefined
     }
-    const entry: CheckedDevice = { role, for: what, address: dev.address, id: `${dev.vendor}:${dev.device}`, drivers: driversIn(index, question(dev), { tree: kernel, modules: kernel.modules }).sort() }
+    const entry: CheckedDevice = {
+      role,
+      for: what,
+      address: dev.address,
+      id: `${dev.vendor}:${dev.device}`,
+      drivers: driversIn(index, question(dev), { tree: kernel, modules: kernel.modules }).sort(),
+    }
     devices.push(entry)
     return { dev, entry }
   }
   const problem = (role: CheckedDevice['role'], dev: PciDevice): PreflightProblem => {
     const genericModules = genericIndex && genericSet ? driversIn(genericIndex, question(dev), genericSet).sort() : []
-    return { device: dev, role, message: problemMessage(dev, role, kernel, genericModules, opts.generic !== undefined), genericModules }
+    return {
+      device: dev,
+      role,
+      message: problemMessage(dev, role, kernel, genericModules, opts.generic !== undefined),
+      genericModules,
+    }
   }
 
   // The disk: the one named, or every fixed disk.
-  const disks = opts.diskPath !== undefined ? [findDisk(inventory, opts.diskPath)] : inventory.disks.filter((d) => !d.removable)
+  const disks =
+    opts.diskPath !== undefined ? [findDisk(inventory, opts.diskPath)] : inventory.disks.filter((d) => !d.removable)
   const seen = new Set<string>()
   for (const disk of disks) {
     const c = check('disk-controller', disk.path, disk.controller)
@@ -106,7 +122,12 @@ export function preflight(inventory: Inventory, kernel: ImageKernel, opts: Prefl
   return {
     ok: problems.length === 0,
     problems,
-    checked: { kernel: { flavor: kernel.flavor, version: kernel.version }, disks: disks.map((d) => d.path), devices, skipped },
+    checked: {
+      kernel: { flavor: kernel.flavor, version: kernel.version },
+      disks: disks.map((d) => d.path),
+      devices,
+      skipped,
+    },
   }
 }
 
@@ -114,7 +135,9 @@ function findDisk(inventory: Inventory, want: string): Inventory['disks'][number
   const d = inventory.disks.find((x) => x.path === want || x.name === want || `/dev/${x.name}` === want)
   if (d) return d
   throw new InputError('NOT_FOUND', `Cannot check disk "${want}": the inventory has no such disk`, {
-    hint: inventory.disks.length ? `its disks: ${inventory.disks.map((x) => x.path).join(', ')}` : 'the inventory lists no disks',
+    hint: inventory.disks.length
+      ? `its disks: ${inventory.disks.map((x) => x.path).join(', ')}`
+      : 'the inventory lists no disks',
   })
 }
 
@@ -134,7 +157,13 @@ function question(dev: PciDevice): { modalias?: string; pci?: PciId } {
   }
 }
 
-function problemMessage(dev: PciDevice, role: CheckedDevice['role'], kernel: ImageKernel, genericModules: string[], genericKnown: boolean): string {
+function problemMessage(
+  dev: PciDevice,
+  role: CheckedDevice['role'],
+  kernel: ImageKernel,
+  genericModules: string[],
+  genericKnown: boolean,
+): string {
   const cls = classNameOf(dev.class.slice(0, 2), dev.class.slice(2, 4))
   const what = role === 'nic' ? 'no NIC with a link has a driver' : 'the disk controller has no driver'
   const head = `the image's kernel (${kernel.flavor} ${kernel.version}) has no driver for ${dev.vendor}:${dev.device}`
@@ -148,6 +177,8 @@ function problemMessage(dev: PciDevice, role: CheckedDevice['role'], kernel: Ima
           : 'use kernel.flavor: generic'
     return `${head} (${cls}, ${mods}) at ${dev.address}: ${what}; ${fix}`
   }
-  const none = genericKnown ? "no module of Debian's generic kernel drives it either" : 'a kernel with a driver for this device is needed'
+  const none = genericKnown
+    ? "no module of Debian's generic kernel drives it either"
+    : 'a kernel with a driver for this device is needed'
   return `${head} (${cls}) at ${dev.address}: ${what}; ${none}`
 }

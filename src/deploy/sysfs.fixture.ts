@@ -33,7 +33,11 @@ export class SysfsFixture {
   }
 
   /** A PCI function at devices/pci0000:00/ADDRESS, listed in bus/pci/devices, with its driver link. */
-  async pci(address: string, ids: { vendor: string; device: string; sv: string; sd: string; class: string; driver?: string }, under = 'devices/pci0000:00'): Promise<string> {
+  async pci(
+    address: string,
+    ids: { vendor: string; device: string; sv: string; sd: string; class: string; driver?: string },
+    under = 'devices/pci0000:00',
+  ): Promise<string> {
     const dir = `${under}/${address}`
     const bc = ids.class.slice(0, 2)
     const sc = ids.class.slice(2, 4)

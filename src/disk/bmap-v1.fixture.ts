@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto'
 import { bmapRangeBytes, type BmapChecksumType } from './bmap.js'
 
-const digest = (algorithm: BmapChecksumType, b: Uint8Array | string): string => createHash(algorithm).update(b).digest('hex')
+const digest = (algorithm: BmapChecksumType, b: Uint8Array | string): string =>
+  createHash(algorithm).update(b).digest('hex')
 
 /** What oldBmapXml() writes. */
 export interface OldBmap {
@@ -46,7 +47,9 @@ export function oldBmapXml(b: OldBmap): string {
     `    <BlocksCount> ${totalBlocks} </BlocksCount>`,
     ...(b.version === '1.2' ? [] : [mappedLine]),
     ...(b.version === '1.3' ? [`    <BmapFileSHA1> ${zeros} </BmapFileSHA1>`] : []),
-    ...(b.version === '1.4' ? [`    <ChecksumType> ${algorithm} </ChecksumType>`, `    <BmapFileChecksum> ${zeros} </BmapFileChecksum>`] : []),
+    ...(b.version === '1.4'
+      ? [`    <ChecksumType> ${algorithm} </ChecksumType>`, `    <BmapFileChecksum> ${zeros} </BmapFileChecksum>`]
+      : []),
     '    <BlockMap>',
     ...ranges,
     '    </BlockMap>',

@@ -15,9 +15,13 @@ import { run } from '../tools/run.js'
 
 const isBmapError = (e: unknown): boolean => e instanceof FormatError && e.code === 'FORMAT_BMAP'
 const rejects = (input: string, re: RegExp): void => {
-  assert.throws(() => decodeBmap(input), (e: unknown) => isBmapError(e) && re.test((e as Error).message))
+  assert.throws(
+    () => decodeBmap(input),
+    (e: unknown) => isBmapError(e) && re.test((e as Error).message),
+  )
 }
-const digest = (algorithm: BmapChecksumType, b: Uint8Array | string): string => createHash(algorithm).update(b).digest('hex')
+const digest = (algorithm: BmapChecksumType, b: Uint8Array | string): string =>
+  createHash(algorithm).update(b).digest('hex')
 
 /** A 40-block image (the last block short) with different data in every block. */
 function sampleImage(): Uint8Array {
@@ -39,7 +43,15 @@ test('decodeBmap() reads a 1.2 file: SHA-1 range digests, no file checksum, Mapp
   assert.equal(b.version, '1.2')
   assert.equal(b.fileChecksum, undefined)
   assert.equal(b.mappedBlocks, 16)
-  assert.deepEqual(b.ranges.map((r) => [r.first, r.last]), [[0, 1], [5, 5], [9, 20], [39, 39]])
+  assert.deepEqual(
+    b.ranges.map((r) => [r.first, r.last]),
+    [
+      [0, 1],
+      [5, 5],
+      [9, 20],
+      [39, 39],
+    ],
+  )
   for (const r of b.ranges) {
     const { offset, length } = bmapRangeBytes(b, r)
     assert.deepEqual(r.checksum, { algorithm: 'sha1', digest: digest('sha1', image.subarray(offset, offset + length)) })
@@ -53,7 +65,10 @@ test('decodeBmap() reads a 1.3 file and checks its BmapFileSHA1', () => {
   assert.ok(b.ranges.every((r) => r.checksum?.algorithm === 'sha1' && r.checksum.digest.length === 40))
   // One changed character anywhere breaks the file checksum.
   rejects(xml.replace('<BlockSize> 4096', '<BlockSize>  4096'), /expected file checksum [0-9a-f]{40}, got [0-9a-f]{40}/)
-  rejects(xml.replace(/<BmapFileSHA1> [0-9a-f]{40}/, '<BmapFileSHA1> 1234'), /expected 40 lowercase hex digits \(sha1\) in <BmapFileSHA1>, got "1234"/)
+  rejects(
+    xml.replace(/<BmapFileSHA1> [0-9a-f]{40}/, '<BmapFileSHA1> 1234'),
+    /expected 40 lowercase hex digits \(sha1\) in <BmapFileSHA1>, got "1234"/,
+  )
   rejects(xml.replace(/\s*<BmapFileSHA1>.*<\/BmapFileSHA1>/, ''), /expected one <BmapFileSHA1> in <bmap>, got 0/)
 })
 
@@ -64,17 +79,28 @@ test('decodeBmap() reads a 1.4 file with ChecksumType sha256 or sha1, like 2.0',
     assert.equal(b.fileChecksum, checksumType)
     const r = b.ranges[2]!
     const { offset, length } = bmapRangeBytes(b, r)
-    assert.deepEqual(r.checksum, { algorithm: checksumType, digest: digest(checksumType, image.subarray(offset, offset + length)) })
+    assert.deepEqual(r.checksum, {
+      algorithm: checksumType,
+      digest: digest(checksumType, image.subarray(offset, offset + length)),
+    })
   }
   const xml = oldBmapXml({ version: '1.4', image, blockSize: 4096, ranges: RANGES })
   rejects(xml.replace(/\s*<ChecksumType>.*<\/ChecksumType>/, ''), /expected one <ChecksumType> in <bmap>, got 0/)
 })
 
 test('decodeBmap() lets a 1.x range go without a digest (it is written unverified), not a 2.0 one', () => {
-  const ranges = [{ first: 0, last: 1 }, { first: 5, last: 5, digest: false }, { first: 9, last: 20 }]
+  const ranges = [
+    { first: 0, last: 1 },
+    { first: 5, last: 5, digest: false },
+    { first: 9, last: 20 },
+  ]
   for (const version of ['1.2', '1.3', '1.4'] as const) {
     const b = decodeBmap(oldBmapXml({ version, image, blockSize: 4096, ranges }))
-    assert.deepEqual(b.ranges.map((r) => r.checksum !== undefined), [true, false, true], version)
+    assert.deepEqual(
+      b.ranges.map((r) => r.checksum !== undefined),
+      [true, false, true],
+      version,
+    )
   }
   const v20 = oldBmapXml({ version: '1.4', image, blockSize: 4096, ranges }).replace('version="1.4"', 'version="2.0"')
   const fixed = v20.replace(/(<BmapFileChecksum> )[0-9a-f]{64}/, `$1${'0'.repeat(64)}`)
@@ -85,7 +111,10 @@ test('decodeBmap() reads the digests under the attribute name of the version: sh
   // A 1.3 file's ranges named chksum= are not its digests (bmaptool ignores them too).
   const xml = oldBmapXml({ version: '1.2', image, blockSize: 4096, ranges: RANGES }).replaceAll(' sha1="', ' chksum="')
   assert.ok(decodeBmap(xml).ranges.every((r) => r.checksum === undefined))
-  rejects(oldBmapXml({ version: '1.2', image, blockSize: 4096, ranges: RANGES }).replace(/sha1="[0-9a-f]{40}"/, 'sha1="abc"'), /expected 40 lowercase hex digits as the sha1 of range 0-1, got "abc"/)
+  rejects(
+    oldBmapXml({ version: '1.2', image, blockSize: 4096, ranges: RANGES }).replace(/sha1="[0-9a-f]{40}"/, 'sha1="abc"'),
+    /expected 40 lowercase hex digits as the sha1 of range 0-1, got "abc"/,
+  )
 })
 
 // ---- bmaptool copy (Debian bmap-tools) on the same files ----
@@ -104,7 +133,12 @@ test('bmaptool copy accepts the 1.2, 1.3 and 1.4 files we read, and copies the s
     const img = join(dir, 'disk.img')
     await writeFile(img, image)
     for (const version of ['1.2', '1.3', '1.4'] as const) {
-      const xml = oldBmapXml({ version, image, blockSize: 4096, ranges: [...RANGES.slice(0, 2), { ...RANGES[2]!, digest: false }, RANGES[3]!] })
+      const xml = oldBmapXml({
+        version,
+        image,
+        blockSize: 4096,
+        ranges: [...RANGES.slice(0, 2), { ...RANGES[2]!, digest: false }, RANGES[3]!],
+      })
       const b = decodeBmap(xml)
       await writeFile(join(dir, 'old.bmap'), xml)
       const dest = join(dir, `copy-${version}.img`)
@@ -127,7 +161,9 @@ test('bmaptool copy, like decodeBmap(), refuses a 1.3 file whose BmapFileSHA1 is
     const good = oldBmapXml({ version: '1.3', image, blockSize: 4096, ranges: RANGES })
     const tampered = good.replace('<BlocksCount> 40', '<BlocksCount>  40')
     await writeFile(join(dir, 'bad.bmap'), tampered)
-    const r = await run(['bmaptool', 'copy', '--bmap', join(dir, 'bad.bmap'), img, join(dir, 'copy.img')], { okStatus: [0, 1] })
+    const r = await run(['bmaptool', 'copy', '--bmap', join(dir, 'bad.bmap'), img, join(dir, 'copy.img')], {
+      okStatus: [0, 1],
+    })
     assert.equal(r.status, 1)
     assert.match(r.stderr, /checksum mismatch for bmap file/)
     rejects(tampered, /expected file checksum/)
@@ -136,7 +172,9 @@ test('bmaptool copy, like decodeBmap(), refuses a 1.3 file whose BmapFileSHA1 is
     changed[5 * 4096 + 3]! ^= 1
     await writeFile(img, changed)
     await writeFile(join(dir, 'good.bmap'), good)
-    const c = await run(['bmaptool', 'copy', '--bmap', join(dir, 'good.bmap'), img, join(dir, 'copy.img')], { okStatus: [0, 1] })
+    const c = await run(['bmaptool', 'copy', '--bmap', join(dir, 'good.bmap'), img, join(dir, 'copy.img')], {
+      okStatus: [0, 1],
+    })
     assert.equal(c.status, 1)
     assert.match(c.stderr, /checksum mismatch/)
   })

@@ -5,14 +5,28 @@ import { parseXml, type XmlElement } from './bmap-xml.js'
 class XmlError extends Error {}
 const parse = (src: string): XmlElement => parseXml(src, (state) => new XmlError(state))
 const rejects = (src: string, re: RegExp): void => {
-  assert.throws(() => parse(src), (e: unknown) => e instanceof XmlError && re.test(e.message))
+  assert.throws(
+    () => parse(src),
+    (e: unknown) => e instanceof XmlError && re.test(e.message),
+  )
 }
 
 test('parseXml() reads nested elements, attributes in either quote, text and comments', () => {
-  const root = parse(`<?xml version="1.0" ?>\n<!-- c -->\n<a x="1" y='two'>\n  <!-- inner -->\n  <b>hi</b> <c/>\n</a>\n<!-- after -->\n`)
+  const root = parse(
+    `<?xml version="1.0" ?>\n<!-- c -->\n<a x="1" y='two'>\n  <!-- inner -->\n  <b>hi</b> <c/>\n</a>\n<!-- after -->\n`,
+  )
   assert.equal(root.name, 'a')
-  assert.deepEqual([...root.attrs], [['x', '1'], ['y', 'two']])
-  assert.deepEqual(root.children.map((c) => c.name), ['b', 'c'])
+  assert.deepEqual(
+    [...root.attrs],
+    [
+      ['x', '1'],
+      ['y', 'two'],
+    ],
+  )
+  assert.deepEqual(
+    root.children.map((c) => c.name),
+    ['b', 'c'],
+  )
   assert.equal(root.children[0]!.text, 'hi')
   assert.equal(root.children[1]!.text, '')
 })
@@ -23,7 +37,7 @@ test('parseXml() decodes the predefined entities and character references', () =
   assert.equal(root.text, "&>'😀")
 })
 
-test('parseXml() records where an element\'s content starts and ends in the source', () => {
+test("parseXml() records where an element's content starts and ends in the source", () => {
   const src = '<a><b> 123 </b></a>'
   const b = parse(src).children[0]!
   assert.equal(src.slice(b.contentStart, b.contentEnd), ' 123 ')

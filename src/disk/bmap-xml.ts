@@ -29,7 +29,8 @@ export function parseXml(src: string, fail: (state: string) => Error): XmlElemen
     const line = before.split('\n').length
     return `line ${line}, column ${pos - before.lastIndexOf('\n')}`
   }
-  const error = (what: string, pos = i): Error => fail(`expected ${what} at ${at(pos)}, got ${JSON.stringify(src.slice(pos, pos + 12) || 'the end')}`)
+  const error = (what: string, pos = i): Error =>
+    fail(`expected ${what} at ${at(pos)}, got ${JSON.stringify(src.slice(pos, pos + 12) || 'the end')}`)
   const skipSpace = (): void => {
     SPACE.lastIndex = i
     SPACE.exec(src)
@@ -56,14 +57,15 @@ export function parseXml(src: string, fail: (state: string) => Error): XmlElemen
     i = end + 3
   }
   const decode = (raw: string, start: number): string =>
-    raw.replace(/&([^;&<]*);|&/g, (whole, ref: string | undefined, offset: number) => {
+    raw.replace(/&([^;&<]*);|&/g, (_whole, ref: string | undefined, offset: number) => {
       const pos = start + offset
       if (ref === undefined) throw error('an entity reference like "&amp;"', pos)
       const named = ENTITIES[ref]
       if (named !== undefined) return named
       const m = /^#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}))$/.exec(ref)
       const code = m ? parseInt(m[1] ?? m[2]!, m[1] ? 16 : 10) : -1
-      if (code < 1 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) throw error('a known entity or character reference', pos)
+      if (code < 1 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+        throw error('a known entity or character reference', pos)
       return String.fromCodePoint(code)
     })
   // Misc (XML 1.0 §2.8): whitespace and comments around the root element.

@@ -98,16 +98,22 @@ function check(b: Bmap, action: string): { mappedBlocks: number; totalBlocks: nu
     const name = `range ${r.first}-${r.last}`
     if (!whole(r.first) || !whole(r.last) || r.first > r.last) throw fail(action, `expected first ≤ last in ${name}`)
     if (r.first < next) throw fail(action, `expected ranges sorted and apart, got ${name} after block ${next - 1}`)
-    if (r.last >= totalBlocks) throw fail(action, `expected ${name} inside the image's ${totalBlocks} blocks, got last block ${r.last}`)
+    if (r.last >= totalBlocks)
+      throw fail(action, `expected ${name} inside the image's ${totalBlocks} blocks, got last block ${r.last}`)
     const c = r.checksum
-    if (c !== undefined && !isDigest(c)) throw fail(action, `expected ${HEX_DIGITS[c.algorithm]} lowercase hex digits as the ${c.algorithm} of ${name}, got "${c.digest}"`)
+    if (c !== undefined && !isDigest(c))
+      throw fail(
+        action,
+        `expected ${HEX_DIGITS[c.algorithm]} lowercase hex digits as the ${c.algorithm} of ${name}, got "${c.digest}"`,
+      )
     mappedBlocks += r.last - r.first + 1
     next = r.last + 1
   }
   return { mappedBlocks, totalBlocks }
 }
 
-const digestHex = (algorithm: BmapChecksumType, bytes: Uint8Array): string => createHash(algorithm).update(bytes).digest('hex')
+const digestHex = (algorithm: BmapChecksumType, bytes: Uint8Array): string =>
+  createHash(algorithm).update(bytes).digest('hex')
 
 /** bmaptool's human_size(): "1 byte", "N bytes" below 512, else one decimal of KiB…TiB. */
 function humanSize(size: number): string {
@@ -125,7 +131,11 @@ function humanSize(size: number): string {
 export function encodeBmap(bmap: Bmap): string {
   const { mappedBlocks, totalBlocks } = check(bmap, 'encode bmap')
   const digests = bmap.ranges.map((r) => {
-    if (r.checksum?.algorithm !== CHECKSUM_TYPE) throw fail('encode bmap', `expected a ${CHECKSUM_TYPE} checksum on range ${r.first}-${r.last} (format ${VERSION}), got ${r.checksum?.algorithm ?? 'none'}`)
+    if (r.checksum?.algorithm !== CHECKSUM_TYPE)
+      throw fail(
+        'encode bmap',
+        `expected a ${CHECKSUM_TYPE} checksum on range ${r.first}-${r.last} (format ${VERSION}), got ${r.checksum?.algorithm ?? 'none'}`,
+      )
     return r.checksum.digest
   })
   const percent = ((mappedBlocks * 100) / totalBlocks).toFixed(1)
@@ -161,7 +171,8 @@ export function encodeBmap(bmap: Bmap): string {
     '         (if present) is the checksum of this blocks range. -->',
     `    <${El.BlockMap}>`,
     ...bmap.ranges.map(
-      (r, i) => `        <${El.Range} ${RANGE_CHECKSUM_ATTR}="${digests[i]}"> ${r.first === r.last ? r.first : `${r.first}-${r.last}`} </${El.Range}>`,
+      (r, i) =>
+        `        <${El.Range} ${RANGE_CHECKSUM_ATTR}="${digests[i]}"> ${r.first === r.last ? r.first : `${r.first}-${r.last}`} </${El.Range}>`,
     ),
     `    </${El.BlockMap}>`,
     `</${El.root}>`,
@@ -178,7 +189,8 @@ export function encodeBmap(bmap: Bmap): string {
 function integerOf(text: string, what: string): number {
   const t = text.trim()
   const n = Number(t)
-  if (!/^[0-9]+$/.test(t) || !Number.isSafeInteger(n)) throw fail('decode bmap', `expected a whole number as ${what}, got "${t}"`)
+  if (!/^[0-9]+$/.test(t) || !Number.isSafeInteger(n))
+    throw fail('decode bmap', `expected a whole number as ${what}, got "${t}"`)
   return n
 }
 
@@ -210,11 +222,39 @@ function schemeOf(version: string, action: string): Scheme {
   const m = /^([0-9]+)\.([0-9]+)$/.exec(version)
   const major = m ? Number(m[1]) : NaN
   const minor = m ? Number(m[2]) : NaN
-  if (major === 2) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: true, algorithm: undefined, later: [] }
-  if (major === 1 && minor === 4) return { fileElement: El.BmapFileChecksum, rangeAttr: RANGE_CHECKSUM_ATTR, rangesRequired: false, algorithm: undefined, later: [] }
+  if (major === 2)
+    return {
+      fileElement: El.BmapFileChecksum,
+      rangeAttr: RANGE_CHECKSUM_ATTR,
+      rangesRequired: true,
+      algorithm: undefined,
+      later: [],
+    }
+  if (major === 1 && minor === 4)
+    return {
+      fileElement: El.BmapFileChecksum,
+      rangeAttr: RANGE_CHECKSUM_ATTR,
+      rangesRequired: false,
+      algorithm: undefined,
+      later: [],
+    }
   const since14 = [El.ChecksumType, El.BmapFileChecksum]
-  if (major === 1 && minor === 3) return { fileElement: El.BmapFileSHA1, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1', later: since14 }
-  if (major === 1 && minor <= 2) return { fileElement: undefined, rangeAttr: RANGE_SHA1_ATTR, rangesRequired: false, algorithm: 'sha1', later: [...since14, El.BmapFileSHA1] }
+  if (major === 1 && minor === 3)
+    return {
+      fileElement: El.BmapFileSHA1,
+      rangeAttr: RANGE_SHA1_ATTR,
+      rangesRequired: false,
+      algorithm: 'sha1',
+      later: since14,
+    }
+  if (major === 1 && minor <= 2)
+    return {
+      fileElement: undefined,
+      rangeAttr: RANGE_SHA1_ATTR,
+      rangesRequired: false,
+      algorithm: 'sha1',
+      later: [...since14, El.BmapFileSHA1],
+    }
   throw fail(action, `expected version 1.0 to 1.4 or 2.x, got "${version}"`, 'recreate the bmap with bmaptool create')
 }
 
@@ -242,12 +282,21 @@ export function decodeBmap(xml: string | Uint8Array): DecodedBmap {
   const root = parseXml(text, (state) => fail(action, state))
   if (root.name !== El.root) throw fail(action, `expected root element <${El.root}>, got <${root.name}>`)
   for (const container of [root, only(root, El.BlockMap)]) {
-    if (container.text.trim() !== '') throw fail(action, `expected only elements in <${container.name}>, got text "${container.text.trim().slice(0, 20)}"`)
+    if (container.text.trim() !== '')
+      throw fail(
+        action,
+        `expected only elements in <${container.name}>, got text "${container.text.trim().slice(0, 20)}"`,
+      )
   }
   const version = root.attrs.get('version') ?? ''
   const scheme = schemeOf(version, action)
   const later = root.children.find((c) => scheme.later.includes(c.name))
-  if (later) throw fail(action, `expected no <${later.name}> in a version ${version} bmap (it came with a later version), got one`, 'the version number was changed or damaged')
+  if (later)
+    throw fail(
+      action,
+      `expected no <${later.name}> in a version ${version} bmap (it came with a later version), got one`,
+      'the version number was changed or damaged',
+    )
   let algorithm = scheme.algorithm
   if (algorithm === undefined) {
     const named = only(root, El.ChecksumType).text.trim()
@@ -268,23 +317,48 @@ export function decodeBmap(xml: string | Uint8Array): DecodedBmap {
     const last = m[2] === undefined ? first : integerOf(m[2], 'range end')
     const digest = el.attrs.get(scheme.rangeAttr)
     if (digest === undefined && scheme.rangesRequired) {
-      throw fail(action, `expected a ${scheme.rangeAttr} attribute on range "${el.text.trim()}"`, 'create the bmap with checksums (without --no-checksum)')
+      throw fail(
+        action,
+        `expected a ${scheme.rangeAttr} attribute on range "${el.text.trim()}"`,
+        'create the bmap with checksums (without --no-checksum)',
+      )
     }
     ranges.push(digest === undefined ? { first, last } : { first, last, checksum: { algorithm, digest } })
   }
   const bmap: Bmap = { imageSize, blockSize, ranges }
   const { mappedBlocks, totalBlocks } = check(bmap, action)
-  if (blocksCount !== totalBlocks) throw fail(action, `expected BlocksCount ${totalBlocks} for ${imageSize} bytes in ${blockSize}-byte blocks, got ${blocksCount}`)
-  if (mappedCount !== mappedBlocks) throw fail(action, `expected MappedBlocksCount ${mappedBlocks} (the ranges' total), got ${mappedCount}`)
-  if (scheme.fileElement !== undefined) verifyFileChecksum(text, bytes, only(root, scheme.fileElement), algorithm, action)
-  return { version, fileChecksum: scheme.fileElement === undefined ? undefined : algorithm, imageSize, blockSize, ranges, mappedBlocks, totalBlocks }
+  if (blocksCount !== totalBlocks)
+    throw fail(
+      action,
+      `expected BlocksCount ${totalBlocks} for ${imageSize} bytes in ${blockSize}-byte blocks, got ${blocksCount}`,
+    )
+  if (mappedCount !== mappedBlocks)
+    throw fail(action, `expected MappedBlocksCount ${mappedBlocks} (the ranges' total), got ${mappedCount}`)
+  if (scheme.fileElement !== undefined)
+    verifyFileChecksum(text, bytes, only(root, scheme.fileElement), algorithm, action)
+  return {
+    version,
+    fileChecksum: scheme.fileElement === undefined ? undefined : algorithm,
+    imageSize,
+    blockSize,
+    ranges,
+    mappedBlocks,
+    totalBlocks,
+  }
 }
 
 /** Checks the file checksum in `sumEl`: the file's digest with the field's hex digits replaced by ASCII "0"s. */
-function verifyFileChecksum(text: string, bytes: Uint8Array, sumEl: XmlElement, algorithm: BmapChecksumType, action: string): void {
+function verifyFileChecksum(
+  text: string,
+  bytes: Uint8Array,
+  sumEl: XmlElement,
+  algorithm: BmapChecksumType,
+  action: string,
+): void {
   const expected = sumEl.text.trim()
   const digits = HEX_DIGITS[algorithm]
-  if (!isDigest({ algorithm, digest: expected })) throw fail(action, `expected ${digits} lowercase hex digits (${algorithm}) in <${sumEl.name}>, got "${expected}"`)
+  if (!isDigest({ algorithm, digest: expected }))
+    throw fail(action, `expected ${digits} lowercase hex digits (${algorithm}) in <${sumEl.name}>, got "${expected}"`)
   // Zero the digest where the element's text holds it, in bytes (the text before it may hold multi-byte characters).
   const raw = text.slice(sumEl.contentStart, sumEl.contentEnd).indexOf(expected)
   if (raw < 0) throw fail(action, `expected the digest in <${sumEl.name}> written out, not as character references`)
@@ -292,5 +366,10 @@ function verifyFileChecksum(text: string, bytes: Uint8Array, sumEl: XmlElement, 
   const zeroed = new Uint8Array(bytes)
   zeroed.fill(0x30, at, at + digits)
   const actual = digestHex(algorithm, zeroed)
-  if (actual !== expected) throw fail(action, `expected file checksum ${expected}, got ${actual}`, 'the bmap file was changed or damaged after it was made')
+  if (actual !== expected)
+    throw fail(
+      action,
+      `expected file checksum ${expected}, got ${actual}`,
+      'the bmap file was changed or damaged after it was made',
+    )
 }

@@ -9,7 +9,20 @@ import { HwimageError } from '../errors.js'
 import { decodeNewcHeader, encodeNewcHeader, encodeNewcTrailer, newcPad, S_IF, type NewcEntry } from './cpio-newc.js'
 
 function entry(name: string, mode: number, fileSize = 0, ino = 1): NewcEntry {
-  return { name, mode, ino, uid: 0, gid: 0, nlink: 1, mtime: 1_700_000_000, fileSize, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0 }
+  return {
+    name,
+    mode,
+    ino,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    mtime: 1_700_000_000,
+    fileSize,
+    devMajor: 0,
+    devMinor: 0,
+    rdevMajor: 0,
+    rdevMinor: 0,
+  }
 }
 
 function archive(members: { e: NewcEntry; data?: Uint8Array }[]): Uint8Array {
@@ -79,11 +92,20 @@ test('decodeNewcHeader() rejects a wrong magic and a corrupted field with FORMAT
   const good = encodeNewcHeader(entry('init', S_IF.reg | 0o755, 5))
   const badMagic = new Uint8Array(good)
   badMagic[5] = 0x32 // 070702: the CRC variant
-  assert.throws(() => decodeNewcHeader(badMagic), (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_CPIO')
+  assert.throws(
+    () => decodeNewcHeader(badMagic),
+    (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_CPIO',
+  )
   const badField = new Uint8Array(good)
   badField[20] = 0x7a // 'z' inside c_mode
-  assert.throws(() => decodeNewcHeader(badField), (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_CPIO')
-  assert.throws(() => decodeNewcHeader(good.subarray(0, 100)), (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_CPIO')
+  assert.throws(
+    () => decodeNewcHeader(badField),
+    (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_CPIO',
+  )
+  assert.throws(
+    () => decodeNewcHeader(good.subarray(0, 100)),
+    (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_CPIO',
+  )
 })
 
 test('decodeNewcHeader() on random bytes gives only FORMAT_CPIO', () => {

@@ -32,7 +32,21 @@ export const NEWC_TRAILER = 'TRAILER!!!'
 const HEADER_BYTES = 110
 
 // Field order of the header after the magic; c_check is always 0 in newc.
-const FIELDS = ['ino', 'mode', 'uid', 'gid', 'nlink', 'mtime', 'fileSize', 'devMajor', 'devMinor', 'rdevMajor', 'rdevMinor', 'nameSize', 'check'] as const
+const FIELDS = [
+  'ino',
+  'mode',
+  'uid',
+  'gid',
+  'nlink',
+  'mtime',
+  'fileSize',
+  'devMajor',
+  'devMinor',
+  'rdevMajor',
+  'rdevMinor',
+  'nameSize',
+  'check',
+] as const
 const Off = { magic: 0, fields: 6 } as const
 const FIELD_DIGITS = 8
 
@@ -49,7 +63,8 @@ export function encodeNewcHeader(e: NewcEntry): Uint8Array {
   let text = NEWC_MAGIC
   for (const f of FIELDS) {
     const v = values[f]
-    if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new RangeError(`encodeNewcHeader(): ${f} ${v} does not fit 8 hex digits`)
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff)
+      throw new RangeError(`encodeNewcHeader(): ${f} ${v} does not fit 8 hex digits`)
     text += v.toString(16).toUpperCase().padStart(FIELD_DIGITS, '0') // upper case, as GNU cpio writes it
   }
   const out = new Uint8Array(HEADER_BYTES + nameSize + newcPad(HEADER_BYTES + nameSize))
@@ -60,27 +75,54 @@ export function encodeNewcHeader(e: NewcEntry): Uint8Array {
 
 /** The trailer entry that ends an archive. */
 export function encodeNewcTrailer(): Uint8Array {
-  return encodeNewcHeader({ name: NEWC_TRAILER, mode: 0, ino: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, fileSize: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0 })
+  return encodeNewcHeader({
+    name: NEWC_TRAILER,
+    mode: 0,
+    ino: 0,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    mtime: 0,
+    fileSize: 0,
+    devMajor: 0,
+    devMinor: 0,
+    rdevMajor: 0,
+    rdevMinor: 0,
+  })
 }
 
 /** Decodes the header at `offset`; returns the entry and where its data starts. */
 export function decodeNewcHeader(bytes: Uint8Array, offset = 0): { entry: NewcEntry; dataOffset: number } {
   if (bytes.length - offset < HEADER_BYTES) {
-    throw new FormatError('FORMAT_CPIO', `Cannot read cpio header at ${offset}: ${bytes.length - offset} bytes left, ${HEADER_BYTES} needed`)
+    throw new FormatError(
+      'FORMAT_CPIO',
+      `Cannot read cpio header at ${offset}: ${bytes.length - offset} bytes left, ${HEADER_BYTES} needed`,
+    )
   }
   const text = new TextDecoder('latin1').decode(bytes.subarray(offset, offset + HEADER_BYTES))
   const magic = text.slice(Off.magic, Off.fields)
-  if (magic !== NEWC_MAGIC) throw new FormatError('FORMAT_CPIO', `Cannot read cpio header at ${offset}: magic is "${magic}", expected "${NEWC_MAGIC}"`)
+  if (magic !== NEWC_MAGIC)
+    throw new FormatError(
+      'FORMAT_CPIO',
+      `Cannot read cpio header at ${offset}: magic is "${magic}", expected "${NEWC_MAGIC}"`,
+    )
   const v: Record<string, number> = {}
   FIELDS.forEach((f, i) => {
     const digits = text.slice(Off.fields + i * FIELD_DIGITS, Off.fields + (i + 1) * FIELD_DIGITS)
-    if (!/^[0-9a-fA-F]{8}$/.test(digits)) throw new FormatError('FORMAT_CPIO', `Cannot read cpio header at ${offset}: ${f} is "${digits}", not 8 hex digits`)
+    if (!/^[0-9a-fA-F]{8}$/.test(digits))
+      throw new FormatError(
+        'FORMAT_CPIO',
+        `Cannot read cpio header at ${offset}: ${f} is "${digits}", not 8 hex digits`,
+      )
     v[f] = parseInt(digits, 16)
   })
   const nameSize = v.nameSize!
   const nameEnd = offset + HEADER_BYTES + nameSize
   if (nameSize < 1 || nameEnd > bytes.length || bytes[nameEnd - 1] !== 0) {
-    throw new FormatError('FORMAT_CPIO', `Cannot read cpio header at ${offset}: name of ${nameSize} bytes is not NUL-terminated inside the archive`)
+    throw new FormatError(
+      'FORMAT_CPIO',
+      `Cannot read cpio header at ${offset}: name of ${nameSize} bytes is not NUL-terminated inside the archive`,
+    )
   }
   const name = new TextDecoder().decode(bytes.subarray(offset + HEADER_BYTES, nameEnd - 1))
   const entry: NewcEntry = {

@@ -40,7 +40,10 @@ test('crc32() agrees with a bit-by-bit reference on random inputs of every lengt
     }
     return ~c >>> 0
   }
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => crc32(b) === reference(b)), { numRuns: 300 })
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (b) => crc32(b) === reference(b)),
+    { numRuns: 300 },
+  )
 })
 
 test('crc32() continues over split input when given the previous result as seed', () => {

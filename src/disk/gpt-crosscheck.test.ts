@@ -74,7 +74,15 @@ interface SfdiskTable {
   firstlba: number
   lastlba: number
   sectorsize: number
-  partitions?: { node: string; start: number; size: number; type: string; uuid: string; name?: string; attrs?: string }[]
+  partitions?: {
+    node: string
+    start: number
+    size: number
+    type: string
+    uuid: string
+    name?: string
+    attrs?: string
+  }[]
 }
 
 async function sfdiskJson(path: string): Promise<SfdiskTable> {
@@ -124,9 +132,33 @@ function defaultLayout(sectorSize: number, diskBytes: bigint): Gpt {
   const g = newGpt({ sectorSize, diskSectors: diskBytes / ss, diskGuid: '0B6B6A3C-5D2E-4F10-9A7B-1C2D3E4F5A6B' })
   const lba = (b: bigint): bigint => b / ss
   const partitions: GptPartition[] = [
-    { number: 1, typeGuid: GUID_LINUX_ROOT_X86_64, uniqueGuid: '6E5B1D0C-1111-4222-8333-444455556666', firstLba: lba(21n * MiB), lastLba: g.lastUsableLba, attributes: 0n, name: 'root' },
-    { number: 14, typeGuid: GUID_BIOS_BOOT, uniqueGuid: '6E5B1D0C-1111-4222-8333-44445555000E', firstLba: lba(MiB), lastLba: lba(5n * MiB) - 1n, attributes: 0n, name: '' },
-    { number: 15, typeGuid: GUID_ESP, uniqueGuid: '6E5B1D0C-1111-4222-8333-44445555000F', firstLba: lba(5n * MiB), lastLba: lba(21n * MiB) - 1n, attributes: 1n << 2n, name: 'EFI système' },
+    {
+      number: 1,
+      typeGuid: GUID_LINUX_ROOT_X86_64,
+      uniqueGuid: '6E5B1D0C-1111-4222-8333-444455556666',
+      firstLba: lba(21n * MiB),
+      lastLba: g.lastUsableLba,
+      attributes: 0n,
+      name: 'root',
+    },
+    {
+      number: 14,
+      typeGuid: GUID_BIOS_BOOT,
+      uniqueGuid: '6E5B1D0C-1111-4222-8333-44445555000E',
+      firstLba: lba(MiB),
+      lastLba: lba(5n * MiB) - 1n,
+      attributes: 0n,
+      name: '',
+    },
+    {
+      number: 15,
+      typeGuid: GUID_ESP,
+      uniqueGuid: '6E5B1D0C-1111-4222-8333-44445555000F',
+      firstLba: lba(5n * MiB),
+      lastLba: lba(21n * MiB) - 1n,
+      attributes: 1n << 2n,
+      name: 'EFI système',
+    },
   ]
   return { ...g, partitions }
 }
@@ -145,10 +177,25 @@ test('random tables we encode pass sgdisk -v and match sfdisk --json', async () 
   const nameChars = fc.constantFrom(...'abcXYZ019 -_.:é€ßΩж中😀')
   const guid = fc.uuid().map((u) => u.toUpperCase())
   // Attribute bits sfdisk names or numbers (0–2, 48–63); the reserved bits 3–47 it does not show.
-  const attrs = fc.array(fc.constantFrom(0, 1, 2, 48, 55, 60, 63), { maxLength: 3 }).map((bits) => bits.reduce((a, b) => a | (1n << BigInt(b)), 0n))
+  const attrs = fc
+    .array(fc.constantFrom(0, 1, 2, 48, 55, 60, 63), { maxLength: 3 })
+    .map((bits) => bits.reduce((a, b) => a | (1n << BigInt(b)), 0n))
   const arb = fc.record({
-    parts: fc.array(fc.record({ gapMiB: fc.nat({ max: 3 }), sizeMiB: fc.integer({ min: 1, max: 4 }), type: fc.constantFrom(GUID_ESP, GUID_LINUX_DATA, GUID_MS_BASIC_DATA, GUID_BIOS_BOOT), uuid: guid, attrs, name: fc.array(nameChars, { maxLength: 12 }).map((a) => a.join('')) }), { maxLength: 6 }),
-    slots: fc.shuffledSubarray(Array.from({ length: 128 }, (_, i) => i + 1), { minLength: 6, maxLength: 6 }),
+    parts: fc.array(
+      fc.record({
+        gapMiB: fc.nat({ max: 3 }),
+        sizeMiB: fc.integer({ min: 1, max: 4 }),
+        type: fc.constantFrom(GUID_ESP, GUID_LINUX_DATA, GUID_MS_BASIC_DATA, GUID_BIOS_BOOT),
+        uuid: guid,
+        attrs,
+        name: fc.array(nameChars, { maxLength: 12 }).map((a) => a.join('')),
+      }),
+      { maxLength: 6 },
+    ),
+    slots: fc.shuffledSubarray(
+      Array.from({ length: 128 }, (_, i) => i + 1),
+      { minLength: 6, maxLength: 6 },
+    ),
     diskGuid: guid,
   })
   await withTempDir(async (dir) => {
@@ -156,11 +203,21 @@ test('random tables we encode pass sgdisk -v and match sfdisk --json', async () 
     await fc.assert(
       fc.asyncProperty(arb, async ({ parts, slots, diskGuid }) => {
         let at = 1n
-        const partitions = parts.map((p, i) => {
-          const firstLba = (at + BigInt(p.gapMiB)) * 2048n
-          at += BigInt(p.gapMiB + p.sizeMiB)
-          return { number: slots[i]!, typeGuid: p.type, uniqueGuid: p.uuid, firstLba, lastLba: at * 2048n - 1n, attributes: p.attrs, name: p.name.trim() }
-        }).sort((a, b) => a.number - b.number)
+        const partitions = parts
+          .map((p, i) => {
+            const firstLba = (at + BigInt(p.gapMiB)) * 2048n
+            at += BigInt(p.gapMiB + p.sizeMiB)
+            return {
+              number: slots[i]!,
+              typeGuid: p.type,
+              uniqueGuid: p.uuid,
+              firstLba,
+              lastLba: at * 2048n - 1n,
+              attributes: p.attrs,
+              name: p.name.trim(),
+            }
+          })
+          .sort((a, b) => a.number - b.number)
         const g = { ...newGpt({ sectorSize: 512, diskSectors: (at + 1n) * 2048n, diskGuid }), partitions }
         await writeDisk(img, g)
         assert.match(await sgdiskVerify(img), /No problems found/)
@@ -176,10 +233,41 @@ test('a table sgdisk makes decodes to the values sgdisk was given', async () => 
   await withTempDir(async (dir) => {
     const img = join(dir, 'disk.img')
     await emptyFile(img, 64 * 2 ** 20)
-    await run(['sgdisk', '-o', '-U', '11111111-2222-3333-4444-555555555555',
-      '-n', '14:2048:+4M', '-t', '14:ef02', '-c', '14:bios', '-u', '14:AAAAAAAA-0000-4000-8000-00000000000E',
-      '-n', '15:0:+16M', '-t', '15:ef00', '-c', '15:EFI "sys" tème\\', '-u', '15:AAAAAAAA-0000-4000-8000-00000000000F', '-A', '15:set:2', '-A', '15:set:60',
-      '-n', '1:0:0', '-t', '1:8304', '-c', '1:root', '-u', '1:AAAAAAAA-0000-4000-8000-000000000001', img])
+    await run([
+      'sgdisk',
+      '-o',
+      '-U',
+      '11111111-2222-3333-4444-555555555555',
+      '-n',
+      '14:2048:+4M',
+      '-t',
+      '14:ef02',
+      '-c',
+      '14:bios',
+      '-u',
+      '14:AAAAAAAA-0000-4000-8000-00000000000E',
+      '-n',
+      '15:0:+16M',
+      '-t',
+      '15:ef00',
+      '-c',
+      '15:EFI "sys" tème\\',
+      '-u',
+      '15:AAAAAAAA-0000-4000-8000-00000000000F',
+      '-A',
+      '15:set:2',
+      '-A',
+      '15:set:60',
+      '-n',
+      '1:0:0',
+      '-t',
+      '1:8304',
+      '-c',
+      '1:root',
+      '-u',
+      '1:AAAAAAAA-0000-4000-8000-000000000001',
+      img,
+    ])
     const r = await decodeFile(img, 512)
     assert.deepEqual(r.problems, [])
     assert.equal(r.gpt.diskGuid, '11111111-2222-3333-4444-555555555555')
@@ -187,9 +275,33 @@ test('a table sgdisk makes decodes to the values sgdisk was given', async () => 
     assert.equal(r.gpt.lastUsableLba, 131038n)
     assert.equal(r.gpt.entryCount, 128)
     assert.deepEqual(r.gpt.partitions, [
-      { number: 1, typeGuid: GUID_LINUX_ROOT_X86_64, uniqueGuid: 'AAAAAAAA-0000-4000-8000-000000000001', firstLba: 43008n, lastLba: 131038n, attributes: 0n, name: 'root' },
-      { number: 14, typeGuid: GUID_BIOS_BOOT, uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000E', firstLba: 2048n, lastLba: 10239n, attributes: 0n, name: 'bios' },
-      { number: 15, typeGuid: GUID_ESP, uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000F', firstLba: 10240n, lastLba: 43007n, attributes: (1n << 60n) | 4n, name: 'EFI "sys" tème\\' },
+      {
+        number: 1,
+        typeGuid: GUID_LINUX_ROOT_X86_64,
+        uniqueGuid: 'AAAAAAAA-0000-4000-8000-000000000001',
+        firstLba: 43008n,
+        lastLba: 131038n,
+        attributes: 0n,
+        name: 'root',
+      },
+      {
+        number: 14,
+        typeGuid: GUID_BIOS_BOOT,
+        uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000E',
+        firstLba: 2048n,
+        lastLba: 10239n,
+        attributes: 0n,
+        name: 'bios',
+      },
+      {
+        number: 15,
+        typeGuid: GUID_ESP,
+        uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000F',
+        firstLba: 10240n,
+        lastLba: 43007n,
+        attributes: (1n << 60n) | 4n,
+        name: 'EFI "sys" tème\\',
+      },
     ])
     // And the same as sfdisk reads from the same file.
     assertSfdiskMatches(await sfdiskJson(img), r.gpt, img)
@@ -216,8 +328,24 @@ test('a table sfdisk makes decodes to the values sfdisk was given', async () => 
     assert.equal(r.gpt.entryCount, 248)
     assert.equal(r.gpt.firstUsableLba, 2048n)
     assert.deepEqual(r.gpt.partitions, [
-      { number: 1, typeGuid: GUID_ESP, uniqueGuid: '01234567-89AB-4CDE-8F01-23456789ABCD', firstLba: 2048n, lastLba: 6143n, attributes: 4n, name: 'ESP' },
-      { number: 2, typeGuid: GUID_MS_BASIC_DATA, uniqueGuid: '01234567-89AB-4CDE-8F01-23456789ABCE', firstLba: 8192n, lastLba: 16383n, attributes: 0n, name: 'cidata' },
+      {
+        number: 1,
+        typeGuid: GUID_ESP,
+        uniqueGuid: '01234567-89AB-4CDE-8F01-23456789ABCD',
+        firstLba: 2048n,
+        lastLba: 6143n,
+        attributes: 4n,
+        name: 'ESP',
+      },
+      {
+        number: 2,
+        typeGuid: GUID_MS_BASIC_DATA,
+        uniqueGuid: '01234567-89AB-4CDE-8F01-23456789ABCE',
+        firstLba: 8192n,
+        lastLba: 16383n,
+        attributes: 0n,
+        name: 'cidata',
+      },
     ])
     assertSfdiskMatches(await sfdiskJson(img), r.gpt, img)
   })
@@ -233,7 +361,8 @@ interface FdiskTable {
 }
 
 async function fdiskList4096(path: string): Promise<FdiskTable> {
-  const out = (await run(['fdisk', '-l', '-x', '-b', '4096', '-o', 'Device,Start,End,Sectors,Type-UUID,UUID', path])).stdout
+  const out = (await run(['fdisk', '-l', '-x', '-b', '4096', '-o', 'Device,Start,End,Sectors,Type-UUID,UUID', path]))
+    .stdout
   const field = (label: string): string => new RegExp(`^${label}: (\\S+)$`, 'm').exec(out)?.[1] ?? ''
   const id = field('Disk identifier')
   const firstUsable = BigInt(field('First usable LBA'))
@@ -249,15 +378,21 @@ async function fdiskList4096(path: string): Promise<FdiskTable> {
   return { id, firstUsable, lastUsable, entries, parts }
 }
 
-test('on 4096-byte sectors, fdisk -b 4096 reads our table and verifies it, and we read fdisk\'s', async () => {
+test("on 4096-byte sectors, fdisk -b 4096 reads our table and verifies it, and we read fdisk's", async () => {
   await withTempDir(async (dir) => {
     const img = join(dir, 'disk.img')
     const g = defaultLayout(4096, 64n * MiB)
     await writeDisk(img, g)
     const listed = await fdiskList4096(img)
     assert.equal(listed.id, g.diskGuid)
-    assert.deepEqual([listed.firstUsable, listed.lastUsable, listed.entries], [g.firstUsableLba, g.lastUsableLba, g.entryCount])
-    assert.deepEqual(listed.parts, g.partitions.map((p) => ({ start: p.firstLba, end: p.lastLba, type: p.typeGuid, uuid: p.uniqueGuid })))
+    assert.deepEqual(
+      [listed.firstUsable, listed.lastUsable, listed.entries],
+      [g.firstUsableLba, g.lastUsableLba, g.entryCount],
+    )
+    assert.deepEqual(
+      listed.parts,
+      g.partitions.map((p) => ({ start: p.firstLba, end: p.lastLba, type: p.typeGuid, uuid: p.uniqueGuid })),
+    )
     const verify = await run(['fdisk', '-b', '4096', img], { input: 'v\nq\n' })
     assert.match(verify.stdout, /No errors detected/)
 
@@ -269,10 +404,22 @@ test('on 4096-byte sectors, fdisk -b 4096 reads our table and verifies it, and w
     const r = await decodeFile(other, 4096)
     assert.deepEqual(r.problems, [])
     assert.equal(r.gpt.diskGuid, theirs.id)
-    assert.deepEqual([r.gpt.firstUsableLba, r.gpt.lastUsableLba, r.gpt.entryCount], [theirs.firstUsable, theirs.lastUsable, theirs.entries])
+    assert.deepEqual(
+      [r.gpt.firstUsableLba, r.gpt.lastUsableLba, r.gpt.entryCount],
+      [theirs.firstUsable, theirs.lastUsable, theirs.entries],
+    )
     assert.equal(r.gpt.lastUsableLba, 16384n - 6n)
-    assert.deepEqual(r.gpt.partitions.map((p) => ({ start: p.firstLba, end: p.lastLba, type: p.typeGuid, uuid: p.uniqueGuid })), theirs.parts)
-    assert.deepEqual(r.gpt.partitions.map((p) => [p.number, p.firstLba, p.lastLba, p.name]), [[1, 256n, 2815n, ''], [2, 2816n, 3839n, 'my name']])
+    assert.deepEqual(
+      r.gpt.partitions.map((p) => ({ start: p.firstLba, end: p.lastLba, type: p.typeGuid, uuid: p.uniqueGuid })),
+      theirs.parts,
+    )
+    assert.deepEqual(
+      r.gpt.partitions.map((p) => [p.number, p.firstLba, p.lastLba, p.name]),
+      [
+        [1, 256n, 2815n, ''],
+        [2, 2816n, 3839n, 'my name'],
+      ],
+    )
   })
 })
 
@@ -284,7 +431,10 @@ test('overwriting the last sector gives BACKUP_DAMAGED (sgdisk agrees) and the t
     await writeAt(img, new Uint8Array(512).fill(0xa5), g.diskSectors * 512n - 512n)
     assert.match(await sgdiskVerify(img), /corrupt GPT/)
     const r = await decodeFile(img, 512)
-    assert.deepEqual(r.problems.map((p) => p.code), ['BACKUP_DAMAGED'])
+    assert.deepEqual(
+      r.problems.map((p) => p.code),
+      ['BACKUP_DAMAGED'],
+    )
     assert.equal(r.primaryOk, true)
     assert.equal(r.backupOk, false)
     assert.deepEqual(r.gpt, g)
@@ -299,7 +449,10 @@ test('overwriting LBA 1 gives PRIMARY_DAMAGED (sgdisk agrees) and the table deco
     await writeAt(img, new Uint8Array(512).fill(0x5a), 512n)
     assert.match(await sgdiskVerify(img), /corrupt GPT/)
     const r = await decodeFile(img, 512)
-    assert.deepEqual(r.problems.map((p) => p.code), ['PRIMARY_DAMAGED'])
+    assert.deepEqual(
+      r.problems.map((p) => p.code),
+      ['PRIMARY_DAMAGED'],
+    )
     assert.equal(r.primaryOk, false)
     assert.equal(r.backupOk, true)
     assert.deepEqual(r.gpt, g)
@@ -313,12 +466,18 @@ test('the same on 4096-byte sectors: damaged backup, then damaged primary entrie
     await writeDisk(img, g)
     await writeAt(img, new Uint8Array(4096).fill(0xa5), g.diskSectors * 4096n - 4096n)
     let r = await decodeFile(img, 4096)
-    assert.deepEqual(r.problems.map((p) => p.code), ['BACKUP_DAMAGED'])
+    assert.deepEqual(
+      r.problems.map((p) => p.code),
+      ['BACKUP_DAMAGED'],
+    )
     assert.deepEqual(r.gpt, g)
     await writeDisk(img, g)
     await writeAt(img, new Uint8Array(4096).fill(0x11), 2n * 4096n)
     r = await decodeFile(img, 4096)
-    assert.deepEqual(r.problems.map((p) => p.code), ['PRIMARY_DAMAGED'])
+    assert.deepEqual(
+      r.problems.map((p) => p.code),
+      ['PRIMARY_DAMAGED'],
+    )
     assert.deepEqual(r.gpt, g)
   })
 })
@@ -331,7 +490,10 @@ test('a grown disk reports BACKUP_NOT_AT_END like sgdisk, and resizeGpt() + enco
     await truncate(img, 96 * 2 ** 20)
     assert.match(await sgdiskVerify(img), /doesn't reside\s+at the end of the disk/)
     const before = await decodeFile(img, 512)
-    assert.deepEqual(before.problems.map((p) => p.code), ['BACKUP_NOT_AT_END'])
+    assert.deepEqual(
+      before.problems.map((p) => p.code),
+      ['BACKUP_NOT_AT_END'],
+    )
     assert.equal(before.gpt.diskSectors, 96n * 2048n)
     assert.deepEqual(before.gpt.partitions, g.partitions)
 

@@ -16,7 +16,6 @@ const EntOff = {
   PartitionName: 56,
 } as const
 
-
 /** Name field: 36 UTF-16LE code units, NUL-terminated if shorter. */
 const NAME_UNITS = 36
 const MAX_U64 = (1n << 64n) - 1n
@@ -34,7 +33,6 @@ export interface GptPartition {
   name: string
 }
 
-
 const fail = (action: string, state: string): FormatError => new FormatError('FORMAT_GPT', `Cannot ${action}: ${state}`)
 const hex32 = (n: number): string => `0x${n.toString(16).toUpperCase().padStart(8, '0')}`
 
@@ -44,7 +42,10 @@ export function decodePartitionEntries(bytes: Uint8Array, h: GptHeader): GptPart
   const size = h.sizeOfPartitionEntry
   const arrayBytes = h.numberOfPartitionEntries * size
   if (size < GPT_ENTRY_SIZE || arrayBytes > GPT_MAX_ARRAY_BYTES) {
-    throw fail(action, `expected at most ${GPT_MAX_ARRAY_BYTES} bytes of entries of at least ${GPT_ENTRY_SIZE} bytes, got ${h.numberOfPartitionEntries} × ${size}`)
+    throw fail(
+      action,
+      `expected at most ${GPT_MAX_ARRAY_BYTES} bytes of entries of at least ${GPT_ENTRY_SIZE} bytes, got ${h.numberOfPartitionEntries} × ${size}`,
+    )
   }
   if (bytes.length < arrayBytes) throw fail(action, `expected at least ${arrayBytes} bytes, got ${bytes.length}`)
   const actual = crc32(bytes.subarray(0, arrayBytes))
@@ -59,7 +60,8 @@ export function decodePartitionEntries(bytes: Uint8Array, h: GptHeader): GptPart
     if (typeGuid === GUID_ZERO) continue // an unused entry (§5.3.3)
     const firstLba = v.getBigUint64(e + EntOff.StartingLBA, true)
     const lastLba = v.getBigUint64(e + EntOff.EndingLBA, true)
-    if (lastLba < firstLba) throw fail(action, `expected EndingLBA ≥ StartingLBA in partition ${i + 1}, got ${lastLba} < ${firstLba}`)
+    if (lastLba < firstLba)
+      throw fail(action, `expected EndingLBA ≥ StartingLBA in partition ${i + 1}, got ${lastLba} < ${firstLba}`)
     // Code units one by one, not TextDecoder, so that any name (even a lone surrogate) reads back as written.
     let name = ''
     for (let k = 0; k < NAME_UNITS; k++) {
@@ -70,7 +72,9 @@ export function decodePartitionEntries(bytes: Uint8Array, h: GptHeader): GptPart
     parts.push({
       number: i + 1,
       typeGuid,
-      uniqueGuid: formatGuid(bytes.subarray(e + EntOff.UniquePartitionGUID, e + EntOff.UniquePartitionGUID + GUID_SIZE)),
+      uniqueGuid: formatGuid(
+        bytes.subarray(e + EntOff.UniquePartitionGUID, e + EntOff.UniquePartitionGUID + GUID_SIZE),
+      ),
       firstLba,
       lastLba,
       attributes: v.getBigUint64(e + EntOff.Attributes, true),
@@ -81,7 +85,11 @@ export function decodePartitionEntries(bytes: Uint8Array, h: GptHeader): GptPart
 }
 
 /** Encodes partitions into an entry array of `entryCount` slots of `entrySize` bytes (unused slots zero). */
-export function encodePartitionEntries(parts: GptPartition[], entryCount: number, entrySize = GPT_ENTRY_SIZE): Uint8Array {
+export function encodePartitionEntries(
+  parts: GptPartition[],
+  entryCount: number,
+  entrySize = GPT_ENTRY_SIZE,
+): Uint8Array {
   const action = 'encode GPT partition entries'
   if (!Number.isInteger(entrySize) || entrySize < GPT_ENTRY_SIZE || entrySize % GPT_ENTRY_SIZE !== 0) {
     throw fail(action, `expected an entry size that is a multiple of ${GPT_ENTRY_SIZE}, got ${entrySize}`)
@@ -99,13 +107,21 @@ export function encodePartitionEntries(parts: GptPartition[], entryCount: number
     if (used.has(p.number)) throw fail(action, `expected each partition number once, got ${p.number} twice`)
     used.add(p.number)
     const type = normalizeGuid(p.typeGuid)
-    if (type === GUID_ZERO) throw fail(action, `expected a non-zero type GUID in partition ${p.number}, got "${p.typeGuid}"`)
+    if (type === GUID_ZERO)
+      throw fail(action, `expected a non-zero type GUID in partition ${p.number}, got "${p.typeGuid}"`)
     if (p.firstLba < 0n || p.lastLba < p.firstLba || p.lastLba > MAX_U64) {
-      throw fail(action, `expected 0 ≤ StartingLBA ≤ EndingLBA in partition ${p.number}, got ${p.firstLba} and ${p.lastLba}`)
+      throw fail(
+        action,
+        `expected 0 ≤ StartingLBA ≤ EndingLBA in partition ${p.number}, got ${p.firstLba} and ${p.lastLba}`,
+      )
     }
-    if (p.attributes < 0n || p.attributes > MAX_U64) throw fail(action, `expected 64-bit attributes in partition ${p.number}, got ${p.attributes}`)
+    if (p.attributes < 0n || p.attributes > MAX_U64)
+      throw fail(action, `expected 64-bit attributes in partition ${p.number}, got ${p.attributes}`)
     if (p.name.length > NAME_UNITS || p.name.includes('\0')) {
-      throw fail(action, `expected a name of at most ${NAME_UNITS} UTF-16 code units without NUL in partition ${p.number}, got ${JSON.stringify(p.name)}`)
+      throw fail(
+        action,
+        `expected a name of at most ${NAME_UNITS} UTF-16 code units without NUL in partition ${p.number}, got ${JSON.stringify(p.name)}`,
+      )
     }
     const e = (p.number - 1) * entrySize
     out.set(parseGuid(type), e + EntOff.PartitionTypeGUID)

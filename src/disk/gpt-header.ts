@@ -52,7 +52,6 @@ export interface GptHeader {
   partitionEntryArrayCrc32: number
 }
 
-
 const fail = (action: string, state: string): FormatError => new FormatError('FORMAT_GPT', `Cannot ${action}: ${state}`)
 const hex32 = (n: number): string => `0x${n.toString(16).toUpperCase().padStart(8, '0')}`
 const ceilDiv = (a: number, b: number): number => Math.ceil(a / b)
@@ -65,7 +64,8 @@ export function checkSectorSize(sectorSize: number, action: string): void {
 /** Decodes and checks one GPT header sector: length, signature, ranges, then CRC. Does not check where it was found. */
 export function decodeGptHeader(sector: Uint8Array): GptHeader {
   const action = 'decode GPT header'
-  if (sector.length < GPT_HEADER_SIZE) throw fail(action, `expected at least ${GPT_HEADER_SIZE} bytes, got ${sector.length}`)
+  if (sector.length < GPT_HEADER_SIZE)
+    throw fail(action, `expected at least ${GPT_HEADER_SIZE} bytes, got ${sector.length}`)
   const sig = String.fromCharCode(...sector.subarray(HdrOff.Signature, HdrOff.Signature + GPT_SIGNATURE.length))
   if (sig !== GPT_SIGNATURE) throw fail(action, `expected signature "${GPT_SIGNATURE}", got ${JSON.stringify(sig)}`)
   const v = new DataView(sector.buffer, sector.byteOffset, sector.length)
@@ -83,7 +83,8 @@ export function decodeGptHeader(sector: Uint8Array): GptHeader {
     sizeOfPartitionEntry: v.getUint32(HdrOff.SizeOfPartitionEntry, true),
     partitionEntryArrayCrc32: v.getUint32(HdrOff.PartitionEntryArrayCRC32, true),
   }
-  if (h.revision >>> 16 !== GPT_REVISION >>> 16) throw fail(action, `expected revision 1.x (${hex32(GPT_REVISION)}), got ${hex32(h.revision)}`)
+  if (h.revision >>> 16 !== GPT_REVISION >>> 16)
+    throw fail(action, `expected revision 1.x (${hex32(GPT_REVISION)}), got ${hex32(h.revision)}`)
   if (h.headerSize < GPT_HEADER_SIZE || h.headerSize > sector.length) {
     throw fail(action, `expected HeaderSize from ${GPT_HEADER_SIZE} to ${sector.length}, got ${h.headerSize}`)
   }
@@ -93,7 +94,10 @@ export function decodeGptHeader(sector: Uint8Array): GptHeader {
   }
   const arrayBytes = h.numberOfPartitionEntries * es
   if (h.numberOfPartitionEntries < 1 || arrayBytes > GPT_MAX_ARRAY_BYTES) {
-    throw fail(action, `expected 1 to ${GPT_MAX_ARRAY_BYTES} bytes of partition entries, got ${h.numberOfPartitionEntries} × ${es}`)
+    throw fail(
+      action,
+      `expected 1 to ${GPT_MAX_ARRAY_BYTES} bytes of partition entries, got ${h.numberOfPartitionEntries} × ${es}`,
+    )
   }
   if (h.myLba < 1n || h.alternateLba < 1n || h.myLba === h.alternateLba) {
     throw fail(action, `expected distinct MyLBA and AlternateLBA of at least 1, got ${h.myLba} and ${h.alternateLba}`)
@@ -103,7 +107,10 @@ export function decodeGptHeader(sector: Uint8Array): GptHeader {
   }
   const inUsable = (lba: bigint): boolean => lba >= h.firstUsableLba && lba <= h.lastUsableLba
   if (inUsable(h.myLba) || inUsable(h.alternateLba)) {
-    throw fail(action, `expected MyLBA ${h.myLba} and AlternateLBA ${h.alternateLba} outside the usable LBAs ${h.firstUsableLba}–${h.lastUsableLba}`)
+    throw fail(
+      action,
+      `expected MyLBA ${h.myLba} and AlternateLBA ${h.alternateLba} outside the usable LBAs ${h.firstUsableLba}–${h.lastUsableLba}`,
+    )
   }
   // The array lies between this header and the usable area: before FirstUsableLBA for a
   // primary, after LastUsableLBA for a backup (§5.3.1); a sector-size-free check of that.
@@ -111,7 +118,10 @@ export function decodeGptHeader(sector: Uint8Array): GptHeader {
   const before = h.partitionEntryLba > h.myLba && arrayEnd <= h.firstUsableLba
   const after = h.partitionEntryLba > h.lastUsableLba && arrayEnd <= h.myLba
   if (!before && !after) {
-    throw fail(action, `expected PartitionEntryLBA outside the usable LBAs and apart from MyLBA ${h.myLba}, got ${h.partitionEntryLba}`)
+    throw fail(
+      action,
+      `expected PartitionEntryLBA outside the usable LBAs and apart from MyLBA ${h.myLba}, got ${h.partitionEntryLba}`,
+    )
   }
   const copy = new Uint8Array(sector.subarray(0, h.headerSize))
   new DataView(copy.buffer).setUint32(HdrOff.HeaderCRC32, 0, true)

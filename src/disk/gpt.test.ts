@@ -34,15 +34,42 @@ export function sampleGpt(sectorSize = 512, diskBytes = 64n * MiB): Gpt {
   const g = newGpt({ sectorSize, diskSectors: diskBytes / ss, diskGuid: '11111111-2222-3333-4444-555555555555' })
   const lba = (bytes: bigint): bigint => bytes / ss
   const partitions: GptPartition[] = [
-    { number: 1, typeGuid: GUID_LINUX_ROOT_X86_64, uniqueGuid: 'AAAAAAAA-0000-4000-8000-000000000001', firstLba: lba(21n * MiB), lastLba: g.lastUsableLba, attributes: 0n, name: 'root' },
-    { number: 14, typeGuid: GUID_BIOS_BOOT, uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000E', firstLba: lba(MiB), lastLba: lba(5n * MiB) - 1n, attributes: 0n, name: 'bios' },
-    { number: 15, typeGuid: GUID_ESP, uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000F', firstLba: lba(5n * MiB), lastLba: lba(21n * MiB) - 1n, attributes: 1n << 2n, name: 'ESP' },
+    {
+      number: 1,
+      typeGuid: GUID_LINUX_ROOT_X86_64,
+      uniqueGuid: 'AAAAAAAA-0000-4000-8000-000000000001',
+      firstLba: lba(21n * MiB),
+      lastLba: g.lastUsableLba,
+      attributes: 0n,
+      name: 'root',
+    },
+    {
+      number: 14,
+      typeGuid: GUID_BIOS_BOOT,
+      uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000E',
+      firstLba: lba(MiB),
+      lastLba: lba(5n * MiB) - 1n,
+      attributes: 0n,
+      name: 'bios',
+    },
+    {
+      number: 15,
+      typeGuid: GUID_ESP,
+      uniqueGuid: 'AAAAAAAA-0000-4000-8000-00000000000F',
+      firstLba: lba(5n * MiB),
+      lastLba: lba(21n * MiB) - 1n,
+      attributes: 1n << 2n,
+      name: 'ESP',
+    },
   ]
   return { ...g, partitions }
 }
 
 /** The first `headSectors` and last `tailSectors` sectors of a disk holding `gpt`, as a reader would get them. */
-export function diskWindows(gpt: Gpt, bootCode?: Uint8Array): { head: Uint8Array; tail: Uint8Array; diskBytes: bigint } {
+export function diskWindows(
+  gpt: Gpt,
+  bootCode?: Uint8Array,
+): { head: Uint8Array; tail: Uint8Array; diskBytes: bigint } {
   const { primary, backup, backupOffset } = encodeGpt(gpt, { bootCode })
   const diskBytes = gpt.diskSectors * BigInt(gpt.sectorSize)
   assert.equal(backupOffset + BigInt(backup.length), diskBytes)
@@ -91,17 +118,26 @@ test('encodeGptHeader() fills a 4096-byte sector and leaves the reserved bytes z
 test('decodeGptHeader() rejects a header whose CRC does not match, naming expected and actual', () => {
   const b = encodeGptHeader(sampleHeader(), 512)
   flip(b, 60, 1) // inside DiskGUID: only the CRC can notice
-  assert.throws(() => decodeGptHeader(b), (e: unknown) => isGptError(e) && /expected HeaderCRC32 0x[0-9A-F]{8}, got 0x[0-9A-F]{8}/.test((e as Error).message))
+  assert.throws(
+    () => decodeGptHeader(b),
+    (e: unknown) => isGptError(e) && /expected HeaderCRC32 0x[0-9A-F]{8}, got 0x[0-9A-F]{8}/.test((e as Error).message),
+  )
 })
 
 test('decodeGptHeader() rejects a sector shorter than 92 bytes', () => {
-  assert.throws(() => decodeGptHeader(new Uint8Array(91)), (e: unknown) => isGptError(e) && /expected at least 92 bytes, got 91/.test((e as Error).message))
+  assert.throws(
+    () => decodeGptHeader(new Uint8Array(91)),
+    (e: unknown) => isGptError(e) && /expected at least 92 bytes, got 91/.test((e as Error).message),
+  )
 })
 
 test('decodeGptHeader() rejects a wrong signature, quoting what it found', () => {
   const b = encodeGptHeader(sampleHeader(), 512)
   b[0] = 0x58
-  assert.throws(() => decodeGptHeader(b), (e: unknown) => isGptError(e) && /expected signature "EFI PART", got "XFI PART"/.test((e as Error).message))
+  assert.throws(
+    () => decodeGptHeader(b),
+    (e: unknown) => isGptError(e) && /expected signature "EFI PART", got "XFI PART"/.test((e as Error).message),
+  )
 })
 
 /** Sets a header field and recomputes the CRC so that only the range check can fail. */
@@ -116,7 +152,10 @@ function withField(mutate: (v: DataView) => void): Uint8Array {
 
 test('decodeGptHeader() rejects a header claiming 2^32-1 entries without allocating them', () => {
   const b = withField((v) => v.setUint32(80, 0xffff_ffff, true))
-  assert.throws(() => decodeGptHeader(b), (e: unknown) => isGptError(e) && /4294967295 × 128/.test((e as Error).message))
+  assert.throws(
+    () => decodeGptHeader(b),
+    (e: unknown) => isGptError(e) && /4294967295 × 128/.test((e as Error).message),
+  )
 })
 
 test('decodeGptHeader() rejects out-of-range fields with a FormatError naming the field', () => {
@@ -137,12 +176,23 @@ test('decodeGptHeader() rejects out-of-range fields with a FormatError naming th
     ['array past FirstUsableLBA', (v) => v.setBigUint64(72, 3n, true), /PartitionEntryLBA/],
   ]
   for (const [what, mutate, re] of cases) {
-    assert.throws(() => decodeGptHeader(withField(mutate)), (e: unknown) => isGptError(e) && re.test((e as Error).message), what)
+    assert.throws(
+      () => decodeGptHeader(withField(mutate)),
+      (e: unknown) => isGptError(e) && re.test((e as Error).message),
+      what,
+    )
   }
 })
 
 test('decodeGptHeader() accepts a larger HeaderSize, a minor revision and 256-byte entries', () => {
-  const h = decodeGptHeader(withField((v) => { v.setUint32(12, 120, true); v.setUint32(8, 0x0001_0002, true); v.setUint32(84, 256, true); v.setUint32(80, 64, true) }))
+  const h = decodeGptHeader(
+    withField((v) => {
+      v.setUint32(12, 120, true)
+      v.setUint32(8, 0x0001_0002, true)
+      v.setUint32(84, 256, true)
+      v.setUint32(80, 64, true)
+    }),
+  )
   assert.equal(h.headerSize, 120)
   assert.equal(h.revision, 0x0001_0002)
   assert.equal(h.sizeOfPartitionEntry, 256)
@@ -197,20 +247,37 @@ test('encodePartitionEntries() puts each partition in its slot and decodePartiti
 
 test('encodePartitionEntries() writes names as UTF-16LE, including characters outside the BMP', () => {
   const name = 'Système 😀 ε'
-  const bytes = encodePartitionEntries([{ number: 1, typeGuid: GUID_ESP, uniqueGuid: GUID_ESP, firstLba: 34n, lastLba: 34n, attributes: 0n, name }], 1)
+  const bytes = encodePartitionEntries(
+    [{ number: 1, typeGuid: GUID_ESP, uniqueGuid: GUID_ESP, firstLba: 34n, lastLba: 34n, attributes: 0n, name }],
+    1,
+  )
   assert.deepEqual(bytes.subarray(56, 56 + name.length * 2), new Uint8Array(Buffer.from(name, 'utf16le')))
   assert.equal(bytes[56 + name.length * 2], 0)
 })
 
 test('encodePartitionEntries() rejects names over 36 code units, duplicate or out-of-range slots and empty types', () => {
-  const p: GptPartition = { number: 1, typeGuid: GUID_ESP, uniqueGuid: GUID_ESP, firstLba: 34n, lastLba: 40n, attributes: 0n, name: '' }
+  const p: GptPartition = {
+    number: 1,
+    typeGuid: GUID_ESP,
+    uniqueGuid: GUID_ESP,
+    firstLba: 34n,
+    lastLba: 40n,
+    attributes: 0n,
+    name: '',
+  }
   assert.throws(() => encodePartitionEntries([{ ...p, name: 'x'.repeat(37) }], 128), isGptError)
   assert.throws(() => encodePartitionEntries([{ ...p, name: '😀'.repeat(19) }], 128), isGptError)
   assert.throws(() => encodePartitionEntries([{ ...p, name: 'a\0b' }], 128), isGptError)
-  assert.throws(() => encodePartitionEntries([p, p], 128), (e: unknown) => isGptError(e) && /got 1 twice/.test((e as Error).message))
+  assert.throws(
+    () => encodePartitionEntries([p, p], 128),
+    (e: unknown) => isGptError(e) && /got 1 twice/.test((e as Error).message),
+  )
   assert.throws(() => encodePartitionEntries([{ ...p, number: 129 }], 128), isGptError)
   assert.throws(() => encodePartitionEntries([{ ...p, number: 0 }], 128), isGptError)
-  assert.throws(() => encodePartitionEntries([{ ...p, typeGuid: '00000000-0000-0000-0000-000000000000' }], 128), isGptError)
+  assert.throws(
+    () => encodePartitionEntries([{ ...p, typeGuid: '00000000-0000-0000-0000-000000000000' }], 128),
+    isGptError,
+  )
   assert.throws(() => encodePartitionEntries([{ ...p, lastLba: 33n }], 128), isGptError)
   assert.throws(() => encodePartitionEntries([{ ...p, attributes: 1n << 64n }], 128), isGptError)
   assert.throws(() => encodePartitionEntries([p], 128, 100), isGptError)
@@ -219,26 +286,53 @@ test('encodePartitionEntries() rejects names over 36 code units, duplicate or ou
 })
 
 test('decodePartitionEntries() reads 256-byte entries', () => {
-  const p: GptPartition = { number: 3, typeGuid: GUID_ESP, uniqueGuid: GUID_MS_BASIC_DATA, firstLba: 34n, lastLba: 40n, attributes: 5n, name: 'wide' }
+  const p: GptPartition = {
+    number: 3,
+    typeGuid: GUID_ESP,
+    uniqueGuid: GUID_MS_BASIC_DATA,
+    firstLba: 34n,
+    lastLba: 40n,
+    attributes: 5n,
+    name: 'wide',
+  }
   const bytes = encodePartitionEntries([p], 64, 256)
-  const h = { ...sampleHeader(), headerCrc32: 0, sizeOfPartitionEntry: 256, numberOfPartitionEntries: 64, partitionEntryArrayCrc32: crc32(bytes) }
+  const h = {
+    ...sampleHeader(),
+    headerCrc32: 0,
+    sizeOfPartitionEntry: 256,
+    numberOfPartitionEntries: 64,
+    partitionEntryArrayCrc32: crc32(bytes),
+  }
   assert.deepEqual(decodePartitionEntries(bytes, h), [p])
 })
 
 test('decodePartitionEntries() rejects a short array and a wrong array CRC, naming expected and actual', () => {
   const bytes = encodePartitionEntries(sampleGpt().partitions, 128)
   const h = { ...sampleHeader(), headerCrc32: 0, partitionEntryArrayCrc32: crc32(bytes) }
-  assert.throws(() => decodePartitionEntries(bytes.subarray(0, 16383), h), (e: unknown) => isGptError(e) && /expected at least 16384 bytes, got 16383/.test((e as Error).message))
+  assert.throws(
+    () => decodePartitionEntries(bytes.subarray(0, 16383), h),
+    (e: unknown) => isGptError(e) && /expected at least 16384 bytes, got 16383/.test((e as Error).message),
+  )
   const bad = new Uint8Array(bytes)
   bad[16000] = 1
-  assert.throws(() => decodePartitionEntries(bad, h), (e: unknown) => isGptError(e) && /expected PartitionEntryArrayCRC32 0x[0-9A-F]{8}, got 0x[0-9A-F]{8}/.test((e as Error).message))
+  assert.throws(
+    () => decodePartitionEntries(bad, h),
+    (e: unknown) =>
+      isGptError(e) && /expected PartitionEntryArrayCRC32 0x[0-9A-F]{8}, got 0x[0-9A-F]{8}/.test((e as Error).message),
+  )
 })
 
 test('decodePartitionEntries() rejects an entry whose EndingLBA is before its StartingLBA even with a good CRC', () => {
-  const bytes = encodePartitionEntries([{ number: 2, typeGuid: GUID_ESP, uniqueGuid: GUID_ESP, firstLba: 100n, lastLba: 200n, attributes: 0n, name: '' }], 128)
+  const bytes = encodePartitionEntries(
+    [{ number: 2, typeGuid: GUID_ESP, uniqueGuid: GUID_ESP, firstLba: 100n, lastLba: 200n, attributes: 0n, name: '' }],
+    128,
+  )
   new DataView(bytes.buffer).setBigUint64(128 + 40, 50n, true)
   const h = { ...sampleHeader(), headerCrc32: 0, partitionEntryArrayCrc32: crc32(bytes) }
-  assert.throws(() => decodePartitionEntries(bytes, h), (e: unknown) => isGptError(e) && /partition 2, got 50 < 100/.test((e as Error).message))
+  assert.throws(
+    () => decodePartitionEntries(bytes, h),
+    (e: unknown) => isGptError(e) && /partition 2, got 50 < 100/.test((e as Error).message),
+  )
 })
 
 test('decodePartitionEntries() refuses a hand-made header with a huge entry array before reading anything', () => {
@@ -266,12 +360,21 @@ test('newGpt() reserves at least 16 KiB of entries even for fewer than 128 entri
 })
 
 test('newGpt() rejects a bad sector size, a bad entry count and a disk too small for two arrays', () => {
-  assert.throws(() => newGpt({ sectorSize: 1024, diskSectors: 1000n }), (e: unknown) => isGptError(e) && /expected sector size 512 or 4096, got 1024/.test((e as Error).message))
+  assert.throws(
+    () => newGpt({ sectorSize: 1024, diskSectors: 1000n }),
+    (e: unknown) => isGptError(e) && /expected sector size 512 or 4096, got 1024/.test((e as Error).message),
+  )
   assert.throws(() => newGpt({ sectorSize: 512, diskSectors: 1000n, entryCount: 0 }), isGptError)
   assert.throws(() => newGpt({ sectorSize: 512, diskSectors: 1000n, entryCount: 1e6 }), isGptError)
-  assert.throws(() => newGpt({ sectorSize: 512, diskSectors: 67n }), (e: unknown) => isGptError(e) && /at least 68 sectors, got 67/.test((e as Error).message))
+  assert.throws(
+    () => newGpt({ sectorSize: 512, diskSectors: 67n }),
+    (e: unknown) => isGptError(e) && /at least 68 sectors, got 67/.test((e as Error).message),
+  )
   assert.equal(newGpt({ sectorSize: 512, diskSectors: 68n }).lastUsableLba, 34n)
-  assert.throws(() => newGpt({ sectorSize: 4096, diskSectors: 11n }), (e: unknown) => isGptError(e) && /at least 12 sectors, got 11/.test((e as Error).message))
+  assert.throws(
+    () => newGpt({ sectorSize: 4096, diskSectors: 11n }),
+    (e: unknown) => isGptError(e) && /at least 12 sectors, got 11/.test((e as Error).message),
+  )
 })
 
 test('encodeGpt() lays out MBR, primary header and entries, then backup entries and header at the end', () => {
@@ -304,8 +407,14 @@ test('encodeGpt() on 4096-byte sectors puts the MBR in the first 512 bytes of a 
 
 test('encodeGpt() refuses a table whose usable range runs into the entry arrays', () => {
   const g = newGpt({ sectorSize: 512, diskSectors: 131072n })
-  assert.throws(() => encodeGpt({ ...g, firstUsableLba: 33n }), (e: unknown) => isGptError(e) && /FirstUsableLBA ≥ 34/.test((e as Error).message))
-  assert.throws(() => encodeGpt({ ...g, lastUsableLba: 131039n }), (e: unknown) => isGptError(e) && /LastUsableLBA < 131039/.test((e as Error).message))
+  assert.throws(
+    () => encodeGpt({ ...g, firstUsableLba: 33n }),
+    (e: unknown) => isGptError(e) && /FirstUsableLBA ≥ 34/.test((e as Error).message),
+  )
+  assert.throws(
+    () => encodeGpt({ ...g, lastUsableLba: 131039n }),
+    (e: unknown) => isGptError(e) && /LastUsableLBA < 131039/.test((e as Error).message),
+  )
 })
 
 test('decodeGpt() reads back what encodeGpt() wrote with no problems, on 512 and 4096-byte sectors', () => {
@@ -327,7 +436,10 @@ test('decodeGpt() falls back to the backup when the primary header is damaged', 
   const r = decodeGpt(w.head, w.tail, w.diskBytes, 512)
   assert.equal(r.primaryOk, false)
   assert.equal(r.backupOk, true)
-  assert.deepEqual(r.problems.map((p) => p.code), ['PRIMARY_DAMAGED'])
+  assert.deepEqual(
+    r.problems.map((p) => p.code),
+    ['PRIMARY_DAMAGED'],
+  )
   assert.deepEqual(r.gpt, sorted(g))
 })
 
@@ -336,7 +448,10 @@ test('decodeGpt() falls back to the backup when only the primary entry array is 
   const w = diskWindows(g)
   flip(w.head, 2 * 512 + 200, 0x40)
   const r = decodeGpt(w.head, w.tail, w.diskBytes, 512)
-  assert.deepEqual(r.problems.map((p) => p.code), ['PRIMARY_DAMAGED'])
+  assert.deepEqual(
+    r.problems.map((p) => p.code),
+    ['PRIMARY_DAMAGED'],
+  )
   assert.match(r.problems[0]!.message, /PartitionEntryArrayCRC32/)
   assert.deepEqual(r.gpt, sorted(g))
 })
@@ -348,7 +463,10 @@ test('decodeGpt() reports a damaged backup and still reads the primary', () => {
   const r = decodeGpt(w.head, w.tail, w.diskBytes, 4096)
   assert.equal(r.primaryOk, true)
   assert.equal(r.backupOk, false)
-  assert.deepEqual(r.problems.map((p) => p.code), ['BACKUP_DAMAGED'])
+  assert.deepEqual(
+    r.problems.map((p) => p.code),
+    ['BACKUP_DAMAGED'],
+  )
   assert.match(r.problems[0]!.message, /expected signature "EFI PART"/)
   assert.deepEqual(r.gpt, sorted(g))
 })
@@ -358,12 +476,18 @@ test('decodeGpt() throws FORMAT_GPT naming both failures when neither copy is us
   const w = diskWindows(g)
   flip(w.head, 600, 1)
   flip(w.tail, w.tail.length - 500, 1)
-  assert.throws(() => decodeGpt(w.head, w.tail, w.diskBytes, 512), (e: unknown) => isGptError(e) && /primary: .*HeaderCRC32.*backup: .*HeaderCRC32/.test((e as Error).message))
+  assert.throws(
+    () => decodeGpt(w.head, w.tail, w.diskBytes, 512),
+    (e: unknown) => isGptError(e) && /primary: .*HeaderCRC32.*backup: .*HeaderCRC32/.test((e as Error).message),
+  )
 })
 
 test('decodeGpt() hints at 4096-byte sectors when a 4Kn disk is read as 512', () => {
   const w = diskWindows(sampleGpt(4096))
-  assert.throws(() => decodeGpt(w.head, w.tail, w.diskBytes, 512), (e: unknown) => isGptError(e) && /4096-byte sectors/.test((e as FormatError).hint ?? ''))
+  assert.throws(
+    () => decodeGpt(w.head, w.tail, w.diskBytes, 512),
+    (e: unknown) => isGptError(e) && /4096-byte sectors/.test((e as FormatError).hint ?? ''),
+  )
 })
 
 test('decodeGpt() reports BACKUP_NOT_AT_END for an image written to a larger disk, and reads the table', () => {
@@ -375,12 +499,18 @@ test('decodeGpt() reports BACKUP_NOT_AT_END for an image written to a larger dis
   const diskBytes = BigInt(disk.length)
   // A generous tail (as an installer reading the last MiB of a small disk might): still finds the old backup.
   const wide = decodeGpt(disk.subarray(0, 34 * 512), disk.subarray(Number(40n * MiB)), diskBytes, 512)
-  assert.deepEqual(wide.problems.map((p) => p.code), ['BACKUP_NOT_AT_END'])
+  assert.deepEqual(
+    wide.problems.map((p) => p.code),
+    ['BACKUP_NOT_AT_END'],
+  )
   assert.equal(wide.backupOk, true)
   assert.equal(wide.gpt.diskSectors, 96n * 2048n)
   assert.equal(wide.gpt.lastUsableLba, g.lastUsableLba)
   const narrow = decodeGpt(disk.subarray(0, 34 * 512), disk.subarray(disk.length - 33 * 512), diskBytes, 512)
-  assert.deepEqual(narrow.problems.map((p) => p.code), ['BACKUP_NOT_AT_END'])
+  assert.deepEqual(
+    narrow.problems.map((p) => p.code),
+    ['BACKUP_NOT_AT_END'],
+  )
   assert.equal(narrow.backupOk, false)
   assert.deepEqual(narrow.gpt.partitions, sorted(g).partitions)
 })
@@ -390,9 +520,18 @@ test('decodeGpt() reports BACKUP_MISSING for an image cut short, and validateGpt
   const { primary } = encodeGpt(g)
   const diskBytes = 32n * MiB
   const r = decodeGpt(primary, new Uint8Array(33 * 512), diskBytes, 512)
-  assert.deepEqual(r.problems.map((p) => p.code), ['BACKUP_MISSING'])
+  assert.deepEqual(
+    r.problems.map((p) => p.code),
+    ['BACKUP_MISSING'],
+  )
   assert.equal(r.backupOk, false)
-  assert.deepEqual(validateGpt(r.gpt).map((p) => [p.code, p.partition]), [['OUT_OF_RANGE', undefined], ['OUT_OF_RANGE', 1]])
+  assert.deepEqual(
+    validateGpt(r.gpt).map((p) => [p.code, p.partition]),
+    [
+      ['OUT_OF_RANGE', undefined],
+      ['OUT_OF_RANGE', 1],
+    ],
+  )
   assert.match(validateGpt(r.gpt)[1]!.message, /ends past the disk's last LBA 65535/)
 })
 
@@ -401,7 +540,10 @@ test('decodeGpt() reports HEADERS_DISAGREE when both copies are valid but differ
   const a = encodeGpt(g)
   const b = encodeGpt({ ...g, partitions: g.partitions.map((p) => ({ ...p, name: p.name + '2' })) })
   const r = decodeGpt(a.primary, b.backup, g.diskSectors * 512n, 512)
-  assert.deepEqual(r.problems.map((p) => p.code), ['HEADERS_DISAGREE'])
+  assert.deepEqual(
+    r.problems.map((p) => p.code),
+    ['HEADERS_DISAGREE'],
+  )
   assert.match(r.problems[0]!.message, /partitionEntryArrayCrc32/)
   assert.deepEqual(r.gpt, sorted(g))
 })
@@ -410,16 +552,36 @@ test('decodeGpt() reports an MBR that is not protective without rejecting the GP
   const w = diskWindows(sampleGpt())
   w.head[510] = 0
   const r = decodeGpt(w.head, w.tail, w.diskBytes, 512)
-  assert.deepEqual(r.problems.map((p) => p.code), ['MBR_NOT_PROTECTIVE'])
+  assert.deepEqual(
+    r.problems.map((p) => p.code),
+    ['MBR_NOT_PROTECTIVE'],
+  )
 })
 
 test('decodeGpt() leaves layout problems to validateGpt(), which finds them in the table read', () => {
   const g = sampleGpt()
-  const bad = { ...g, partitions: [...g.partitions, { ...g.partitions[0]!, number: 7, uniqueGuid: 'BBBBBBBB-0000-4000-8000-000000000007', firstLba: g.partitions[0]!.firstLba + 1n }] }
+  const bad = {
+    ...g,
+    partitions: [
+      ...g.partitions,
+      {
+        ...g.partitions[0]!,
+        number: 7,
+        uniqueGuid: 'BBBBBBBB-0000-4000-8000-000000000007',
+        firstLba: g.partitions[0]!.firstLba + 1n,
+      },
+    ],
+  }
   const w = diskWindows(bad)
   const r = decodeGpt(w.head, w.tail, w.diskBytes, 512)
   assert.deepEqual(r.problems, [])
-  assert.deepEqual(validateGpt(r.gpt).map((p) => [p.code, p.partition]), [['MISALIGNED', 7], ['OVERLAP', 7]])
+  assert.deepEqual(
+    validateGpt(r.gpt).map((p) => [p.code, p.partition]),
+    [
+      ['MISALIGNED', 7],
+      ['OVERLAP', 7],
+    ],
+  )
 })
 
 test('decodeGpt() rejects impossible disk sizes and windows', () => {
@@ -438,29 +600,95 @@ test('validateGpt() finds nothing wrong with the default layout', () => {
 
 test('validateGpt() reports misaligned starts, overlaps, out-of-range partitions and duplicate GUIDs', () => {
   const g = newGpt({ sectorSize: 512, diskSectors: 131072n, diskGuid: GUID_ESP })
-  const p = (number: number, firstLba: bigint, lastLba: bigint, uniqueGuid = `AAAAAAAA-0000-4000-8000-${String(number).padStart(12, '0')}`): GptPartition =>
-    ({ number, typeGuid: GUID_ESP, uniqueGuid, firstLba, lastLba, attributes: 0n, name: '' })
+  const p = (
+    number: number,
+    firstLba: bigint,
+    lastLba: bigint,
+    uniqueGuid = `AAAAAAAA-0000-4000-8000-${String(number).padStart(12, '0')}`,
+  ): GptPartition => ({ number, typeGuid: GUID_ESP, uniqueGuid, firstLba, lastLba, attributes: 0n, name: '' })
   const problems = validateGpt({
     ...g,
-    partitions: [p(1, 2048n, 4095n), p(2, 4000n, 6143n), p(3, 33n, 100n), p(4, 8192n, 131039n), p(5, 10240n, 10240n, GUID_ESP), p(6, 20480n, 20480n, p(1, 0n, 0n).uniqueGuid)],
+    partitions: [
+      p(1, 2048n, 4095n),
+      p(2, 4000n, 6143n),
+      p(3, 33n, 100n),
+      p(4, 8192n, 131039n),
+      p(5, 10240n, 10240n, GUID_ESP),
+      p(6, 20480n, 20480n, p(1, 0n, 0n).uniqueGuid),
+    ],
   })
   const got = problems.map((x) => `${x.code}:${x.partition}`).sort()
-  assert.deepEqual(got, ['DUPLICATE_GUID:5', 'DUPLICATE_GUID:6', 'MISALIGNED:2', 'MISALIGNED:3', 'OUT_OF_RANGE:3', 'OUT_OF_RANGE:4', 'OVERLAP:2', 'OVERLAP:5', 'OVERLAP:6'].sort())
+  assert.deepEqual(
+    got,
+    [
+      'DUPLICATE_GUID:5',
+      'DUPLICATE_GUID:6',
+      'MISALIGNED:2',
+      'MISALIGNED:3',
+      'OUT_OF_RANGE:3',
+      'OUT_OF_RANGE:4',
+      'OVERLAP:2',
+      'OVERLAP:5',
+      'OVERLAP:6',
+    ].sort(),
+  )
 })
 
 test('validateGpt() reports a usable range that runs into the backup array, and partitions past the disk', () => {
   const g = newGpt({ sectorSize: 4096, diskSectors: 16384n })
   assert.deepEqual(validateGpt({ ...g, lastUsableLba: 16378n }), [])
   // 128 entries need 4 sectors of 4096 bytes at LBA 16379–16382.
-  assert.deepEqual(validateGpt({ ...g, lastUsableLba: 16379n }).map((p) => p.code), ['OUT_OF_RANGE'])
-  const past = { ...g, lastUsableLba: 20000n, partitions: [{ number: 2, typeGuid: GUID_ESP, uniqueGuid: GUID_MS_BASIC_DATA, firstLba: 256n, lastLba: 16384n, attributes: 0n, name: '' }] }
-  assert.deepEqual(validateGpt(past).map((p) => [p.code, p.partition]), [['OUT_OF_RANGE', undefined], ['OUT_OF_RANGE', 2]])
+  assert.deepEqual(
+    validateGpt({ ...g, lastUsableLba: 16379n }).map((p) => p.code),
+    ['OUT_OF_RANGE'],
+  )
+  const past = {
+    ...g,
+    lastUsableLba: 20000n,
+    partitions: [
+      {
+        number: 2,
+        typeGuid: GUID_ESP,
+        uniqueGuid: GUID_MS_BASIC_DATA,
+        firstLba: 256n,
+        lastLba: 16384n,
+        attributes: 0n,
+        name: '',
+      },
+    ],
+  }
+  assert.deepEqual(
+    validateGpt(past).map((p) => [p.code, p.partition]),
+    [
+      ['OUT_OF_RANGE', undefined],
+      ['OUT_OF_RANGE', 2],
+    ],
+  )
 })
 
 test('validateGpt() takes another alignment, or none with 0', () => {
-  const g = { ...newGpt({ sectorSize: 512, diskSectors: 131072n }), partitions: [{ number: 1, typeGuid: GUID_ESP, uniqueGuid: GUID_ESP.replace('C', 'D'), firstLba: 40n, lastLba: 100n, attributes: 0n, name: '' }] }
-  assert.deepEqual(validateGpt(g, 4096).map((x) => x.code), [])
-  assert.deepEqual(validateGpt(g, 8192).map((x) => x.code), ['MISALIGNED'])
+  const g = {
+    ...newGpt({ sectorSize: 512, diskSectors: 131072n }),
+    partitions: [
+      {
+        number: 1,
+        typeGuid: GUID_ESP,
+        uniqueGuid: GUID_ESP.replace('C', 'D'),
+        firstLba: 40n,
+        lastLba: 100n,
+        attributes: 0n,
+        name: '',
+      },
+    ],
+  }
+  assert.deepEqual(
+    validateGpt(g, 4096).map((x) => x.code),
+    [],
+  )
+  assert.deepEqual(
+    validateGpt(g, 8192).map((x) => x.code),
+    ['MISALIGNED'],
+  )
   assert.deepEqual(validateGpt(g, 0), [])
 })
 
@@ -480,7 +708,13 @@ test('resizeGpt() shrinks a table when the partitions still fit and refuses othe
   const lastEnd = g.partitions.reduce((m, p) => (p.lastLba > m ? p.lastLba : m), 0n)
   const shrunk = resizeGpt({ ...g, partitions: g.partitions.filter((p) => p.number !== 1) }, lastEnd + 7n)
   assert.equal(shrunk.lastUsableLba, lastEnd + 1n)
-  assert.throws(() => resizeGpt(g, lastEnd + 5n), (e: unknown) => e instanceof FormatError && e.code === 'TARGET_TOO_SMALL' && new RegExp(`at least ${lastEnd + 6n} sectors, got ${lastEnd + 5n}`).test(e.message))
+  assert.throws(
+    () => resizeGpt(g, lastEnd + 5n),
+    (e: unknown) =>
+      e instanceof FormatError &&
+      e.code === 'TARGET_TOO_SMALL' &&
+      new RegExp(`at least ${lastEnd + 6n} sectors, got ${lastEnd + 5n}`).test(e.message),
+  )
 })
 
 test('resizeGpt() does not mutate the table it is given', () => {
@@ -531,7 +765,15 @@ const gptArb: fc.Arbitrary<Gpt> = fc
       const firstLba = at + p.gap
       const lastLba = firstLba + p.size - 1n
       at = lastLba + 1n
-      return { number, typeGuid: p.typeGuid, uniqueGuid: p.uniqueGuid, firstLba, lastLba, attributes: p.attributes, name: p.name }
+      return {
+        number,
+        typeGuid: p.typeGuid,
+        uniqueGuid: p.uniqueGuid,
+        firstLba,
+        lastLba,
+        attributes: p.attributes,
+        name: p.name,
+      }
     })
     // Room for at least one usable sector when there are no partitions.
     const diskSectors = (at === firstUsableLba ? at + 1n : at) + extra + array + 1n
@@ -557,7 +799,13 @@ test('decodePartitionEntries(encodePartitionEntries(x)) = x for random partition
   fc.assert(
     fc.property(gptArb, fc.constantFrom(128, 256), (g, entrySize) => {
       const bytes = encodePartitionEntries(g.partitions, g.entryCount, entrySize)
-      const h = { ...sampleHeader(), headerCrc32: 0, numberOfPartitionEntries: g.entryCount, sizeOfPartitionEntry: entrySize, partitionEntryArrayCrc32: crc32(bytes) }
+      const h = {
+        ...sampleHeader(),
+        headerCrc32: 0,
+        numberOfPartitionEntries: g.entryCount,
+        sizeOfPartitionEntry: entrySize,
+        partitionEntryArrayCrc32: crc32(bytes),
+      }
       assert.deepEqual(decodePartitionEntries(bytes, h), g.partitions)
     }),
     { numRuns: 100 },
@@ -577,7 +825,12 @@ test('a table survives resizeGpt() to a larger disk and back', () => {
 })
 
 /** Runs decodeGpt on possibly-corrupt windows: it must return or throw FORMAT_GPT, nothing else. */
-function decodeOrFormatError(head: Uint8Array, tail: Uint8Array, diskBytes: bigint, ss: number): ReturnType<typeof decodeGpt> | 'format-error' {
+function decodeOrFormatError(
+  head: Uint8Array,
+  tail: Uint8Array,
+  diskBytes: bigint,
+  ss: number,
+): ReturnType<typeof decodeGpt> | 'format-error' {
   try {
     return decodeGpt(head, tail, diskBytes, ss)
   } catch (e) {
@@ -605,7 +858,11 @@ test('changing a byte of the primary header or entry array is reported as PRIMAR
       flip(head, i, 1 << (i % 8))
       const r = decodeGpt(head, w.tail, w.diskBytes, ss)
       assert.equal(r.primaryOk, false, `byte ${i}`)
-      assert.deepEqual(r.problems.map((p) => p.code), ['PRIMARY_DAMAGED'], `byte ${i}`)
+      assert.deepEqual(
+        r.problems.map((p) => p.code),
+        ['PRIMARY_DAMAGED'],
+        `byte ${i}`,
+      )
       assert.deepEqual(r.gpt, g, `byte ${i}`)
     }
   }
@@ -617,14 +874,19 @@ test('changing a byte of the backup header or entry array is reported as BACKUP_
     const w = diskWindows(g)
     const headerAt = w.tail.length - ss
     const arrayAt = headerAt - entryArraySectors(128, ss) * ss
-    const covered = (i: number): boolean => (i >= arrayAt && i < arrayAt + 128 * 128) || (i >= headerAt && i < headerAt + 92)
+    const covered = (i: number): boolean =>
+      (i >= arrayAt && i < arrayAt + 128 * 128) || (i >= headerAt && i < headerAt + 92)
     for (let i = 0; i < w.tail.length; i++) {
       if (!covered(i) || (i < headerAt && !sampled(i - arrayAt))) continue
       const tail = new Uint8Array(w.tail)
       flip(tail, i, 0x80 >> (i % 8))
       const r = decodeGpt(w.head, tail, w.diskBytes, ss)
       assert.equal(r.backupOk, false, `byte ${i}`)
-      assert.deepEqual(r.problems.map((p) => p.code), ['BACKUP_DAMAGED'], `byte ${i}`)
+      assert.deepEqual(
+        r.problems.map((p) => p.code),
+        ['BACKUP_DAMAGED'],
+        `byte ${i}`,
+      )
       assert.deepEqual(r.gpt, g, `byte ${i}`)
     }
   }

@@ -100,10 +100,16 @@ function placement(gpt: Gpt, action: string): { array: bigint; backupEntryLba: b
   const lastLba = gpt.diskSectors - 1n
   const backupEntryLba = lastLba - array
   if (gpt.firstUsableLba < 2n + array) {
-    throw fail(action, `expected FirstUsableLBA ≥ ${2n + array} after the primary entry array, got ${gpt.firstUsableLba}`)
+    throw fail(
+      action,
+      `expected FirstUsableLBA ≥ ${2n + array} after the primary entry array, got ${gpt.firstUsableLba}`,
+    )
   }
   if (gpt.lastUsableLba >= backupEntryLba) {
-    throw fail(action, `expected LastUsableLBA < ${backupEntryLba} before the backup entry array, got ${gpt.lastUsableLba}`)
+    throw fail(
+      action,
+      `expected LastUsableLBA < ${backupEntryLba} before the backup entry array, got ${gpt.lastUsableLba}`,
+    )
   }
   if (gpt.firstUsableLba > gpt.lastUsableLba) {
     throw fail(action, `expected FirstUsableLBA ≤ LastUsableLBA, got ${gpt.firstUsableLba} > ${gpt.lastUsableLba}`)
@@ -116,7 +122,10 @@ function placement(gpt: Gpt, action: string): { array: bigint; backupEntryLba: b
  * through the end of the primary entry array; `backup` = backup entry array + backup header, to be
  * written at byte offset `backupOffset`. Layout problems (overlap, alignment) are validateGpt's job.
  */
-export function encodeGpt(gpt: Gpt, opts: { bootCode?: Uint8Array } = {}): { primary: Uint8Array; backup: Uint8Array; backupOffset: bigint } {
+export function encodeGpt(
+  gpt: Gpt,
+  opts: { bootCode?: Uint8Array } = {},
+): { primary: Uint8Array; backup: Uint8Array; backupOffset: bigint } {
   const { array, backupEntryLba, lastLba } = placement(gpt, 'encode GPT')
   const ss = gpt.sectorSize
   const entries = encodePartitionEntries(gpt.partitions, gpt.entryCount)
@@ -137,7 +146,10 @@ export function encodeGpt(gpt: Gpt, opts: { bootCode?: Uint8Array } = {}): { pri
   primary.set(entries, 2 * ss)
   const backup = new Uint8Array(arrayBytes + ss)
   backup.set(entries, 0)
-  backup.set(encodeGptHeader({ ...header, myLba: lastLba, alternateLba: 1n, partitionEntryLba: backupEntryLba }, ss), arrayBytes)
+  backup.set(
+    encodeGptHeader({ ...header, myLba: lastLba, alternateLba: 1n, partitionEntryLba: backupEntryLba }, ss),
+    arrayBytes,
+  )
   return { primary, backup, backupOffset: backupEntryLba * BigInt(ss) }
 }
 
@@ -154,26 +166,53 @@ export function validateGpt(gpt: Gpt, alignBytes = 1 << 20): GptProblem[] {
   // The smallest backup array the entries need (other tools may reserve less than newGpt's 16 KiB).
   const backupArrayLba = lastLba - BigInt(ceilDiv(gpt.entryCount * GPT_ENTRY_SIZE, gpt.sectorSize))
   if (gpt.lastUsableLba >= backupArrayLba) {
-    problems.push({ code: 'OUT_OF_RANGE', message: `LastUsableLBA ${gpt.lastUsableLba} runs into the backup entry array of a disk whose last LBA is ${lastLba}` })
+    problems.push({
+      code: 'OUT_OF_RANGE',
+      message: `LastUsableLBA ${gpt.lastUsableLba} runs into the backup entry array of a disk whose last LBA is ${lastLba}`,
+    })
   }
   for (const p of gpt.partitions) {
     const where = `Partition ${p.number} (LBA ${p.firstLba}–${p.lastLba})`
     if (p.lastLba > lastLba) {
-      problems.push({ code: 'OUT_OF_RANGE', partition: p.number, message: `${where} ends past the disk's last LBA ${lastLba}` })
-    } else if (p.number < 1 || p.number > gpt.entryCount || p.firstLba < gpt.firstUsableLba || p.lastLba > gpt.lastUsableLba || p.lastLba < p.firstLba) {
-      problems.push({ code: 'OUT_OF_RANGE', partition: p.number, message: `${where} is outside the usable LBAs ${gpt.firstUsableLba}–${gpt.lastUsableLba}` })
+      problems.push({
+        code: 'OUT_OF_RANGE',
+        partition: p.number,
+        message: `${where} ends past the disk's last LBA ${lastLba}`,
+      })
+    } else if (
+      p.number < 1 ||
+      p.number > gpt.entryCount ||
+      p.firstLba < gpt.firstUsableLba ||
+      p.lastLba > gpt.lastUsableLba ||
+      p.lastLba < p.firstLba
+    ) {
+      problems.push({
+        code: 'OUT_OF_RANGE',
+        partition: p.number,
+        message: `${where} is outside the usable LBAs ${gpt.firstUsableLba}–${gpt.lastUsableLba}`,
+      })
     }
     // Only the start is checked: the end of a grown last partition is LastUsableLBA, never aligned.
     if (align > 0n && (p.firstLba * ss) % align !== 0n) {
-      problems.push({ code: 'MISALIGNED', partition: p.number, message: `Partition ${p.number} starts at LBA ${p.firstLba}, not on a ${alignBytes}-byte boundary` })
+      problems.push({
+        code: 'MISALIGNED',
+        partition: p.number,
+        message: `Partition ${p.number} starts at LBA ${p.firstLba}, not on a ${alignBytes}-byte boundary`,
+      })
     }
   }
-  const sorted = [...gpt.partitions].sort((a, b) => (a.firstLba < b.firstLba ? -1 : a.firstLba > b.firstLba ? 1 : a.number - b.number))
+  const sorted = [...gpt.partitions].sort((a, b) =>
+    a.firstLba < b.firstLba ? -1 : a.firstLba > b.firstLba ? 1 : a.number - b.number,
+  )
   for (let i = 0; i < sorted.length; i++) {
     const a = sorted[i]!
     for (let j = i + 1; j < sorted.length && sorted[j]!.firstLba <= a.lastLba; j++) {
       const b = sorted[j]!
-      problems.push({ code: 'OVERLAP', partition: b.number, message: `Partition ${b.number} (LBA ${b.firstLba}–${b.lastLba}) overlaps partition ${a.number} (LBA ${a.firstLba}–${a.lastLba})` })
+      problems.push({
+        code: 'OVERLAP',
+        partition: b.number,
+        message: `Partition ${b.number} (LBA ${b.firstLba}–${b.lastLba}) overlaps partition ${a.number} (LBA ${a.firstLba}–${a.lastLba})`,
+      })
     }
   }
   const seen = new Map<string, number>([[gpt.diskGuid.toUpperCase(), 0]])
@@ -181,7 +220,11 @@ export function validateGpt(gpt: Gpt, alignBytes = 1 << 20): GptProblem[] {
     const g = p.uniqueGuid.toUpperCase()
     const other = seen.get(g)
     if (other !== undefined) {
-      problems.push({ code: 'DUPLICATE_GUID', partition: p.number, message: `Partition ${p.number} has the unique GUID "${g}" of ${other === 0 ? 'the disk' : `partition ${other}`}` })
+      problems.push({
+        code: 'DUPLICATE_GUID',
+        partition: p.number,
+        message: `Partition ${p.number} has the unique GUID "${g}" of ${other === 0 ? 'the disk' : `partition ${other}`}`,
+      })
     } else seen.set(g, p.number)
   }
   return problems
@@ -194,7 +237,10 @@ export function resizeGpt(gpt: Gpt, diskSectors: bigint): Gpt {
   const needed = gpt.partitions.reduce((m, p) => (p.lastLba > m ? p.lastLba : m), gpt.firstUsableLba)
   if (lastUsableLba < needed) {
     const minSectors = diskSectors + (needed - lastUsableLba)
-    throw new FormatError('TARGET_TOO_SMALL', `Cannot resize GPT: expected a disk of at least ${minSectors} sectors, got ${diskSectors}`)
+    throw new FormatError(
+      'TARGET_TOO_SMALL',
+      `Cannot resize GPT: expected a disk of at least ${minSectors} sectors, got ${diskSectors}`,
+    )
   }
   return { ...gpt, diskSectors, lastUsableLba, partitions: gpt.partitions.map((p) => ({ ...p })) }
 }
@@ -223,8 +269,10 @@ export function decodeGpt(
   checkSectorSize(sectorSize, action)
   const ss = BigInt(sectorSize)
   const diskSectors = diskBytes / ss
-  if (diskSectors < 3n) throw fail(action, `expected a disk of at least 3 sectors of ${sectorSize} bytes, got ${diskBytes} bytes`)
-  if (BigInt(tail.length) > diskBytes) throw fail(action, `expected at most ${diskBytes} bytes of disk tail, got ${tail.length}`)
+  if (diskSectors < 3n)
+    throw fail(action, `expected a disk of at least 3 sectors of ${sectorSize} bytes, got ${diskBytes} bytes`)
+  if (BigInt(tail.length) > diskBytes)
+    throw fail(action, `expected at most ${diskBytes} bytes of disk tail, got ${tail.length}`)
   const lastLba = diskSectors - 1n
   const tailStart = diskBytes - BigInt(tail.length)
 
@@ -256,7 +304,12 @@ export function decodeGpt(
   try {
     const mbr = decodeMbr(head)
     if (!mbr.protective) {
-      problems.push({ code: 'MBR_NOT_PROTECTIVE', message: mbr.hybrid ? 'The MBR is a hybrid MBR, not a protective one' : 'The MBR has no protective 0xEE partition from LBA 1' })
+      problems.push({
+        code: 'MBR_NOT_PROTECTIVE',
+        message: mbr.hybrid
+          ? 'The MBR is a hybrid MBR, not a protective one'
+          : 'The MBR has no protective 0xEE partition from LBA 1',
+      })
     }
   } catch (e) {
     if (!(e instanceof FormatError)) throw e
@@ -264,29 +317,56 @@ export function decodeGpt(
   }
 
   const primary = readCopy(1n)
-  if (typeof primary === 'string') problems.push({ code: 'PRIMARY_DAMAGED', message: `Primary GPT is damaged: ${primary}` })
+  if (typeof primary === 'string')
+    problems.push({ code: 'PRIMARY_DAMAGED', message: `Primary GPT is damaged: ${primary}` })
   let backupLba = lastLba
   if (typeof primary !== 'string' && primary.header.alternateLba !== lastLba) {
     backupLba = primary.header.alternateLba
     const where = `the primary header puts the backup at LBA ${backupLba}, the disk's last LBA is ${lastLba}`
-    problems.push(backupLba > lastLba ? { code: 'BACKUP_MISSING', message: `Backup GPT is past the end of the disk: ${where}` } : { code: 'BACKUP_NOT_AT_END', message: `Backup GPT is not at the end of the disk: ${where}` })
+    problems.push(
+      backupLba > lastLba
+        ? { code: 'BACKUP_MISSING', message: `Backup GPT is past the end of the disk: ${where}` }
+        : { code: 'BACKUP_NOT_AT_END', message: `Backup GPT is not at the end of the disk: ${where}` },
+    )
   }
   const backup = backupLba > lastLba ? `LBA ${backupLba} is past the end of the disk` : readCopy(backupLba)
-  if (typeof backup === 'string' && backupLba <= lastLba && (backupLba === lastLba || typeof sectors(backupLba, 1n) !== 'string')) {
+  if (
+    typeof backup === 'string' &&
+    backupLba <= lastLba &&
+    (backupLba === lastLba || typeof sectors(backupLba, 1n) !== 'string')
+  ) {
     problems.push({ code: 'BACKUP_DAMAGED', message: `Backup GPT is damaged: ${backup}` })
   }
   const chosen = typeof primary !== 'string' ? primary : backup
   if (typeof chosen === 'string') {
     const other = sectorSize === 512 ? 4096 : 512
-    const hint = head.length >= other + 8 && String.fromCharCode(...head.subarray(other, other + 8)) === GPT_SIGNATURE ? `The disk looks like it uses ${other}-byte sectors` : undefined
-    throw new FormatError('FORMAT_GPT', `Cannot decode GPT: no usable copy (primary: ${primary}; backup: ${backup})`, { hint })
+    const hint =
+      head.length >= other + 8 && String.fromCharCode(...head.subarray(other, other + 8)) === GPT_SIGNATURE
+        ? `The disk looks like it uses ${other}-byte sectors`
+        : undefined
+    throw new FormatError('FORMAT_GPT', `Cannot decode GPT: no usable copy (primary: ${primary}; backup: ${backup})`, {
+      hint,
+    })
   }
   if (typeof primary !== 'string' && typeof backup !== 'string') {
     const a = primary.header
     const b = backup.header
-    const fields: string[] = (['diskGuid', 'firstUsableLba', 'lastUsableLba', 'numberOfPartitionEntries', 'sizeOfPartitionEntry', 'partitionEntryArrayCrc32'] as const).filter((k) => a[k] !== b[k])
+    const fields: string[] = (
+      [
+        'diskGuid',
+        'firstUsableLba',
+        'lastUsableLba',
+        'numberOfPartitionEntries',
+        'sizeOfPartitionEntry',
+        'partitionEntryArrayCrc32',
+      ] as const
+    ).filter((k) => a[k] !== b[k])
     if (b.alternateLba !== a.myLba) fields.push('alternateLba')
-    if (fields.length > 0) problems.push({ code: 'HEADERS_DISAGREE', message: `Primary and backup GPT headers differ in ${fields.join(', ')}` })
+    if (fields.length > 0)
+      problems.push({
+        code: 'HEADERS_DISAGREE',
+        message: `Primary and backup GPT headers differ in ${fields.join(', ')}`,
+      })
   }
   const h = chosen.header
   const gpt: Gpt = {

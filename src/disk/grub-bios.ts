@@ -29,9 +29,14 @@ export const MBR_BOOT_CODE_BYTES = 440
 
 /** boot.img patched to load core.img from `coreLba`: the 440 bytes for the protective MBR. */
 export function patchBootImage(bootImg: Uint8Array, coreLba: bigint): Uint8Array {
-  if (bootImg.length !== SECTOR) throw new FormatError('FORMAT_IMAGE', `Cannot use boot.img: expected ${SECTOR} bytes, got ${bootImg.length}`)
+  if (bootImg.length !== SECTOR)
+    throw new FormatError('FORMAT_IMAGE', `Cannot use boot.img: expected ${SECTOR} bytes, got ${bootImg.length}`)
   const sig = new DataView(bootImg.buffer, bootImg.byteOffset, bootImg.byteLength).getUint16(BootOff.signature, true)
-  if (sig !== 0xaa55) throw new FormatError('FORMAT_IMAGE', `Cannot use boot.img: boot signature is 0x${sig.toString(16)}, expected 0xaa55`)
+  if (sig !== 0xaa55)
+    throw new FormatError(
+      'FORMAT_IMAGE',
+      `Cannot use boot.img: boot signature is 0x${sig.toString(16)}, expected 0xaa55`,
+    )
   const out = new Uint8Array(bootImg.subarray(0, MBR_BOOT_CODE_BYTES))
   const v = new DataView(out.buffer)
   v.setBigUint64(BootOff.kernelSector, coreLba, true)
@@ -44,15 +49,20 @@ export function patchBootImage(bootImg: Uint8Array, coreLba: bigint): Uint8Array
 
 /** core.img patched so that its first sector loads the rest from `coreLba + 1`. */
 export function patchCoreImage(coreImg: Uint8Array, coreLba: bigint): Uint8Array {
-  if (coreImg.length < 2 * SECTOR) throw new FormatError('FORMAT_IMAGE', `Cannot use core.img: ${coreImg.length} bytes is too short`)
+  if (coreImg.length < 2 * SECTOR)
+    throw new FormatError('FORMAT_IMAGE', `Cannot use core.img: ${coreImg.length} bytes is too short`)
   const out = new Uint8Array(coreImg)
   const v = new DataView(out.buffer)
   const len = v.getUint16(BlockOff.len, true)
   const sectors = Math.ceil(coreImg.length / SECTOR)
   if (len !== sectors - 1) {
-    throw new FormatError('FORMAT_IMAGE', `Cannot use core.img: its blocklist says ${len} sectors follow, the file has ${sectors - 1}`, {
-      hint: 'core.img must come from grub-mkimage -O i386-pc with diskboot.img',
-    })
+    throw new FormatError(
+      'FORMAT_IMAGE',
+      `Cannot use core.img: its blocklist says ${len} sectors follow, the file has ${sectors - 1}`,
+      {
+        hint: 'core.img must come from grub-mkimage -O i386-pc with diskboot.img',
+      },
+    )
   }
   v.setBigUint64(BlockOff.start, coreLba + 1n, true)
   return out

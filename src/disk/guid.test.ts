@@ -51,14 +51,26 @@ test('formatGuid() reads only the first 16 bytes of a view into a larger buffer'
 })
 
 test('parseGuid() rejects text that is not a GUID with a FormatError naming it', () => {
-  for (const bad of ['', 'C12A7328F81F11D2BA4B00A0C93EC93B', '{C12A7328-F81F-11D2-BA4B-00A0C93EC93B}',
-    'C12A7328-F81F-11D2-BA4B-00A0C93EC93', 'G12A7328-F81F-11D2-BA4B-00A0C93EC93B', ' C12A7328-F81F-11D2-BA4B-00A0C93EC93B']) {
-    assert.throws(() => parseGuid(bad), (e: unknown) => e instanceof FormatError && e.code === 'FORMAT_GPT' && e.message.includes(`"${bad}"`))
+  for (const bad of [
+    '',
+    'C12A7328F81F11D2BA4B00A0C93EC93B',
+    '{C12A7328-F81F-11D2-BA4B-00A0C93EC93B}',
+    'C12A7328-F81F-11D2-BA4B-00A0C93EC93',
+    'G12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+    ' C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+  ]) {
+    assert.throws(
+      () => parseGuid(bad),
+      (e: unknown) => e instanceof FormatError && e.code === 'FORMAT_GPT' && e.message.includes(`"${bad}"`),
+    )
   }
 })
 
 test('formatGuid() rejects fewer than 16 bytes with a FormatError', () => {
-  assert.throws(() => formatGuid(new Uint8Array(15)), (e: unknown) => e instanceof FormatError && /expected 16 bytes, got 15/.test(e.message))
+  assert.throws(
+    () => formatGuid(new Uint8Array(15)),
+    (e: unknown) => e instanceof FormatError && /expected 16 bytes, got 15/.test(e.message),
+  )
 })
 
 test('randomGuid() returns distinct uppercase version-4 GUIDs', () => {

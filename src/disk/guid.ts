@@ -33,7 +33,10 @@ export function isGuid(text: string): boolean {
 export function parseGuid(text: string): Uint8Array {
   const m = GUID_TEXT.exec(text)
   if (!m) {
-    throw new FormatError('FORMAT_GPT', `Cannot parse GUID: expected "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX", got "${text}"`)
+    throw new FormatError(
+      'FORMAT_GPT',
+      `Cannot parse GUID: expected "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX", got "${text}"`,
+    )
   }
   const out = new Uint8Array(GUID_SIZE)
   const v = new DataView(out.buffer)

@@ -77,7 +77,8 @@ test('decodeMbr() reads a DOS table that sfdisk writes, with the bootable flag a
     const img = join(dir, 'disk.img')
     await makeFile(img, 32 << 20)
     await run(['sfdisk', '--no-reread', '--no-tell-kernel', img], {
-      input: 'label: dos\nlabel-id: 0x12345678\nstart=2048, size=8192, type=83, bootable\nstart=10240, size=4096, type=ef\n',
+      input:
+        'label: dos\nlabel-id: 0x12345678\nstart=2048, size=8192, type=83, bootable\nstart=10240, size=4096, type=ef\n',
     })
     const m = decodeMbr(await readFile(img))
     assert.equal(m.diskSignature, 0x12345678)
@@ -108,19 +109,28 @@ test('decodeMbr() does not count a 0xEE partition that starts past LBA 1 as prot
 })
 
 test('decodeMbr() rejects fewer than 512 bytes naming expected and actual length', () => {
-  assert.throws(() => decodeMbr(new Uint8Array(511)), (e: unknown) => isMbrError(e) && /expected at least 512 bytes, got 511/.test((e as Error).message))
+  assert.throws(
+    () => decodeMbr(new Uint8Array(511)),
+    (e: unknown) => isMbrError(e) && /expected at least 512 bytes, got 511/.test((e as Error).message),
+  )
 })
 
 test('decodeMbr() rejects a missing 55 AA signature naming expected and actual', () => {
   const b = encodeProtectiveMbr(100000n)
   b[511] = 0
-  assert.throws(() => decodeMbr(b), (e: unknown) => isMbrError(e) && /expected signature 0xAA55, got 0x0055/.test((e as Error).message))
+  assert.throws(
+    () => decodeMbr(b),
+    (e: unknown) => isMbrError(e) && /expected signature 0xAA55, got 0x0055/.test((e as Error).message),
+  )
 })
 
 test('decodeMbr() rejects a boot indicator other than 0x00 and 0x80', () => {
   const b = encodeProtectiveMbr(100000n)
   b[446 + 16 * 2] = 0x01
-  assert.throws(() => decodeMbr(b), (e: unknown) => isMbrError(e) && /partition 3, got 0x01/.test((e as Error).message))
+  assert.throws(
+    () => decodeMbr(b),
+    (e: unknown) => isMbrError(e) && /partition 3, got 0x01/.test((e as Error).message),
+  )
 })
 
 test('decodeMbr() throws only FormatError on arbitrary bytes', () => {

@@ -72,7 +72,10 @@ function chsOf(lba: bigint): readonly [number, number, number] {
  */
 export function encodeProtectiveMbr(sectors: bigint, bootCode?: Uint8Array): Uint8Array {
   if (sectors < 2n) {
-    throw new FormatError('FORMAT_MBR', `Cannot encode protective MBR: expected a disk of at least 2 sectors, got ${sectors}`)
+    throw new FormatError(
+      'FORMAT_MBR',
+      `Cannot encode protective MBR: expected a disk of at least 2 sectors, got ${sectors}`,
+    )
   }
   const out = new Uint8Array(MBR_SIZE)
   if (bootCode) out.set(bootCode.subarray(0, MBR_BOOT_CODE_SIZE), Off.BootCode)

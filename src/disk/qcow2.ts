@@ -133,14 +133,16 @@ const bitsOf = (word: bigint): number[] => Array.from({ length: 64 }, (_, i) => 
 /** Decodes and checks a qcow2 header from the image's first bytes (at least the header; the first cluster to get the backing file name). */
 export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
   const action = 'decode qcow2 header'
-  if (bytes.length < V2_HEADER_LENGTH) throw fail(action, `expected at least ${V2_HEADER_LENGTH} bytes, got ${bytes.length}`)
+  if (bytes.length < V2_HEADER_LENGTH)
+    throw fail(action, `expected at least ${V2_HEADER_LENGTH} bytes, got ${bytes.length}`)
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
   const magic = v.getUint32(Off.magic, false)
   if (magic !== QCOW2_MAGIC) throw fail(action, `expected magic ${hex(QCOW2_MAGIC)} ("QFI\\xfb"), got ${hex(magic)}`)
   const version = v.getUint32(Off.version, false)
   if (version !== 2 && version !== 3) throw fail(action, `expected version 2 or 3, got ${version}`)
   const v3 = version === 3
-  if (v3 && bytes.length < V3_MIN_HEADER_LENGTH) throw fail(action, `expected at least ${V3_MIN_HEADER_LENGTH} bytes for version 3, got ${bytes.length}`)
+  if (v3 && bytes.length < V3_MIN_HEADER_LENGTH)
+    throw fail(action, `expected at least ${V3_MIN_HEADER_LENGTH} bytes for version 3, got ${bytes.length}`)
   const clusterBits = v.getUint32(Off.cluster_bits, false)
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
     throw fail(action, `expected cluster_bits from ${MIN_CLUSTER_BITS} to ${MAX_CLUSTER_BITS}, got ${clusterBits}`)
@@ -148,33 +150,56 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
   const clusterSize = 2 ** clusterBits
   const crypt = v.getUint32(Off.crypt_method, false)
   if (crypt !== 0) {
-    throw fail(action, `expected an unencrypted image (crypt_method 0), got crypt_method ${crypt} (${CRYPT_METHODS[crypt] ?? 'unknown'})`, 'decrypt it first: qemu-img convert --object secret,… --image-opts … -O qcow2')
+    throw fail(
+      action,
+      `expected an unencrypted image (crypt_method 0), got crypt_method ${crypt} (${CRYPT_METHODS[crypt] ?? 'unknown'})`,
+      'decrypt it first: qemu-img convert --object secret,… --image-opts … -O qcow2',
+    )
   }
   const headerLength = v3 ? v.getUint32(Off.header_length, false) : V2_HEADER_LENGTH
   if (v3 && (headerLength < V3_MIN_HEADER_LENGTH || headerLength % 8 !== 0 || headerLength > clusterSize)) {
-    throw fail(action, `expected header_length a multiple of 8 from ${V3_MIN_HEADER_LENGTH} to ${clusterSize}, got ${headerLength}`)
+    throw fail(
+      action,
+      `expected header_length a multiple of 8 from ${V3_MIN_HEADER_LENGTH} to ${clusterSize}, got ${headerLength}`,
+    )
   }
-  if (bytes.length < headerLength) throw fail(action, `expected at least header_length ${headerLength} bytes, got ${bytes.length}`)
+  if (bytes.length < headerLength)
+    throw fail(action, `expected at least header_length ${headerLength} bytes, got ${bytes.length}`)
   const incompatible = v3 ? v.getBigUint64(Off.incompatible_features, false) : 0n
   const unknown = incompatible & ~KNOWN_INCOMPAT
-  if (unknown !== 0n) throw fail(action, `expected no unknown incompatible features, got bits ${bitsOf(unknown).join(', ')}`)
-  if (bit(incompatible, Incompat.corrupt)) throw fail(action, 'expected an image not marked corrupt, got the corrupt bit set', 'check and repair it: qemu-img check -r all IMAGE')
-  if (bit(incompatible, Incompat.dataFile)) throw fail(action, 'expected the data in the image, got an external data file (incompatible bit 2)')
+  if (unknown !== 0n)
+    throw fail(action, `expected no unknown incompatible features, got bits ${bitsOf(unknown).join(', ')}`)
+  if (bit(incompatible, Incompat.corrupt))
+    throw fail(
+      action,
+      'expected an image not marked corrupt, got the corrupt bit set',
+      'check and repair it: qemu-img check -r all IMAGE',
+    )
+  if (bit(incompatible, Incompat.dataFile))
+    throw fail(action, 'expected the data in the image, got an external data file (incompatible bit 2)')
   const extendedL2 = bit(incompatible, Incompat.extendedL2)
   if (extendedL2 && clusterBits < MIN_EXTENDED_L2_CLUSTER_BITS) {
-    throw fail(action, `expected cluster_bits of at least ${MIN_EXTENDED_L2_CLUSTER_BITS} with extended L2 entries (incompatible bit 4), got ${clusterBits}`)
+    throw fail(
+      action,
+      `expected cluster_bits of at least ${MIN_EXTENDED_L2_CLUSTER_BITS} with extended L2 entries (incompatible bit 4), got ${clusterBits}`,
+    )
   }
   const l2EntryBytes = extendedL2 ? EXTENDED_L2_ENTRY_BYTES : L2_ENTRY_BYTES
   // compression_type is present when header_length is past it; bit 3 says it is not zlib (qcow2.txt, "Additional fields").
   const compressionCode = headerLength > Off.compression_type ? bytes[Off.compression_type]! : 0
   const nonDefault = bit(incompatible, Incompat.compressionType)
   if (nonDefault !== (compressionCode !== 0)) {
-    throw fail(action, `expected compression_type ${nonDefault ? 'non-zero' : '0'} with incompatible bit 3 ${nonDefault ? 'set' : 'clear'}, got ${compressionCode}`)
+    throw fail(
+      action,
+      `expected compression_type ${nonDefault ? 'non-zero' : '0'} with incompatible bit 3 ${nonDefault ? 'set' : 'clear'}, got ${compressionCode}`,
+    )
   }
   const compressionType = COMPRESSION_TYPES[compressionCode]
-  if (compressionType === undefined) throw fail(action, `expected compression_type 0 (zlib) or 1 (zstd), got ${compressionCode}`)
+  if (compressionType === undefined)
+    throw fail(action, `expected compression_type 0 (zlib) or 1 (zstd), got ${compressionCode}`)
   const refcountOrder = v3 ? v.getUint32(Off.refcount_order, false) : V2_REFCOUNT_ORDER
-  if (refcountOrder > MAX_REFCOUNT_ORDER) throw fail(action, `expected refcount_order at most ${MAX_REFCOUNT_ORDER}, got ${refcountOrder}`)
+  if (refcountOrder > MAX_REFCOUNT_ORDER)
+    throw fail(action, `expected refcount_order at most ${MAX_REFCOUNT_ORDER}, got ${refcountOrder}`)
 
   const size = v.getBigUint64(Off.size, false)
   const l1Size = v.getUint32(Off.l1_size, false)
@@ -182,7 +207,8 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
   // Each L1 entry maps one L2 table, i.e. clusterSize / l2EntryBytes clusters.
   const perL1 = BigInt(clusterSize) * BigInt(clusterSize / l2EntryBytes)
   const needed = (size + perL1 - 1n) / perL1
-  if (BigInt(l1Size) < needed) throw fail(action, `expected l1_size of at least ${needed} for a virtual size of ${size} bytes, got ${l1Size}`)
+  if (BigInt(l1Size) < needed)
+    throw fail(action, `expected l1_size of at least ${needed} for a virtual size of ${size} bytes, got ${l1Size}`)
   const cluster = BigInt(clusterSize)
   const aligned = (field: keyof typeof Off): bigint => {
     const x = v.getBigUint64(Off[field], false)
@@ -190,7 +216,8 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
     return x
   }
   const l1TableOffset = aligned('l1_table_offset')
-  if (l1Size > 0 && l1TableOffset === 0n) throw fail(action, `expected a non-zero l1_table_offset for l1_size ${l1Size}`)
+  if (l1Size > 0 && l1TableOffset === 0n)
+    throw fail(action, `expected a non-zero l1_table_offset for l1_size ${l1Size}`)
   const refcountTableOffset = aligned('refcount_table_offset')
   const nbSnapshots = v.getUint32(Off.nb_snapshots, false)
   const snapshotsOffset = nbSnapshots > 0 ? aligned('snapshots_offset') : v.getBigUint64(Off.snapshots_offset, false)
@@ -201,9 +228,13 @@ export function decodeQcow2Header(bytes: Uint8Array): Qcow2Header {
   if (backingFileOffset !== 0n) {
     const end = backingFileOffset + BigInt(backingFileSize)
     if (backingFileSize > MAX_BACKING_FILE_SIZE || end > cluster) {
-      throw fail(action, `expected a backing file name of at most ${MAX_BACKING_FILE_SIZE} bytes inside the first cluster, got ${backingFileSize} bytes at ${backingFileOffset}`)
+      throw fail(
+        action,
+        `expected a backing file name of at most ${MAX_BACKING_FILE_SIZE} bytes inside the first cluster, got ${backingFileSize} bytes at ${backingFileOffset}`,
+      )
     }
-    if (end <= BigInt(bytes.length)) backingFile = new TextDecoder().decode(bytes.subarray(Number(backingFileOffset), Number(end)))
+    if (end <= BigInt(bytes.length))
+      backingFile = new TextDecoder().decode(bytes.subarray(Number(backingFileOffset), Number(end)))
   }
   return {
     version,
@@ -238,7 +269,10 @@ export function qcow2L1Bytes(h: Qcow2Header): number {
 }
 
 /** Where a guest byte offset is mapped: the L1 entry, the L2 entry in that table, and the offset inside the cluster. */
-export function qcow2Locate(h: Qcow2Header, guestOffset: bigint): { l1Index: number; l2Index: number; offsetInCluster: number } {
+export function qcow2Locate(
+  h: Qcow2Header,
+  guestOffset: bigint,
+): { l1Index: number; l2Index: number; offsetInCluster: number } {
   const cluster = guestOffset >> BigInt(h.clusterBits)
   const l2Bits = BigInt(h.clusterBits - Math.log2(h.l2EntryBytes))
   return {
@@ -267,7 +301,8 @@ export function decodeL1Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L1Entry[]
     const reserved = e & ~(OFFSET_MASK | COPIED)
     if (reserved !== 0n) throw fail(action, `expected reserved bits clear in entry ${i}, got ${hex(e)}`)
     const l2Offset = e & OFFSET_MASK
-    if (l2Offset % cluster !== 0n) throw fail(action, `expected entry ${i}'s L2 table offset aligned to ${h.clusterSize} bytes, got ${l2Offset}`)
+    if (l2Offset % cluster !== 0n)
+      throw fail(action, `expected entry ${i}'s L2 table offset aligned to ${h.clusterSize} bytes, got ${l2Offset}`)
     out.push({ l2Offset, copied: (e & COPIED) !== 0n })
   }
   return out
@@ -276,7 +311,8 @@ export function decodeL1Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L1Entry[]
 /** Decodes one L2 table (one cluster) into its clusterSize / l2EntryBytes entries. */
 export function decodeL2Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L2Entry[] {
   const action = 'decode qcow2 L2 table'
-  if (bytes.length < h.clusterSize) throw fail(action, `expected one ${h.clusterSize}-byte cluster, got ${bytes.length} bytes`)
+  if (bytes.length < h.clusterSize)
+    throw fail(action, `expected one ${h.clusterSize}-byte cluster, got ${bytes.length} bytes`)
   const v = new DataView(bytes.buffer, bytes.byteOffset, h.clusterSize)
   const cluster = BigInt(h.clusterSize)
   // Compressed descriptor: x = 62 - (cluster_bits - 8) offset bits, then the sector count up to bit 61.
@@ -293,24 +329,38 @@ export function decodeL2Table(bytes: Uint8Array, h: Qcow2Header): Qcow2L2Entry[]
     const bitmap = h.extendedL2 ? v.getBigUint64(i * h.l2EntryBytes + 8, false) : 0n
     if ((e & COMPRESSED) !== 0n) {
       if ((e & COPIED) !== 0n) throw fail(action, `expected bit 63 clear on compressed entry ${i}, got ${hex(e)}`)
-      if (bitmap !== 0n) throw fail(action, `expected a zero subcluster bitmap on compressed entry ${i} (compressed clusters have no subclusters), got ${hex(bitmap)}`)
+      if (bitmap !== 0n)
+        throw fail(
+          action,
+          `expected a zero subcluster bitmap on compressed entry ${i} (compressed clusters have no subclusters), got ${hex(bitmap)}`,
+        )
       const offset = e & offsetMaskC
       // With small clusters the offset field is wider than 56 bits; the upper bits must be 0 (qcow2.txt).
-      if (offset >> 56n !== 0n) throw fail(action, `expected a compressed offset below 2^56 in entry ${i}, got ${hex(offset)}`)
+      if (offset >> 56n !== 0n)
+        throw fail(action, `expected a compressed offset below 2^56 in entry ${i}, got ${hex(offset)}`)
       const sectors = Number((e >> x) & sectorsMask)
-      out.push({ kind: 'compressed', offset, compressed: true, compressedSize: (sectors + 1) * 512 - Number(offset & 511n), zero: false, allocated: 0 })
+      out.push({
+        kind: 'compressed',
+        offset,
+        compressed: true,
+        compressedSize: (sectors + 1) * 512 - Number(offset & 511n),
+        zero: false,
+        allocated: 0,
+      })
       continue
     }
     if ((e & standardReserved) !== 0n) throw fail(action, `expected reserved bits clear in entry ${i}, got ${hex(e)}`)
     const offset = e & OFFSET_MASK
-    if (offset % cluster !== 0n) throw fail(action, `expected entry ${i}'s cluster offset aligned to ${h.clusterSize} bytes, got ${offset}`)
+    if (offset % cluster !== 0n)
+      throw fail(action, `expected entry ${i}'s cluster offset aligned to ${h.clusterSize} bytes, got ${offset}`)
     if (h.extendedL2) {
       out.push(extendedEntry(i, offset, e, bitmap, action))
       continue
     }
     const zero = (e & ZERO) !== 0n
     // Offset 0 with bit 63 means host offset 0, which only an external data file can have.
-    if (offset === 0n && !zero && (e & COPIED) !== 0n) throw fail(action, `expected a non-zero cluster offset with bit 63 set in entry ${i}, got 0`)
+    if (offset === 0n && !zero && (e & COPIED) !== 0n)
+      throw fail(action, `expected a non-zero cluster offset with bit 63 set in entry ${i}, got 0`)
     const kind = zero ? 'zero' : offset === 0n ? 'unallocated' : 'data'
     out.push({ kind, offset, compressed: false, compressedSize: 0, zero, allocated: kind === 'data' ? 1 : 0 })
   }
@@ -325,9 +375,24 @@ function extendedEntry(i: number, offset: bigint, e: bigint, bitmap: bigint, act
   const zeroes = Number(bitmap >> 32n)
   const both = (allocated & zeroes) >>> 0
   // qcow2.txt: a subcluster that reads as zeros has its allocation bit unset.
-  if (both !== 0) throw fail(action, `expected no subcluster both allocated and reading as zeros in entry ${i}, got subcluster ${31 - Math.clz32(both & -both)} with both bits (bitmap ${hex(bitmap)})`)
+  if (both !== 0)
+    throw fail(
+      action,
+      `expected no subcluster both allocated and reading as zeros in entry ${i}, got subcluster ${31 - Math.clz32(both & -both)} with both bits (bitmap ${hex(bitmap)})`,
+    )
   // An allocated subcluster needs a host cluster; offset 0 (with bit 63) is only for external data files.
-  if (offset === 0n && (allocated !== 0 || (e & COPIED) !== 0n)) throw fail(action, `expected a non-zero cluster offset in entry ${i} with allocated subclusters or bit 63, got 0 (bitmap ${hex(bitmap)})`)
+  if (offset === 0n && (allocated !== 0 || (e & COPIED) !== 0n))
+    throw fail(
+      action,
+      `expected a non-zero cluster offset in entry ${i} with allocated subclusters or bit 63, got 0 (bitmap ${hex(bitmap)})`,
+    )
   const zero = zeroes === ALL_SUBCLUSTERS
-  return { kind: allocated !== 0 ? 'data' : zero ? 'zero' : 'unallocated', offset, compressed: false, compressedSize: 0, zero, allocated }
+  return {
+    kind: allocated !== 0 ? 'data' : zero ? 'zero' : 'unallocated',
+    offset,
+    compressed: false,
+    compressedSize: 0,
+    zero,
+    allocated,
+  }
 }

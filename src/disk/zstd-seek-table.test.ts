@@ -35,7 +35,10 @@ test('seek table: a file without the seekable magic has none; a damaged one is S
   // Reserved descriptor bits.
   const reserved = table.slice()
   reserved[reserved.length - 5] = 0x04
-  assert.throws(() => seekTableLength(reserved.subarray(reserved.length - FOOTER_BYTES), fileSize(table), 'x.zst'), corrupt)
+  assert.throws(
+    () => seekTableLength(reserved.subarray(reserved.length - FOOTER_BYTES), fileSize(table), 'x.zst'),
+    corrupt,
+  )
   // A frame count larger than the file.
   const huge = table.slice()
   new DataView(huge.buffer).setUint32(huge.length - FOOTER_BYTES, 1e8, true)
@@ -52,6 +55,12 @@ test('framesFor: the frames any span touches, each once, in order', () => {
   assert.deepEqual(idx([]), [])
   assert.deepEqual(idx([{ offset: 0, length: 1 }]), [0])
   assert.deepEqual(idx([{ offset: 999, length: 2 }]), [0, 1000])
-  assert.deepEqual(idx([{ offset: 2100, length: 10 }, { offset: 0, length: 1000 }]), [0, 2000])
+  assert.deepEqual(
+    idx([
+      { offset: 2100, length: 10 },
+      { offset: 0, length: 1000 },
+    ]),
+    [0, 2000],
+  )
   assert.deepEqual(idx([{ offset: 1000, length: 0 }]), [])
 })

@@ -48,7 +48,8 @@ export function encodeSeekTable(frames: Array<{ compressedSize: number; imageSiz
   v.setUint32(0, SKIPPABLE_MAGIC, true)
   v.setUint32(4, frameSize, true)
   frames.forEach((f, i) => {
-    if (f.compressedSize > MAX_FRAME_BYTES || f.imageSize > MAX_FRAME_BYTES) throw new RangeError(`frame ${i} is larger than a seek table entry holds`)
+    if (f.compressedSize > MAX_FRAME_BYTES || f.imageSize > MAX_FRAME_BYTES)
+      throw new RangeError(`frame ${i} is larger than a seek table entry holds`)
     v.setUint32(8 + i * 8, f.compressedSize, true)
     v.setUint32(12 + i * 8, f.imageSize, true)
   })
@@ -68,7 +69,8 @@ export function seekTableLength(footer: Uint8Array, fileSize: number, name: stri
   const v = new DataView(footer.buffer, footer.byteOffset + footer.length - FOOTER_BYTES, FOOTER_BYTES)
   if (v.getUint32(5, true) !== SEEKABLE_MAGIC) return undefined
   const descriptor = v.getUint8(4)
-  if (descriptor & RESERVED_BITS) throw corrupt(name, `its seek table's descriptor has reserved bits set (0x${descriptor.toString(16)})`)
+  if (descriptor & RESERVED_BITS)
+    throw corrupt(name, `its seek table's descriptor has reserved bits set (0x${descriptor.toString(16)})`)
   const entry = descriptor & CHECKSUM_FLAG ? 12 : 8
   const length = 8 + v.getUint32(0, true) * entry + FOOTER_BYTES
   if (length > fileSize) throw corrupt(name, `its seek table claims ${length} bytes, the file has ${fileSize}`)
@@ -78,8 +80,10 @@ export function seekTableLength(footer: Uint8Array, fileSize: number, name: stri
 /** Decodes the seek table frame `table` (the file's last seekTableLength() bytes) of a file of `fileSize` bytes. */
 export function decodeSeekTable(table: Uint8Array, fileSize: number, name: string): SeekTable {
   const v = new DataView(table.buffer, table.byteOffset, table.length)
-  if (table.length < 8 + FOOTER_BYTES || v.getUint32(0, true) !== SKIPPABLE_MAGIC) throw corrupt(name, 'its seek table does not start with a skippable frame')
-  if (v.getUint32(4, true) !== table.length - 8) throw corrupt(name, `its seek table frame says ${v.getUint32(4, true)} bytes, its footer ${table.length - 8}`)
+  if (table.length < 8 + FOOTER_BYTES || v.getUint32(0, true) !== SKIPPABLE_MAGIC)
+    throw corrupt(name, 'its seek table does not start with a skippable frame')
+  if (v.getUint32(4, true) !== table.length - 8)
+    throw corrupt(name, `its seek table frame says ${v.getUint32(4, true)} bytes, its footer ${table.length - 8}`)
   const count = v.getUint32(table.length - FOOTER_BYTES, true)
   const entry = v.getUint8(table.length - 5) & CHECKSUM_FLAG ? 12 : 8
   const frames: SeekFrame[] = []
@@ -93,16 +97,25 @@ export function decodeSeekTable(table: Uint8Array, fileSize: number, name: strin
     imageOffset += imageSize
   }
   if (compressedOffset !== fileSize - table.length) {
-    throw corrupt(name, `its seek table lists ${compressedOffset} bytes of frames, the file has ${fileSize - table.length} before the table`)
+    throw corrupt(
+      name,
+      `its seek table lists ${compressedOffset} bytes of frames, the file has ${fileSize - table.length} before the table`,
+    )
   }
   return { frames, imageSize: imageOffset, tableBytes: table.length }
 }
 
 /** The frames holding any byte of `spans` (image offsets, any order), in image order. */
 export function framesFor(table: SeekTable, spans: Array<{ offset: number; length: number }>): SeekFrame[] {
-  return table.frames.filter((f) => f.imageSize > 0 && spans.some((x) => x.length > 0 && x.offset < f.imageOffset + f.imageSize && x.offset + x.length > f.imageOffset))
+  return table.frames.filter(
+    (f) =>
+      f.imageSize > 0 &&
+      spans.some((x) => x.length > 0 && x.offset < f.imageOffset + f.imageSize && x.offset + x.length > f.imageOffset),
+  )
 }
 
 function corrupt(name: string, what: string): InputError {
-  return new InputError('SOURCE_CORRUPT', `Cannot read "${name}": ${what}`, { hint: 'the file is damaged or was changed after it was made: download it again and check its SHA-256' })
+  return new InputError('SOURCE_CORRUPT', `Cannot read "${name}": ${what}`, {
+    hint: 'the file is damaged or was changed after it was made: download it again and check its SHA-256',
+  })
 }

@@ -21,7 +21,16 @@ export interface Inspection {
     diskGuid: string
     primaryOk: boolean
     backupOk: boolean
-    partitions: { number: number; name: string; type: string; typeGuid: string; firstLba: string; lastLba: string; sizeBytes: number; aligned: boolean }[]
+    partitions: {
+      number: number
+      name: string
+      type: string
+      typeGuid: string
+      firstLba: string
+      lastLba: string
+      sizeBytes: number
+      aligned: boolean
+    }[]
   }
   boot: { bios: boolean; biosDetail: string; uefi: boolean; uefiDetail: string; secureBootChain: boolean }
   kernel: { versions: string[] } | null
@@ -75,7 +84,10 @@ export async function inspectImage(path: string): Promise<Inspection> {
   for (const [name, magic] of MAGICS) {
     if (magic.every((b, i) => head[i] === b)) {
       throw new InputError('FORMAT_IMAGE', `Cannot inspect "${path}": it is ${name}-compressed, not a raw image`, {
-        hint: name === 'qcow2' ? 'convert it: qemu-img convert -O raw IMAGE out.img' : `decompress it first, or inspect the .img beside it`,
+        hint:
+          name === 'qcow2'
+            ? 'convert it: qemu-img convert -O raw IMAGE out.img'
+            : `decompress it first, or inspect the .img beside it`,
       })
     }
   }
@@ -134,12 +146,15 @@ async function bootCapabilities(path: string, head: Uint8Array, gpt: Gpt): Promi
     // boot.img's kernel_sector (0x5c) must point at core.img in the BIOS boot partition.
     const coreLba = new DataView(head.buffer, head.byteOffset).getBigUint64(0x5c, true)
     if (!biosPart) biosDetail = 'GRUB boot code, but no BIOS boot partition'
-    else if (coreLba !== biosPart.firstLba) biosDetail = `GRUB boot code points at LBA ${coreLba}, the BIOS boot partition starts at ${biosPart.firstLba}`
+    else if (coreLba !== biosPart.firstLba)
+      biosDetail = `GRUB boot code points at LBA ${coreLba}, the BIOS boot partition starts at ${biosPart.firstLba}`
     else {
       const core = await readAt(path, Number(coreLba) * ss, 512)
       const next = new DataView(core.buffer, core.byteOffset).getBigUint64(500, true)
       bios = next === coreLba + 1n
-      biosDetail = bios ? `GRUB boot.img → core.img at LBA ${coreLba}` : `core.img at LBA ${coreLba} does not chain to LBA ${coreLba + 1n}`
+      biosDetail = bios
+        ? `GRUB boot.img → core.img at LBA ${coreLba}`
+        : `core.img at LBA ${coreLba} does not chain to LBA ${coreLba + 1n}`
     }
   }
   const espPart = gpt.partitions.find((p) => p.typeGuid === GUID_ESP)
@@ -148,21 +163,29 @@ async function bootCapabilities(path: string, head: Uint8Array, gpt: Gpt): Promi
   let uefiDetail = 'no EFI System Partition'
   if (espPart) {
     const offset = Number(espPart.firstLba) * ss
-    const files = (await mdirList(path, offset, '/EFI/BOOT').catch(() => [] as string[])).map((f) => f.split('/').pop()!.toUpperCase())
+    const files = (await mdirList(path, offset, '/EFI/BOOT').catch(() => [] as string[])).map((f) =>
+      f.split('/').pop()!.toUpperCase(),
+    )
     const has = (n: string) => files.includes(n)
     uefi = has('BOOTX64.EFI')
     secureBootChain = uefi && has('GRUBX64.EFI') && has('MMX64.EFI')
-    uefiDetail = uefi ? `ESP: EFI/BOOT/${files.filter((f) => f.endsWith('.EFI')).join(', ')}${secureBootChain ? ' (shim → GRUB)' : ''}` : 'ESP without EFI/BOOT/BOOTX64.EFI'
+    uefiDetail = uefi
+      ? `ESP: EFI/BOOT/${files.filter((f) => f.endsWith('.EFI')).join(', ')}${secureBootChain ? ' (shim → GRUB)' : ''}`
+      : 'ESP without EFI/BOOT/BOOTX64.EFI'
   }
   return { bios, biosDetail, uefi, uefiDetail, secureBootChain }
 }
 
 async function kernelVersions(path: string, gpt: Gpt): Promise<Inspection['kernel']> {
-  const root = gpt.partitions.find((p) => p.typeGuid === GUID_LINUX_ROOT_X86_64) ?? gpt.partitions.find((p) => p.typeGuid === GUID_LINUX_DATA)
+  const root =
+    gpt.partitions.find((p) => p.typeGuid === GUID_LINUX_ROOT_X86_64) ??
+    gpt.partitions.find((p) => p.typeGuid === GUID_LINUX_DATA)
   if (!root) return null
   const offset = Number(root.firstLba) * gpt.sectorSize
   // debugfs reads the ext4 filesystem at an offset of the file (unix_io's "?offset=" option).
-  const r = await run(['debugfs', '-R', 'ls -p /boot', `${path}?offset=${offset}`], { okStatus: [0, 1] }).catch(() => null)
+  const r = await run(['debugfs', '-R', 'ls -p /boot', `${path}?offset=${offset}`], { okStatus: [0, 1] }).catch(
+    () => null,
+  )
   if (!r) return null
   const versions = r.stdout
     .split('\n')

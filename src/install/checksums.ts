@@ -29,9 +29,13 @@ export function pickSha256(sums: Map<string, string>, fileName: string, where: s
   if (exact) return exact
   for (const [name, hex] of sums) if (name.split('/').pop() === fileName) return hex
   const names = [...sums.keys()]
-  throw new InputError('NOT_FOUND', `Cannot find the SHA-256 of "${fileName}" in "${where}": it lists ${names.length ? names.map((n) => `"${n}"`).join(', ') : 'no digests'}`, {
-    hint: 'pass the digest with --sha256 HEX, or point --sha256-url at the SHA256SUMS beside the image',
-  })
+  throw new InputError(
+    'NOT_FOUND',
+    `Cannot find the SHA-256 of "${fileName}" in "${where}": it lists ${names.length ? names.map((n) => `"${n}"`).join(', ') : 'no digests'}`,
+    {
+      hint: 'pass the digest with --sha256 HEX, or point --sha256-url at the SHA256SUMS beside the image',
+    },
+  )
 }
 
 /** Checks a --sha256 value: 64 hex digits; returns it lowercased. */

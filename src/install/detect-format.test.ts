@@ -23,6 +23,12 @@ test('detectFormat() treats anything else, including an MBR and an empty head, a
 })
 
 test('detectFormat() refuses formats it knows but does not read, naming them', () => {
-  assert.throws(() => detectFormat(new TextEncoder().encode('BZh91AY&SY')), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_IMAGE' && /bzip2/.test(e.message))
-  assert.throws(() => detectFormat(new TextEncoder().encode('conectix')), (e: unknown) => e instanceof InputError && /VHD/.test(e.message))
+  assert.throws(
+    () => detectFormat(new TextEncoder().encode('BZh91AY&SY')),
+    (e: unknown) => e instanceof InputError && e.code === 'FORMAT_IMAGE' && /bzip2/.test(e.message),
+  )
+  assert.throws(
+    () => detectFormat(new TextEncoder().encode('conectix')),
+    (e: unknown) => e instanceof InputError && /VHD/.test(e.message),
+  )
 })

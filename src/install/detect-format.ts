@@ -11,7 +11,8 @@ export type ImageFormat = 'raw' | 'zstd' | 'xz' | 'gzip' | 'qcow2'
 /** Bytes detectFormat() wants to see (fewer is fine for a short source). */
 export const MAGIC_BYTES = 8
 
-const startsWith = (b: Uint8Array, magic: readonly number[]): boolean => b.length >= magic.length && magic.every((m, i) => b[i] === m)
+const startsWith = (b: Uint8Array, magic: readonly number[]): boolean =>
+  b.length >= magic.length && magic.every((m, i) => b[i] === m)
 
 // Formats we recognise but do not read: refusing them beats writing their bytes as a raw disk.
 const UNSUPPORTED: ReadonlyArray<{ name: string; magic: readonly number[] }> = [
@@ -27,7 +28,8 @@ const UNSUPPORTED: ReadonlyArray<{ name: string; magic: readonly number[] }> = [
 export function detectFormat(head: Uint8Array): ImageFormat {
   if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return 'zstd'
   // Skippable frame 0x184D2A5? (little-endian): zstd -dc passes over it to the real frames.
-  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd'
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18)
+    return 'zstd'
   if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz'
   if (startsWith(head, [0x1f, 0x8b])) return 'gzip'
   if (startsWith(head, [0x51, 0x46, 0x49, 0xfb])) return 'qcow2'
@@ -57,20 +59,41 @@ const DISK_SIGNATURES: ReadonlyArray<{ what: string; at: number; bytes: readonly
   { what: 'a squashfs file system', at: 0, bytes: [...'hsqs'].map((c) => c.charCodeAt(0)) },
 ]
 
-const has = (b: Uint8Array, at: number, bytes: readonly number[]): boolean => b.length >= at + bytes.length && bytes.every((x, i) => b[at + i] === x)
+const has = (b: Uint8Array, at: number, bytes: readonly number[]): boolean =>
+  b.length >= at + bytes.length && bytes.every((x, i) => b[at + i] === x)
 
 /** What a file that is not a disk image is, in words, from its first bytes. */
 export function describeData(head: Uint8Array): string {
   if (head.length === 0) return 'empty'
   if (head.every((b) => b === 0)) return `all zeros in its first ${head.length} bytes`
   if (has(head, 0, [0x7f, 0x45, 0x4c, 0x46])) return 'an ELF executable or library'
-  if (has(head, 0, [...'%PDF'].map((c) => c.charCodeAt(0)))) return 'a PDF document'
-  if (has(head, 257, [...'ustar'].map((c) => c.charCodeAt(0)))) return 'a tar archive'
+  if (
+    has(
+      head,
+      0,
+      [...'%PDF'].map((c) => c.charCodeAt(0)),
+    )
+  )
+    return 'a PDF document'
+  if (
+    has(
+      head,
+      257,
+      [...'ustar'].map((c) => c.charCodeAt(0)),
+    )
+  )
+    return 'a tar archive'
   const sample = head.subarray(0, 4096)
   const text = sample.every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b !== 127))
   if (text) {
     const start = new TextDecoder().decode(sample.subarray(0, 40)).replace(/\s+/g, ' ').trim()
-    const kind = /^[[{]/.test(start) ? 'JSON text' : /^<\?xml|^</.test(start) ? 'XML or HTML text' : /^#!/.test(start) ? 'a script' : 'text'
+    const kind = /^[[{]/.test(start)
+      ? 'JSON text'
+      : /^<\?xml|^</.test(start)
+        ? 'XML or HTML text'
+        : /^#!/.test(start)
+          ? 'a script'
+          : 'text'
     return `${kind} (it starts "${start}")`
   }
   return 'data with no partition table, boot sector or file-system signature'

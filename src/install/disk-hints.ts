@@ -38,8 +38,13 @@ export interface DiskHints {
 /** "20G", "512M", "1.5T", "4096" → bytes (powers of 1024), as --disk-hint sizes are written. */
 function parseSize(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?$/i.exec(text.trim())
-  if (!m) throw new UsageError(`Cannot parse --disk-hint ${what}: "${text}" is not a size`, { hint: 'use a number with an optional K, M, G or T suffix (powers of 1024), e.g. 100G' })
-  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[(m[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G' | 'T']
+  if (!m)
+    throw new UsageError(`Cannot parse --disk-hint ${what}: "${text}" is not a size`, {
+      hint: 'use a number with an optional K, M, G or T suffix (powers of 1024), e.g. 100G',
+    })
+  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[
+    (m[2] ?? '').toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
+  ]
   return Math.round(Number(m[1]) * unit)
 }
 
@@ -52,10 +57,14 @@ export function parseDiskHints(specs: string[]): DiskHints {
     for (const part of spec.split(',')) {
       if (part.trim() === '') continue
       const eq = part.indexOf('=')
-      if (eq <= 0) throw new UsageError(`Cannot parse --disk-hint "${part}": expected KEY=VALUE`, { hint: `keys: ${[...STRING_KEYS, 'rotational', 'size', 'min-size', 'max-size'].join(', ')}` })
+      if (eq <= 0)
+        throw new UsageError(`Cannot parse --disk-hint "${part}": expected KEY=VALUE`, {
+          hint: `keys: ${[...STRING_KEYS, 'rotational', 'size', 'min-size', 'max-size'].join(', ')}`,
+        })
       const key = part.slice(0, eq).trim().toLowerCase().replace(/_/g, '-')
       const value = part.slice(eq + 1).trim()
-      if ((STRING_KEYS as readonly string[]).includes(key)) hints[key as (typeof STRING_KEYS)[number]] = key === 'name' ? value.replace(/^\/dev\//, '') : value
+      if ((STRING_KEYS as readonly string[]).includes(key))
+        hints[key as (typeof STRING_KEYS)[number]] = key === 'name' ? value.replace(/^\/dev\//, '') : value
       else if (key === 'rotational') hints.rotational = /^(1|true|yes)$/i.test(value)
       else if (key === 'min-size') hints.minSize = parseSize(value, 'min-size')
       else if (key === 'max-size') hints.maxSize = parseSize(value, 'max-size')
@@ -65,7 +74,9 @@ export function parseDiskHints(specs: string[]): DiskHints {
         if (m[1] !== '<=') hints.minSize = n
         if (m[1] !== '>=') hints.maxSize = n
       } else {
-        throw new UsageError(`Cannot parse --disk-hint "${part}": unknown key "${key}"`, { hint: `keys: ${[...STRING_KEYS, 'rotational', 'size', 'min-size', 'max-size'].join(', ')}` })
+        throw new UsageError(`Cannot parse --disk-hint "${part}": unknown key "${key}"`, {
+          hint: `keys: ${[...STRING_KEYS, 'rotational', 'size', 'min-size', 'max-size'].join(', ')}`,
+        })
       }
     }
   }
@@ -77,7 +88,12 @@ const norm = (s: string | undefined): string => (s ?? '').trim().toLowerCase()
 
 /** Whether a candidate satisfies every hint (strings: case-insensitive, whitespace-trimmed equality). */
 export function matchesHints(d: DiskCandidate, h: DiskHints): boolean {
-  if (h.type !== undefined ? norm(d.type) !== norm(h.type) : d.type !== 'disk' && !(h.name !== undefined && d.type === 'loop')) return false
+  if (
+    h.type !== undefined
+      ? norm(d.type) !== norm(h.type)
+      : d.type !== 'disk' && !(h.name !== undefined && d.type === 'loop')
+  )
+    return false
   for (const k of ['serial', 'model', 'vendor', 'name', 'hctl'] as const) {
     if (h[k] !== undefined && norm(d[k]) !== norm(h[k])) return false
   }
@@ -91,7 +107,14 @@ export function matchesHints(d: DiskCandidate, h: DiskHints): boolean {
 
 /** One line describing a candidate, for error messages and --dry-run. */
 export function describeDisk(d: DiskCandidate): string {
-  const ids = [d.model && `model "${d.model}"`, d.vendor && `vendor "${d.vendor}"`, d.serial && `serial "${d.serial}"`, d.wwn && `wwn ${d.wwn}`].filter(Boolean).join(', ')
+  const ids = [
+    d.model && `model "${d.model}"`,
+    d.vendor && `vendor "${d.vendor}"`,
+    d.serial && `serial "${d.serial}"`,
+    d.wwn && `wwn ${d.wwn}`,
+  ]
+    .filter(Boolean)
+    .join(', ')
   return `${d.path} (${(d.size / 2 ** 30).toFixed(1)} GiB, ${d.type}${ids ? `, ${ids}` : ''})`
 }
 
@@ -102,14 +125,29 @@ export function selectDisk(candidates: DiskCandidate[], hints: DiskHints): DiskC
   if (matches.length === 1) return matches[0]!
   const list = (matches.length ? matches : usable).map(describeDisk).join('; ')
   if (matches.length === 0) {
-    throw new DeviceError('DEVICE_SELECT', `Cannot select a disk: no disk matches the hints ${JSON.stringify(hints)}; disks: ${list || 'none'}`, { hint: 'adjust --disk-hint, or name the disk with --disk' })
+    throw new DeviceError(
+      'DEVICE_SELECT',
+      `Cannot select a disk: no disk matches the hints ${JSON.stringify(hints)}; disks: ${list || 'none'}`,
+      { hint: 'adjust --disk-hint, or name the disk with --disk' },
+    )
   }
-  throw new DeviceError('DEVICE_SELECT', `Cannot select a disk: ${matches.length} disks match the hints ${JSON.stringify(hints)}: ${list}`, { hint: 'add a hint that tells them apart (serial, wwn), or name the disk with --disk' })
+  throw new DeviceError(
+    'DEVICE_SELECT',
+    `Cannot select a disk: ${matches.length} disks match the hints ${JSON.stringify(hints)}: ${list}`,
+    { hint: 'add a hint that tells them apart (serial, wwn), or name the disk with --disk' },
+  )
 }
 
 /** lsblk argv listing whole devices with the identity columns the hints use. */
 export function lsblkArgv(): string[] {
-  return ['lsblk', '--json', '--bytes', '--nodeps', '--output', 'NAME,PATH,SIZE,LOG-SEC,TYPE,SERIAL,WWN,MODEL,VENDOR,HCTL,ROTA']
+  return [
+    'lsblk',
+    '--json',
+    '--bytes',
+    '--nodeps',
+    '--output',
+    'NAME,PATH,SIZE,LOG-SEC,TYPE,SERIAL,WWN,MODEL,VENDOR,HCTL,ROTA',
+  ]
 }
 
 /** Parses `lsblk --json` output from lsblkArgv(). */

@@ -19,8 +19,24 @@ function image(sectorSize: 512 | 4096, sizeMiB: number): { gpt: Gpt; head: Uint8
   const gpt: Gpt = {
     ...base,
     partitions: [
-      { number: 1, typeGuid: GUID_LINUX_ROOT_X86_64, uniqueGuid: '11111111-2222-4333-8444-555555555555', firstLba: lba(4), lastLba: lba(sizeMiB - 1) - 1n, attributes: 0n, name: 'root' },
-      { number: 15, typeGuid: GUID_ESP, uniqueGuid: '11111111-2222-4333-8444-666666666666', firstLba: lba(1), lastLba: lba(4) - 1n, attributes: 0n, name: 'esp' },
+      {
+        number: 1,
+        typeGuid: GUID_LINUX_ROOT_X86_64,
+        uniqueGuid: '11111111-2222-4333-8444-555555555555',
+        firstLba: lba(4),
+        lastLba: lba(sizeMiB - 1) - 1n,
+        attributes: 0n,
+        name: 'root',
+      },
+      {
+        number: 15,
+        typeGuid: GUID_ESP,
+        uniqueGuid: '11111111-2222-4333-8444-666666666666',
+        firstLba: lba(1),
+        lastLba: lba(4) - 1n,
+        attributes: 0n,
+        name: 'esp',
+      },
     ],
   }
   const bootCode = new Uint8Array(440).map((_, i) => (i * 13 + 1) & 0xff)
@@ -38,7 +54,10 @@ test('readImageLayout() finds the GPT, its sector size and the image size it was
   const layout = readImageLayout(head)
   assert.equal(layout.sectorSize, 512)
   assert.equal(layout.gptImageSize, 24 * MiB)
-  assert.deepEqual(layout.gpt!.partitions.map((p) => p.number), [1, 15])
+  assert.deepEqual(
+    layout.gpt!.partitions.map((p) => p.number),
+    [1, 15],
+  )
   assert.deepEqual(layout.problems, [])
   const four = readImageLayout(image(4096, 24).head)
   assert.equal(four.sectorSize, 4096)
@@ -49,19 +68,34 @@ test('readImageLayout() sees no GPT in a head without one, and refuses a damaged
   assert.deepEqual(readImageLayout(new Uint8Array(FIRST_MIB)), { problems: [] })
   const { head } = image(512, 24)
   head[512 + 40]! ^= 0x01 // FirstUsableLBA, inside the header CRC
-  assert.throws(() => readImageLayout(head), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_GPT')
+  assert.throws(
+    () => readImageLayout(head),
+    (e: unknown) => e instanceof InputError && e.code === 'FORMAT_GPT',
+  )
 })
 
 test('assertSectorSizes() refuses a 512-byte image on a 4096-byte disk and the reverse', () => {
   const l512 = readImageLayout(image(512, 24).head)
   assertSectorSizes(l512, 512, '/dev/x')
-  assert.throws(() => assertSectorSizes(l512, 4096, '/dev/x'), (e: unknown) => e instanceof InputError && e.code === 'SECTOR_SIZE_MISMATCH' && /512-byte sectors.*4096-byte logical sectors/.test(e.message))
-  assert.throws(() => assertSectorSizes(readImageLayout(image(4096, 24).head), 512, '/dev/x'), (e: unknown) => e instanceof InputError && e.code === 'SECTOR_SIZE_MISMATCH')
+  assert.throws(
+    () => assertSectorSizes(l512, 4096, '/dev/x'),
+    (e: unknown) =>
+      e instanceof InputError &&
+      e.code === 'SECTOR_SIZE_MISMATCH' &&
+      /512-byte sectors.*4096-byte logical sectors/.test(e.message),
+  )
+  assert.throws(
+    () => assertSectorSizes(readImageLayout(image(4096, 24).head), 512, '/dev/x'),
+    (e: unknown) => e instanceof InputError && e.code === 'SECTOR_SIZE_MISMATCH',
+  )
 })
 
 test('resizeForDisk() refuses a disk too small for the partitions with TARGET_TOO_SMALL', () => {
   const { gpt } = image(512, 24)
-  assert.throws(() => resizeForDisk(gpt, 16 * MiB), (e: unknown) => e instanceof InputError && e.code === 'TARGET_TOO_SMALL')
+  assert.throws(
+    () => resizeForDisk(gpt, 16 * MiB),
+    (e: unknown) => e instanceof InputError && e.code === 'TARGET_TOO_SMALL',
+  )
 })
 
 test('patchFirstMiB() moves the backup to the real end, keeps the boot code and the rest of the MiB, and sgdisk finds no problems', async () => {

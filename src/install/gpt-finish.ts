@@ -31,7 +31,11 @@ export function resizeForDisk(gpt: Gpt, diskBytes: number): Gpt {
     return resizeGpt(gpt, sectors)
   } catch (e) {
     if (e instanceof InputError && e.code === 'TARGET_TOO_SMALL') {
-      throw new InputError('TARGET_TOO_SMALL', `Cannot fit the image's partitions on a disk of ${diskBytes} bytes: ${e.message}`, { cause: e })
+      throw new InputError(
+        'TARGET_TOO_SMALL',
+        `Cannot fit the image's partitions on a disk of ${diskBytes} bytes: ${e.message}`,
+        { cause: e },
+      )
     }
     throw e
   }
@@ -41,7 +45,11 @@ export function resizeForDisk(gpt: Gpt, diskBytes: number): Gpt {
 export function patchFirstMiB(imageFirstMiB: Uint8Array, gpt: Gpt): FinishedGpt {
   const { primary, backup, backupOffset } = encodeGpt(gpt)
   const ss = gpt.sectorSize
-  if (primary.length > imageFirstMiB.length) throw new InputError('FORMAT_GPT', `Cannot write the partition table: it needs ${primary.length} bytes, more than the ${imageFirstMiB.length} held back`)
+  if (primary.length > imageFirstMiB.length)
+    throw new InputError(
+      'FORMAT_GPT',
+      `Cannot write the partition table: it needs ${primary.length} bytes, more than the ${imageFirstMiB.length} held back`,
+    )
   const firstMiB = new Uint8Array(imageFirstMiB)
   firstMiB.set(primary.subarray(MBR_RECORDS_OFFSET, MBR_SIZE), MBR_RECORDS_OFFSET)
   firstMiB.set(primary.subarray(ss), ss)

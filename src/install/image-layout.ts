@@ -21,24 +21,32 @@ export interface ImageLayout {
   problems: GptProblem[]
 }
 
-const hasSignature = (b: Uint8Array, at: number): boolean => b.length >= at + 8 && String.fromCharCode(...b.subarray(at, at + 8)) === 'EFI PART'
+const hasSignature = (b: Uint8Array, at: number): boolean =>
+  b.length >= at + 8 && String.fromCharCode(...b.subarray(at, at + 8)) === 'EFI PART'
 
 /** Reads the layout from the image's first bytes (at least 34 sectors; the first MiB in practice). */
 export function readImageLayout(head: Uint8Array): ImageLayout {
   const sectorSize = hasSignature(head, 512) ? 512 : hasSignature(head, 4096) ? 4096 : undefined
   if (sectorSize === undefined) return { problems: [] }
-  let header
+  let header: ReturnType<typeof decodeGptHeader>
   try {
     header = decodeGptHeader(head.subarray(sectorSize, 2 * sectorSize))
   } catch (e) {
     if (e instanceof FormatError) {
-      throw new FormatError('FORMAT_GPT', `Cannot read the image's partition table: ${e.message}`, { cause: e, hint: 'the image is damaged: download it again and check its SHA-256' })
+      throw new FormatError('FORMAT_GPT', `Cannot read the image's partition table: ${e.message}`, {
+        cause: e,
+        hint: 'the image is damaged: download it again and check its SHA-256',
+      })
     }
     throw e
   }
   const gptImageSize = Number((header.alternateLba + 1n) * BigInt(sectorSize))
   const { gpt, primaryOk, problems } = decodeGpt(head, new Uint8Array(0), BigInt(gptImageSize), sectorSize)
-  if (!primaryOk) throw new FormatError('FORMAT_GPT', `Cannot read the image's partition table: ${problems.map((p) => p.message).join('; ')}`)
+  if (!primaryOk)
+    throw new FormatError(
+      'FORMAT_GPT',
+      `Cannot read the image's partition table: ${problems.map((p) => p.message).join('; ')}`,
+    )
   // The tail was not given: the backup is checked once it is on the target.
   const own = problems.filter((p) => !p.code.startsWith('BACKUP_'))
   return { gpt, sectorSize, gptImageSize, problems: own }

@@ -68,7 +68,14 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
     attributes: 0n,
     name: partName,
   })
-  gpt = { ...gpt, partitions: [part(1, GUID_LINUX_ROOT_X86_64, root, 'root'), part(14, GUID_BIOS_BOOT, biosBoot, 'bios'), part(15, GUID_ESP, esp, 'esp')] }
+  gpt = {
+    ...gpt,
+    partitions: [
+      part(1, GUID_LINUX_ROOT_X86_64, root, 'root'),
+      part(14, GUID_BIOS_BOOT, biosBoot, 'bios'),
+      part(15, GUID_ESP, esp, 'esp'),
+    ],
+  }
   const bootCode = new Uint8Array(440)
   for (let i = 0; i < bootCode.length; i++) bootCode[i] = (i * 7 + 0x33) & 0xff
   const { primary, backup, backupOffset } = encodeGpt(gpt, { bootCode })
@@ -92,10 +99,20 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
   const dataBytes = opts.rootDataBytes ?? 3 * MiB
   const chunk = 256 * 1024
   for (let i = 0; i * chunk < dataBytes; i++) {
-    const bytes = i % 2 === 0 ? randomBytes(chunk) : Buffer.from(`line ${i} of a text file that compresses well\n`.repeat(Math.ceil(chunk / 48)).slice(0, chunk))
+    const bytes =
+      i % 2 === 0
+        ? randomBytes(chunk)
+        : Buffer.from(`line ${i} of a text file that compresses well\n`.repeat(Math.ceil(chunk / 48)).slice(0, chunk))
     await fsp.writeFile(path.join(tree, 'data', `f${i}`), bytes)
   }
-  await mkfsExt4({ image: img, offsetBytes: root.offset, sizeBytes: root.length, uuid: globalThis.crypto.randomUUID(), label: 'root', fromDir: tree })
+  await mkfsExt4({
+    image: img,
+    offsetBytes: root.offset,
+    sizeBytes: root.length,
+    uuid: globalThis.crypto.randomUUID(),
+    label: 'root',
+    fromDir: tree,
+  })
   await mkfsFat({ image: img, offsetBytes: esp.offset, sizeBytes: esp.length, label: 'ESP', volumeId: '1A2B3C4D' })
   await fsp.rm(tree, { recursive: true, force: true })
 
@@ -110,7 +127,22 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
   const qcow2 = path.join(dir, `${name}.qcow2`)
   if (want.has('qcow2')) outs.push((await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', img, qcow2]), qcow2))
   await writeSums(dir, outs)
-  return { dir, img, bmap, zst: `${img}.zst`, xz: `${img}.xz`, gz: `${img}.gz`, qcow2, sums: path.join(dir, 'SHA256SUMS'), size, gpt, bootCode, root, esp, biosBoot }
+  return {
+    dir,
+    img,
+    bmap,
+    zst: `${img}.zst`,
+    xz: `${img}.xz`,
+    gz: `${img}.gz`,
+    qcow2,
+    sums: path.join(dir, 'SHA256SUMS'),
+    size,
+    gpt,
+    bootCode,
+    root,
+    esp,
+    biosBoot,
+  }
 }
 
 /** Fills a file (made or extended to `size` bytes) with non-zero garbage: what an old disk looks like. */

@@ -42,7 +42,10 @@ const code = (c: string) => (e: unknown) => e instanceof HwimageError && e.code 
 async function assertPartitionsEqual(disk: string): Promise<void> {
   for (const part of [fx.biosBoot, fx.esp, fx.root]) {
     const got = await readBytes(disk, part.offset, part.length)
-    assert.ok(got.equals(image.subarray(part.offset, part.offset + part.length)), `bytes ${part.offset}–${part.offset + part.length - 1}`)
+    assert.ok(
+      got.equals(image.subarray(part.offset, part.offset + part.length)),
+      `bytes ${part.offset}–${part.offset + part.length - 1}`,
+    )
   }
 }
 
@@ -76,7 +79,11 @@ async function assertMappedEqual(disk: string): Promise<void> {
   }
 }
 
-async function oldBmapFile(version: OldBmap['version'], name: string, without: (i: number) => boolean = () => false): Promise<{ file: string; ranges: number; withDigest: number }> {
+async function oldBmapFile(
+  version: OldBmap['version'],
+  name: string,
+  without: (i: number) => boolean = () => false,
+): Promise<{ file: string; ranges: number; withDigest: number }> {
   const b = decodeBmap(await fsp.readFile(fx.bmap))
   const ranges = b.ranges.map((r, i) => ({ first: r.first, last: r.last, ...(without(i) ? { digest: false } : {}) }))
   const file = path.join(dir, name)
@@ -84,7 +91,7 @@ async function oldBmapFile(version: OldBmap['version'], name: string, without: (
   return { file, ranges: ranges.length, withDigest: ranges.filter((r) => !('digest' in r)).length }
 }
 
-test('install() with a bmap of format 1.3 checks every range\'s SHA-1 and the file\'s BmapFileSHA1', async () => {
+test("install() with a bmap of format 1.3 checks every range's SHA-1 and the file's BmapFileSHA1", async () => {
   const { file, ranges } = await oldBmapFile('1.3', 'v13.bmap')
   assert.ok(ranges > 3)
   const disk = await target()
@@ -106,7 +113,7 @@ test('install() with a 1.2 bmap whose ranges partly lack digests writes them unv
   await assertMappedEqual(disk)
 })
 
-test('install() refuses an image that differs from a 1.4 bmap\'s SHA-1 range digest, and a 1.3 bmap whose file checksum is wrong', async () => {
+test("install() refuses an image that differs from a 1.4 bmap's SHA-1 range digest, and a 1.3 bmap whose file checksum is wrong", async () => {
   const b = decodeBmap(await fsp.readFile(fx.bmap))
   const ranges = b.ranges.map((r) => ({ first: r.first, last: r.last }))
   const xml = oldBmapXml({ version: '1.4', checksumType: 'sha1', image, blockSize: b.blockSize, ranges })
@@ -117,7 +124,10 @@ test('install() refuses an image that differs from a 1.4 bmap\'s SHA-1 range dig
   bytes[hit.first * b.blockSize + 10]! ^= 1
   await fsp.writeFile(changed, bytes)
   await fsp.writeFile(path.join(dir, 'v14.bmap'), xml)
-  await assert.rejects(install({ source: changed, disk: await target(), bmap: path.join(dir, 'v14.bmap') }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /SHA-1/.test((e as Error).message))
+  await assert.rejects(
+    install({ source: changed, disk: await target(), bmap: path.join(dir, 'v14.bmap') }),
+    (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /SHA-1/.test((e as Error).message),
+  )
   const v13 = await oldBmapFile('1.3', 'v13-bad.bmap')
   await fsp.writeFile(v13.file, (await fsp.readFile(v13.file, 'utf8')).replace('<BlockSize> ', '<BlockSize>  '))
   await assert.rejects(install({ source: fx.img, disk: await target(), bmap: v13.file }), code('FORMAT_BMAP'))

@@ -42,7 +42,12 @@ export interface SeedStep {
   /** The table (already sized for the disk) with the partition added; throws TARGET_TOO_SMALL when it does not fit. */
   place(gpt: Gpt): PlacedPartition
   /** Renders the seed and writes it into its partition. */
-  write(ctx: { placed: PlacedPartition; target: TargetDevice; facts: InstallFacts; signal?: AbortSignal }): Promise<void>
+  write(ctx: {
+    placed: PlacedPartition
+    target: TargetDevice
+    facts: InstallFacts
+    signal?: AbortSignal
+  }): Promise<void>
 }
 
 /** What to install where. */

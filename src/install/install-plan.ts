@@ -27,7 +27,16 @@ export type Stage = 'prepare' | 'zero' | 'write' | 'sync' | 'finish' | 'verify'
  * check the source (size, digest) → finish the table (the backup entries at the disk's
  * end) → add the seed → write the first MiB, then the backup header → read back.
  */
-export const STEP_NAMES = ['zero-ends', 'zero-span', 'write-image', 'check-source', 'finish-table', 'add-seed', 'write-first-mib', 'read-back'] as const
+export const STEP_NAMES = [
+  'zero-ends',
+  'zero-span',
+  'write-image',
+  'check-source',
+  'finish-table',
+  'add-seed',
+  'write-first-mib',
+  'read-back',
+] as const
 
 /** One step of the executor. */
 export type StepName = (typeof STEP_NAMES)[number]
@@ -64,22 +73,36 @@ export function bmapRanges(bmap: DecodedBmap): ImageRange[] {
 }
 
 /** The image's size as far as it is known before reading it all; throws when the sources of it disagree. */
-export function imageSizeOf(p: Pick<PlanInputs, 'located' | 'layout' | 'reader' | 'headBytes' | 'source'>): number | undefined {
+export function imageSizeOf(
+  p: Pick<PlanInputs, 'located' | 'layout' | 'reader' | 'headBytes' | 'source'>,
+): number | undefined {
   const { located, layout } = p
   const fromGpt = layout.gptImageSize
   const known = p.reader.knownSize ?? (p.headBytes < FIRST_MIB ? p.headBytes : undefined)
   if (located && fromGpt !== undefined && located.bmap.imageSize !== fromGpt) {
-    throw new InputError('FORMAT_BMAP', `Cannot use bmap "${located.location}": it describes a ${located.bmap.imageSize}-byte image, the image's partition table a ${fromGpt}-byte one`, {
-      hint: 'the bmap belongs to another image: use the .bmap made with this image, or --no-bmap',
-    })
+    throw new InputError(
+      'FORMAT_BMAP',
+      `Cannot use bmap "${located.location}": it describes a ${located.bmap.imageSize}-byte image, the image's partition table a ${fromGpt}-byte one`,
+      {
+        hint: 'the bmap belongs to another image: use the .bmap made with this image, or --no-bmap',
+      },
+    )
   }
   if (located && known !== undefined && located.bmap.imageSize !== known) {
-    throw new InputError('FORMAT_BMAP', `Cannot use bmap "${located.location}": it describes a ${located.bmap.imageSize}-byte image, the image has ${known} bytes`, {
-      hint: 'the bmap belongs to another image: use the .bmap made with this image, or --no-bmap',
-    })
+    throw new InputError(
+      'FORMAT_BMAP',
+      `Cannot use bmap "${located.location}": it describes a ${located.bmap.imageSize}-byte image, the image has ${known} bytes`,
+      {
+        hint: 'the bmap belongs to another image: use the .bmap made with this image, or --no-bmap',
+      },
+    )
   }
   if (known !== undefined && fromGpt !== undefined && known < fromGpt) {
-    throw new InputError('SOURCE_TRUNCATED', `Cannot install "${p.source.name}": the image has ${known} bytes, its partition table says ${fromGpt}`, { hint: 'the image is incomplete: download it again' })
+    throw new InputError(
+      'SOURCE_TRUNCATED',
+      `Cannot install "${p.source.name}": the image has ${known} bytes, its partition table says ${fromGpt}`,
+      { hint: 'the image is incomplete: download it again' },
+    )
   }
   return located?.bmap.imageSize ?? known ?? fromGpt
 }
@@ -96,15 +119,32 @@ export function describePlan(p: PlanInputs): InstallPlan {
   ]
   if (mode === 'nonzero' && size !== undefined && size > FIRST_MIB) {
     const spanEnd = Math.min(end, Math.ceil(size / t.sectorSize) * t.sectorSize)
-    zeroing.push({ offset: FIRST_MIB, length: spanEnd - FIRST_MIB, method: t.kind === 'block' ? 'zeroout' : 'punch-hole' })
+    zeroing.push({
+      offset: FIRST_MIB,
+      length: spanEnd - FIRST_MIB,
+      method: t.kind === 'block' ? 'zeroout' : 'punch-hole',
+    })
   }
   const plan: InstallPlan = {
-    source: { name: p.source.name, kind: p.source.kind, format: p.format, ...(p.source.size !== undefined ? { size: p.source.size } : {}) },
+    source: {
+      name: p.source.name,
+      kind: p.source.kind,
+      format: p.format,
+      ...(p.source.size !== undefined ? { size: p.source.size } : {}),
+    },
     image: {
       ...(size !== undefined ? { size } : {}),
       ...(p.layout.sectorSize ? { sectorSize: p.layout.sectorSize } : {}),
       ...(p.layout.gpt
-        ? { partitions: p.layout.gpt.partitions.map((x) => ({ number: x.number, name: x.name, type: x.typeGuid, firstLba: String(x.firstLba), lastLba: String(x.lastLba) })) }
+        ? {
+            partitions: p.layout.gpt.partitions.map((x) => ({
+              number: x.number,
+              name: x.name,
+              type: x.typeGuid,
+              firstLba: String(x.firstLba),
+              lastLba: String(x.lastLba),
+            })),
+          }
         : {}),
       problems: p.layout.problems.map((x) => x.message),
     },
@@ -123,7 +163,15 @@ export function describePlan(p: PlanInputs): InstallPlan {
     mode,
     zeroing,
     ...(p.expected ? { sha256Expected: p.expected } : {}),
-    ...(p.resized ? { gptResize: { diskSectors: String(p.resized.gpt.diskSectors), lastUsableLba: String(p.resized.gpt.lastUsableLba), backupOffset: p.resized.backupOffset } } : {}),
+    ...(p.resized
+      ? {
+          gptResize: {
+            diskSectors: String(p.resized.gpt.diskSectors),
+            lastUsableLba: String(p.resized.gpt.lastUsableLba),
+            backupOffset: p.resized.backupOffset,
+          },
+        }
+      : {}),
     ...(p.seed ? { seed: { partition: p.seed.number, offset: p.seed.offset, sizeBytes: p.seed.sizeBytes } } : {}),
     steps: STEP_NAMES.filter((s) => {
       if (s === 'zero-span') return zeroing.length > 2
@@ -135,7 +183,14 @@ export function describePlan(p: PlanInputs): InstallPlan {
   }
   if (p.located) {
     const b = p.located.bmap
-    plan.bmap = { location: p.located.location, auto: p.located.auto, imageSize: b.imageSize, blockSize: b.blockSize, ranges: b.ranges.length, mappedBytes: bmapRanges(b).reduce((s, r) => s + r.length, 0) }
+    plan.bmap = {
+      location: p.located.location,
+      auto: p.located.auto,
+      imageSize: b.imageSize,
+      blockSize: b.blockSize,
+      ranges: b.ranges.length,
+      mappedBytes: bmapRanges(b).reduce((s, r) => s + r.length, 0),
+    }
   }
   return plan
 }

@@ -38,11 +38,20 @@ async function target(size = DISK): Promise<string> {
   return file
 }
 
-const code = (c: string, re?: RegExp) => (e: unknown) => e instanceof HwimageError && e.code === c && (!re || re.test(e.message))
+const code = (c: string, re?: RegExp) => (e: unknown) =>
+  e instanceof HwimageError && e.code === c && (!re || re.test(e.message))
 const seed = () => seedStep(parseSeed('hostname: metal-01\n', 'seed.yaml'))
 
 // Every step of an install with a seed and --verify, the longest plan.
-const ALL: StepName[] = ['zero-ends', 'write-image', 'check-source', 'finish-table', 'add-seed', 'write-first-mib', 'read-back']
+const ALL: StepName[] = [
+  'zero-ends',
+  'write-image',
+  'check-source',
+  'finish-table',
+  'add-seed',
+  'write-first-mib',
+  'read-back',
+]
 
 test('the plan lists the steps the executor runs, and each announces itself', async () => {
   const disk = await target()
@@ -56,7 +65,16 @@ test('the plan lists the steps the executor runs, and each announces itself', as
 test('a failure before the first step leaves the target as it was: nothing was written', async () => {
   const disk = await target()
   const before = await fileDigest(disk)
-  await assert.rejects(install({ source: fx.zst, disk, onStep: () => { throw new HwimageError('DEVICE_IO', 'injected') } }), (e) => code('DEVICE_IO')(e) && !/zeroed/.test((e as Error).message))
+  await assert.rejects(
+    install({
+      source: fx.zst,
+      disk,
+      onStep: () => {
+        throw new HwimageError('DEVICE_IO', 'injected')
+      },
+    }),
+    (e) => code('DEVICE_IO')(e) && !/zeroed/.test((e as Error).message),
+  )
   assert.equal(await fileDigest(disk), before)
 })
 
@@ -84,7 +102,17 @@ for (const step of ALL.slice(1)) {
   test(`an interrupt as step "${step}" begins ends in INTERRUPTED with both ends zeroed`, async () => {
     const disk = await target()
     const ac = new AbortController()
-    await assert.rejects(install({ source: fx.zst, disk, seed: seed(), verify: true, signal: ac.signal, onStep: (s) => void (s === step && ac.abort()) }), code('INTERRUPTED', /first and last MiB .* are zeroed/))
+    await assert.rejects(
+      install({
+        source: fx.zst,
+        disk,
+        seed: seed(),
+        verify: true,
+        signal: ac.signal,
+        onStep: (s) => void (s === step && ac.abort()),
+      }),
+      code('INTERRUPTED', /first and last MiB .* are zeroed/),
+    )
     await assertNoTable(disk)
   })
 }
@@ -92,8 +120,19 @@ for (const step of ALL.slice(1)) {
 test('a late failure (after the backup table was written) used to leave a valid backup GPT: now none', async () => {
   // Issue 12 item 3: sgdisk regenerated the main header from the backup, inspect said "UEFI yes".
   const disk = await target()
-  await assert.rejects(install({ source: fx.zst, disk, onStep: (s) => { if (s === 'write-first-mib') throw new Error('power cut') } }), /power cut/)
-  const sigs = JSON.parse((await run(['wipefs', '--no-act', '--json', disk])).stdout || '{"signatures":[]}') as { signatures: unknown[] }
+  await assert.rejects(
+    install({
+      source: fx.zst,
+      disk,
+      onStep: (s) => {
+        if (s === 'write-first-mib') throw new Error('power cut')
+      },
+    }),
+    /power cut/,
+  )
+  const sigs = JSON.parse((await run(['wipefs', '--no-act', '--json', disk])).stdout || '{"signatures":[]}') as {
+    signatures: unknown[]
+  }
   assert.deepEqual(sigs.signatures, [], 'wipefs sees nothing at either end')
 })
 
@@ -101,7 +140,10 @@ test('an image installed onto itself is refused before anything is written (it u
   const copy = path.join(dir, `self-${++n}.img`)
   await fsp.copyFile(fx.img, copy)
   const before = await fileDigest(copy)
-  await assert.rejects(install({ source: copy, disk: copy, yes: true }), (e) => code('TARGET_INVALID', /is the source file itself/)(e) && (e as HwimageError).exitCode === 2)
+  await assert.rejects(
+    install({ source: copy, disk: copy, yes: true }),
+    (e) => code('TARGET_INVALID', /is the source file itself/)(e) && (e as HwimageError).exitCode === 2,
+  )
   // The dry run exits as the install would, after showing its plan.
   const refused = await install({ source: copy, disk: copy, dryRun: true }).catch((e: unknown) => e)
   assert.ok(code('TARGET_INVALID')(refused))
@@ -115,10 +157,16 @@ test('an image installed onto itself is refused before anything is written (it u
 
 test('a file that is no disk image is refused as FORMAT_IMAGE naming what it is; --raw writes it anyway', async () => {
   const json = path.join(dir, 'inventory.json')
-  await fsp.writeFile(json, JSON.stringify({ machines: Array.from({ length: 800 }, (_, i) => ({ name: `m${i}`, mac: '52:54:00:12:34:56' })) }))
+  await fsp.writeFile(
+    json,
+    JSON.stringify({ machines: Array.from({ length: 800 }, (_, i) => ({ name: `m${i}`, mac: '52:54:00:12:34:56' })) }),
+  )
   const disk = await target()
   const before = await fileDigest(disk)
-  await assert.rejects(install({ source: json, disk }), (e) => code('FORMAT_IMAGE', /JSON text \(it starts "\{"machines"/)(e) && (e as HwimageError).exitCode === 2)
+  await assert.rejects(
+    install({ source: json, disk }),
+    (e) => code('FORMAT_IMAGE', /JSON text \(it starts "\{"machines"/)(e) && (e as HwimageError).exitCode === 2,
+  )
   await run(['gzip', '-k', '-f', json])
   await assert.rejects(install({ source: `${json}.gz`, disk }), code('FORMAT_IMAGE', /its gzip content is JSON text/))
   const elf = process.execPath
@@ -128,7 +176,10 @@ test('a file that is no disk image is refused as FORMAT_IMAGE naming what it is;
   const odd = path.join(dir, 'odd.img')
   await fsp.copyFile(fx.img, odd)
   await fsp.appendFile(odd, Buffer.alloc(100, 1))
-  await assert.rejects(install({ source: odd, disk, bmap: false }), code('FORMAT_IMAGE', /not a whole number of 512-byte sectors/))
+  await assert.rejects(
+    install({ source: odd, disk, bmap: false }),
+    code('FORMAT_IMAGE', /not a whole number of 512-byte sectors/),
+  )
   const r = await install({ source: json, disk, raw: true })
   assert.equal(r.bytes.image, (await fsp.stat(json)).size)
 })
@@ -150,7 +201,10 @@ test('a disk with room for the image but not the seed is refused before the firs
 
 test('--sha256-url naming a missing file is NOT_FOUND (exit 2), not INTERNAL', async () => {
   const disk = await target()
-  await assert.rejects(install({ source: fx.zst, disk, sha256Url: path.join(dir, 'nope', 'SHA256SUMS') }), (e) => code('NOT_FOUND', /checksums file .* no such file/)(e) && (e as HwimageError).exitCode === 2)
+  await assert.rejects(
+    install({ source: fx.zst, disk, sha256Url: path.join(dir, 'nope', 'SHA256SUMS') }),
+    (e) => code('NOT_FOUND', /checksums file .* no such file/)(e) && (e as HwimageError).exitCode === 2,
+  )
   await assert.rejects(install({ source: fx.zst, disk, sha256Url: dir }), code('USAGE', /is a directory/))
 })
 

@@ -78,7 +78,12 @@ function mib(n: number): string {
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
 }
 
-const ZERO_METHOD: Record<string, string> = { explicit: 'zeros written', zeroout: 'BLKZEROOUT', 'punch-hole': 'hole punched', written: 'zeros written' }
+const ZERO_METHOD: Record<string, string> = {
+  explicit: 'zeros written',
+  zeroout: 'BLKZEROOUT',
+  'punch-hole': 'hole punched',
+  written: 'zeros written',
+}
 
 /** The plan in a few human lines (for --dry-run without --json). */
 export function formatPlan(p: InstallPlan): string {
@@ -86,19 +91,39 @@ export function formatPlan(p: InstallPlan): string {
     `source:  ${p.source.name} (${p.source.format}${p.source.size !== undefined ? `, ${mib(p.source.size)}` : ''})`,
     `image:   ${p.image.size !== undefined ? mib(p.image.size) : 'size unknown until read'}${p.image.sectorSize ? `, ${p.image.sectorSize}-byte sectors` : ', no GPT'}`,
   ]
-  for (const part of p.image.partitions ?? []) lines.push(`         partition ${part.number} "${part.name}" LBA ${part.firstLba}–${part.lastLba}`)
-  lines.push(p.bmap ? `bmap:    ${p.bmap.location}${p.bmap.auto ? ' (found beside the source)' : ''}: ${p.bmap.ranges} ranges, ${mib(p.bmap.mappedBytes)} mapped` : 'bmap:    none')
+  for (const part of p.image.partitions ?? [])
+    lines.push(`         partition ${part.number} "${part.name}" LBA ${part.firstLba}–${part.lastLba}`)
+  lines.push(
+    p.bmap
+      ? `bmap:    ${p.bmap.location}${p.bmap.auto ? ' (found beside the source)' : ''}: ${p.bmap.ranges} ranges, ${mib(p.bmap.mappedBytes)} mapped`
+      : 'bmap:    none',
+  )
   lines.push(
     `target:  ${p.target.path} (${p.target.kind}, ${mib(p.target.size)}, ${p.target.sectorSize}-byte sectors${p.target.model ? `, ${p.target.model}` : ''}${p.target.serial ? `, serial ${p.target.serial}` : ''})`,
   )
-  if (p.target.existingTable) lines.push(`         holds a ${p.target.existingTable} partition table: it will be overwritten`)
-  for (const s of p.target.signatures) lines.push(`         destroys: ${s.type}${s.label ? ` "${s.label}"` : ''}${s.uuid ? ` ${s.uuid}` : ''} (signature at byte ${s.offset})`)
+  if (p.target.existingTable)
+    lines.push(`         holds a ${p.target.existingTable} partition table: it will be overwritten`)
+  for (const s of p.target.signatures)
+    lines.push(
+      `         destroys: ${s.type}${s.label ? ` "${s.label}"` : ''}${s.uuid ? ` ${s.uuid}` : ''} (signature at byte ${s.offset})`,
+    )
   for (const b of p.target.busy) lines.push(`         BUSY: ${b.detail}`)
-  const modeText = { bmap: 'write the mapped ranges (each verified before it is written)', nonzero: 'zero the image span, then write the blocks that hold data', dense: 'write every block' }[p.mode]
+  const modeText = {
+    bmap: 'write the mapped ranges (each verified before it is written)',
+    nonzero: 'zero the image span, then write the blocks that hold data',
+    dense: 'write every block',
+  }[p.mode]
   lines.push(`plan:    ${modeText}`)
-  for (const z of p.zeroing) lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
-  if (p.gptResize) lines.push(`         move the backup GPT to the end of the disk (byte ${p.gptResize.backupOffset}), last usable LBA ${p.gptResize.lastUsableLba}`)
-  if (p.seed) lines.push(`         add the seed partition ${p.seed.partition} (${mib(p.seed.sizeBytes)} at byte ${p.seed.offset})`)
+  for (const z of p.zeroing)
+    lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
+  if (p.gptResize)
+    lines.push(
+      `         move the backup GPT to the end of the disk (byte ${p.gptResize.backupOffset}), last usable LBA ${p.gptResize.lastUsableLba}`,
+    )
+  if (p.seed)
+    lines.push(
+      `         add the seed partition ${p.seed.partition} (${mib(p.seed.sizeBytes)} at byte ${p.seed.offset})`,
+    )
   lines.push('         write the first MiB last, after a sync')
   lines.push(`steps:   ${p.steps.join(' → ')}`)
   if (p.sha256Expected) lines.push(`sha256:  ${p.sha256Expected} (checked before the first MiB is written)`)
@@ -113,9 +138,15 @@ export function formatReport(r: InstallReport): string {
   ]
   if (r.digests.source) lines.push(`source sha256 ${r.digests.source}${r.digests.sourceVerified ? ' (verified)' : ''}`)
   if (r.digests.image) lines.push(`image sha256 ${r.digests.image}`)
-  if (r.ranges) lines.push(`bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}${r.ranges.unverified ? `, ${r.ranges.unverified} without a digest written unverified` : ''}`)
+  if (r.ranges)
+    lines.push(
+      `bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}${r.ranges.unverified ? `, ${r.ranges.unverified} without a digest written unverified` : ''}`,
+    )
   if (r.readBack) lines.push(`read back and compared: ${mib(r.readBack.bytes)}`)
-  if (r.resumes) lines.push(`download resumed ${r.resumes.count} time${r.resumes.count === 1 ? '' : 's'} (at byte ${r.resumes.at.join(', ')}; ${mib(r.resumes.bytesRerequested)} asked for again)`)
+  if (r.resumes)
+    lines.push(
+      `download resumed ${r.resumes.count} time${r.resumes.count === 1 ? '' : 's'} (at byte ${r.resumes.at.join(', ')}; ${mib(r.resumes.bytesRerequested)} asked for again)`,
+    )
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   return lines.join('\n') + '\n'
 }

@@ -108,10 +108,20 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
         blockSize: ZERO_BLOCK,
         recordExtents: x.opts.verify === true,
       },
-      { signal: x.opts.signal, hasher: x.hasher, onProgress: (q) => x.opts.onProgress?.({ stage: 'write', ...q, ...(x.p.resumes.count > 0 ? { resumes: x.p.resumes.count } : {}) }) },
+      {
+        signal: x.opts.signal,
+        hasher: x.hasher,
+        onProgress: (q) =>
+          x.opts.onProgress?.({
+            stage: 'write',
+            ...q,
+            ...(x.p.resumes.count > 0 ? { resumes: x.p.resumes.count } : {}),
+          }),
+      },
     )
     x.written.push(...x.outcome.extents)
-    if (x.outcome.rangesVerified > 0) x.opts.onEvent?.('verified', { what: 'bmap-ranges', ranges: x.outcome.rangesVerified })
+    if (x.outcome.rangesVerified > 0)
+      x.opts.onEvent?.('verified', { what: 'bmap-ranges', ranges: x.outcome.rangesVerified })
   },
 
   /** The source read to its end: its size as the bmap and the table say, its digest as expected. */
@@ -120,16 +130,31 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
     const imageBytes = await x.p.reader.finish()
     x.imageBytes = imageBytes
     if (located && imageBytes !== located.bmap.imageSize) {
-      throw new InputError(imageBytes < located.bmap.imageSize ? 'SOURCE_TRUNCATED' : 'FORMAT_BMAP', `Cannot install "${source.name}": the image has ${imageBytes} bytes, its bmap "${located.location}" describes ${located.bmap.imageSize}`, {
-        hint: imageBytes < located.bmap.imageSize ? 'the source is incomplete: download it again' : 'the bmap belongs to another image',
-      })
+      throw new InputError(
+        imageBytes < located.bmap.imageSize ? 'SOURCE_TRUNCATED' : 'FORMAT_BMAP',
+        `Cannot install "${source.name}": the image has ${imageBytes} bytes, its bmap "${located.location}" describes ${located.bmap.imageSize}`,
+        {
+          hint:
+            imageBytes < located.bmap.imageSize
+              ? 'the source is incomplete: download it again'
+              : 'the bmap belongs to another image',
+        },
+      )
     }
     if (plan.image.size !== undefined && imageBytes < plan.image.size) {
-      throw new InputError('SOURCE_TRUNCATED', `Cannot install "${source.name}": the image ends at byte ${imageBytes}, its partition table says ${plan.image.size}`, { hint: 'the source is incomplete: download it again' })
+      throw new InputError(
+        'SOURCE_TRUNCATED',
+        `Cannot install "${source.name}": the image ends at byte ${imageBytes}, its partition table says ${plan.image.size}`,
+        { hint: 'the source is incomplete: download it again' },
+      )
     }
     x.sourceDigest = await x.p.reader.sourceDigest()
     if (expected !== undefined && x.sourceDigest !== expected) {
-      throw new InputError('CHECKSUM_MISMATCH', `Cannot install "${source.name}": its SHA-256 is ${x.sourceDigest}, expected ${expected}`, { hint: 'the download is corrupt or not the file the digest is for: download it again' })
+      throw new InputError(
+        'CHECKSUM_MISMATCH',
+        `Cannot install "${source.name}": its SHA-256 is ${x.sourceDigest}, expected ${expected}`,
+        { hint: 'the download is corrupt or not the file the digest is for: download it again' },
+      )
     }
     if (expected !== undefined) x.opts.onEvent?.('verified', { what: 'source', sha256: x.sourceDigest })
   },
@@ -194,13 +219,20 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
 
   /** --verify: everything written read back from the device and compared. */
   async 'read-back'(x) {
-    x.readBackBytes = await readBack(x.dev, x.pool, x.written, { ...signalOpt(x), onProgress: (done, total) => x.opts.onProgress?.({ stage: 'verify', done, total }) })
+    x.readBackBytes = await readBack(x.dev, x.pool, x.written, {
+      ...signalOpt(x),
+      onProgress: (done, total) => x.opts.onProgress?.({ stage: 'verify', done, total }),
+    })
     x.opts.onEvent?.('verified', { what: 'read-back', bytes: x.readBackBytes })
   },
 }
 
 /** Runs the plan's steps on the target; on any failure after the first write, zeroes both ends again. */
-export async function executeInstall(p: PreparedInstall, opts: InstallOptions, ctx: { hasher: HashThread; seconds: InstallReport['seconds'] }): Promise<InstallReport> {
+export async function executeInstall(
+  p: PreparedInstall,
+  opts: InstallOptions,
+  ctx: { hasher: HashThread; seconds: InstallReport['seconds'] },
+): Promise<InstallReport> {
   const { plan, target } = p
   const dev = await TargetDevice.open(target.path, target.sectorSize)
   const x: Execution = {
@@ -218,7 +250,17 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
   const stepSeconds: Partial<Record<StepName, number>> = {}
   let touched = false
   try {
-    opts.onEvent?.('start', { source: plan.source.name, format: plan.source.format, bmap: p.located?.location ?? null, target: target.path, targetSize: target.size, sectorSize: target.sectorSize, imageSize: plan.image.size ?? null, mode: plan.mode, steps: plan.steps })
+    opts.onEvent?.('start', {
+      source: plan.source.name,
+      format: plan.source.format,
+      bmap: p.located?.location ?? null,
+      target: target.path,
+      targetSize: target.size,
+      sectorSize: target.sectorSize,
+      imageSize: plan.image.size ?? null,
+      mode: plan.mode,
+      steps: plan.steps,
+    })
     for (const step of plan.steps) {
       checkAbort(opts.signal)
       await opts.onStep?.(step)
@@ -247,8 +289,22 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
       sourceVerified: p.expected !== undefined,
       ...(hashed ? { image: hashed } : plan.source.format === 'raw' && x.sourceDigest ? { image: x.sourceDigest } : {}),
     },
-    bytes: { read: p.reader.bytesRead(), image: x.imageBytes!, written: outcome.bytesWritten + firstMiBLength, skipped: outcome.bytesSkipped, zeroed: x.zeroedBytes },
-    ...(plan.mode === 'bmap' ? { ranges: { verified: outcome.rangesVerified, streamed: outcome.rangesStreamed, ...(outcome.rangesUnverified > 0 ? { unverified: outcome.rangesUnverified } : {}) } } : {}),
+    bytes: {
+      read: p.reader.bytesRead(),
+      image: x.imageBytes!,
+      written: outcome.bytesWritten + firstMiBLength,
+      skipped: outcome.bytesSkipped,
+      zeroed: x.zeroedBytes,
+    },
+    ...(plan.mode === 'bmap'
+      ? {
+          ranges: {
+            verified: outcome.rangesVerified,
+            streamed: outcome.rangesStreamed,
+            ...(outcome.rangesUnverified > 0 ? { unverified: outcome.rangesUnverified } : {}),
+          },
+        }
+      : {}),
     ...(x.readBackBytes !== undefined ? { readBack: { bytes: x.readBackBytes } } : {}),
     ...(p.resumes.count > 0 ? { resumes: { ...p.resumes, at: [...p.resumes.at] } } : {}),
     seconds: ctx.seconds,
@@ -259,7 +315,9 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
     // The kernel still lists the old partitions: ask it to read the new table (udev
     // usually does this on close too). Best effort: the disk itself is complete.
     await run(['blockdev', '--rereadpt', target.path], signalOpt(x)).catch((e: unknown) => {
-      report.warnings.push(`the kernel did not re-read the partition table (${(e as Error).message.split('\n')[0]}): run \`partprobe ${target.path}\` or reboot before using its partitions`)
+      report.warnings.push(
+        `the kernel did not re-read the partition table (${(e as Error).message.split('\n')[0]}): run \`partprobe ${target.path}\` or reboot before using its partitions`,
+      )
     })
   }
   return report
@@ -271,11 +329,17 @@ export async function executeInstall(p: PreparedInstall, opts: InstallOptions, c
  * INTERRUPTED whatever the step failed with.
  */
 async function zeroEndsAfter(x: Execution, e: unknown): Promise<unknown> {
-  const err = x.opts.signal?.aborted && !(e instanceof InterruptedError) ? new InterruptedError(`Interrupted: ${(e as Error)?.message ?? String(e)}`, { cause: e }) : e
+  const err =
+    x.opts.signal?.aborted && !(e instanceof InterruptedError)
+      ? new InterruptedError(`Interrupted: ${(e as Error)?.message ?? String(e)}`, { cause: e })
+      : e
   const tail = Math.max(0, x.end - FIRST_MIB)
   const failed: string[] = []
   // Each end on its own: a device that fails writes at one end may still take the other.
-  for (const [offset, length, what] of [[0, Math.min(FIRST_MIB, x.end), 'first'], [tail, x.end - tail, 'last']] as const) {
+  for (const [offset, length, what] of [
+    [0, Math.min(FIRST_MIB, x.end), 'first'],
+    [tail, x.end - tail, 'last'],
+  ] as const) {
     try {
       await x.dev.writeZeros(offset, length)
     } catch (z) {
@@ -287,9 +351,17 @@ async function zeroEndsAfter(x: Execution, e: unknown): Promise<unknown> {
   } catch (z) {
     failed.push(`the sync after zeroing failed (${(z as Error).message})`)
   }
-  const note = failed.length === 0 ? `the first and last MiB of "${x.dev.path}" are zeroed, so it cannot boot a partial image` : `"${x.dev.path}": ${failed.join('; ')}: it may still hold a partition table`
+  const note =
+    failed.length === 0
+      ? `the first and last MiB of "${x.dev.path}" are zeroed, so it cannot boot a partial image`
+      : `"${x.dev.path}": ${failed.join('; ')}: it may still hold a partition table`
   if (!(err instanceof HwimageError)) return withContext(note, err)
-  Object.defineProperty(err, 'message', { value: `${err.message}; ${note}`, enumerable: false, configurable: true, writable: true })
+  Object.defineProperty(err, 'message', {
+    value: `${err.message}; ${note}`,
+    enumerable: false,
+    configurable: true,
+    writable: true,
+  })
   return err
 }
 
@@ -298,4 +370,5 @@ function checkAbort(signal?: AbortSignal): void {
 }
 
 const signalOpt = (x: Execution): { signal?: AbortSignal } => (x.opts.signal ? { signal: x.opts.signal } : {})
-const round = <T extends Record<string, number | undefined>>(o: T): T => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round((v ?? 0) * 1000) / 1000])) as T
+const round = <T extends Record<string, number | undefined>>(o: T): T =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round((v ?? 0) * 1000) / 1000])) as T

@@ -25,7 +25,9 @@ export async function readBytes(file: string, offset: number, length: number): P
 
 /** SHA-256 of a whole file (to show a refused install left it untouched). */
 export async function fileDigest(file: string): Promise<string> {
-  return createHash('sha256').update(await fsp.readFile(file)).digest('hex')
+  return createHash('sha256')
+    .update(await fsp.readFile(file))
+    .digest('hex')
 }
 
 /** Asserts the first MiB is all zeros: no partition table, nothing to boot. */
@@ -33,11 +35,23 @@ export async function fileDigest(file: string): Promise<string> {
 export async function assertNoTable(file: string): Promise<void> {
   const size = (await fsp.stat(file)).size || Number((await run(['blockdev', '--getsize64', file])).stdout.trim())
   const head = await readBytes(file, 0, MiB)
-  assert.ok(head.every((x) => x === 0), 'the first MiB is zeroed')
+  assert.ok(
+    head.every((x) => x === 0),
+    'the first MiB is zeroed',
+  )
   const tail = await readBytes(file, Math.max(0, size - MiB), MiB)
-  assert.ok(tail.every((x) => x === 0), 'the last MiB is zeroed')
-  const sigs = JSON.parse((await run(['wipefs', '--no-act', '--json', file])).stdout || '{"signatures":[]}') as { signatures: Array<{ type: string }> }
-  assert.deepEqual(sigs.signatures.filter((x) => /gpt|PMBR|dos/.test(x.type)), [], 'wipefs finds no partition table')
+  assert.ok(
+    tail.every((x) => x === 0),
+    'the last MiB is zeroed',
+  )
+  const sigs = JSON.parse((await run(['wipefs', '--no-act', '--json', file])).stdout || '{"signatures":[]}') as {
+    signatures: Array<{ type: string }>
+  }
+  assert.deepEqual(
+    sigs.signatures.filter((x) => /gpt|PMBR|dos/.test(x.type)),
+    [],
+    'wipefs finds no partition table',
+  )
 }
 
 /**
@@ -45,7 +59,12 @@ export async function assertNoTable(file: string): Promise<void> {
  * GPT at the disk's end, boot code kept, e2fsck -fn clean on the root file system and
  * fsck.vfat -n clean on the ESP (each checked on a copy of its byte range).
  */
-export async function assertInstalled(disk: string, fx: FixtureImage, diskBytes: number, scratch: string): Promise<void> {
+export async function assertInstalled(
+  disk: string,
+  fx: FixtureImage,
+  diskBytes: number,
+  scratch: string,
+): Promise<void> {
   const v = await run(['sgdisk', '-v', disk])
   assert.match(v.stdout, /No problems found/, v.stdout)
   const head = await readBytes(disk, 0, MiB)
@@ -54,9 +73,12 @@ export async function assertInstalled(disk: string, fx: FixtureImage, diskBytes:
   assert.ok(gpt.primaryOk && gpt.backupOk, 'both GPT copies are valid')
   assert.deepEqual(gpt.problems, [])
   assert.equal(gpt.gpt.lastUsableLba, BigInt(diskBytes / 512 - 34), 'the usable space reaches the end of the disk')
-  assert.deepEqual(head.subarray(0, 440), Buffer.from(fx.bootCode), 'the MBR boot code is the image\'s')
+  assert.deepEqual(head.subarray(0, 440), Buffer.from(fx.bootCode), "the MBR boot code is the image's")
   const core = await readBytes(fx.img, fx.biosBoot.offset, 65536)
-  assert.ok((await readBytes(disk, fx.biosBoot.offset, 65536)).equals(core), 'the BIOS boot partition holds the image\'s core.img')
+  assert.ok(
+    (await readBytes(disk, fx.biosBoot.offset, 65536)).equals(core),
+    "the BIOS boot partition holds the image's core.img",
+  )
   for (const [name, part, argv] of [
     ['root', fx.root, ['e2fsck', '-fn']],
     ['esp', fx.esp, ['fsck.vfat', '-n']],

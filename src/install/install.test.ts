@@ -55,7 +55,10 @@ test('install() writes a .zst with its bmap onto a garbage-filled disk: fsck-cle
   assert.equal(r.bytes.image, fx.size)
   assert.equal(r.bytes.read, (await fsp.stat(fx.zst)).size, 'the whole .zst was read')
   assert.equal(r.gptResize!.backupOffset, DISK - 33 * 512)
-  assert.deepEqual(events.filter((e) => e !== 'step'), ['start', 'verified', 'done'])
+  assert.deepEqual(
+    events.filter((e) => e !== 'step'),
+    ['start', 'verified', 'done'],
+  )
   assert.deepEqual(r.steps, ['zero-ends', 'write-image', 'check-source', 'finish-table', 'write-first-mib'])
   assert.equal(events.filter((e) => e === 'step').length, r.steps.length, 'one step event per step')
 })
@@ -64,7 +67,15 @@ for (const [label, pick, extra] of [
   ['a raw image with its bmap', () => fx.img, {}],
   ['a raw image without a bmap (span zeroed, data blocks written)', () => fx.img, { bmap: false }],
   ['a .zst without a bmap', () => fx.zst, { bmap: false }],
-  ['a plain one-frame .zst (no seek table) with the bmap', () => path.join(dir, 'plain.img.zst'), { get bmap() { return fx.bmap } }],
+  [
+    'a plain one-frame .zst (no seek table) with the bmap',
+    () => path.join(dir, 'plain.img.zst'),
+    {
+      get bmap() {
+        return fx.bmap
+      },
+    },
+  ],
   ['an .xz', () => fx.xz, {}],
   ['a .gz', () => fx.gz, {}],
   ['a qcow2', () => fx.qcow2, {}],
@@ -76,7 +87,10 @@ for (const [label, pick, extra] of [
     if (pick() === fx.img && extra.bmap === undefined) {
       // A raw file with a bmap: only the first MiB and the mapped ranges are read, each byte once.
       const bmap = decodeBmap(await fsp.readFile(fx.bmap, 'utf8'))
-      const mappedInFirstMiB = bmap.ranges.reduce((s, x) => s + Math.max(0, Math.min(MiB, (x.last + 1) * 4096) - x.first * 4096), 0)
+      const mappedInFirstMiB = bmap.ranges.reduce(
+        (s, x) => s + Math.max(0, Math.min(MiB, (x.last + 1) * 4096) - x.first * 4096),
+        0,
+      )
       assert.equal(r.bytes.read, r.bmap!.mappedBytes + MiB - mappedInFirstMiB)
     }
     if (extra.bmap === false || pick() === fx.qcow2) {
@@ -97,12 +111,17 @@ test('install() reads an image from stdin', async () => {
 
 test('install() checks --sha256 and --sha256-url before the first MiB, and --verify reads everything back', async () => {
   const sums = await fsp.readFile(fx.sums, 'utf8')
-  const zstSum = /^([0-9a-f]{64})  fixture\.img\.zst$/m.exec(sums)![1]!
+  const zstSum = /^([0-9a-f]{64}) {2}fixture\.img\.zst$/m.exec(sums)![1]!
   const disk = await target()
   const r = await install({ source: fx.zst, disk, sha256: zstSum.toUpperCase(), verify: true, imageDigest: true })
   assert.equal(r.digests.source, zstSum)
   assert.equal(r.digests.sourceVerified, true)
-  assert.equal(r.digests.image, createHash('sha256').update(await fsp.readFile(fx.img)).digest('hex'))
+  assert.equal(
+    r.digests.image,
+    createHash('sha256')
+      .update(await fsp.readFile(fx.img))
+      .digest('hex'),
+  )
   assert.ok(r.readBack!.bytes >= r.bytes.written)
   const r2 = await install({ source: fx.xz, disk: await target(), sha256Url: fx.sums })
   assert.equal(r2.digests.sourceVerified, true)
@@ -110,7 +129,10 @@ test('install() checks --sha256 and --sha256-url before the first MiB, and --ver
 
 test('a wrong digest fails with CHECKSUM_MISMATCH and leaves the first MiB zeroed', async () => {
   const disk = await target()
-  await assert.rejects(install({ source: fx.zst, disk, sha256: 'ab'.repeat(32) }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /first and last MiB .* are zeroed/.test((e as Error).message))
+  await assert.rejects(
+    install({ source: fx.zst, disk, sha256: 'ab'.repeat(32) }),
+    (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /first and last MiB .* are zeroed/.test((e as Error).message),
+  )
   await assertNoTable(disk)
 })
 
@@ -135,7 +157,10 @@ test('one corrupt byte in the compressed stream is caught (by the range digest o
   all[frame.compressedOffset + Math.floor(frame.compressedSize / 2)]! ^= 0x01
   await fsp.writeFile(bad, all)
   const withBmap = await target()
-  await assert.rejects(install({ source: bad, disk: withBmap, bmap: fx.bmap }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) || code('SOURCE_CORRUPT')(e))
+  await assert.rejects(
+    install({ source: bad, disk: withBmap, bmap: fx.bmap }),
+    (e: unknown) => code('CHECKSUM_MISMATCH')(e) || code('SOURCE_CORRUPT')(e),
+  )
   await assertNoTable(withBmap)
   const without = await target()
   await assert.rejects(install({ source: bad, disk: without, bmap: false }), code('SOURCE_CORRUPT'))
@@ -145,7 +170,10 @@ test('one corrupt byte in the compressed stream is caught (by the range digest o
 test('a corrupt frame that holds no mapped data is not decompressed: the install is right without --sha256, refused with it', async () => {
   const bmap = decodeBmap(await fsp.readFile(fx.bmap, 'utf8'))
   const { frames } = (await seekTableOf(fx.zst))!
-  const free = frames.find((f) => !bmap.ranges.some((x) => x.first * 4096 < f.imageOffset + f.imageSize && (x.last + 1) * 4096 > f.imageOffset))
+  const free = frames.find(
+    (f) =>
+      !bmap.ranges.some((x) => x.first * 4096 < f.imageOffset + f.imageSize && (x.last + 1) * 4096 > f.imageOffset),
+  )
   assert.ok(free, 'the fixture has a frame without mapped blocks')
   const bad = path.join(dir, 'bad-free.img.zst')
   const all = Buffer.from(await fsp.readFile(fx.zst))
@@ -155,7 +183,7 @@ test('a corrupt frame that holds no mapped data is not decompressed: the install
   await install({ source: bad, disk, bmap: fx.bmap })
   await assertInstalled(disk, fx, DISK, dir)
   const sums = await fsp.readFile(fx.sums, 'utf8')
-  const good = /^([0-9a-f]{64})  fixture\.img\.zst$/m.exec(sums)![1]!
+  const good = /^([0-9a-f]{64}) {2}fixture\.img\.zst$/m.exec(sums)![1]!
   const refused = await target()
   await assert.rejects(install({ source: bad, disk: refused, bmap: fx.bmap, sha256: good }), code('CHECKSUM_MISMATCH'))
   await assertNoTable(refused)
@@ -163,7 +191,10 @@ test('a corrupt frame that holds no mapped data is not decompressed: the install
 
 test('a bmap belonging to another image of the same size fails on the first range that differs', async () => {
   const disk = await target()
-  await assert.rejects(install({ source: fx.zst, disk, bmap: other.bmap }), (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /bmap range \d+/.test((e as Error).message))
+  await assert.rejects(
+    install({ source: fx.zst, disk, bmap: other.bmap }),
+    (e: unknown) => code('CHECKSUM_MISMATCH')(e) && /bmap range \d+/.test((e as Error).message),
+  )
   await assertNoTable(disk)
 })
 
@@ -190,14 +221,23 @@ test('a qcow2 with a bad header is refused before anything is written', async ()
   await fsp.writeFile(bad, q)
   const disk = await target()
   const before = await fileDigest(disk)
-  await assert.rejects(install({ source: bad, disk }), (e: unknown) => code('FORMAT_QCOW2')(e) && /version/.test((e as Error).message))
+  await assert.rejects(
+    install({ source: bad, disk }),
+    (e: unknown) => code('FORMAT_QCOW2')(e) && /version/.test((e as Error).message),
+  )
   assert.equal(await fileDigest(disk), before)
 })
 
 test('a source larger than the target is refused, naming both sizes, before anything is written', async () => {
   const disk = await target(16 * MiB)
   const before = await fileDigest(disk)
-  await assert.rejects(install({ source: fx.zst, disk }), (e: unknown) => code('TARGET_TOO_SMALL')(e) && /25165824 bytes/.test((e as Error).message) && /16777216 bytes/.test((e as Error).message))
+  await assert.rejects(
+    install({ source: fx.zst, disk }),
+    (e: unknown) =>
+      code('TARGET_TOO_SMALL')(e) &&
+      /25165824 bytes/.test((e as Error).message) &&
+      /16777216 bytes/.test((e as Error).message),
+  )
   assert.equal(await fileDigest(disk), before)
 })
 
@@ -208,7 +248,10 @@ test('--dry-run reports the plan and writes nothing', async () => {
   assert.equal(r.dryRun, true)
   assert.equal(r.mode, 'bmap')
   assert.equal(r.image.size, fx.size)
-  assert.deepEqual(r.image.partitions!.map((p) => p.number), [1, 14, 15])
+  assert.deepEqual(
+    r.image.partitions!.map((p) => p.number),
+    [1, 14, 15],
+  )
   assert.equal(r.gptResize!.lastUsableLba, String(DISK / 512 - 34))
   assert.equal(await fileDigest(disk), before)
 })
@@ -223,13 +266,26 @@ test('the seed step places a partition when planned and writes into it before th
       place: (gpt) => {
         const last = gpt.lastUsableLba - ((gpt.lastUsableLba + 1n) % 2048n)
         const first = last - 2047n
-        const partitions = [...gpt.partitions, { number: 2, typeGuid: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7', uniqueGuid: 'AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE', firstLba: first, lastLba: last, attributes: 0n, name: 'cidata' }]
+        const partitions = [
+          ...gpt.partitions,
+          {
+            number: 2,
+            typeGuid: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7',
+            uniqueGuid: 'AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE',
+            firstLba: first,
+            lastLba: last,
+            attributes: 0n,
+            name: 'cidata',
+          },
+        ]
         return { gpt: { ...gpt, partitions }, number: 2, offset: Number(first * 512n), sizeBytes: MiB }
       },
       write: async ({ placed, target: dev }) => await dev.write(placed.offset, seedBytes),
     },
   })
-  const p = JSON.parse((await import('../tools/run.js').then((m) => m.run(['sfdisk', '--json', disk]))).stdout) as { partitiontable: { partitions: Array<{ start: number; name: string }> } }
+  const p = JSON.parse((await import('../tools/run.js').then((m) => m.run(['sfdisk', '--json', disk]))).stdout) as {
+    partitiontable: { partitions: Array<{ start: number; name: string }> }
+  }
   const seed = p.partitiontable.partitions.find((x) => x.name === 'cidata')!
   assert.ok((await readBytes(disk, seed.start * 512, MiB)).equals(seedBytes))
 })
@@ -255,7 +311,10 @@ test('an abort during the write stops cleanly with INTERRUPTED and the first MiB
 })
 
 /** Serves `root` over HTTP with Range support; `cut(path, n)` may cut the n-th GET of a path after some bytes, `stop` closes the server for good. */
-async function staticServer(root: string, cut: (urlPath: string, nth: number) => { after: number; stop?: boolean } | undefined) {
+async function staticServer(
+  root: string,
+  cut: (urlPath: string, nth: number) => { after: number; stop?: boolean } | undefined,
+) {
   const http = await import('node:http')
   const seen = new Map<string, number>()
   const ranges: string[] = []
@@ -268,7 +327,12 @@ async function staticServer(root: string, cut: (urlPath: string, nth: number) =>
       const start = m ? Number(m[1]) : 0
       const end = m?.[2] ? Math.min(Number(m[2]) + 1, body.length) : body.length
       if (m && !m[2]) ranges.push(req.headers.range!)
-      res.writeHead(m ? 206 : 200, { 'accept-ranges': 'bytes', etag: '"1"', 'content-length': end - start, ...(m ? { 'content-range': `bytes ${start}-${end - 1}/${body.length}` } : {}) })
+      res.writeHead(m ? 206 : 200, {
+        'accept-ranges': 'bytes',
+        etag: '"1"',
+        'content-length': end - start,
+        ...(m ? { 'content-range': `bytes ${start}-${end - 1}/${body.length}` } : {}),
+      })
       if (req.method === 'HEAD') return res.end()
       // Only whole-file GETs (the stream, not the head or bmap peeks) count and can be cut.
       const nth = m ? 0 : (seen.get(req.url!) ?? 0) + 1
@@ -284,7 +348,11 @@ async function staticServer(root: string, cut: (urlPath: string, nth: number) =>
   return {
     url: `http://127.0.0.1:${port}`,
     ranges,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
   }
 }
 
@@ -308,7 +376,11 @@ test('an install from a URL resumes when the server drops the connection mid-str
     assert.equal(s.ranges.length, 1, 'one Range request resumed the download')
     // The resume leaves a trace: an event, the progress, the report.
     assert.equal(resumes.length, 1)
-    assert.equal(`bytes=${String(resumes[0]!.at)}-`, s.ranges[0], 'the event names the byte the Range request asked for')
+    assert.equal(
+      `bytes=${String(resumes[0]!.at)}-`,
+      s.ranges[0],
+      'the event names the byte the Range request asked for',
+    )
     assert.deepEqual(r.resumes, { count: 1, bytesRerequested: 0, at: [resumes[0]!.at] })
     assert.ok(progress.length > 0 && progress.every((n) => n === 1), 'the progress after the resume counts it')
   } finally {
@@ -320,7 +392,10 @@ test('an install from a URL whose server stops mid-stream fails with NETWORK and
   const s = await staticServer(dir, (p) => (p.endsWith('.zst') ? { after: 300_000, stop: true } : undefined))
   try {
     const disk = await target()
-    await assert.rejects(install({ source: `${s.url}/fixture.img.zst`, disk, http: { retries: 2, retryDelayMs: 5 } }), (e: unknown) => code('NETWORK')(e) && /byte \d+/.test((e as Error).message))
+    await assert.rejects(
+      install({ source: `${s.url}/fixture.img.zst`, disk, http: { retries: 2, retryDelayMs: 5 } }),
+      (e: unknown) => code('NETWORK')(e) && /byte \d+/.test((e as Error).message),
+    )
     await assertNoTable(disk)
   } finally {
     await s.close()

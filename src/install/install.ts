@@ -52,7 +52,14 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
       const seconds = { prepare: 0, zero: 0, write: 0, sync: 0, finish: 0, verify: 0, total: 0 }
       if (opts.dryRun) {
         seconds.prepare = seconds.total = (performance.now() - t0) / 1000
-        const report: InstallReport = { ...p.plan, dryRun: true, digests: { sourceVerified: false }, bytes: { read: 0, image: 0, written: 0, skipped: 0, zeroed: 0 }, seconds: round(seconds), warnings: [...p.warnings] }
+        const report: InstallReport = {
+          ...p.plan,
+          dryRun: true,
+          digests: { sourceVerified: false },
+          bytes: { read: 0, image: 0, written: 0, skipped: 0, zeroed: 0 },
+          seconds: round(seconds),
+          warnings: [...p.warnings],
+        }
         if (p.refusals[0]) {
           refusedPlans.set(p.refusals[0], report)
           throw p.refusals[0]
@@ -70,7 +77,8 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
       await p.close()
     }
   } catch (e) {
-    if (opts.signal?.aborted && !(e instanceof InterruptedError)) throw new InterruptedError(`Interrupted: ${(e as Error)?.message ?? String(e)}`, { cause: e })
+    if (opts.signal?.aborted && !(e instanceof InterruptedError))
+      throw new InterruptedError(`Interrupted: ${(e as Error)?.message ?? String(e)}`, { cause: e })
     throw e
   } finally {
     teardown.abort()
@@ -83,7 +91,9 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
 async function confirmOverwrite(opts: InstallOptions, plan: InstallPlan): Promise<void> {
   const t = plan.target
   if (t.kind !== 'block' || opts.yes || (!t.existingTable && t.signatures.length === 0)) return
-  const holds = t.existingTable ? `a ${t.existingTable} partition table` : t.signatures.map(describeSignature).join(', ')
+  const holds = t.existingTable
+    ? `a ${t.existingTable} partition table`
+    : t.signatures.map(describeSignature).join(', ')
   const question = `"${t.path}" (${gib(t.size)}${t.model ? `, ${t.model}` : ''}) holds ${holds}. Overwrite it?`
   if (opts.confirm && (await opts.confirm(question))) return
   throw new HwimageError('CONFIRMATION_REQUIRED', `Cannot install onto "${t.path}": it holds ${holds}`, {
@@ -92,4 +102,5 @@ async function confirmOverwrite(opts: InstallOptions, plan: InstallPlan): Promis
 }
 
 const gib = (n: number): string => `${(n / 2 ** 30).toFixed(2)} GiB`
-const round = <T extends Record<string, number>>(o: T): T => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 1000) / 1000])) as T
+const round = <T extends Record<string, number>>(o: T): T =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 1000) / 1000])) as T

@@ -51,14 +51,21 @@ export function decodeBmapAt(text: string, location: string): DecodedBmap {
     return decodeBmap(text)
   } catch (e) {
     if (e instanceof FormatError) {
-      throw new FormatError('FORMAT_BMAP', `Cannot use bmap "${location}": ${e.message}`, { cause: e, hint: e.hint ?? 'get the .bmap that was made with this image, or install without it (--no-bmap)' })
+      throw new FormatError('FORMAT_BMAP', `Cannot use bmap "${location}": ${e.message}`, {
+        cause: e,
+        hint: e.hint ?? 'get the .bmap that was made with this image, or install without it (--no-bmap)',
+      })
     }
     throw e
   }
 }
 
 /** The bmap to use: the one given, one found beside the source, or none. */
-export async function locateBmap(given: string | false | undefined, source: string, http: HttpOptions = {}): Promise<LocatedBmap | undefined> {
+export async function locateBmap(
+  given: string | false | undefined,
+  source: string,
+  http: HttpOptions = {},
+): Promise<LocatedBmap | undefined> {
   if (given === false) return undefined
   if (given !== undefined) {
     const text = (await readText(given, false, http))!

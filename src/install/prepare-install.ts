@@ -86,7 +86,11 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
   // The target.
   const target = await resolveTarget(opts, opts.signal)
   if (target.kind === 'block' && target.isPartition) {
-    throw new InputError('TARGET_INVALID', `Cannot install onto "${target.path}": it is a partition; a disk image goes onto a whole disk`, { hint: 'give the disk itself, e.g. /dev/sdb rather than /dev/sdb1' })
+    throw new InputError(
+      'TARGET_INVALID',
+      `Cannot install onto "${target.path}": it is a partition; a disk image goes onto a whole disk`,
+      { hint: 'give the disk itself, e.g. /dev/sdb rather than /dev/sdb1' },
+    )
   }
   const busy = await findBusy(target)
   try {
@@ -96,9 +100,15 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
   }
   const conflict = isLocalPath(opts.source) ? await findSourceConflict(target, opts.source) : undefined
   if (conflict) {
-    refuse(new InputError('TARGET_INVALID', `Cannot install "${opts.source}" onto "${target.path}": ${conflict}; writing the target would destroy the image while it is read`, {
-      hint: 'copy the image to another disk first, or choose another target',
-    }))
+    refuse(
+      new InputError(
+        'TARGET_INVALID',
+        `Cannot install "${opts.source}" onto "${target.path}": ${conflict}; writing the target would destroy the image while it is read`,
+        {
+          hint: 'copy the image to another disk first, or choose another target',
+        },
+      ),
+    )
   }
   const { existingTable, signatures } = await probeTarget(target, opts, warnings)
 
@@ -110,7 +120,8 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
     const located = await locateBmap(opts.bmap, source.name, http)
     const expected = await expectedDigest(opts, source.fileName, http)
     // With a bmap only the first MiB and the mapped ranges are read (all of it for --image-digest).
-    const wanted = located && !opts.imageDigest ? [{ offset: 0, length: FIRST_MIB }, ...bmapRanges(located.bmap)] : undefined
+    const wanted =
+      located && !opts.imageDigest ? [{ offset: 0, length: FIRST_MIB }, ...bmapRanges(located.bmap)] : undefined
     reader = await openImageStack(source, format, {
       hashSource: expected !== undefined || format !== 'raw',
       imageDigest: opts.imageDigest === true,
@@ -129,9 +140,13 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       const knownSize = reader.knownSize ?? (headBytes < FIRST_MIB ? headBytes : undefined)
       const what = notADiskImage(head, knownSize)
       if (what !== undefined) {
-        throw new FormatError('FORMAT_IMAGE', `Cannot install "${source.name}": it does not look like a disk image: ${format === 'raw' ? '' : `its ${format} content is `}${what}`, {
-          hint: 'give a disk image (with a partition table, or a whole-disk file system), or pass --raw to write these bytes anyway',
-        })
+        throw new FormatError(
+          'FORMAT_IMAGE',
+          `Cannot install "${source.name}": it does not look like a disk image: ${format === 'raw' ? '' : `its ${format} content is `}${what}`,
+          {
+            hint: 'give a disk image (with a partition table, or a whole-disk file system), or pass --raw to write these bytes anyway',
+          },
+        )
       }
     }
     const layout = readImageLayout(head)
@@ -148,12 +163,29 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
         return false
       }
     }
-    const base = { source, format, located, layout, target, busy, reader, headBytes, expected, existingTable, signatures, verify: opts.verify === true }
+    const base = {
+      source,
+      format,
+      located,
+      layout,
+      target,
+      busy,
+      reader,
+      headBytes,
+      expected,
+      existingTable,
+      signatures,
+      verify: opts.verify === true,
+    }
     const imageSize = imageSizeOf(base)
     fits(() => assertSectorSizes(layout, target.sectorSize, target.path))
     fits(() => {
       if (imageSize !== undefined && imageSize > target.size) {
-        throw new InputError('TARGET_TOO_SMALL', `Cannot install onto "${target.path}": the image needs ${imageSize} bytes (${gib(imageSize)}), the target has ${target.size} bytes (${gib(target.size)})`, { hint: 'use a larger disk' })
+        throw new InputError(
+          'TARGET_TOO_SMALL',
+          `Cannot install onto "${target.path}": the image needs ${imageSize} bytes (${gib(imageSize)}), the target has ${target.size} bytes (${gib(target.size)})`,
+          { hint: 'use a larger disk' },
+        )
       }
     })
     let table: { gpt: Gpt; seed?: PlacedPartition } | undefined
@@ -167,7 +199,10 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
     }
     if (opts.seed) {
       fits(() => {
-        if (!layout.gpt) throw new InputError('FORMAT_GPT', `Cannot add a partition after "${source.name}": the image has no GPT`, { hint: 'install without --seed and attach the seed as a second disk (hwimage seed)' })
+        if (!layout.gpt)
+          throw new InputError('FORMAT_GPT', `Cannot add a partition after "${source.name}": the image has no GPT`, {
+            hint: 'install without --seed and attach the seed as a second disk (hwimage seed)',
+          })
       })
       if (table) {
         const sized = table.gpt
@@ -177,8 +212,17 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
         })
       }
     }
-    const plan = describePlan({ ...base, ...(resized ? { resized } : {}), ...(table?.seed ? { seed: table.seed } : {}) })
-    if (refusals[0]) plan.refused = { code: refusals[0].code, message: refusals[0].message, ...(refusals[0].hint ? { hint: refusals[0].hint } : {}) }
+    const plan = describePlan({
+      ...base,
+      ...(resized ? { resized } : {}),
+      ...(table?.seed ? { seed: table.seed } : {}),
+    })
+    if (refusals[0])
+      plan.refused = {
+        code: refusals[0].code,
+        message: refusals[0].message,
+        ...(refusals[0].hint ? { hint: refusals[0].hint } : {}),
+      }
     const finalReader = reader
     return {
       plan: deepFreeze(plan),
@@ -206,7 +250,11 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
 }
 
 /** The partition table and every other signature on the target (read-only). */
-async function probeTarget(target: TargetInfo, opts: InstallOptions, warnings: string[]): Promise<{ existingTable: string | undefined; signatures: Signature[] }> {
+async function probeTarget(
+  target: TargetInfo,
+  opts: InstallOptions,
+  warnings: string[],
+): Promise<{ existingTable: string | undefined; signatures: Signature[] }> {
   try {
     const existingTable = target.kind === 'block' ? await readExistingTable(target) : undefined
     const signatures = await listSignatures(target.path, opts.signal ? { signal: opts.signal } : {})
@@ -223,15 +271,26 @@ async function resolveTarget(opts: InstallOptions, signal?: AbortSignal): Promis
   if (opts.disk && opts.diskHints) throw new UsageError('Cannot use both --disk and --disk-hint')
   if (opts.disk) return await inspectTarget(opts.disk)
   if (opts.diskHints) return await inspectTarget(selectDisk(await listDisks(signal), opts.diskHints).path)
-  throw new UsageError('Cannot install: no target given', { hint: 'name it with --disk /dev/sdX (or an image file), or select it with --disk-hint serial=…' })
+  throw new UsageError('Cannot install: no target given', {
+    hint: 'name it with --disk /dev/sdX (or an image file), or select it with --disk-hint serial=…',
+  })
 }
 
-async function expectedDigest(opts: InstallOptions, fileName: string | undefined, http: HttpOptions): Promise<string | undefined> {
+async function expectedDigest(
+  opts: InstallOptions,
+  fileName: string | undefined,
+  http: HttpOptions,
+): Promise<string | undefined> {
   if (opts.sha256) return parseSha256Hex(opts.sha256)
   if (!opts.sha256Url) return undefined
-  if (!fileName) throw new UsageError('Cannot use --sha256-url with stdin: the source has no file name to look up', { hint: 'pass --sha256 HEX' })
+  if (!fileName)
+    throw new UsageError('Cannot use --sha256-url with stdin: the source has no file name to look up', {
+      hint: 'pass --sha256 HEX',
+    })
   const url = opts.sha256Url
-  const text = /^https?:\/\//i.test(url) ? await (await import('../io/http-source.js')).fetchText(url, http) : await readLocal(url)
+  const text = /^https?:\/\//i.test(url)
+    ? await (await import('../io/http-source.js')).fetchText(url, http)
+    : await readLocal(url)
   return pickSha256(parseSha256Sums(text ?? ''), fileName, url)
 }
 
@@ -240,10 +299,14 @@ async function readLocal(file: string): Promise<string> {
     return await fsp.readFile(file, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    throw new InputError(code === 'ENOENT' ? 'NOT_FOUND' : 'USAGE', `Cannot read the checksums file "${file}": ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message}`, {
-      cause: e,
-      hint: 'give the path or URL of a SHA256SUMS file that lists the source, or --sha256 HEX',
-    })
+    throw new InputError(
+      code === 'ENOENT' ? 'NOT_FOUND' : 'USAGE',
+      `Cannot read the checksums file "${file}": ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message}`,
+      {
+        cause: e,
+        hint: 'give the path or URL of a SHA256SUMS file that lists the source, or --sha256 HEX',
+      },
+    )
   }
 }
 

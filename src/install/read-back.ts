@@ -8,7 +8,9 @@ import { alignedBytes, type SlotPool } from '../io/aligned-memory.js'
 import type { TargetDevice } from '../io/target-device.js'
 
 /** Something written: either its digest or its bytes. */
-export type WrittenItem = { offset: number; length: number; sha256: string; label?: string } | { offset: number; bytes: Uint8Array; label?: string }
+export type WrittenItem =
+  | { offset: number; length: number; sha256: string; label?: string }
+  | { offset: number; bytes: Uint8Array; label?: string }
 
 /** Reads every item back and compares; throws DEVICE_IO naming the first difference. Returns bytes read. */
 export async function readBack(
@@ -30,7 +32,8 @@ export async function readBack(
         const got = alignedBytes(roundUp(length, target.sectorSize))
         const n = await target.read(item.offset, got.subarray(0, roundUp(length, target.sectorSize)))
         const at = firstDifference(got.subarray(0, Math.min(n, length)), item.bytes)
-        if (at !== -1 || n < length) throw mismatch(target, `${what}: byte ${item.offset + (at === -1 ? n : at)} differs`)
+        if (at !== -1 || n < length)
+          throw mismatch(target, `${what}: byte ${item.offset + (at === -1 ? n : at)} differs`)
         done += length
         opts.onProgress?.(done, total)
         continue

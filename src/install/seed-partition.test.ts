@@ -16,8 +16,23 @@ import { addSeedPartition, rootPartitionOffset } from './seed-partition.js'
 const MiB = 1 << 20
 const GiB = 1 << 30
 
-function part(number: number, typeGuid: string, firstByte: number, bytes: number, ss: number, name: string): GptPartition {
-  return { number, typeGuid, uniqueGuid: `00000000-0000-4000-8000-00000000000${number % 10}`, firstLba: BigInt(firstByte / ss), lastLba: BigInt((firstByte + bytes) / ss - 1), attributes: 0n, name }
+function part(
+  number: number,
+  typeGuid: string,
+  firstByte: number,
+  bytes: number,
+  ss: number,
+  name: string,
+): GptPartition {
+  return {
+    number,
+    typeGuid,
+    uniqueGuid: `00000000-0000-4000-8000-00000000000${number % 10}`,
+    firstLba: BigInt(firstByte / ss),
+    lastLba: BigInt((firstByte + bytes) / ss - 1),
+    attributes: 0n,
+    name,
+  }
 }
 
 /** A table like the built image's (root 1 last, bios 14, esp 15) on a disk of `diskBytes`. */
@@ -25,7 +40,11 @@ function imageTable(diskBytes: number, ss = 512, rootEnd = 2 * GiB): Gpt {
   const gpt = newGpt({ sectorSize: ss, diskSectors: BigInt(diskBytes / ss) })
   return {
     ...gpt,
-    partitions: [part(1, GUID_LINUX_ROOT_X86_64, 128 * MiB, rootEnd - 128 * MiB, ss, 'root'), part(14, GUID_BIOS_BOOT, MiB, 3 * MiB, ss, 'bios'), part(15, GUID_ESP, 4 * MiB, 124 * MiB, ss, 'esp')],
+    partitions: [
+      part(1, GUID_LINUX_ROOT_X86_64, 128 * MiB, rootEnd - 128 * MiB, ss, 'root'),
+      part(14, GUID_BIOS_BOOT, MiB, 3 * MiB, ss, 'bios'),
+      part(15, GUID_ESP, 4 * MiB, 124 * MiB, ss, 'esp'),
+    ],
   }
 }
 
@@ -33,16 +52,21 @@ const code = (c: string) => (e: unknown) => e instanceof HwimageError && e.code 
 
 test('the seed partition goes last: 16 MiB named cidata, Microsoft basic data, ending on the last MiB boundary before the backup GPT', () => {
   const disk = 20 * GiB
-  const { gpt, partition, offset, sizeBytes } = addSeedPartition(imageTable(disk), { uniqueGuid: '11111111-2222-4333-8444-555555555555' })
+  const { gpt, partition, offset, sizeBytes } = addSeedPartition(imageTable(disk), {
+    uniqueGuid: '11111111-2222-4333-8444-555555555555',
+  })
   assert.equal(sizeBytes, 16 * MiB)
   assert.equal(offset, disk - 17 * MiB)
   assert.equal(partition.firstLba, BigInt(offset / 512))
   assert.equal(partition.lastLba, BigInt((disk - MiB) / 512 - 1))
   assert.equal(partition.name, 'cidata')
   assert.equal(partition.typeGuid, GUID_MS_BASIC_DATA)
-  assert.equal(partition.number, 16, 'one past the highest slot, as the contract\'s /dev/sda16')
+  assert.equal(partition.number, 16, "one past the highest slot, as the contract's /dev/sda16")
   assert.equal(partition.uniqueGuid, '11111111-2222-4333-8444-555555555555')
-  assert.deepEqual(gpt.partitions.map((p) => p.number), [1, 14, 15, 16])
+  assert.deepEqual(
+    gpt.partitions.map((p) => p.number),
+    [1, 14, 15, 16],
+  )
   assert.ok(partition.lastLba <= gpt.lastUsableLba)
   assert.deepEqual(validateGpt(gpt), [], 'aligned, no overlap, in range')
 })
@@ -78,7 +102,7 @@ test('when the highest slot is the last entry, the lowest free slot is used', ()
   assert.equal(addSeedPartition(full).partition.number, 2)
 })
 
-test('the root offset is the x86-64 root partition\'s start', () => {
+test("the root offset is the x86-64 root partition's start", () => {
   assert.equal(rootPartitionOffset(imageTable(4 * GiB)), 128 * MiB)
 })
 
@@ -95,7 +119,18 @@ after(async () => {
 })
 
 function hwimage(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (b: Buffer) => (stdout += b))
@@ -108,13 +143,24 @@ test('hwimage install --seed onto a sparse file: cidata partition last, a clean 
   await fsp.writeFile(disk, '')
   await fsp.truncate(disk, 256 * MiB)
   const seed = path.join(dir, 'seed.yaml')
-  await fsp.writeFile(seed, 'hostname: file-01\ninstance_id: file-test-1\nuser_data:\n  runcmd: [[touch, /root/hello]]\n')
+  await fsp.writeFile(
+    seed,
+    'hostname: file-01\ninstance_id: file-test-1\nuser_data:\n  runcmd: [[touch, /root/hello]]\n',
+  )
   const r = await hwimage(['install', fx.zst, '--disk', disk, '--seed', seed, '--json'])
   assert.equal(r.status, 0, r.stderr)
-  const seedEvent = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'seed')
+  const seedEvent = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((e) => e.event === 'seed')
   assert.equal(seedEvent?.instanceId, 'file-test-1')
 
-  const table = (JSON.parse((await run(['sfdisk', '--json', disk])).stdout) as { partitiontable: { partitions: { start: number; size: number; type: string; name?: string }[] } }).partitiontable
+  const table = (
+    JSON.parse((await run(['sfdisk', '--json', disk])).stdout) as {
+      partitiontable: { partitions: { start: number; size: number; type: string; name?: string }[] }
+    }
+  ).partitiontable
   const last = [...table.partitions].sort((a, b) => b.start - a.start)[0]!
   assert.equal(last.name, 'cidata')
   assert.equal(last.type.toUpperCase(), GUID_MS_BASIC_DATA)
@@ -130,10 +176,20 @@ test('hwimage install --seed onto a sparse file: cidata partition last, a clean 
   assert.equal(boot.readUInt16LE(11), 512, 'bytes per sector')
   const listing = (await run(['mdir', '-i', vol, '::'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } })).stdout
   assert.match(listing, /Volume in drive : is CIDATA/)
-  for (const name of ['meta-data', 'user-data', 'hwimage.json']) assert.match(listing, new RegExp(` ${name.replace('.', '\\.')}$`, 'm'), listing)
-  const manifest = JSON.parse((await run(['mtype', '-i', vol, '::hwimage.json'])).stdout) as { install?: { image?: { sha256?: string; name?: string }; target?: { path?: string; logicalSectorSize?: number }; time?: string } }
+  for (const name of ['meta-data', 'user-data', 'hwimage.json'])
+    assert.match(listing, new RegExp(` ${name.replace('.', '\\.')}$`, 'm'), listing)
+  const manifest = JSON.parse((await run(['mtype', '-i', vol, '::hwimage.json'])).stdout) as {
+    install?: {
+      image?: { sha256?: string; name?: string }
+      target?: { path?: string; logicalSectorSize?: number }
+      time?: string
+    }
+  }
   const sums = await fsp.readFile(fx.sums, 'utf8')
-  assert.ok(manifest.install?.image?.sha256 && sums.includes(`${manifest.install.image.sha256}  ${path.basename(fx.zst)}`), `the image digest is the .zst's: ${JSON.stringify(manifest.install)}`)
+  assert.ok(
+    manifest.install?.image?.sha256 && sums.includes(`${manifest.install.image.sha256}  ${path.basename(fx.zst)}`),
+    `the image digest is the .zst's: ${JSON.stringify(manifest.install)}`,
+  )
   assert.equal(manifest.install?.target?.path, disk)
   assert.equal(manifest.install?.target?.logicalSectorSize, 512)
   assert.ok(!Number.isNaN(Date.parse(manifest.install?.time ?? '')))
@@ -147,7 +203,11 @@ test('hwimage install --seed-format configdrive writes a config-2 volume; a bad 
   await fsp.writeFile(seed, 'hostname: file-02\n')
   const r = await hwimage(['install', fx.zst, '--disk', disk, '--seed', seed, '--seed-format', 'configdrive', '--json'])
   assert.equal(r.status, 0, r.stderr)
-  const seedEvent = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'seed')
+  const seedEvent = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((e) => e.event === 'seed')
   assert.equal(seedEvent?.label, 'config-2')
   const bad = await hwimage(['install', fx.zst, '--disk', disk, '--seed', seed, '--seed-format', 'iso'])
   assert.equal(bad.status, 2)

@@ -49,17 +49,24 @@ export function addSeedPartition(gpt: Gpt, spec: SeedPartitionSpec = {}): Placed
   const align = BigInt(spec.alignBytes ?? SEED_PARTITION.alignBytes)
   const ss = BigInt(gpt.sectorSize)
   if (align % ss !== 0n || size % align !== 0n || size <= 0n) {
-    throw new InputError('SEED_INVALID', `Cannot place the seed partition: its size ${size} and alignment ${align} must be multiples of the ${ss}-byte sector, the size of the alignment`)
+    throw new InputError(
+      'SEED_INVALID',
+      `Cannot place the seed partition: its size ${size} and alignment ${align} must be multiples of the ${ss}-byte sector, the size of the alignment`,
+    )
   }
   const usedEnd = gpt.partitions.reduce((m, p) => (p.lastLba > m ? p.lastLba : m), gpt.firstUsableLba - 1n)
-  const endBytes = ((gpt.lastUsableLba + 1n) * ss / align) * align
+  const endBytes = (((gpt.lastUsableLba + 1n) * ss) / align) * align
   const startBytes = endBytes - size
-  const firstFree = ((usedEnd + 1n) * ss + align - 1n) / align * align
+  const firstFree = (((usedEnd + 1n) * ss + align - 1n) / align) * align
   if (startBytes < firstFree) {
     const disk = gpt.diskSectors * ss
-    throw new InputError('TARGET_TOO_SMALL', `Cannot add the seed partition: the disk (${disk} bytes) has ${endBytes > firstFree ? endBytes - firstFree : 0n} bytes free after the image's partitions, the seed partition needs ${size}`, {
-      hint: 'use a larger disk, or install without --seed and attach the seed as a second disk (hwimage seed)',
-    })
+    throw new InputError(
+      'TARGET_TOO_SMALL',
+      `Cannot add the seed partition: the disk (${disk} bytes) has ${endBytes > firstFree ? endBytes - firstFree : 0n} bytes free after the image's partitions, the seed partition needs ${size}`,
+      {
+        hint: 'use a larger disk, or install without --seed and attach the seed as a second disk (hwimage seed)',
+      },
+    )
   }
   const used = new Set(gpt.partitions.map((p) => p.number))
   let number = Math.max(0, ...used) + 1
@@ -67,7 +74,11 @@ export function addSeedPartition(gpt: Gpt, spec: SeedPartitionSpec = {}): Placed
     number = 1
     while (used.has(number)) number++
   }
-  if (number > gpt.entryCount) throw new InputError('TARGET_TOO_SMALL', `Cannot add the seed partition: all ${gpt.entryCount} partition entries are used`)
+  if (number > gpt.entryCount)
+    throw new InputError(
+      'TARGET_TOO_SMALL',
+      `Cannot add the seed partition: all ${gpt.entryCount} partition entries are used`,
+    )
   const partition: GptPartition = {
     number,
     typeGuid: spec.typeGuid ?? SEED_PARTITION.typeGuid,
@@ -96,7 +107,14 @@ export interface SeedSeamOptions {
   /** Called with each warning (e.g. names cloud-init will change, how the network version was chosen). */
   onWarning?: (message: string) => void
   /** Called once the volume is written. */
-  onWritten?: (info: { offset: number; sizeBytes: number; label: string; instanceId: string; partition: number; networkVersion: 1 | 2 }) => void
+  onWritten?: (info: {
+    offset: number
+    sizeBytes: number
+    label: string
+    instanceId: string
+    partition: number
+    networkVersion: 1 | 2
+  }) => void
   now?: () => Date
 }
 
@@ -110,56 +128,70 @@ export function seedStep(seed: Seed, opts: SeedSeamOptions = {}): SeedStep {
   return {
     place: (gpt) => {
       if (gpt.sectorSize !== 512 && gpt.sectorSize !== 4096) {
-        throw new InputError('SEED_INVALID', `Cannot add the seed partition: ${gpt.sectorSize}-byte sectors are neither 512 nor 4096 bytes`)
+        throw new InputError(
+          'SEED_INVALID',
+          `Cannot add the seed partition: ${gpt.sectorSize}-byte sectors are neither 512 nor 4096 bytes`,
+        )
       }
       const placed = addSeedPartition(gpt)
       return { gpt: placed.gpt, number: placed.partition.number, offset: placed.offset, sizeBytes: placed.sizeBytes }
     },
     write: async ({ placed, target, signal, facts }) => {
-    const sectorSize = placed.gpt.sectorSize as 512 | 4096 // place() accepts no other
-    const rootOffset = rootPartitionOffset(placed.gpt)
-    // The target has no partition table yet (its first MiB is written last), so the root
-    // file system is read at its offset in the table about to be written.
-    const net = await detectNetworkRenderer(target.path, rootOffset, signal ? { signal } : {})
-    const installReport: InstallReportSummary = {
-      image: {
-        ...(facts?.imageName ? { name: facts.imageName } : {}),
-        ...(facts?.imageSha256 ? { sha256: facts.imageSha256 } : {}),
-        ...(facts?.imageBytes !== undefined ? { sizeBytes: facts.imageBytes } : {}),
-      },
-      target: {
-        path: target.path,
-        ...(facts?.serial ? { serial: facts.serial } : {}),
-        ...(facts?.model ? { model: facts.model } : {}),
-        ...(facts?.wwn ? { wwn: facts.wwn } : {}),
-        ...(facts ? { sizeBytes: facts.targetSizeBytes } : {}),
-        logicalSectorSize: sectorSize,
-      },
-      time: (opts.now?.() ?? new Date()).toISOString(),
-      tool: 'hwimage install',
-    }
-    const volume = await makeSeedVolume(seed, {
-      ...(opts.format ? { format: opts.format } : {}),
-      fs: 'vfat',
-      sectorSize,
-      sizeBytes: placed.sizeBytes,
-      networkVersion: net.networkVersion,
-      networkReason: net.reason,
-      installReport,
-      ...(signal ? { signal } : {}),
-    })
-    try {
-      const bytes = await readFile(volume.path)
-      if (bytes.length !== placed.sizeBytes) throw new InputError('SEED_INVALID', `Cannot write the seed partition: the volume is ${bytes.length} bytes, the partition ${placed.sizeBytes}`)
-      const buf = alignedBytes(bytes.length)
-      buf.set(bytes)
-      await target.write(placed.offset, buf)
-      await target.sync()
-      for (const w of volume.warnings) opts.onWarning?.(`seed: ${w}`)
-      opts.onWritten?.({ offset: placed.offset, sizeBytes: placed.sizeBytes, label: volume.label, instanceId: volume.instanceId, partition: placed.number, networkVersion: volume.networkVersion })
-    } finally {
-      await volume.dispose()
-    }
+      const sectorSize = placed.gpt.sectorSize as 512 | 4096 // place() accepts no other
+      const rootOffset = rootPartitionOffset(placed.gpt)
+      // The target has no partition table yet (its first MiB is written last), so the root
+      // file system is read at its offset in the table about to be written.
+      const net = await detectNetworkRenderer(target.path, rootOffset, signal ? { signal } : {})
+      const installReport: InstallReportSummary = {
+        image: {
+          ...(facts?.imageName ? { name: facts.imageName } : {}),
+          ...(facts?.imageSha256 ? { sha256: facts.imageSha256 } : {}),
+          ...(facts?.imageBytes !== undefined ? { sizeBytes: facts.imageBytes } : {}),
+        },
+        target: {
+          path: target.path,
+          ...(facts?.serial ? { serial: facts.serial } : {}),
+          ...(facts?.model ? { model: facts.model } : {}),
+          ...(facts?.wwn ? { wwn: facts.wwn } : {}),
+          ...(facts ? { sizeBytes: facts.targetSizeBytes } : {}),
+          logicalSectorSize: sectorSize,
+        },
+        time: (opts.now?.() ?? new Date()).toISOString(),
+        tool: 'hwimage install',
+      }
+      const volume = await makeSeedVolume(seed, {
+        ...(opts.format ? { format: opts.format } : {}),
+        fs: 'vfat',
+        sectorSize,
+        sizeBytes: placed.sizeBytes,
+        networkVersion: net.networkVersion,
+        networkReason: net.reason,
+        installReport,
+        ...(signal ? { signal } : {}),
+      })
+      try {
+        const bytes = await readFile(volume.path)
+        if (bytes.length !== placed.sizeBytes)
+          throw new InputError(
+            'SEED_INVALID',
+            `Cannot write the seed partition: the volume is ${bytes.length} bytes, the partition ${placed.sizeBytes}`,
+          )
+        const buf = alignedBytes(bytes.length)
+        buf.set(bytes)
+        await target.write(placed.offset, buf)
+        await target.sync()
+        for (const w of volume.warnings) opts.onWarning?.(`seed: ${w}`)
+        opts.onWritten?.({
+          offset: placed.offset,
+          sizeBytes: placed.sizeBytes,
+          label: volume.label,
+          instanceId: volume.instanceId,
+          partition: placed.number,
+          networkVersion: volume.networkVersion,
+        })
+      } finally {
+        await volume.dispose()
+      }
     },
   }
 }

@@ -76,13 +76,16 @@ export async function partitionsOf(dir: string): Promise<string[]> {
 
 /** Inspects a target path: block device or regular file. */
 export async function inspectTarget(target: string): Promise<TargetInfo> {
-  let st
+  let st: Awaited<ReturnType<typeof fsp.stat>>
   try {
     st = await fsp.stat(target)
   } catch (e) {
     const err = deviceError(`Cannot use target "${target}"`, e)
     if (err.code === 'NOT_FOUND' && !target.startsWith('/dev/')) {
-      throw new DeviceError('NOT_FOUND', err.message, { cause: e, hint: `an image file target must exist, at its final size: truncate -s 20G ${target}` })
+      throw new DeviceError('NOT_FOUND', err.message, {
+        cause: e,
+        hint: `an image file target must exist, at its final size: truncate -s 20G ${target}`,
+      })
     }
     throw err
   }
@@ -90,12 +93,15 @@ export async function inspectTarget(target: string): Promise<TargetInfo> {
     return { path: target, kind: 'file', size: st.size, sectorSize: 512, fileId: { dev: st.dev, ino: st.ino } }
   }
   if (!st.isBlockDevice()) {
-    throw new DeviceError('TARGET_INVALID', `Cannot use target "${target}": not a block device or a regular file`, { hint: 'give a disk such as /dev/sdb or /dev/nvme1n1, or an image file' })
+    throw new DeviceError('TARGET_INVALID', `Cannot use target "${target}": not a block device or a regular file`, {
+      hint: 'give a disk such as /dev/sdb or /dev/nvme1n1, or an image file',
+    })
   }
   const { major, minor } = devParts(st.rdev)
   const devno = `${major}:${minor}`
   const dir = await sysfsDir(devno)
-  if (!dir) throw new DeviceError('TARGET_INVALID', `Cannot use target "${target}": no sysfs entry for block device ${devno}`)
+  if (!dir)
+    throw new DeviceError('TARGET_INVALID', `Cannot use target "${target}": no sysfs entry for block device ${devno}`)
   const isPartition = (await readAttr(path.join(dir, 'partition'))) !== undefined
   const disk = isPartition ? path.dirname(dir) : dir
   const sectors = Number(await readAttr(path.join(dir, 'size')))

@@ -22,7 +22,8 @@ test('parseMountinfo() reads the device number, mount point and source, unescapi
 })
 
 test('parseSwaps() lists the swap areas after the header line', () => {
-  const text = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sdb2                               partition\t8388604\t\t0\t\t-2\n/swap\\040file file 1024 0 -3\n'
+  const text =
+    'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/sdb2                               partition\t8388604\t\t0\t\t-2\n/swap\\040file file 1024 0 -3\n'
   assert.deepEqual(parseSwaps(text), ['/dev/sdb2', '/swap file'])
 })
 
@@ -58,16 +59,28 @@ test('findBusy() reports a file listed as active swap, and assertNotBusy() refus
     await fsp.writeFile(swaps, `Filename Type Size Used Priority\n${file.replaceAll(' ', '\\040')} file 4 0 -2\n`)
     const info = await inspectTarget(file)
     const busy = await findBusy(info, { mountinfo: '/dev/null', swaps })
-    assert.deepEqual(busy.map((b) => b.kind), ['swap'])
-    assert.throws(() => assertNotBusy(info, busy), (e: unknown) => e instanceof DeviceError && e.code === 'DEVICE_BUSY' && /active swap file/.test(e.message))
+    assert.deepEqual(
+      busy.map((b) => b.kind),
+      ['swap'],
+    )
+    assert.throws(
+      () => assertNotBusy(info, busy),
+      (e: unknown) => e instanceof DeviceError && e.code === 'DEVICE_BUSY' && /active swap file/.test(e.message),
+    )
   } finally {
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })
 
 test('inspectTarget() refuses what is neither a block device nor a file', async () => {
-  await assert.rejects(inspectTarget('/dev/null'), (e: unknown) => e instanceof DeviceError && e.code === 'TARGET_INVALID')
-  await assert.rejects(inspectTarget('/nonexistent/disk'), (e: unknown) => e instanceof DeviceError && e.code === 'NOT_FOUND')
+  await assert.rejects(
+    inspectTarget('/dev/null'),
+    (e: unknown) => e instanceof DeviceError && e.code === 'TARGET_INVALID',
+  )
+  await assert.rejects(
+    inspectTarget('/nonexistent/disk'),
+    (e: unknown) => e instanceof DeviceError && e.code === 'NOT_FOUND',
+  )
 })
 
 test('findBusy() names device-mapper and md holders stacked on a disk or its partitions (a sysfs tree)', async () => {
@@ -101,20 +114,40 @@ test('findBusy() names device-mapper and md holders stacked on a disk or its par
     }
     await fsp.mkdir(path.join(dir, 'dev/block'), { recursive: true })
     await fsp.mkdir(path.join(dir, 'class/block'), { recursive: true })
-    for (const [devno, p] of [['8:16', 'pci/block/sdb'], ['253:0', 'virtual/block/dm-0'], ['253:3', 'virtual/block/dm-3']] as const) {
+    for (const [devno, p] of [
+      ['8:16', 'pci/block/sdb'],
+      ['253:0', 'virtual/block/dm-0'],
+      ['253:3', 'virtual/block/dm-3'],
+    ] as const) {
       await fsp.symlink(path.join(dev, p), path.join(dir, 'dev/block', devno))
       await fsp.symlink(path.join(dev, p), path.join(dir, 'class/block', path.basename(p)))
     }
     const mountinfo = path.join(dir, 'mountinfo')
     await fsp.writeFile(mountinfo, '40 27 253:3 / /srv rw - ext4 /dev/mapper/vg-root-crypt rw\n')
     SYS.root = dir
-    const target = { path: '/dev/sdb', kind: 'block' as const, size: 1 << 20, sectorSize: 512, devno: '8:16', isPartition: false, partitions: ['sdb1', 'sdb2'] }
+    const target = {
+      path: '/dev/sdb',
+      kind: 'block' as const,
+      size: 1 << 20,
+      sectorSize: 512,
+      devno: '8:16',
+      isPartition: false,
+      partitions: ['sdb1', 'sdb2'],
+    }
     const busy = await findBusy(target, { mountinfo, swaps: '/dev/null' })
     assert.deepEqual(
       busy.map((b) => `${b.kind}: ${b.detail}`),
-      ['mounted: /dev/dm-3 (on sdb1) is mounted at /srv', 'holder: /dev/dm-0 (vg-root) is built on sdb1', 'holder: /dev/dm-3 (vg-root-crypt) is built on sdb1', 'holder: /dev/md127 is built on sdb2'],
+      [
+        'mounted: /dev/dm-3 (on sdb1) is mounted at /srv',
+        'holder: /dev/dm-0 (vg-root) is built on sdb1',
+        'holder: /dev/dm-3 (vg-root-crypt) is built on sdb1',
+        'holder: /dev/md127 is built on sdb2',
+      ],
     )
-    assert.throws(() => assertNotBusy(target, busy), (e: unknown) => e instanceof DeviceError && /vgchange -an|mdadm --stop/.test(e.hint ?? ''))
+    assert.throws(
+      () => assertNotBusy(target, busy),
+      (e: unknown) => e instanceof DeviceError && /vgchange -an|mdadm --stop/.test(e.hint ?? ''),
+    )
   } finally {
     SYS.root = saved
     await fsp.rm(dir, { recursive: true, force: true })

@@ -45,7 +45,8 @@ export function parseSwaps(text: string): string[] {
     .map(unescapeOctal)
 }
 
-const unescapeOctal = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+const unescapeOctal = (s: string): string =>
+  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
 
 /** A block device and everything stacked on it: its partitions and, recursively, their holders. */
 async function stackOf(devno: string): Promise<Array<{ name: string; devno: string; via?: string }>> {
@@ -90,33 +91,48 @@ async function disksUnder(devno: string): Promise<Set<string>> {
 }
 
 /** Every reason the target is in use right now (empty: safe to write). */
-export async function findBusy(target: TargetInfo, files = { mountinfo: '/proc/self/mountinfo', swaps: '/proc/swaps' }): Promise<BusyReason[]> {
+export async function findBusy(
+  target: TargetInfo,
+  files = { mountinfo: '/proc/self/mountinfo', swaps: '/proc/swaps' },
+): Promise<BusyReason[]> {
   const mounts = parseMountinfo(await fsp.readFile(files.mountinfo, 'utf8').catch(() => ''))
   const swaps = parseSwaps(await fsp.readFile(files.swaps, 'utf8').catch(() => ''))
   const reasons: BusyReason[] = []
   if (target.kind === 'file') return await fileBusy(target, mounts, swaps)
 
   const devno = target.devno!
-  const rootDev = await fsp.stat('/').then((s) => devParts(s.dev), () => undefined)
+  const rootDev = await fsp.stat('/').then(
+    (s) => devParts(s.dev),
+    () => undefined,
+  )
   if (rootDev) {
     const rootDisks = await disksUnder(`${rootDev.major}:${rootDev.minor}`)
     const targetDisk = target.isPartition ? await disksUnder(devno) : new Set([devno])
     for (const d of targetDisk) {
-      if (rootDisks.has(d)) reasons.push({ kind: 'root', detail: `"${target.path}" holds the running system's root file system` })
+      if (rootDisks.has(d))
+        reasons.push({ kind: 'root', detail: `"${target.path}" holds the running system's root file system` })
     }
   }
   const stack = await stackOf(devno)
   const byDevno = new Map(stack.map((s) => [s.devno, s]))
   for (const m of mounts) {
     const s = byDevno.get(m.devno)
-    if (s) reasons.push({ kind: 'mounted', detail: `/dev/${s.name}${s.via ? ` (on ${s.via})` : ''} is mounted at ${m.mountPoint}` })
+    if (s)
+      reasons.push({
+        kind: 'mounted',
+        detail: `/dev/${s.name}${s.via ? ` (on ${s.via})` : ''} is mounted at ${m.mountPoint}`,
+      })
   }
   for (const sw of swaps) {
     const st = await fsp.stat(sw).catch(() => undefined)
     if (!st?.isBlockDevice()) continue
     const { major, minor } = devParts(st.rdev)
     const s = byDevno.get(`${major}:${minor}`)
-    if (s) reasons.push({ kind: 'swap', detail: `/dev/${s.name} is active swap${sw === `/dev/${s.name}` ? '' : ` (as ${sw})`}` })
+    if (s)
+      reasons.push({
+        kind: 'swap',
+        detail: `/dev/${s.name} is active swap${sw === `/dev/${s.name}` ? '' : ` (as ${sw})`}`,
+      })
   }
   // Holders: device-mapper (LVM, LUKS, multipath) or md arrays built on the target or its partitions.
   for (const s of stack) {
@@ -132,7 +148,8 @@ async function fileBusy(target: TargetInfo, mounts: MountInfo[], swaps: string[]
   const id = target.fileId!
   for (const sw of swaps) {
     const st = await fsp.stat(sw).catch(() => undefined)
-    if (st?.isFile() && st.dev === id.dev && st.ino === id.ino) reasons.push({ kind: 'swap', detail: `"${target.path}" is an active swap file` })
+    if (st?.isFile() && st.dev === id.dev && st.ino === id.ino)
+      reasons.push({ kind: 'swap', detail: `"${target.path}" is an active swap file` })
   }
   for (const loop of await fsp.readdir(path.join(SYS.root, 'block')).catch(() => [] as string[])) {
     if (!loop.startsWith('loop')) continue
@@ -142,7 +159,10 @@ async function fileBusy(target: TargetInfo, mounts: MountInfo[], swaps: string[]
     if (st && st.dev === id.dev && st.ino === id.ino) {
       const dev = await readAttr(path.join(SYS.root, 'block', loop, 'dev'))
       const mounted = mounts.filter((m) => m.devno === dev).map((m) => m.mountPoint)
-      reasons.push({ kind: 'loop', detail: `"${target.path}" backs /dev/${loop}${mounted.length ? `, mounted at ${mounted.join(', ')}` : ''}` })
+      reasons.push({
+        kind: 'loop',
+        detail: `"${target.path}" backs /dev/${loop}${mounted.length ? `, mounted at ${mounted.join(', ')}` : ''}`,
+      })
     }
   }
   return reasons
@@ -151,13 +171,16 @@ async function fileBusy(target: TargetInfo, mounts: MountInfo[], swaps: string[]
 /** Throws DEVICE_BUSY naming every reason, or returns when the target is free. */
 export function assertNotBusy(target: TargetInfo, reasons: BusyReason[]): void {
   if (reasons.length === 0) return
-  const hint =
-    reasons.some((r) => r.kind === 'root')
-      ? 'this is the disk the running system uses: boot a deploy environment (or choose another disk) to install onto it'
-      : reasons.some((r) => r.kind === 'loop')
-        ? 'install onto the loop device instead, or detach it with `losetup -d`'
-        : 'unmount it, swapoff, stop what holds it (vgchange -an, dmsetup remove, mdadm --stop), then retry'
-  throw new DeviceError('DEVICE_BUSY', `Cannot install onto "${target.path}": ${reasons.map((r) => r.detail).join('; ')}`, { hint })
+  const hint = reasons.some((r) => r.kind === 'root')
+    ? 'this is the disk the running system uses: boot a deploy environment (or choose another disk) to install onto it'
+    : reasons.some((r) => r.kind === 'loop')
+      ? 'install onto the loop device instead, or detach it with `losetup -d`'
+      : 'unmount it, swapoff, stop what holds it (vgchange -an, dmsetup remove, mdadm --stop), then retry'
+  throw new DeviceError(
+    'DEVICE_BUSY',
+    `Cannot install onto "${target.path}": ${reasons.map((r) => r.detail).join('; ')}`,
+    { hint },
+  )
 }
 
 /**
@@ -177,10 +200,12 @@ export async function findSourceConflict(target: TargetInfo, sourcePath: string)
   for (const s of stack) {
     const backing = await readAttr(path.join(SYS.root, 'block', s.name, 'loop/backing_file'))
     const b = backing ? await fsp.stat(backing).catch(() => undefined) : undefined
-    if (b && b.dev === st.dev && b.ino === st.ino) return `/dev/${s.name} is a loop device over the source file "${sourcePath}"`
+    if (b && b.dev === st.dev && b.ino === st.ino)
+      return `/dev/${s.name} is a loop device over the source file "${sourcePath}"`
   }
   const { major, minor } = devParts(st.dev)
   const holder = stack.find((s) => s.devno === `${major}:${minor}`)
-  if (holder) return `the source "${sourcePath}" is stored on /dev/${holder.name}${holder.name === target.name ? '' : `, part of "${target.path}"`}`
+  if (holder)
+    return `the source "${sourcePath}" is stored on /dev/${holder.name}${holder.name === target.name ? '' : `, part of "${target.path}"`}`
   return undefined
 }

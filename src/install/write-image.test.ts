@@ -38,7 +38,9 @@ function rangesOf(image: Uint8Array, spec: Array<[number, number, 'sha1' | 'sha2
   return spec.map(([offset, length, algorithm], i) => ({
     offset,
     length,
-    ...(algorithm ? { checksum: { algorithm, digest: digestOf(algorithm, image.subarray(offset, offset + length)) } } : {}),
+    ...(algorithm
+      ? { checksum: { algorithm, digest: digestOf(algorithm, image.subarray(offset, offset + length)) } }
+      : {}),
     label: `bmap range ${i + 1}`,
   }))
 }
@@ -91,7 +93,10 @@ test('writeImage() checks SHA-1 and SHA-256 bmap ranges each with its algorithm,
       assert.deepEqual(disk.subarray(from, r.offset + r.length), image.subarray(from, r.offset + r.length), r.label)
     }
     assert.deepEqual(out.held.subarray(32 * KiB, HOLD), image.subarray(32 * KiB, HOLD))
-    assert.ok(disk.subarray(300 * KiB, 512 * KiB).every((b) => b === 0), 'unmapped bytes are not written')
+    assert.ok(
+      disk.subarray(300 * KiB, 512 * KiB).every((b) => b === 0),
+      'unmapped bytes are not written',
+    )
   })
 })
 
@@ -101,21 +106,31 @@ test('writeImage() refuses a SHA-1 range whose bytes differ, naming SHA-1, befor
   image[80 * KiB]! ^= 0x40 // inside the SHA-1 range that fits verifyLimit
   await withTarget(async (file, dev) => {
     await assert.rejects(writeImage(memoryReader(image), dev, new SlotPool(SLOT, 8), job(ranges)), (e: unknown) => {
-      return e instanceof HwimageError && e.code === 'CHECKSUM_MISMATCH' && /bmap range 1 .*its SHA-1 is [0-9a-f]{40}, the bmap expects [0-9a-f]{40}/.test(e.message)
+      return (
+        e instanceof HwimageError &&
+        e.code === 'CHECKSUM_MISMATCH' &&
+        /bmap range 1 .*its SHA-1 is [0-9a-f]{40}, the bmap expects [0-9a-f]{40}/.test(e.message)
+      )
     })
     const disk = new Uint8Array(await fsp.readFile(file))
-    assert.ok(disk.subarray(HOLD, 96 * KiB).every((b) => b === 0), 'nothing of the failed range was written')
+    assert.ok(
+      disk.subarray(HOLD, 96 * KiB).every((b) => b === 0),
+      'nothing of the failed range was written',
+    )
   })
   // The streamed SHA-1 range fails at its end too.
   const streamed = new Uint8Array(randomBytes(IMAGE))
   const r2 = rangesOf(streamed, SPEC)
   streamed[600 * KiB]! ^= 1
   await withTarget(async (_file, dev) => {
-    await assert.rejects(writeImage(memoryReader(streamed), dev, new SlotPool(SLOT, 8), job(r2)), (e: unknown) => e instanceof HwimageError && e.code === 'CHECKSUM_MISMATCH' && /bmap range 4 /.test(e.message))
+    await assert.rejects(
+      writeImage(memoryReader(streamed), dev, new SlotPool(SLOT, 8), job(r2)),
+      (e: unknown) => e instanceof HwimageError && e.code === 'CHECKSUM_MISMATCH' && /bmap range 4 /.test(e.message),
+    )
   })
 })
 
-test('writeImage() records a SHA-256 of every written piece for read-back, whatever the range\'s own algorithm', async () => {
+test("writeImage() records a SHA-256 of every written piece for read-back, whatever the range's own algorithm", async () => {
   const image = new Uint8Array(randomBytes(IMAGE))
   const ranges = rangesOf(image, SPEC)
   await withTarget(async (file, dev) => {

@@ -170,27 +170,52 @@ export async function writeImage(
   target: TargetDevice,
   pool: SlotPool,
   job: WriteJob,
-  opts: { signal?: AbortSignal; onProgress?: (p: WriteProgress) => void; maxInflight?: number; hasher?: HashThread } = {},
+  opts: {
+    signal?: AbortSignal
+    onProgress?: (p: WriteProgress) => void
+    maxInflight?: number
+    hasher?: HashThread
+  } = {},
 ): Promise<WriteOutcome> {
   const queue = new WriteQueue(target, opts.maxInflight ?? 4)
   const held = new Uint8Array(job.holdBack)
-  const out: WriteOutcome = { held, bytesWritten: 0, bytesSkipped: 0, rangesVerified: 0, rangesUnverified: 0, rangesStreamed: 0, imageEnd: 0, extents: [] }
+  const out: WriteOutcome = {
+    held,
+    bytesWritten: 0,
+    bytesSkipped: 0,
+    rangesVerified: 0,
+    rangesUnverified: 0,
+    rangesStreamed: 0,
+    imageEnd: 0,
+    extents: [],
+  }
   const slotSize = pool.slotSize
   const ranges = job.ranges ?? []
-  if (job.mode === 'bmap' && job.verifyLimit > slotSize * (pool.count - 2)) throw new RangeError('verifyLimit needs more slots than the pool has')
+  if (job.mode === 'bmap' && job.verifyLimit > slotSize * (pool.count - 2))
+    throw new RangeError('verifyLimit needs more slots than the pool has')
 
   // bmap mode: every range's digest on the hashing thread (the caller's, or one of its
   // own), its id the range's index; a range without a digest is not hashed.
   const hashing = job.mode === 'bmap' ? (opts.hasher ?? new HashThread()) : undefined
   const digests: Array<Digest | undefined> = []
-  const digestOf = (range: number, algorithm: HashAlgorithm): Digest => (digests[range] ??= threadDigest(hashing!, range, algorithm))
+  const digestOf = (range: number, algorithm: HashAlgorithm): Digest =>
+    (digests[range] ??= threadDigest(hashing!, range, algorithm))
   const truncated = (at: number, what: string): InputError =>
-    new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, { hint: 'the source is incomplete, or the bmap belongs to a larger image' })
+    new InputError('SOURCE_TRUNCATED', `Cannot read image byte ${at}: the image ends there, inside ${what}`, {
+      hint: 'the source is incomplete, or the bmap belongs to a larger image',
+    })
 
   // Producer: fills slots in image order, as far ahead as free slots allow.
   const pieces = new PieceQueue()
   const produce = async (): Promise<void> => {
-    const fill = async (range: number, offset: number, want: number, last: boolean, exact: string | undefined, algorithm?: HashAlgorithm): Promise<number> => {
+    const fill = async (
+      range: number,
+      offset: number,
+      want: number,
+      last: boolean,
+      exact: string | undefined,
+      algorithm?: HashAlgorithm,
+    ): Promise<number> => {
       const slot = await pool.acquire()
       if (pieces.stopped) {
         pool.release(slot)
@@ -207,7 +232,8 @@ export async function writeImage(
         pool.release(slot)
         throw truncated(offset + n, exact)
       }
-      const hashed = algorithm === undefined || !hashing ? undefined : digestOf(range, algorithm).update(slot.subarray(0, n))
+      const hashed =
+        algorithm === undefined || !hashing ? undefined : digestOf(range, algorithm).update(slot.subarray(0, n))
       hashed?.catch(() => {}) // the failure is the digest's
       pieces.push({ range, offset, slot, length: n, last: last || n < want, ...(hashed ? { hashed } : {}) })
       return n
@@ -225,7 +251,13 @@ export async function writeImage(
       const limit = job.imageSize
       for (let off = 0; limit === undefined || off < limit; off += slotSize) {
         const want = limit === undefined ? slotSize : Math.min(slotSize, limit - off)
-        const n = await fill(-1, off, want, false, limit === undefined ? undefined : `the ${limit}-byte image its partition table describes`)
+        const n = await fill(
+          -1,
+          off,
+          want,
+          false,
+          limit === undefined ? undefined : `the ${limit}-byte image its partition table describes`,
+        )
         if (n < want) break
       }
     }
@@ -244,9 +276,13 @@ export async function writeImage(
     const at = offset + from
     const piece = bytes.subarray(from)
     if (at + piece.length > job.targetSize) {
-      throw new InputError('TARGET_TOO_SMALL', `Cannot write image byte ${at + piece.length - 1}: the target "${target.path}" has only ${job.targetSize} bytes`, {
-        hint: 'use a larger disk, or a smaller image',
-      })
+      throw new InputError(
+        'TARGET_TOO_SMALL',
+        `Cannot write image byte ${at + piece.length - 1}: the target "${target.path}" has only ${job.targetSize} bytes`,
+        {
+          hint: 'use a larger disk, or a smaller image',
+        },
+      )
     }
     if (job.recordExtents && !recorded) out.extents.push({ offset: at, length: piece.length, sha256: sha256Hex(piece) })
     return await queue.submit(at, piece)
@@ -287,15 +323,20 @@ export async function writeImage(
         if (c !== undefined) {
           const digest = await digestOf(p.range, c.algorithm).digest()
           if (digest !== c.digest.toLowerCase()) {
-            throw new InputError('CHECKSUM_MISMATCH', `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its ${ALGORITHM_NAMES[c.algorithm]} is ${digest}, the bmap expects ${c.digest}`, {
-              hint: 'the image is corrupt, or the bmap belongs to another image',
-            })
+            throw new InputError(
+              'CHECKSUM_MISMATCH',
+              `Cannot write ${r.label} (image bytes ${r.offset}–${r.offset + r.length - 1}): its ${ALGORITHM_NAMES[c.algorithm]} is ${digest}, the bmap expects ${c.digest}`,
+              {
+                hint: 'the image is corrupt, or the bmap belongs to another image',
+              },
+            )
           }
           out.rangesVerified++
         } else out.rangesUnverified++
         if (!strict) out.rangesStreamed++
         while (pending.length > 0) await writeThenRelease(pending.shift()!, recorded)
-        if (job.recordExtents && recorded) out.extents.push({ offset: r.offset, length: r.length, sha256: c!.digest.toLowerCase() })
+        if (job.recordExtents && recorded)
+          out.extents.push({ offset: r.offset, length: r.length, sha256: c!.digest.toLowerCase() })
         out.bytesSkipped += Math.max(0, r.offset - lastEnd)
         lastEnd = r.offset + r.length
         out.imageEnd = lastEnd
@@ -305,7 +346,12 @@ export async function writeImage(
       for (let p = await pieces.next(); p !== null; p = await pieces.next()) {
         if (opts.signal?.aborted) throw new InterruptedError('Interrupted while writing the image')
         const data = p.slot.subarray(0, p.length)
-        const runs = job.mode === 'dense' ? (p.length > 0 ? [[0, p.length] as [number, number]] : []) : nonZeroRuns(data, job.blockSize)
+        const runs =
+          job.mode === 'dense'
+            ? p.length > 0
+              ? [[0, p.length] as [number, number]]
+              : []
+            : nonZeroRuns(data, job.blockSize)
         // Zeros inside the held-back part matter too: the first MiB is written whole at the end.
         if (p.offset < job.holdBack) held.set(data.subarray(0, Math.min(p.length, job.holdBack - p.offset)), p.offset)
         const writes: Array<Promise<void>> = []

@@ -41,7 +41,12 @@ export class SlotPool {
   private readonly users: number[]
   /** Users left per buffer longer than a slot, out now. */
   private readonly own = new Map<ArrayBufferLike, number>()
-  private readonly waiters: Array<{ length: number; users: number; resolve: (b: Uint8Array) => void; reject: (e: Error) => void }> = []
+  private readonly waiters: Array<{
+    length: number
+    users: number
+    resolve: (b: Uint8Array) => void
+    reject: (e: Error) => void
+  }> = []
   private out = 0
   private closed = false
 

@@ -55,12 +55,18 @@ async function fileSource(file: string): Promise<ByteSource> {
     fh = await fsp.open(file, 'r')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    throw new InputError(code === 'ENOENT' ? 'NOT_FOUND' : 'USAGE', `Cannot open source "${file}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e })
+    throw new InputError(
+      code === 'ENOENT' ? 'NOT_FOUND' : 'USAGE',
+      `Cannot open source "${file}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      { cause: e },
+    )
   }
   const st = await fh.stat()
   if (!st.isFile()) {
     await fh.close()
-    throw new InputError('USAGE', `Cannot open source "${file}": not a regular file`, { hint: 'give an image file, a URL, or "-" to read stdin' })
+    throw new InputError('USAGE', `Cannot open source "${file}": not a regular file`, {
+      hint: 'give an image file, a URL, or "-" to read stdin',
+    })
   }
   let bytesRead = 0
   const readAt = fileReadAt(fh, st.size)

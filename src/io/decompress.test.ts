@@ -43,9 +43,18 @@ for (const format of ['zstd', 'xz', 'gzip'] as const) {
     test(`startDecompressor(${format}) through ${spool ? 'a sparse spool' : 'a pipe'} gives the image's bytes, forward reads with gaps`, async () => {
       const spoolDir = path.join(dir, `spool-${format}-${spool}`)
       await fsp.mkdir(spoolDir)
-      const r = await startDecompressor(format, fileChunks(files[format]), { spoolDir: spool ? spoolDir : null, window: 2 * MiB })
+      const r = await startDecompressor(format, fileChunks(files[format]), {
+        spoolDir: spool ? spoolDir : null,
+        window: 2 * MiB,
+      })
       try {
-        for (const [offset, length] of [[0, 1000], [MiB, 3 * MiB], [5 * MiB, 8192], [7 * MiB + 5, 2 * MiB], [11 * MiB, MiB]] as const) {
+        for (const [offset, length] of [
+          [0, 1000],
+          [MiB, 3 * MiB],
+          [5 * MiB, 8192],
+          [7 * MiB + 5, 2 * MiB],
+          [11 * MiB, MiB],
+        ] as const) {
           const dst = new Uint8Array(length)
           assert.equal(await r.read(offset, dst), length)
           assert.ok(Buffer.from(dst).equals(raw.subarray(offset, offset + length)), `bytes at ${offset}`)
@@ -62,14 +71,20 @@ for (const format of ['zstd', 'xz', 'gzip'] as const) {
 
 test('a truncated zstd stream fails with SOURCE_TRUNCATED, naming how far it got', async () => {
   const all = await fsp.readFile(files.zstd)
-  const r = await startDecompressor('zstd', fileChunks('', all.subarray(0, all.length - 5000)), { sourceName: 'x.img.zst' })
+  const r = await startDecompressor('zstd', fileChunks('', all.subarray(0, all.length - 5000)), {
+    sourceName: 'x.img.zst',
+  })
   try {
     await assert.rejects(
       (async () => {
         await r.read(0, new Uint8Array(12 * MiB))
         await r.finish()
       })(),
-      (e: unknown) => e instanceof InputError && e.code === 'SOURCE_TRUNCATED' && /x\.img\.zst/.test(e.message) && /compressed bytes/.test(e.message),
+      (e: unknown) =>
+        e instanceof InputError &&
+        e.code === 'SOURCE_TRUNCATED' &&
+        /x\.img\.zst/.test(e.message) &&
+        /compressed bytes/.test(e.message),
     )
   } finally {
     await r.close()
@@ -110,21 +125,34 @@ test('a failing source wins over the decompressor complaining about the end of i
   await r.close()
 })
 
-test('decompressFailure() tells truncation from corruption by the program\'s words', () => {
+test("decompressFailure() tells truncation from corruption by the program's words", () => {
   const where = { source: 's', compressedBytes: 10, imageBytes: 20 }
   assert.equal(decompressFailure('zstd', 'zstd: /*stdin*\\: unexpected end of file \n', where).code, 'SOURCE_TRUNCATED')
   assert.equal(decompressFailure('xz', 'xz: (stdin): Unexpected end of input\n', where).code, 'SOURCE_TRUNCATED')
   assert.equal(decompressFailure('gzip', 'gzip: stdin: unexpected end of file\n', where).code, 'SOURCE_TRUNCATED')
-  assert.equal(decompressFailure('zstd', "zstd: /*stdin*\\: Restored data doesn't match checksum \n", where).code, 'SOURCE_CORRUPT')
+  assert.equal(
+    decompressFailure('zstd', "zstd: /*stdin*\\: Restored data doesn't match checksum \n", where).code,
+    'SOURCE_CORRUPT',
+  )
   assert.equal(decompressFailure('xz', 'xz: (stdin): Compressed data is corrupt\n', where).code, 'SOURCE_CORRUPT')
-  assert.equal(decompressFailure('gzip', 'gzip: stdin: invalid compressed data--crc error\n', where).code, 'SOURCE_CORRUPT')
+  assert.equal(
+    decompressFailure('gzip', 'gzip: stdin: invalid compressed data--crc error\n', where).code,
+    'SOURCE_CORRUPT',
+  )
 })
 
 test('decompressFailure() quotes the program without its name and stdin label', () => {
   const where = { source: 'x.img.zst', compressedBytes: 10, imageBytes: 20 }
-  const e = decompressFailure('zstd', "zstd: /*stdin*\\ : Decoding error (36) : Restored data doesn't match checksum \n", where)
+  const e = decompressFailure(
+    'zstd',
+    "zstd: /*stdin*\\ : Decoding error (36) : Restored data doesn't match checksum \n",
+    where,
+  )
   assert.match(e.message, /zstd says "Decoding error \(36\) : Restored data doesn't match checksum"$/)
-  assert.match(decompressFailure('xz', 'xz: (stdin): Unexpected end of input\n', where).message, /xz says "Unexpected end of input"$/)
+  assert.match(
+    decompressFailure('xz', 'xz: (stdin): Unexpected end of input\n', where).message,
+    /xz says "Unexpected end of input"$/,
+  )
 })
 
 test('the spool stays bounded: consumed bytes are punched out and the decompressor waits for the reader', async () => {
@@ -133,7 +161,11 @@ test('the spool stays bounded: consumed bytes are punched out and the decompress
   // Incompressible data, so the spool holds what the decompressor wrote; big enough that
   // zstd cannot finish between two 10 ms throttle checks.
   const data = randomBytes(96 * MiB)
-  const r = await startDecompressor('zstd', fileChunks('', await zstdOf(data)), { spoolDir, window: 2 * MiB, punchStep: MiB })
+  const r = await startDecompressor('zstd', fileChunks('', await zstdOf(data)), {
+    spoolDir,
+    window: 2 * MiB,
+    punchStep: MiB,
+  })
   try {
     const spool = await spoolOf(spoolDir)
     const dst = new Uint8Array(MiB)
@@ -183,15 +215,28 @@ for (const format of ['zstd', 'xz'] as const) {
     test(`the ${format} spool (${input === 'fed' ? 'fed chunks' : 'reading a file'}) has no name while the decompressor writes it, and nothing is left once closed`, async () => {
       const spoolDir = await fsp.mkdtemp('/dev/shm/hwimage-spool-test-')
       const fh = input === 'file' ? await fsp.open(files[format], 'r') : undefined
-      const r = await startDecompressor(format, fh ? { fd: fh.fd } : fileChunks(files[format]), { spoolDir, window: 2 * MiB, punchStep: MiB })
+      const r = await startDecompressor(format, fh ? { fd: fh.fd } : fileChunks(files[format]), {
+        spoolDir,
+        window: 2 * MiB,
+        punchStep: MiB,
+      })
       try {
         const spool = await spoolOf(spoolDir)
         assert.match(await fsp.readlink(spool), / \(deleted\)$/)
-        for (const [offset, length] of [[0, MiB], [5 * MiB, 8192], [7 * MiB + 5, 3 * MiB], [11 * MiB, MiB]] as const) {
+        for (const [offset, length] of [
+          [0, MiB],
+          [5 * MiB, 8192],
+          [7 * MiB + 5, 3 * MiB],
+          [11 * MiB, MiB],
+        ] as const) {
           const dst = new Uint8Array(length)
           assert.equal(await r.read(offset, dst), length)
           assert.ok(Buffer.from(dst).equals(raw.subarray(offset, offset + length)), `bytes at ${offset}`)
-          assert.deepEqual(await fsp.readdir(spoolDir), [], `no name in the spool directory after reading ${offset + length} bytes`)
+          assert.deepEqual(
+            await fsp.readdir(spoolDir),
+            [],
+            `no name in the spool directory after reading ${offset + length} bytes`,
+          )
         }
         assert.equal(await r.finish(), 12 * MiB)
       } finally {

@@ -92,13 +92,28 @@ export function decompressFailure(
   const words = last.replace(/^\S+:\s*/, '').replace(/^(\/\*stdin\*\\\s*:|\(stdin\):|stdin:)\s*/, '')
   const detail = words ? `: ${format} says "${words}"` : ''
   return truncated
-    ? new InputError('SOURCE_TRUNCATED', `Cannot decompress "${where.source}": the ${format} stream ends early, ${at}${detail}`, { hint: 'the file is incomplete: download it again' })
-    : new InputError('SOURCE_CORRUPT', `Cannot decompress "${where.source}": the ${format} stream is corrupt, ${at}${detail}`, { hint: 'the file is damaged: download it again and check its SHA-256' })
+    ? new InputError(
+        'SOURCE_TRUNCATED',
+        `Cannot decompress "${where.source}": the ${format} stream ends early, ${at}${detail}`,
+        { hint: 'the file is incomplete: download it again' },
+      )
+    : new InputError(
+        'SOURCE_CORRUPT',
+        `Cannot decompress "${where.source}": the ${format} stream is corrupt, ${at}${detail}`,
+        { hint: 'the file is damaged: download it again and check its SHA-256' },
+      )
 }
 
 /** Starts the decompressor over `input` and returns a reader of the image it produces. */
-export async function startDecompressor(format: Compression, input: DecompressInput, opts: DecompressOptions = {}): Promise<ImageReader> {
-  const spoolDir = opts.spoolDir === null || !canSpool(format) ? null : (opts.spoolDir ?? (await defaultSpoolDir(opts.window ?? DEFAULT_WINDOW)))
+export async function startDecompressor(
+  format: Compression,
+  input: DecompressInput,
+  opts: DecompressOptions = {},
+): Promise<ImageReader> {
+  const spoolDir =
+    opts.spoolDir === null || !canSpool(format)
+      ? null
+      : (opts.spoolDir ?? (await defaultSpoolDir(opts.window ?? DEFAULT_WINDOW)))
   return spoolDir === null ? pipeReader(format, input, opts) : await SpoolReader.start(format, input, spoolDir, opts)
 }
 
@@ -168,7 +183,8 @@ class Child {
     if (signal?.aborted) throw new InterruptedError('Interrupted while decompressing')
     if (this.feedError !== undefined) throw this.feedError
     if (status === 0) return
-    if (sig) throw new HwimageError('TOOL_FAILED', `Cannot decompress "${source}": ${this.argv[0]} was killed by ${sig}`)
+    if (sig)
+      throw new HwimageError('TOOL_FAILED', `Cannot decompress "${source}": ${this.argv[0]} was killed by ${sig}`)
     throw decompressFailure(format, this.stderr, { source, compressedBytes: await this.compressedBytes(), imageBytes })
   }
 
@@ -241,7 +257,12 @@ class SpoolReader implements ImageReader {
     this.puncher = new HolePuncher(fh.fd)
   }
 
-  static async start(format: Compression, input: DecompressInput, spoolDir: string, opts: DecompressOptions): Promise<SpoolReader> {
+  static async start(
+    format: Compression,
+    input: DecompressInput,
+    spoolDir: string,
+    opts: DecompressOptions,
+  ): Promise<SpoolReader> {
     // One descriptor, shared with the decompressor as its stdout: it writes at the file
     // offset, we only read at positions (pread) and fstat, which leave that offset alone.
     const fh = await openUnlinkedFile(spoolDir, 'hwimage-spool-')
@@ -259,7 +280,10 @@ class SpoolReader implements ImageReader {
     const onAbort = () => reader.child.kill()
     opts.signal?.addEventListener('abort', onAbort, { once: true })
     reader.child.exit.finally(() => opts.signal?.removeEventListener('abort', onAbort)).catch(() => {})
-    void reader.child.exit.then(() => (reader.done = true), () => (reader.done = true))
+    void reader.child.exit.then(
+      () => (reader.done = true),
+      () => (reader.done = true),
+    )
     return reader
   }
 
@@ -295,7 +319,8 @@ class SpoolReader implements ImageReader {
     // bmap digests, the source digest and the exit status in finish() do that).
     if (this.done) {
       await this.poll()
-      if (this.size < need) await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
+      if (this.size < need)
+        await this.child.check(this.format, this.opts.sourceName ?? 'source', this.size, this.opts.signal)
     }
     const n = await readFully(this.fh, dst, offset)
     this.advance(offset + n)

@@ -92,12 +92,21 @@ test('startFramedZstd: the wanted spans, read forward, with one frame or three d
     // Everything, in reads that cross frames (11 frames through 2 buffers).
     const whole = await startFramedZstd({ file: fh }, table, { ahead: 1 })
     try {
-      await expectSpans(whole, [{ offset: 0, length: 3 * MiB + 12345 }, { offset: 3 * MiB + 12345, length: raw.length - 3 * MiB - 12345 }])
+      await expectSpans(whole, [
+        { offset: 0, length: 3 * MiB + 12345 },
+        { offset: 3 * MiB + 12345, length: raw.length - 3 * MiB - 12345 },
+      ])
     } finally {
       await whole.close()
     }
     // Frames 3–5 (zeros) were not wanted: asking for them is a programming error, not zeros.
-    const again = await startFramedZstd({ file: fh }, table, { wanted: [{ offset: 0, length: 10 }, { offset: 6 * MiB, length: 10 }], ahead: 2 })
+    const again = await startFramedZstd({ file: fh }, table, {
+      wanted: [
+        { offset: 0, length: 10 },
+        { offset: 6 * MiB, length: 10 },
+      ],
+      ahead: 2,
+    })
     try {
       await assert.rejects(again.read(4 * MiB, new Uint8Array(10)), /not decompressed/)
     } finally {
@@ -126,7 +135,13 @@ test('startFramedZstd: a corrupt frame fails with SOURCE_CORRUPT naming the fram
         for (let at = 0; at < raw.length; at += MiB) await r.read(at, dst)
         await r.finish()
       }
-      await assert.rejects(all(), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_CORRUPT' && /frame 7 \(compressed bytes \d+–\d+, image bytes 7340032–8388607\)/.test(e.message))
+      await assert.rejects(
+        all(),
+        (e: unknown) =>
+          e instanceof InputError &&
+          e.code === 'SOURCE_CORRUPT' &&
+          /frame 7 \(compressed bytes \d+–\d+, image bytes 7340032–8388607\)/.test(e.message),
+      )
     } finally {
       await r.close()
     }
@@ -176,7 +191,13 @@ test('startFramedZstd: a stream that ends inside a wanted frame fails with SOURC
   try {
     const dst = new Uint8Array(MiB)
     for (let at = 0; at < 6 * MiB; at += MiB) await r.read(at, dst) // frames 0–5 are whole
-    await assert.rejects(r.read(6 * MiB, dst), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_TRUNCATED' && /compressed byte \d+, inside frame 6 /.test(e.message))
+    await assert.rejects(
+      r.read(6 * MiB, dst),
+      (e: unknown) =>
+        e instanceof InputError &&
+        e.code === 'SOURCE_TRUNCATED' &&
+        /compressed byte \d+, inside frame 6 /.test(e.message),
+    )
   } finally {
     await r.close()
   }
@@ -190,7 +211,10 @@ test('startFramedZstd: a seek table whose sizes do not match the frames fails wi
       const frames = table.frames.map((f, i) => (i === 2 ? { ...f, imageSize: f.imageSize + delta } : f))
       const r = await startFramedZstd({ file: fh }, { ...table, frames }, { sourceName: zst })
       try {
-        await assert.rejects(r.finish(), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_CORRUPT' && /frame 2 /.test(e.message))
+        await assert.rejects(
+          r.finish(),
+          (e: unknown) => e instanceof InputError && e.code === 'SOURCE_CORRUPT' && /frame 2 /.test(e.message),
+        )
       } finally {
         await r.close()
       }
@@ -236,9 +260,14 @@ test('startFramedZstd with hash: the file is read no further ahead of a slow has
     try {
       const read = r.read(spans[0]!.offset, new Uint8Array(spans[0]!.length))
       await new Promise((resolve) => setTimeout(resolve, 200))
-      assert.ok(held.length >= 1 && held.length <= 3, `${held.length} frames read ahead of the hash (frames at once 1, + 2)`)
+      assert.ok(
+        held.length >= 1 && held.length <= 3,
+        `${held.length} frames read ahead of the hash (frames at once 1, + 2)`,
+      )
       // Let the hash go on: the reader follows, to the end.
-      const drain = setInterval(() => held.splice(0).forEach((go) => go()), 5)
+      const drain = setInterval(() => {
+        for (const go of held.splice(0)) go()
+      }, 5)
       try {
         assert.equal(await read, spans[0]!.length)
         assert.equal(await r.finish(), raw.length)

@@ -20,7 +20,14 @@
 
 import type { FileHandle } from 'node:fs/promises'
 import os from 'node:os'
-import { decodeSeekTable, FOOTER_BYTES, framesFor, seekTableLength, type SeekFrame, type SeekTable } from '../disk/zstd-seek-table.js'
+import {
+  decodeSeekTable,
+  FOOTER_BYTES,
+  framesFor,
+  seekTableLength,
+  type SeekFrame,
+  type SeekTable,
+} from '../disk/zstd-seek-table.js'
 import { InputError } from '../errors.js'
 import { IO_ALIGN, SlotPool } from './aligned-memory.js'
 import type { Digest } from './digest.js'
@@ -73,7 +80,11 @@ export function framesAtOnce(): number {
 }
 
 /** Starts decompressing the frames of `input` that `opts.wanted` needs; returns a reader of the image. */
-export async function startFramedZstd(input: FramedInput, table: SeekTable, opts: FramedOptions = {}): Promise<ImageReader> {
+export async function startFramedZstd(
+  input: FramedInput,
+  table: SeekTable,
+  opts: FramedOptions = {},
+): Promise<ImageReader> {
   if (!framesFit(table)) throw new RangeError(`a frame of this seek table is larger than ${MAX_DECODED_FRAME} bytes`)
   const native = zstdNative()
   const frames = opts.wanted ? framesFor(table, opts.wanted) : table.frames.filter((f) => f.imageSize > 0)
@@ -82,8 +93,14 @@ export async function startFramedZstd(input: FramedInput, table: SeekTable, opts
   const name = opts.sourceName ?? 'source'
   const hash = 'file' in input ? input.hash : undefined
   const ahead = Math.max(1, opts.ahead ?? framesAtOnce())
-  const spares = new SlotPool(slotFor(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0)), ahead + SPARE_FRAMES)
-  const source = 'file' in input ? fromFile(input.file, table, placed, name, spares, hash) : fromStream(input.stream, table, placed, name, spares)
+  const spares = new SlotPool(
+    slotFor(placed.reduce((m, p) => Math.max(m, p.frame.compressedSize), 0)),
+    ahead + SPARE_FRAMES,
+  )
+  const source =
+    'file' in input
+      ? fromFile(input.file, table, placed, name, spares, hash)
+      : fromStream(input.stream, table, placed, name, spares)
   return new FramedZstdReader(table, placed, source, native.decompressFrame, spares, ahead, name)
 }
 
@@ -105,7 +122,14 @@ const where = (p: Placed): string => {
 }
 
 /** The compressed bytes of each placed frame, in order, read from the file; with `hash`, the whole file read and hashed. */
-async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], name: string, spares: SlotPool, hash?: Digest['update']): AsyncGenerator<Uint8Array> {
+async function* fromFile(
+  fh: FileHandle,
+  table: SeekTable,
+  placed: Placed[],
+  name: string,
+  spares: SlotPool,
+  hash?: Digest['update'],
+): AsyncGenerator<Uint8Array> {
   const wanted = new Set(placed.map((p) => p.frame))
   const read = async (p: Placed): Promise<Uint8Array> => {
     const f = p.frame
@@ -134,7 +158,10 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
   }
   const end = table.frames.reduce((s, f) => s + f.compressedSize, 0)
   const rest = new Uint8Array(new SharedArrayBuffer(table.tableBytes))
-  if ((await readFully(fh, rest, end)) < rest.length) throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends before its seek table`, { hint: 'the file is incomplete: download it again' })
+  if ((await readFully(fh, rest, end)) < rest.length)
+    throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends before its seek table`, {
+      hint: 'the file is incomplete: download it again',
+    })
   hash(rest).catch(() => {})
 }
 
@@ -142,7 +169,13 @@ async function* fromFile(fh: FileHandle, table: SeekTable, placed: Placed[], nam
  * The compressed bytes of each placed frame, in order, cut from one stream of the whole
  * file; the other frames and the seek table are read and dropped, to the stream's end.
  */
-async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, placed: Placed[], name: string, spares: SlotPool): AsyncGenerator<Uint8Array> {
+async function* fromStream(
+  stream: AsyncIterable<Uint8Array>,
+  table: SeekTable,
+  placed: Placed[],
+  name: string,
+  spares: SlotPool,
+): AsyncGenerator<Uint8Array> {
   let next = 0 // placed[next] is the frame being gathered or waited for
   let bytes: Uint8Array | undefined
   let filled = 0
@@ -172,14 +205,22 @@ async function* fromStream(stream: AsyncIterable<Uint8Array>, table: SeekTable, 
   }
   if (next < placed.length) throw truncated(name, at, placed[next]!)
   if (at < table.frames.reduce((s, f) => Math.max(s, f.compressedOffset + f.compressedSize), 0) + table.tableBytes) {
-    throw new InputError('SOURCE_TRUNCATED', `Cannot read "${name}": it ends at compressed byte ${at}, before its seek table`, { hint: 'the download is incomplete: download it again' })
+    throw new InputError(
+      'SOURCE_TRUNCATED',
+      `Cannot read "${name}": it ends at compressed byte ${at}, before its seek table`,
+      { hint: 'the download is incomplete: download it again' },
+    )
   }
 }
 
 function truncated(name: string, at: number, p: Placed): InputError {
-  return new InputError('SOURCE_TRUNCATED', `Cannot decompress "${name}": it ends at compressed byte ${at}, inside ${where(p)}`, {
-    hint: 'the file is incomplete, or its seek table does not belong to it: download it again and check its SHA-256',
-  })
+  return new InputError(
+    'SOURCE_TRUNCATED',
+    `Cannot decompress "${name}": it ends at compressed byte ${at}, inside ${where(p)}`,
+    {
+      hint: 'the file is incomplete, or its seek table does not belong to it: download it again and check its SHA-256',
+    },
+  )
 }
 
 class FramedZstdReader implements ImageReader {
@@ -270,17 +311,25 @@ class FramedZstdReader implements ImageReader {
     try {
       n = await this.decompress(next.value, out)
     } catch (e) {
-      throw new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": ${(e as Error).message} in ${where(p)}`, {
-        hint: 'the file is damaged: download it again and check its SHA-256',
-        cause: e,
-      })
+      throw new InputError(
+        'SOURCE_CORRUPT',
+        `Cannot decompress "${this.name}": ${(e as Error).message} in ${where(p)}`,
+        {
+          hint: 'the file is damaged: download it again and check its SHA-256',
+          cause: e,
+        },
+      )
     } finally {
       this.spares.release(next.value)
     }
     if (n !== p.frame.imageSize) {
-      throw new InputError('SOURCE_CORRUPT', `Cannot decompress "${this.name}": ${where(p)} holds ${n} bytes, its seek table says ${p.frame.imageSize}`, {
-        hint: 'the file is damaged or its seek table does not belong to it: download it again and check its SHA-256',
-      })
+      throw new InputError(
+        'SOURCE_CORRUPT',
+        `Cannot decompress "${this.name}": ${where(p)} holds ${n} bytes, its seek table says ${p.frame.imageSize}`,
+        {
+          hint: 'the file is damaged or its seek table does not belong to it: download it again and check its SHA-256',
+        },
+      )
     }
     return out
   }
@@ -297,7 +346,10 @@ class FramedZstdReader implements ImageReader {
 
   /** The placed frame holding image byte `at`; frames before it are released. */
   private frameAt(at: number): number {
-    while (this.cursor < this.placed.length && this.placed[this.cursor]!.frame.imageOffset + this.placed[this.cursor]!.frame.imageSize <= at) {
+    while (
+      this.cursor < this.placed.length &&
+      this.placed[this.cursor]!.frame.imageOffset + this.placed[this.cursor]!.frame.imageSize <= at
+    ) {
       this.release(this.cursor++)
     }
     const p = this.placed[this.cursor]

@@ -19,7 +19,12 @@ test('HashThread: interleaved updates to several digests give each its own SHA-2
   for (const s of slots) s.set(randomBytes(s.length))
   const t = new HashThread()
   try {
-    const updates = [t.update(1, slots[0]!), t.update(2, slots[1]!), t.update(1, slots[2]!.subarray(100, 5000)), t.update(2, slots[3]!)]
+    const updates = [
+      t.update(1, slots[0]!),
+      t.update(2, slots[1]!),
+      t.update(1, slots[2]!.subarray(100, 5000)),
+      t.update(2, slots[3]!),
+    ]
     await Promise.all(updates)
     assert.equal(await t.digest(1), sha(slots[0]!, slots[2]!.subarray(100, 5000)))
     assert.equal(await t.digest(2), sha(slots[1]!, slots[3]!))
@@ -60,7 +65,12 @@ test('HashThread: each digest in the algorithm its updates name, SHA-1 beside SH
   b.set(randomBytes(b.length))
   const t = new HashThread()
   try {
-    await Promise.all([t.update(1, a, 'sha1'), t.update(2, a), t.update(1, b.subarray(7, 9000), 'sha1'), t.update(2, b, 'sha256')])
+    await Promise.all([
+      t.update(1, a, 'sha1'),
+      t.update(2, a),
+      t.update(1, b.subarray(7, 9000), 'sha1'),
+      t.update(2, b, 'sha256'),
+    ])
     assert.equal(await t.digest(1, 'sha1'), createHash('sha1').update(a).update(b.subarray(7, 9000)).digest('hex'))
     assert.equal(await t.digest(2), sha(a, b))
     assert.equal(await t.digest(3, 'sha1'), createHash('sha1').digest('hex'))

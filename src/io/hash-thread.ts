@@ -92,8 +92,16 @@ export class HashThread {
 
   /** Adds `bytes` (a view of shared memory) to digest `id` of `algorithm` (the same for every update of it); resolves once the thread has hashed them. */
   async update(id: number, bytes: Uint8Array, algorithm: HashAlgorithm = 'sha256'): Promise<void> {
-    if (!(bytes.buffer instanceof SharedArrayBuffer)) throw new TypeError('HashThread.update needs bytes in shared memory')
-    await this.ask({ op: 'update', id, alg: algorithm, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.length })
+    if (!(bytes.buffer instanceof SharedArrayBuffer))
+      throw new TypeError('HashThread.update needs bytes in shared memory')
+    await this.ask({
+      op: 'update',
+      id,
+      alg: algorithm,
+      buffer: bytes.buffer,
+      offset: bytes.byteOffset,
+      length: bytes.length,
+    })
   }
 
   /** The hex digest of everything added to `id` (of nothing, if nothing was), in the algorithm its updates named; `id` can then be used again. */

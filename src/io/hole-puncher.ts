@@ -46,7 +46,7 @@ export class HolePuncher {
 
   /** Lets the helper finish the punches asked for, and exit. */
   async close(): Promise<void> {
-    this.proc?.stdin!.end()
+    this.proc?.stdin?.end()
     await this.exited
   }
 }

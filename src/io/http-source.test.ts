@@ -16,7 +16,12 @@ async function serve(
   files: Record<string, { body: Buffer; etag: string }>,
   behave: (req: http.IncomingMessage, n: number) => { cutAfter?: number } = () => ({}),
   tls?: { key: Buffer; cert: Buffer },
-): Promise<{ url: string; requests: Array<{ path: string; range?: string; method: string }>; server: http.Server; close: () => Promise<void> }> {
+): Promise<{
+  url: string
+  requests: Array<{ path: string; range?: string; method: string }>
+  server: http.Server
+  close: () => Promise<void>
+}> {
   const requests: Array<{ path: string; range?: string; method: string }> = []
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     requests.push({ path: req.url!, method: req.method!, ...(req.headers.range ? { range: req.headers.range } : {}) })
@@ -34,7 +39,11 @@ async function serve(
       end = m[2] ? Number(m[2]) : end
       status = 206
     }
-    const headers: Record<string, string | number> = { 'accept-ranges': 'bytes', etag: f.etag, 'content-length': end - start + 1 }
+    const headers: Record<string, string | number> = {
+      'accept-ranges': 'bytes',
+      etag: f.etag,
+      'content-length': end - start + 1,
+    }
     if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${f.body.length}`
     res.writeHead(status, headers)
     if (req.method === 'HEAD') {
@@ -87,7 +96,9 @@ test('openHttpSource() streams a file, reads its head and any range, and knows i
 })
 
 test('a connection dropped mid-stream resumes with a Range request where it stopped', async () => {
-  const s = await serve({ '/x': { body, etag: '"v1"' } }, (req) => (req.method === 'GET' && !req.headers.range ? { cutAfter: 1 << 20 } : {}))
+  const s = await serve({ '/x': { body, etag: '"v1"' } }, (req) =>
+    req.method === 'GET' && !req.headers.range ? { cutAfter: 1 << 20 } : {},
+  )
   try {
     const src = await openHttpSource(`${s.url}/x`, { retryDelayMs: 10 })
     assert.ok((await collect(src.stream())).equals(body))
@@ -113,7 +124,11 @@ test('a server that goes away mid-stream fails with NETWORK after the retries, n
   })
   try {
     const src = await openHttpSource(`${s.url}/x`, { retries: 2, retryDelayMs: 5 })
-    await assert.rejects(collect(src.stream()), (e: unknown) => e instanceof HwimageError && e.code === 'NETWORK' && /failed 3 times in a row at byte \d+/.test(e.message))
+    await assert.rejects(
+      collect(src.stream()),
+      (e: unknown) =>
+        e instanceof HwimageError && e.code === 'NETWORK' && /failed 3 times in a row at byte \d+/.test(e.message),
+    )
   } finally {
     await s.close()
   }
@@ -130,7 +145,10 @@ test('a file replaced on the server between two requests is refused, not spliced
   })
   try {
     const src = await openHttpSource(`${s.url}/x`, { retryDelayMs: 5 })
-    await assert.rejects(collect(src.stream()), (e: unknown) => e instanceof HwimageError && e.code === 'NETWORK' && /cannot resume/.test(e.message))
+    await assert.rejects(
+      collect(src.stream()),
+      (e: unknown) => e instanceof HwimageError && e.code === 'NETWORK' && /cannot resume/.test(e.message),
+    )
   } finally {
     await s.close()
   }
@@ -139,7 +157,10 @@ test('a file replaced on the server between two requests is refused, not spliced
 test('a missing file is NOT_FOUND, and fetchText() can treat it as optional', async () => {
   const s = await serve({ '/SHA256SUMS': { body: Buffer.from('abc  x\n'), etag: '"s"' } })
   try {
-    await assert.rejects(openHttpSource(`${s.url}/nope`), (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND')
+    await assert.rejects(
+      openHttpSource(`${s.url}/nope`),
+      (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND',
+    )
     assert.equal(await fetchText(`${s.url}/nope.bmap`, { optional: true }), undefined)
     assert.equal(await fetchText(`${s.url}/SHA256SUMS`), 'abc  x\n')
   } finally {
@@ -151,7 +172,10 @@ test('https: a server signed by a CA in HWIMAGE_EXTRA_CA_CERTS is trusted; witho
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hwimage-tls-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const { key, cert, file } = selfSignedCert(dir)
-  const srv = await serve({ '/SHA256SUMS': { body: Buffer.from('abc  x.img\n'), etag: '"1"' } }, undefined, { key, cert })
+  const srv = await serve({ '/SHA256SUMS': { body: Buffer.from('abc  x.img\n'), etag: '"1"' } }, undefined, {
+    key,
+    cert,
+  })
   const saved = process.env.HWIMAGE_EXTRA_CA_CERTS
   t.after(async () => {
     if (saved === undefined) delete process.env.HWIMAGE_EXTRA_CA_CERTS
@@ -166,9 +190,16 @@ test('https: a server signed by a CA in HWIMAGE_EXTRA_CA_CERTS is trusted; witho
 
   delete process.env.HWIMAGE_EXTRA_CA_CERTS
   // Not retried: the certificate will not change in a few seconds.
-  await assert.rejects(fetchText(url, { retries: 3, retryDelayMs: 10_000 }), (e: HwimageError) => e.code === 'NETWORK' && /certificate is not trusted \(self[- ]signed/.test(e.message))
+  await assert.rejects(
+    fetchText(url, { retries: 3, retryDelayMs: 10_000 }),
+    (e: HwimageError) => e.code === 'NETWORK' && /certificate is not trusted \(self[- ]signed/.test(e.message),
+  )
   assert.equal(connections, 1, 'one attempt')
 
   process.env.HWIMAGE_EXTRA_CA_CERTS = path.join(dir, 'missing.pem')
-  await assert.rejects(fetchText(url, { retries: 0 }), (e: HwimageError) => e.code === 'USAGE' && e.message.includes('missing.pem') && e.message.includes('NODE_EXTRA_CA_CERTS'))
+  await assert.rejects(
+    fetchText(url, { retries: 0 }),
+    (e: HwimageError) =>
+      e.code === 'USAGE' && e.message.includes('missing.pem') && e.message.includes('NODE_EXTRA_CA_CERTS'),
+  )
 })

@@ -56,7 +56,11 @@ function httpsAgent(): https.Agent | undefined {
     try {
       pem = readFileSync(file, 'utf8')
     } catch (e) {
-      throw new HwimageError('USAGE', `Cannot read the extra CA certificates "${file}" (NODE_EXTRA_CA_CERTS): ${(e as Error).message}`, { cause: e, hint: 'point NODE_EXTRA_CA_CERTS at a PEM file, or unset it' })
+      throw new HwimageError(
+        'USAGE',
+        `Cannot read the extra CA certificates "${file}" (NODE_EXTRA_CA_CERTS): ${(e as Error).message}`,
+        { cause: e, hint: 'point NODE_EXTRA_CA_CERTS at a PEM file, or unset it' },
+      )
     }
     extraCa = { file, agent: new https.Agent({ ca: [...rootCertificates, pem] }) }
   }
@@ -70,28 +74,56 @@ function untrusted(e: Error): boolean {
 }
 
 function certificateError(url: URL, e: Error): HwimageError {
-  return new HwimageError('NETWORK', `Cannot download "${url.href}": the server's certificate is not trusted (${e.message})`, {
-    cause: e,
-    hint: 'if the server (or a proxy) uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (PEM)',
-  })
+  return new HwimageError(
+    'NETWORK',
+    `Cannot download "${url.href}": the server's certificate is not trusted (${e.message})`,
+    {
+      cause: e,
+      hint: 'if the server (or a proxy) uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate (PEM)',
+    },
+  )
 }
 
 /** A failure worth retrying (the connection, not the request). */
 class Dropped extends Error {}
 
 function networkError(url: string, what: string, cause?: unknown): HwimageError {
-  return new HwimageError('NETWORK', `Cannot download "${url}": ${what}`, { cause, hint: 'check the URL and the server, then run the same command again' })
+  return new HwimageError('NETWORK', `Cannot download "${url}": ${what}`, {
+    cause,
+    hint: 'check the URL and the server, then run the same command again',
+  })
 }
 
-async function request(url: URL, headers: Record<string, string>, method: string, opts: HttpOptions): Promise<{ res: IncomingMessage; url: URL }> {
+async function request(
+  url: URL,
+  headers: Record<string, string>,
+  method: string,
+  opts: HttpOptions,
+): Promise<{ res: IncomingMessage; url: URL }> {
   let current = url
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const tls = current.protocol === 'https:'
       const agent = tls ? httpsAgent() : undefined
-      const req = (tls ? https : http).request(current, { method, headers: { 'user-agent': 'hwimage', ...headers }, signal: opts.signal, ...(agent ? { agent } : {}) }, resolve)
-      req.setTimeout(opts.idleTimeoutMs ?? 30_000, () => req.destroy(new Dropped(`no data for ${opts.idleTimeoutMs ?? 30_000} ms`)))
-      req.on('error', (e) => reject(opts.signal?.aborted ? new InterruptedError('Interrupted while downloading') : e instanceof Dropped ? e : untrusted(e) ? certificateError(current, e) : new Dropped(e.message)))
+      const req = (tls ? https : http).request(
+        current,
+        { method, headers: { 'user-agent': 'hwimage', ...headers }, signal: opts.signal, ...(agent ? { agent } : {}) },
+        resolve,
+      )
+      req.setTimeout(opts.idleTimeoutMs ?? 30_000, () =>
+        req.destroy(new Dropped(`no data for ${opts.idleTimeoutMs ?? 30_000} ms`)),
+      )
+      req.on('error', (e) =>
+        reject(
+          opts.signal?.aborted
+            ? new InterruptedError('Interrupted while downloading')
+            : e instanceof Dropped
+              ? e
+              : untrusted(e)
+                ? certificateError(current, e)
+                : new Dropped(e.message),
+        ),
+      )
       req.end()
     })
     const status = res.statusCode ?? 0
@@ -108,7 +140,11 @@ async function request(url: URL, headers: Record<string, string>, method: string
 function failStatus(url: URL, res: IncomingMessage): HwimageError {
   res.resume()
   const status = res.statusCode ?? 0
-  if (status === 404 || status === 410) return new HwimageError('NOT_FOUND', `Cannot download "${url.href}": the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd())
+  if (status === 404 || status === 410)
+    return new HwimageError(
+      'NOT_FOUND',
+      `Cannot download "${url.href}": the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd(),
+    )
   return networkError(url.href, `the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd())
 }
 
@@ -121,7 +157,8 @@ async function withRetries<T>(url: string, opts: HttpOptions, attempt: () => Pro
     } catch (e) {
       if (opts.signal?.aborted) throw new InterruptedError('Interrupted while downloading', { cause: e })
       if (!(e instanceof Dropped)) throw e
-      if (failures >= (opts.retries ?? 5)) throw networkError(url, `the connection failed ${failures + 1} times in a row (last: ${e.message})`, e)
+      if (failures >= (opts.retries ?? 5))
+        throw networkError(url, `the connection failed ${failures + 1} times in a row (last: ${e.message})`, e)
       failures++
       const delay = Math.min(MAX_DELAY_MS, (opts.retryDelayMs ?? 500) * 2 ** (failures - 1))
       await sleep(delay, undefined, { signal: opts.signal }).catch(() => {})
@@ -149,28 +186,40 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
   const readAt: ReadAt = async (offset, length) => {
     if (length === 0) return new Uint8Array(0)
     let lost = 0
-    return await withRetries(spec, { ...opts, onResume: (r) => opts.onResume?.({ ...r, at: offset, bytesRerequested: lost }) }, async () => {
-      const { res } = await request(resource.url, { range: `bytes=${offset}-${offset + length - 1}`, ...ifRange(resource) }, 'GET', opts)
-      if (res.statusCode === 416) {
-        res.resume()
-        return new Uint8Array(0)
-      }
-      if (res.statusCode !== 206) {
-        if (res.statusCode === 200) {
+    return await withRetries(
+      spec,
+      { ...opts, onResume: (r) => opts.onResume?.({ ...r, at: offset, bytesRerequested: lost }) },
+      async () => {
+        const { res } = await request(
+          resource.url,
+          { range: `bytes=${offset}-${offset + length - 1}`, ...ifRange(resource) },
+          'GET',
+          opts,
+        )
+        if (res.statusCode === 416) {
           res.resume()
-          throw networkError(spec, 'the server ignores Range requests (or the file changed), cannot read at an offset')
+          return new Uint8Array(0)
         }
-        throw failStatus(resource.url, res)
-      }
-      const parts: Buffer[] = []
-      try {
-        for await (const chunk of res) parts.push(chunk as Buffer)
-      } catch (e) {
-        lost = parts.reduce((n, b) => n + b.length, 0)
-        throw new Dropped((e as Error).message)
-      }
-      return Buffer.concat(parts)
-    })
+        if (res.statusCode !== 206) {
+          if (res.statusCode === 200) {
+            res.resume()
+            throw networkError(
+              spec,
+              'the server ignores Range requests (or the file changed), cannot read at an offset',
+            )
+          }
+          throw failStatus(resource.url, res)
+        }
+        const parts: Buffer[] = []
+        try {
+          for await (const chunk of res) parts.push(chunk as Buffer)
+        } catch (e) {
+          lost = parts.reduce((n, b) => n + b.length, 0)
+          throw new Dropped((e as Error).message)
+        }
+        return Buffer.concat(parts)
+      },
+    )
   }
 
   return {
@@ -195,13 +244,19 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
         if (pos > 0) {
           if (status === 200) {
             res.resume()
-            throw networkError(spec, `the connection dropped at byte ${pos} and the server cannot resume (no Range support, or the file changed)`)
+            throw networkError(
+              spec,
+              `the connection dropped at byte ${pos} and the server cannot resume (no Range support, or the file changed)`,
+            )
           }
           if (status !== 206) throw failStatus(resource.url, res)
           const start = /^bytes (\d+)-/.exec(res.headers['content-range'] ?? '')?.[1]
           if (Number(start) !== pos) {
             res.resume()
-            throw networkError(spec, `asked to resume at byte ${pos}, the server answered "${res.headers['content-range'] ?? ''}"`)
+            throw networkError(
+              spec,
+              `asked to resume at byte ${pos}, the server answered "${res.headers['content-range'] ?? ''}"`,
+            )
           }
         } else if (resource.size === undefined) {
           Object.assign(resource, describe(resource.url, res))
@@ -212,7 +267,8 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
           if (opts.signal?.aborted) throw new InterruptedError('Interrupted while downloading', { cause: e })
           throw new Dropped(`connection lost at byte ${pos}: ${(e as Error).message}`)
         }
-        if (resource.size !== undefined && pos < resource.size) throw new Dropped(`the server closed the connection at byte ${pos} of ${resource.size}`)
+        if (resource.size !== undefined && pos < resource.size)
+          throw new Dropped(`the server closed the connection at byte ${pos} of ${resource.size}`)
       }
       let failures = 0
       for (;;) {
@@ -227,7 +283,12 @@ export async function openHttpSource(spec: string, opts: HttpOptions = {}): Prom
         } catch (e) {
           if (opts.signal?.aborted) throw new InterruptedError('Interrupted while downloading', { cause: e })
           if (!(e instanceof Dropped)) throw e
-          if (failures >= (opts.retries ?? 5)) throw networkError(spec, `the connection failed ${failures + 1} times in a row at byte ${pos} (last: ${e.message})`, e)
+          if (failures >= (opts.retries ?? 5))
+            throw networkError(
+              spec,
+              `the connection failed ${failures + 1} times in a row at byte ${pos} (last: ${e.message})`,
+              e,
+            )
           failures++
           const delay = Math.min(MAX_DELAY_MS, (opts.retryDelayMs ?? 500) * 2 ** (failures - 1))
           await sleep(delay, undefined, { signal: opts.signal }).catch(() => {})
@@ -292,7 +353,9 @@ function describe(url: URL, res: IncomingMessage): Resource {
     url,
     size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
     ranges: res.headers['accept-ranges'] === 'bytes',
-    validator: (res.headers.etag && !res.headers.etag.startsWith('W/') ? res.headers.etag : undefined) ?? res.headers['last-modified'],
+    validator:
+      (res.headers.etag && !res.headers.etag.startsWith('W/') ? res.headers.etag : undefined) ??
+      res.headers['last-modified'],
   }
 }
 
@@ -316,7 +379,10 @@ async function headByGet(r: Resource, n: number, opts: HttpOptions): Promise<Uin
 }
 
 /** The body of a small text resource (SHA256SUMS, .bmap); undefined on 404 when `optional`. */
-export async function fetchText(spec: string, opts: HttpOptions & { optional?: boolean; maxBytes?: number } = {}): Promise<string | undefined> {
+export async function fetchText(
+  spec: string,
+  opts: HttpOptions & { optional?: boolean; maxBytes?: number } = {},
+): Promise<string | undefined> {
   const url = new URL(spec)
   return await withRetries(spec, opts, async () => {
     const { res } = await request(url, {}, 'GET', opts)

@@ -84,7 +84,11 @@ export class StreamImageReader implements ImageReader {
   }
 
   async read(offset: number, dst: Uint8Array): Promise<number> {
-    if (offset < this.chunkStart) throw new HwimageError('INTERNAL', `Cannot read image at byte ${offset}: the stream is already at byte ${this.chunkStart}`)
+    if (offset < this.chunkStart)
+      throw new HwimageError(
+        'INTERNAL',
+        `Cannot read image at byte ${offset}: the stream is already at byte ${this.chunkStart}`,
+      )
     let done = 0
     while (done < dst.length) {
       const at = offset + done

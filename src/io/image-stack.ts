@@ -86,7 +86,11 @@ const decompressor = async () => (await import('./decompress.js')).startDecompre
 const FILE_DIGEST = -1
 
 /** Opens the whole reader stack over `source`. */
-export async function openImageStack(source: ByteSource, format: SourceFormat, opts: ImageStackOptions): Promise<ImageStack> {
+export async function openImageStack(
+  source: ByteSource,
+  format: SourceFormat,
+  opts: ImageStackOptions,
+): Promise<ImageStack> {
   const decoded = await decode(source, format, opts)
   const hashing = opts.imageDigest ? new HashingReader(decoded.reader) : undefined
   return new StackReader(decoded, hashing, opts.signal)
@@ -185,10 +189,13 @@ async function decode(source: ByteSource, format: SourceFormat, opts: ImageStack
     // is read by one decompressor, and by the hashing thread on its own descriptor at the
     // same time (the second read comes from the page cache).
     const fh = await fsp.open(source.name, 'r')
-    const table = format === 'zstd' ? await readSeekTable(fileReadAt(fh), source.size!, source.name).catch(async (e: unknown) => {
-      await fh.close()
-      throw e
-    }) : undefined
+    const table =
+      format === 'zstd'
+        ? await readSeekTable(fileReadAt(fh), source.size!, source.name).catch(async (e: unknown) => {
+            await fh.close()
+            throw e
+          })
+        : undefined
     const framed = table !== undefined && framesFit(table)
     // A whole-file digest keeps a thread busy reading the file: that one is never shared.
     const own = !framed || opts.hasher === undefined
@@ -204,7 +211,11 @@ async function decode(source: ByteSource, format: SourceFormat, opts: ImageStack
         const whole = hasher.file(source.name)
         whole.catch(() => {})
         digest = () => whole
-        reader = await (await decompressor())(format, { fd: fh.fd }, { signal: opts.teardown, spoolDir: opts.spoolDir, sourceName: source.name })
+        reader = await (await decompressor())(
+          format,
+          { fd: fh.fd },
+          { signal: opts.teardown, spoolDir: opts.spoolDir, sourceName: source.name },
+        )
       }
     } catch (e) {
       if (own) await hasher.close()
@@ -220,7 +231,10 @@ async function decode(source: ByteSource, format: SourceFormat, opts: ImageStack
   }
   // A download of a seekable .zst: its table comes first, by a Range request for the
   // file's last bytes; the download itself is then cut into frames.
-  const table = format === 'zstd' && source.readAt && source.size !== undefined ? await readSeekTable(source.readAt.bind(source), source.size, source.name) : undefined
+  const table =
+    format === 'zstd' && source.readAt && source.size !== undefined
+      ? await readSeekTable(source.readAt.bind(source), source.size, source.name)
+      : undefined
   const hash = cryptoDigest('sha256', { yielding: true })
   const chunks = hashTap(source.stream(), hash)
   const reader =
@@ -228,7 +242,11 @@ async function decode(source: ByteSource, format: SourceFormat, opts: ImageStack
       ? new StreamImageReader(chunks, source.size)
       : table && framesFit(table)
         ? await startFramedZstd({ stream: chunks }, table, framedOptions(source, opts))
-        : await (await decompressor())(format, chunks, { signal: opts.teardown, spoolDir: opts.spoolDir, sourceName: source.name })
+        : await (await decompressor())(format, chunks, {
+            signal: opts.teardown,
+            spoolDir: opts.spoolDir,
+            sourceName: source.name,
+          })
   return {
     reader,
     // Only once the source was read to its end: finish() drains it.
@@ -255,7 +273,12 @@ async function decodeQcow2(source: ByteSource, opts: ImageStackOptions): Promise
     // The mapping reads the file at random offsets; the digest needs one more pass in order.
     const pass = opts.hashSource ? hashAll(source.stream()) : undefined
     pass?.catch(() => {})
-    return { reader, sourceDigest: async () => (pass ? await pass : undefined), bytesRead: () => read + source.bytesRead, closers: [] }
+    return {
+      reader,
+      sourceDigest: async () => (pass ? await pass : undefined),
+      bytesRead: () => read + source.bytesRead,
+      closers: [],
+    }
   }
   if (source.kind === 'http') {
     throw new InputError('USAGE', `Cannot read qcow2 "${source.name}": the server does not support Range requests`, {
@@ -280,7 +303,12 @@ async function decodeQcow2(source: ByteSource, opts: ImageStackOptions): Promise
     throw e
   })
   const digest = await hash.digest()
-  return { reader, sourceDigest: async () => digest, bytesRead: () => source.bytesRead, closers: [() => fh.close().catch(() => {})] }
+  return {
+    reader,
+    sourceDigest: async () => digest,
+    bytesRead: () => source.bytesRead,
+    closers: [() => fh.close().catch(() => {})],
+  }
 }
 
 /** The SHA-256 of every chunk, in order. */

@@ -21,8 +21,30 @@ before(async () => {
   raw.set(randomBytes(5000), 9 * MiB - 1000)
   await fsp.writeFile(path.join(dir, 'x.img'), raw)
   await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', path.join(dir, 'x.img'), path.join(dir, 'plain.qcow2')])
-  await run(['qemu-img', 'convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=4096', path.join(dir, 'x.img'), path.join(dir, 'small-compressed.qcow2')])
-  await run(['qemu-img', 'create', '-f', 'qcow2', '-F', 'raw', '-b', path.join(dir, 'x.img'), path.join(dir, 'overlay.qcow2')])
+  await run([
+    'qemu-img',
+    'convert',
+    '-c',
+    '-f',
+    'raw',
+    '-O',
+    'qcow2',
+    '-o',
+    'cluster_size=4096',
+    path.join(dir, 'x.img'),
+    path.join(dir, 'small-compressed.qcow2'),
+  ])
+  await run([
+    'qemu-img',
+    'create',
+    '-f',
+    'qcow2',
+    '-F',
+    'raw',
+    '-b',
+    path.join(dir, 'x.img'),
+    path.join(dir, 'overlay.qcow2'),
+  ])
 })
 after(async () => {
   await fsp.rm(dir, { recursive: true, force: true })
@@ -37,10 +59,19 @@ for (const name of ['plain.qcow2', 'small-compressed.qcow2']) {
     const file = await fsp.readFile(path.join(dir, name))
     const r = await openQcow2(fileReadAt(file), name)
     assert.equal(r.knownSize, raw.length)
-    for (const [offset, length] of [[0, 3 * MiB], [4 * MiB - 7, 2 * MiB + 14], [9 * MiB - 2000, 10000]] as const) {
+    for (const [offset, length] of [
+      [0, 3 * MiB],
+      [4 * MiB - 7, 2 * MiB + 14],
+      [9 * MiB - 2000, 10000],
+    ] as const) {
       const dst = new Uint8Array(length).fill(0xee)
       assert.equal(await r.read(offset, dst), Math.min(length, raw.length - offset))
-      assert.ok(Buffer.from(dst.subarray(0, Math.min(length, raw.length - offset))).equals(raw.subarray(offset, offset + length)), `bytes at ${offset}`)
+      assert.ok(
+        Buffer.from(dst.subarray(0, Math.min(length, raw.length - offset))).equals(
+          raw.subarray(offset, offset + length),
+        ),
+        `bytes at ${offset}`,
+      )
     }
     assert.equal(await r.finish(), raw.length)
   })
@@ -49,18 +80,27 @@ for (const name of ['plain.qcow2', 'small-compressed.qcow2']) {
 test('openQcow2() refuses a damaged header with FORMAT_QCOW2', async () => {
   const file = Buffer.from(await fsp.readFile(path.join(dir, 'plain.qcow2')))
   file.writeUInt32BE(99, 20) // cluster_bits
-  await assert.rejects(openQcow2(fileReadAt(file), 'bad.qcow2'), (e: unknown) => e instanceof FormatError && e.code === 'FORMAT_QCOW2' && /cluster_bits/.test(e.message))
+  await assert.rejects(
+    openQcow2(fileReadAt(file), 'bad.qcow2'),
+    (e: unknown) => e instanceof FormatError && e.code === 'FORMAT_QCOW2' && /cluster_bits/.test(e.message),
+  )
 })
 
 test('openQcow2() refuses an overlay with a backing file, naming it', async () => {
   const file = await fsp.readFile(path.join(dir, 'overlay.qcow2'))
-  await assert.rejects(openQcow2(fileReadAt(file), 'overlay.qcow2'), (e: unknown) => e instanceof FormatError && /backing file ".*x\.img"/.test(e.message))
+  await assert.rejects(
+    openQcow2(fileReadAt(file), 'overlay.qcow2'),
+    (e: unknown) => e instanceof FormatError && /backing file ".*x\.img"/.test(e.message),
+  )
 })
 
 test('a qcow2 cut short fails with SOURCE_TRUNCATED when the data is read', async () => {
   const file = await fsp.readFile(path.join(dir, 'plain.qcow2'))
   const r = await openQcow2(fileReadAt(file.subarray(0, file.length - 200_000)), 'cut.qcow2')
-  await assert.rejects(r.read(0, new Uint8Array(raw.length)), (e: unknown) => e instanceof InputError && e.code === 'SOURCE_TRUNCATED')
+  await assert.rejects(
+    r.read(0, new Uint8Array(raw.length)),
+    (e: unknown) => e instanceof InputError && e.code === 'SOURCE_TRUNCATED',
+  )
 })
 
 // ---- zstd clusters and extended L2 entries, read back against qemu-img convert -O raw ----
@@ -95,7 +135,13 @@ async function made(name: string, args: string[], io: string[] = []): Promise<{ 
 
 // Partial writes into 64 KiB clusters of 2 KiB subclusters: data in some subclusters of an
 // unallocated cluster, zeros in some of an allocated one, and both across a cluster edge.
-const SUBCLUSTER_WRITES = ['write -P 0xab 4k 4k', 'write -P 0x17 7m 2k', 'write -z 100k 6k', 'write -P 0xcd 8190k 6k', 'write -z 8258k 2k']
+const SUBCLUSTER_WRITES = [
+  'write -P 0xab 4k 4k',
+  'write -P 0x17 7m 2k',
+  'write -z 100k 6k',
+  'write -P 0xcd 8190k 6k',
+  'write -z 8258k 2k',
+]
 
 for (const [name, args, io] of [
   ['zstd.qcow2', ['-c', '-o', 'compression_type=zstd'], []],
@@ -106,7 +152,9 @@ for (const [name, args, io] of [
 ] as const) {
   test(`openQcow2() reads ${name} (${args.join(' ')}${io.length ? ', then partial writes' : ''}) byte for byte as qemu-img convert -O raw does`, async () => {
     const { file, expected } = await made(name, [...args], [...io])
-    const info = JSON.parse((await run(['qemu-img', 'info', '--output=json', path.join(dir, name)])).stdout) as { 'format-specific': { data: { 'compression-type': string; 'extended-l2'?: boolean } } }
+    const info = JSON.parse((await run(['qemu-img', 'info', '--output=json', path.join(dir, name)])).stdout) as {
+      'format-specific': { data: { 'compression-type': string; 'extended-l2'?: boolean } }
+    }
     const got = await readAll(file, name)
     assert.equal(got.length, expected.length)
     assert.ok(Buffer.from(got).equals(expected), 'differs from qemu-img convert -O raw')
@@ -114,7 +162,10 @@ for (const [name, args, io] of [
     if (io.length > 0) {
       assert.equal(info['format-specific'].data['extended-l2'], true)
       assert.ok(got.subarray(4096, 8192).every((b) => b === 0xab))
-      assert.ok(got.subarray(100 * 1024, 106 * 1024).every((b) => b === 0), 'zero subclusters read as zeros')
+      assert.ok(
+        got.subarray(100 * 1024, 106 * 1024).every((b) => b === 0),
+        'zero subclusters read as zeros',
+      )
     }
   })
 }
@@ -126,14 +177,15 @@ async function compressedClusters(file: Uint8Array): Promise<Array<{ offset: num
   const out: Array<{ offset: number; size: number }> = []
   for (const e1 of decodeL1Table(file.subarray(Number(h.l1TableOffset)), h)) {
     if (e1.l2Offset === 0n) continue
-    for (const e2 of decodeL2Table(file.subarray(Number(e1.l2Offset)), h)) if (e2.compressed) out.push({ offset: Number(e2.offset), size: e2.compressedSize })
+    for (const e2 of decodeL2Table(file.subarray(Number(e1.l2Offset)), h))
+      if (e2.compressed) out.push({ offset: Number(e2.offset), size: e2.compressedSize })
   }
   return out
 }
 
 const isQcow2Format = (e: unknown): boolean => e instanceof FormatError && e.code === 'FORMAT_QCOW2'
 
-test('a damaged zstd cluster fails with FORMAT_QCOW2 (never a TypeError), naming the cluster and zstd\'s error', async () => {
+test("a damaged zstd cluster fails with FORMAT_QCOW2 (never a TypeError), naming the cluster and zstd's error", async () => {
   const { file } = await made('zstd-bad.qcow2', ['-c', '-o', 'compression_type=zstd'])
   const clusters = await compressedClusters(file)
   assert.ok(clusters.length > 10)
@@ -142,7 +194,12 @@ test('a damaged zstd cluster fails with FORMAT_QCOW2 (never a TypeError), naming
   for (const at of [0, 4, 6]) {
     const bad = Buffer.from(file)
     bad[c.offset + at]! ^= 0xff
-    await assert.rejects(readAll(bad, 'zstd-bad.qcow2'), (e: unknown) => isQcow2Format(e) && /compressed cluster \d+ of "zstd-bad\.qcow2" \(host byte \d+\)/.test((e as Error).message), `byte ${at}`)
+    await assert.rejects(
+      readAll(bad, 'zstd-bad.qcow2'),
+      (e: unknown) =>
+        isQcow2Format(e) && /compressed cluster \d+ of "zstd-bad\.qcow2" \(host byte \d+\)/.test((e as Error).message),
+      `byte ${at}`,
+    )
   }
   // Any byte of the cluster: the read fails with FORMAT_QCOW2 or gives bytes (zstd has no checksum
   // in qemu's frames, so a damaged literal can go unseen: the bmap or --sha256 catches that).
@@ -165,5 +222,8 @@ test('a zstd cluster whose frame holds less than a cluster is refused, as qemu d
   assert.ok(frame.length <= c.size)
   const bad = Buffer.from(file)
   bad.set(frame, c.offset)
-  await assert.rejects(readAll(bad, 'zstd-short.qcow2'), (e: unknown) => isQcow2Format(e) && /its zstd frame holds 100 bytes, expected 65536/.test((e as Error).message))
+  await assert.rejects(
+    readAll(bad, 'zstd-short.qcow2'),
+    (e: unknown) => isQcow2Format(e) && /its zstd frame holds 100 bytes, expected 65536/.test((e as Error).message),
+  )
 })

@@ -8,7 +8,15 @@
 // src/disk/qcow2.ts, so a damaged image fails with FORMAT_QCOW2 before or while reading.
 
 import { inflateRawSync } from 'node:zlib'
-import { decodeL1Table, decodeL2Table, decodeQcow2Header, qcow2L1Bytes, type Qcow2Header, type Qcow2L1Entry, type Qcow2L2Entry } from '../disk/qcow2.js'
+import {
+  decodeL1Table,
+  decodeL2Table,
+  decodeQcow2Header,
+  qcow2L1Bytes,
+  type Qcow2Header,
+  type Qcow2L1Entry,
+  type Qcow2L2Entry,
+} from '../disk/qcow2.js'
 import { FormatError, InputError } from '../errors.js'
 import type { ImageReader } from './image-reader.js'
 import type { ReadAt } from './read-fully.js'
@@ -21,9 +29,13 @@ const HEAD_BYTES = 65536
 export async function openQcow2(readAt: ReadAt, sourceName: string): Promise<ImageReader & { header: Qcow2Header }> {
   const header = decodeQcow2Header(await readAt(0, HEAD_BYTES))
   if (header.backingFileOffset !== 0n) {
-    throw new FormatError('FORMAT_QCOW2', `Cannot install "${sourceName}": it is a qcow2 overlay on the backing file "${header.backingFile ?? '?'}"`, {
-      hint: 'flatten it first: qemu-img convert -O qcow2 OVERLAY FLAT.qcow2',
-    })
+    throw new FormatError(
+      'FORMAT_QCOW2',
+      `Cannot install "${sourceName}": it is a qcow2 overlay on the backing file "${header.backingFile ?? '?'}"`,
+      {
+        hint: 'flatten it first: qemu-img convert -O qcow2 OVERLAY FLAT.qcow2',
+      },
+    )
   }
   // zstd clusters need the native addon: loaded now, so that a missing one fails before any read.
   const zstd = header.compressionType === 'zstd' ? zstdNative() : undefined
@@ -65,7 +77,11 @@ class Qcow2Reader implements ImageReader {
     if (l1Index !== this.l2Index) {
       const e = this.l1[l1Index]
       if (!e || e.l2Offset === 0n) this.l2 = []
-      else this.l2 = decodeL2Table(await this.readFull(Number(e.l2Offset), this.header.clusterSize, `L2 table ${l1Index}`), this.header)
+      else
+        this.l2 = decodeL2Table(
+          await this.readFull(Number(e.l2Offset), this.header.clusterSize, `L2 table ${l1Index}`),
+          this.header,
+        )
       this.l2Index = l1Index
     }
     return this.l2[cluster % perL2]
@@ -74,7 +90,11 @@ class Qcow2Reader implements ImageReader {
   private async readFull(offset: number, length: number, what: string): Promise<Uint8Array> {
     const b = await this.readAt(offset, length)
     if (b.length < length) {
-      throw new InputError('SOURCE_TRUNCATED', `Cannot read ${what} of "${this.sourceName}" at byte ${offset}: the file ends at byte ${offset + b.length}`, { hint: 'the qcow2 file is incomplete: download it again' })
+      throw new InputError(
+        'SOURCE_TRUNCATED',
+        `Cannot read ${what} of "${this.sourceName}" at byte ${offset}: the file ends at byte ${offset + b.length}`,
+        { hint: 'the qcow2 file is incomplete: download it again' },
+      )
     }
     return b
   }
@@ -112,7 +132,12 @@ class Qcow2Reader implements ImageReader {
         let reachesEnd = end === subs
         while (reachesEnd && done + n < want) {
           const f = await this.entry(next)
-          if (!f || f.kind !== 'data' || !has(f.allocated, 0) || Number(f.offset) !== host - inCluster + (next - cluster) * cs) break
+          if (
+            f?.kind !== 'data' ||
+            !has(f.allocated, 0) ||
+            Number(f.offset) !== host - inCluster + (next - cluster) * cs
+          )
+            break
           const run = runEnd(f.allocated, 0, subs)
           n = Math.min(want - done, n + run * sub)
           reachesEnd = run === subs
@@ -145,9 +170,12 @@ class Qcow2Reader implements ImageReader {
       try {
         n = await this.zstd.decompressFirstFrame(packed, plain)
       } catch (err) {
-        throw new FormatError('FORMAT_QCOW2', `Cannot decompress ${where}: zstd says "${(err as Error).message}"`, { hint: 'the qcow2 file is damaged: download it again, or check it with qemu-img check' })
+        throw new FormatError('FORMAT_QCOW2', `Cannot decompress ${where}: zstd says "${(err as Error).message}"`, {
+          hint: 'the qcow2 file is damaged: download it again, or check it with qemu-img check',
+        })
       }
-      if (n !== cs) throw new FormatError('FORMAT_QCOW2', `Cannot read ${where}: its zstd frame holds ${n} bytes, expected ${cs}`)
+      if (n !== cs)
+        throw new FormatError('FORMAT_QCOW2', `Cannot read ${where}: its zstd frame holds ${n} bytes, expected ${cs}`)
       return plain
     }
     let plain: Uint8Array
@@ -157,7 +185,11 @@ class Qcow2Reader implements ImageReader {
     } catch (err) {
       throw new FormatError('FORMAT_QCOW2', `Cannot inflate ${where}: ${(err as Error).message}`)
     }
-    if (plain.length < cs) throw new FormatError('FORMAT_QCOW2', `Cannot read ${where}: it inflates to ${plain.length} bytes, expected ${cs}`)
+    if (plain.length < cs)
+      throw new FormatError(
+        'FORMAT_QCOW2',
+        `Cannot read ${where}: it inflates to ${plain.length} bytes, expected ${cs}`,
+      )
     return plain
   }
 

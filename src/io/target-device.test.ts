@@ -42,30 +42,58 @@ test('TargetDevice writes aligned memory directly and anything else through the 
 })
 
 test('TargetDevice.open() refuses a missing path and a character device', async () => {
-  await assert.rejects(TargetDevice.open('/nonexistent/x', 512), (e: unknown) => e instanceof DeviceError && e.code === 'NOT_FOUND')
-  await assert.rejects(TargetDevice.open('/dev/null', 512), (e: unknown) => e instanceof DeviceError && e.code === 'TARGET_INVALID')
+  await assert.rejects(
+    TargetDevice.open('/nonexistent/x', 512),
+    (e: unknown) => e instanceof DeviceError && e.code === 'NOT_FOUND',
+  )
+  await assert.rejects(
+    TargetDevice.open('/dev/null', 512),
+    (e: unknown) => e instanceof DeviceError && e.code === 'TARGET_INVALID',
+  )
 })
 
 test('zeroRange() punches a hole in a file: it reads as zeros and keeps its size', async () => {
   for (const where of ['/var/tmp', os.tmpdir(), '/dev/shm']) {
-    await withFile(1 << 20, async (file) => {
-      const dev = await TargetDevice.open(file, 512)
-      try {
-        assert.equal(await zeroRange(dev, 4096, 65536), 'punch-hole')
-        const b = Buffer.alloc(1 << 20)
-        await dev.read(0, b)
-        assert.equal(b[4095], 0xcc)
-        assert.ok(b.subarray(4096, 4096 + 65536).every((x) => x === 0))
-        assert.equal(b[4096 + 65536], 0xcc)
-        assert.equal((await fsp.stat(file)).size, 1 << 20)
-      } finally {
-        await dev.close()
-      }
-    }, where)
+    await withFile(
+      1 << 20,
+      async (file) => {
+        const dev = await TargetDevice.open(file, 512)
+        try {
+          assert.equal(await zeroRange(dev, 4096, 65536), 'punch-hole')
+          const b = Buffer.alloc(1 << 20)
+          await dev.read(0, b)
+          assert.equal(b[4095], 0xcc)
+          assert.ok(b.subarray(4096, 4096 + 65536).every((x) => x === 0))
+          assert.equal(b[4096 + 65536], 0xcc)
+          assert.equal((await fsp.stat(file)).size, 1 << 20)
+        } finally {
+          await dev.close()
+        }
+      },
+      where,
+    )
   }
 })
 
 test('the zeroing argv are BLKZEROOUT by blkdiscard --zeroout and a kept-size hole punch', () => {
-  assert.deepEqual(blkdiscardZeroArgv('/dev/sdb', 1048576, 4096), ['blkdiscard', '--force', '--zeroout', '--offset', '1048576', '--length', '4096', '/dev/sdb'])
-  assert.deepEqual(punchHoleArgv('/x', 0, 512), ['fallocate', '--punch-hole', '--keep-size', '--offset', '0', '--length', '512', '/x'])
+  assert.deepEqual(blkdiscardZeroArgv('/dev/sdb', 1048576, 4096), [
+    'blkdiscard',
+    '--force',
+    '--zeroout',
+    '--offset',
+    '1048576',
+    '--length',
+    '4096',
+    '/dev/sdb',
+  ])
+  assert.deepEqual(punchHoleArgv('/x', 0, 512), [
+    'fallocate',
+    '--punch-hole',
+    '--keep-size',
+    '--offset',
+    '0',
+    '--length',
+    '512',
+    '/x',
+  ])
 })

@@ -42,7 +42,8 @@ export class TargetDevice {
       throw deviceError(`Cannot open "${path}"`, e)
     }
     const block = st.isBlockDevice()
-    if (!block && !st.isFile()) throw new DeviceError('TARGET_INVALID', `Cannot open "${path}": not a block device or a regular file`)
+    if (!block && !st.isFile())
+      throw new DeviceError('TARGET_INVALID', `Cannot open "${path}": not a block device or a regular file`)
     const base = constants.O_RDWR | (block ? constants.O_EXCL : 0)
     let buffered: fsp.FileHandle
     try {
@@ -70,7 +71,11 @@ export class TargetDevice {
       } catch (e) {
         throw deviceError(`Cannot write to "${this.path}" at byte ${offset + done}`, e)
       }
-      if (n === 0) throw new DeviceError('DEVICE_IO', `Cannot write to "${this.path}" at byte ${offset + done}: the device accepted no bytes`)
+      if (n === 0)
+        throw new DeviceError(
+          'DEVICE_IO',
+          `Cannot write to "${this.path}" at byte ${offset + done}: the device accepted no bytes`,
+        )
       done += n
     }
   }
@@ -110,7 +115,12 @@ export class TargetDevice {
   }
 
   private canDirect(offset: number, bytes: Uint8Array): boolean {
-    return this.directFd !== undefined && offset % this.sectorSize === 0 && bytes.length % this.sectorSize === 0 && isAligned(bytes)
+    return (
+      this.directFd !== undefined &&
+      offset % this.sectorSize === 0 &&
+      bytes.length % this.sectorSize === 0 &&
+      isAligned(bytes)
+    )
   }
 }
 
@@ -119,12 +129,17 @@ export function deviceError(action: string, e: unknown): DeviceError {
   const err = e as NodeJS.ErrnoException
   const code = err?.code
   if (code === 'EBUSY') {
-    return new DeviceError('DEVICE_BUSY', `${action}: the device is in use (mounted, or held by device-mapper, md or another program)`, {
-      hint: 'unmount it, stop what holds it (swapoff, vgchange -an, mdadm --stop), and retry',
-      cause: e,
-    })
+    return new DeviceError(
+      'DEVICE_BUSY',
+      `${action}: the device is in use (mounted, or held by device-mapper, md or another program)`,
+      {
+        hint: 'unmount it, stop what holds it (swapoff, vgchange -an, mdadm --stop), and retry',
+        cause: e,
+      },
+    )
   }
   if (code === 'ENOENT') return new DeviceError('NOT_FOUND', `${action}: no such file or device`, { cause: e })
-  if (code === 'EACCES' || code === 'EPERM') return new DeviceError('DEVICE_IO', `${action}: permission denied`, { hint: 'run as root', cause: e })
+  if (code === 'EACCES' || code === 'EPERM')
+    return new DeviceError('DEVICE_IO', `${action}: permission denied`, { hint: 'run as root', cause: e })
   return new DeviceError('DEVICE_IO', `${action}: ${err?.message ?? String(e)}`, { cause: e })
 }

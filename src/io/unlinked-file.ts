@@ -13,7 +13,11 @@ import path from 'node:path'
 // Linux's O_TMPFILE is __O_TMPFILE | O_DIRECTORY, and Node does not export it. __O_TMPFILE is
 // 020000000 on x86, Arm and most others (include/uapi/asm-generic/fcntl.h); the architectures
 // that differ (alpha, parisc, sparc) take the fallback.
-const O_TMPFILE = ['x64', 'ia32', 'arm64', 'arm', 'riscv64', 'ppc64', 's390x', 'loong64'].includes(process.arch) && constants.O_DIRECTORY !== undefined ? 0o20000000 | constants.O_DIRECTORY : undefined
+const O_TMPFILE =
+  ['x64', 'ia32', 'arm64', 'arm', 'riscv64', 'ppc64', 's390x', 'loong64'].includes(process.arch) &&
+  constants.O_DIRECTORY !== undefined
+    ? 0o20000000 | constants.O_DIRECTORY
+    : undefined
 
 /** Options for openUnlinkedFile. */
 export interface UnlinkedFileOptions {
@@ -22,7 +26,11 @@ export interface UnlinkedFileOptions {
 }
 
 /** Opens a new empty file in `dir` for reading and writing, with no name; `prefix` names the fallback's short-lived directory. */
-export async function openUnlinkedFile(dir: string, prefix: string, opts: UnlinkedFileOptions = {}): Promise<fsp.FileHandle> {
+export async function openUnlinkedFile(
+  dir: string,
+  prefix: string,
+  opts: UnlinkedFileOptions = {},
+): Promise<fsp.FileHandle> {
   if (O_TMPFILE !== undefined && !opts.noTmpfile) {
     try {
       return await fsp.open(dir, O_TMPFILE | constants.O_RDWR, 0o600)

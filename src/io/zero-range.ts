@@ -33,7 +33,12 @@ export function punchHoleArgv(file: string, offset: number, length: number): str
  * Makes [offset, offset+length) of the target read as zeros; offset and length must be
  * multiples of the target's sector size. Returns the method used.
  */
-export async function zeroRange(target: TargetDevice, offset: number, length: number, opts: { signal?: AbortSignal } = {}): Promise<ZeroMethod> {
+export async function zeroRange(
+  target: TargetDevice,
+  offset: number,
+  length: number,
+  opts: { signal?: AbortSignal } = {},
+): Promise<ZeroMethod> {
   if (length <= 0) return 'written'
   if (target.isBlockDevice) {
     await run(blkdiscardZeroArgv(target.path, offset, length), { signal: opts.signal })

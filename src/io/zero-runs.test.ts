@@ -8,7 +8,10 @@ test('nonZeroRuns() merges adjacent data blocks and skips zero blocks', () => {
   b[1] = 1 // block 0
   b[4096 + 4095] = 2 // block 1
   b[4096 * 4] = 3 // block 4
-  assert.deepEqual(nonZeroRuns(b, 4096), [[0, 8192], [16384, 20480]])
+  assert.deepEqual(nonZeroRuns(b, 4096), [
+    [0, 8192],
+    [16384, 20480],
+  ])
   assert.deepEqual(nonZeroRuns(new Uint8Array(8192), 4096), [])
 })
 

@@ -13,10 +13,16 @@ test('the native addon decompresses a frame made by zstd(1) into the buffer it i
   assert.equal(await z.decompressFrame(frame, dst), data.length)
   assert.ok(Buffer.from(dst.subarray(0, data.length)).equals(data))
   // Too small a buffer, a damaged frame, arguments of the wrong kind.
-  await assert.rejects(z.decompressFrame(frame, new Uint8Array(1000)), (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && /too small/i.test((e as Error).message))
+  await assert.rejects(
+    z.decompressFrame(frame, new Uint8Array(1000)),
+    (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && /too small/i.test((e as Error).message),
+  )
   const bad = Buffer.from(frame)
   bad[bad.length - 2]! ^= 0xff // the content checksum
-  await assert.rejects(z.decompressFrame(bad, new Uint8Array(data.length)), (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && /checksum/i.test((e as Error).message))
+  await assert.rejects(
+    z.decompressFrame(bad, new Uint8Array(data.length)),
+    (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && /checksum/i.test((e as Error).message),
+  )
   assert.throws(() => z.decompressFrame('x' as unknown as Uint8Array, dst), TypeError)
 })
 
@@ -29,10 +35,23 @@ test('decompressFirstFrame() decompresses the first frame and ignores the bytes 
   const dst = new Uint8Array(data.length)
   assert.equal(await z.decompressFirstFrame(padded, dst), data.length)
   assert.ok(Buffer.from(dst).equals(data))
-  await assert.rejects(z.decompressFrame(padded, new Uint8Array(data.length)), (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR')
+  await assert.rejects(
+    z.decompressFrame(padded, new Uint8Array(data.length)),
+    (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR',
+  )
   // A frame cut short, bytes that are no frame, a frame bigger than the buffer.
-  for (const [bad, size] of [[frame.subarray(0, frame.length - 10), data.length], [Buffer.alloc(600, 0xcc), data.length], [padded, data.length - 1]] as const) {
-    await assert.rejects(z.decompressFirstFrame(bad, new Uint8Array(size)), (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && e instanceof Error && e.message.length > 0)
+  for (const [bad, size] of [
+    [frame.subarray(0, frame.length - 10), data.length],
+    [Buffer.alloc(600, 0xcc), data.length],
+    [padded, data.length - 1],
+  ] as const) {
+    await assert.rejects(
+      z.decompressFirstFrame(bad, new Uint8Array(size)),
+      (e: unknown) => (e as { code?: string }).code === 'ZSTD_ERROR' && e instanceof Error && e.message.length > 0,
+    )
   }
-  assert.throws(() => z.decompressFirstFrame(padded, 5 as unknown as Uint8Array), /decompressFirstFrame\(src: Uint8Array, dst: Uint8Array\)/)
+  assert.throws(
+    () => z.decompressFirstFrame(padded, 5 as unknown as Uint8Array),
+    /decompressFirstFrame\(src: Uint8Array, dst: Uint8Array\)/,
+  )
 })

@@ -15,7 +15,14 @@ const index = new AliasIndex([
 
 test('parsePciAlias() splits a file2alias pattern into fields, null for *', () => {
   assert.deepEqual(parsePciAlias('pci:v*d*sv*sd*bc01sc06i01*', 'ahci'), {
-    module: 'ahci', vendor: null, device: null, subvendor: null, subdevice: null, base: '01', sub: '06', progIf: '01',
+    module: 'ahci',
+    vendor: null,
+    device: null,
+    subvendor: null,
+    subdevice: null,
+    base: '01',
+    sub: '06',
+    progIf: '01',
   })
   assert.equal(parsePciAlias('pci:v8086*'), undefined)
 })
@@ -37,17 +44,32 @@ test('modulesForModalias() matches other buses with fnmatch, including a glob in
 test('modulesForPci() treats unknown subsystem ids and programming interface as matching', () => {
   assert.deepEqual([...index.modulesForPci({ vendor: '103c', device: '323a' })], ['hpsa'])
   assert.deepEqual([...index.modulesForPci({ vendor: '8086', device: '10d3' })], ['e1000e'])
-  assert.deepEqual([...index.modulesForPci({ vendor: '1022', device: '7901', classes: [{ base: '01', sub: '06' }] })], ['ahci'])
-  assert.deepEqual([...index.modulesForPci({ vendor: '1022', device: '7901', classes: [{ base: '01', sub: '06', progIf: '00' }] })], [])
+  assert.deepEqual(
+    [...index.modulesForPci({ vendor: '1022', device: '7901', classes: [{ base: '01', sub: '06' }] })],
+    ['ahci'],
+  )
+  assert.deepEqual(
+    [...index.modulesForPci({ vendor: '1022', device: '7901', classes: [{ base: '01', sub: '06', progIf: '00' }] })],
+    [],
+  )
 })
 
 test('modulesForPci() does not let a class alias match a device of unknown class or subclass', () => {
   assert.deepEqual([...index.modulesForPci({ vendor: '1022', device: '7901' })], [])
   assert.deepEqual([...index.modulesForPci({ vendor: '8086', device: '244e', classes: [{ base: '06' }] })], [])
-  assert.deepEqual([...index.modulesForPci({ vendor: '1180', device: '0476', classes: [{ base: '06', sub: '07' }] })], ['yenta_socket'])
+  assert.deepEqual(
+    [...index.modulesForPci({ vendor: '1180', device: '0476', classes: [{ base: '06', sub: '07' }] })],
+    ['yenta_socket'],
+  )
 })
 
 test('modulesForPci() compares known subsystem ids', () => {
-  assert.deepEqual([...index.modulesForPci({ vendor: '103c', device: '323a', subvendor: '103c', subdevice: '3241' })], ['hpsa'])
-  assert.deepEqual([...index.modulesForPci({ vendor: '103c', device: '323a', subvendor: '103c', subdevice: '9999' })], [])
+  assert.deepEqual(
+    [...index.modulesForPci({ vendor: '103c', device: '323a', subvendor: '103c', subdevice: '3241' })],
+    ['hpsa'],
+  )
+  assert.deepEqual(
+    [...index.modulesForPci({ vendor: '103c', device: '323a', subvendor: '103c', subdevice: '9999' })],
+    [],
+  )
 })

@@ -103,7 +103,7 @@ export class AliasIndex {
     const bus = colon > 0 ? modalias.slice(0, colon) : ''
     if (bus === 'pci') {
       const vendor = /^pci:v([0-9A-Fa-f]{8})/.exec(modalias)?.[1]?.toUpperCase()
-      const candidates = [...(vendor ? this.pciByVendor.get(vendor) ?? [] : []), ...this.pciAnyVendor]
+      const candidates = [...(vendor ? (this.pciByVendor.get(vendor) ?? []) : []), ...this.pciAnyVendor]
       for (const p of candidates) if (pciFieldsMatchModalias(p, modalias)) out.add(p.module)
       for (const a of this.pciOdd) if (globToRegExp(a.pattern).test(modalias)) out.add(a.module)
     } else {
@@ -142,7 +142,8 @@ function classMatches(p: PciAliasFields, classes: readonly PciClassCode[] | unde
 }
 
 // A full PCI modalias has every field; compare the parsed alias fields against it.
-const PCI_MODALIAS = /^pci:v([0-9A-F]{8})d([0-9A-F]{8})sv([0-9A-F]{8})sd([0-9A-F]{8})bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2})$/i
+const PCI_MODALIAS =
+  /^pci:v([0-9A-F]{8})d([0-9A-F]{8})sv([0-9A-F]{8})sd([0-9A-F]{8})bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2})$/i
 
 function pciFieldsMatchModalias(p: PciAliasFields, modalias: string): boolean {
   const m = PCI_MODALIAS.exec(modalias)

@@ -64,7 +64,11 @@ export interface SetSummary {
 }
 
 /** Measures a set against inventories, relative to a baseline set. */
-export function measureCoverage(set: MeasuredSet, baseline: MeasuredSet, inventories: readonly Inventory[]): CoverageReport {
+export function measureCoverage(
+  set: MeasuredSet,
+  baseline: MeasuredSet,
+  inventories: readonly Inventory[],
+): CoverageReport {
   const setIndex = aliasIndexOf(set.tree, baseline.tree)
   const baseIndex = baseline.tree === set.tree ? setIndex : aliasIndexOf(baseline.tree, set.tree)
   const byClass = new Map<string, ClassAccumulator>()
@@ -96,7 +100,11 @@ export function measureCoverage(set: MeasuredSet, baseline: MeasuredSet, invento
   return {
     set: summary(set),
     baseline: summary(baseline),
-    inventories: inventories.map((i) => ({ source: i.source, format: i.format, devices: i.devices.reduce((s, d) => s + d.count, 0) })),
+    inventories: inventories.map((i) => ({
+      source: i.source,
+      format: i.format,
+      devices: i.devices.reduce((s, d) => s + d.count, 0),
+    })),
     classes,
   }
 }
@@ -105,7 +113,13 @@ export function measureCoverage(set: MeasuredSet, baseline: MeasuredSet, invento
 export function summary(s: MeasuredSet): SetSummary {
   let moduleBytes = 0
   for (const m of s.modules) moduleBytes += s.tree.modules.get(m)?.bytes ?? 0
-  return { name: s.name, kernel: s.tree.version, modules: s.modules.size, moduleBytes, footprintBytes: s.tree.vmlinuzBytes + moduleBytes }
+  return {
+    name: s.name,
+    kernel: s.tree.version,
+    modules: s.modules.size,
+    moduleBytes,
+    footprintBytes: s.tree.vmlinuzBytes + moduleBytes,
+  }
 }
 
 interface ClassAccumulator {
@@ -120,7 +134,16 @@ interface ClassAccumulator {
 }
 
 function newAccumulator(cls: string): ClassAccumulator {
-  return { class: cls, devices: 0, baselineDriven: 0, covered: 0, undriven: 0, notCovered: new Map(), setModules: new Set(), baselineModules: new Set() }
+  return {
+    class: cls,
+    devices: 0,
+    baselineDriven: 0,
+    covered: 0,
+    undriven: 0,
+    notCovered: new Map(),
+    setModules: new Set(),
+    baselineModules: new Set(),
+  }
 }
 
 // Before Linux 6.11 (bookworm has 6.1), modules.builtin.modinfo carries no device
@@ -142,8 +165,17 @@ function borrowedAliases(tree: DriverIndexes, other: DriverIndexes): ModuleAlias
 }
 
 /** The modules of `s` (or built-in drivers) that drive a device, by its modalias or its PCI id. */
-export function driversIn(index: AliasIndex, dev: Pick<InventoryDevice, 'modalias' | 'pci'>, s: { tree: Pick<KernelTree, 'builtin'>; modules: ReadonlySet<string> }): string[] {
-  const all = dev.modalias !== undefined ? index.modulesForModalias(dev.modalias) : dev.pci ? index.modulesForPci(dev.pci) : new Set<string>()
+export function driversIn(
+  index: AliasIndex,
+  dev: Pick<InventoryDevice, 'modalias' | 'pci'>,
+  s: { tree: Pick<KernelTree, 'builtin'>; modules: ReadonlySet<string> },
+): string[] {
+  const all =
+    dev.modalias !== undefined
+      ? index.modulesForModalias(dev.modalias)
+      : dev.pci
+        ? index.modulesForPci(dev.pci)
+        : new Set<string>()
   return [...all].filter((m) => s.modules.has(m) || s.tree.builtin.has(m))
 }
 

@@ -62,8 +62,20 @@ export function buildElf(sections: readonly FixtureSection[], type = 1): Uint8Ar
  * A loadable-module-shaped ELF: `.modinfo` (name, license, aliases, firmware,
  * depends), exported symbols in __ksymtab_strings, undefined symbols in .symtab.
  */
-export function buildModuleElf(m: { name: string; exports?: string[]; needs?: string[]; aliases?: string[]; firmware?: string[] }): Uint8Array {
-  const info = [`name=${m.name}`, 'license=GPL', 'vermagic=6.1.0-test SMP mod_unload', ...(m.aliases ?? []).map((a) => `alias=${a}`), ...(m.firmware ?? []).map((f) => `firmware=${f}`)]
+export function buildModuleElf(m: {
+  name: string
+  exports?: string[]
+  needs?: string[]
+  aliases?: string[]
+  firmware?: string[]
+}): Uint8Array {
+  const info = [
+    `name=${m.name}`,
+    'license=GPL',
+    'vermagic=6.1.0-test SMP mod_unload',
+    ...(m.aliases ?? []).map((a) => `alias=${a}`),
+    ...(m.firmware ?? []).map((f) => `firmware=${f}`),
+  ]
   const syms = strtab(['', ...(m.needs ?? []), ...(m.exports ?? []).map((e) => `__ksymtab_${e}`)])
   const symtab = new Uint8Array(24 * (1 + (m.needs?.length ?? 0)))
   const sv = new DataView(symtab.buffer)
@@ -75,7 +87,12 @@ export function buildModuleElf(m: { name: string; exports?: string[]; needs?: st
   const enc = new TextEncoder()
   const sections: FixtureSection[] = [
     { name: '.modinfo', type: SHT.progbits, data: enc.encode(info.join('\0') + '\0'), flags: 2n },
-    { name: '__ksymtab_strings', type: SHT.progbits, data: enc.encode((m.exports ?? []).map((e) => e + '\0').join('')), flags: 2n },
+    {
+      name: '__ksymtab_strings',
+      type: SHT.progbits,
+      data: enc.encode((m.exports ?? []).map((e) => e + '\0').join('')),
+      flags: 2n,
+    },
     { name: '.strtab', type: SHT.strtab, data: syms.bytes },
   ]
   sections.push({ name: '.symtab', type: SHT.symtab, data: symtab, link: 3, info: 1, entsize: 24 })
@@ -100,7 +117,12 @@ export function buildVmlinuxElf(names: string[], gplNames: string[] = []): Uint8
   return buildElf(
     [
       { name: '__ksymtab', type: SHT.progbits, data: table(names, base, 0), addr: base },
-      { name: '__ksymtab_gpl', type: SHT.progbits, data: table(gplNames, base + 0x80000n, names.length), addr: base + 0x80000n },
+      {
+        name: '__ksymtab_gpl',
+        type: SHT.progbits,
+        data: table(gplNames, base + 0x80000n, names.length),
+        addr: base + 0x80000n,
+      },
       { name: '__ksymtab_strings', type: SHT.progbits, data: strings.bytes, addr: stringsAddr },
     ],
     2,

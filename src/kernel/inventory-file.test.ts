@@ -27,5 +27,9 @@ test('readInventoryFile() reads and recognises an inventory file', async () => {
 })
 
 test('readInventoryFile() says NOT_FOUND for a file that is not there', async () => {
-  await assert.rejects(readInventoryFile('/nonexistent/lspci.txt'), (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND' && /"\/nonexistent\/lspci\.txt": no such file/.test(e.message))
+  await assert.rejects(
+    readInventoryFile('/nonexistent/lspci.txt'),
+    (e: unknown) =>
+      e instanceof InputError && e.code === 'NOT_FOUND' && /"\/nonexistent\/lspci\.txt": no such file/.test(e.message),
+  )
 })

@@ -22,7 +22,10 @@ export function populationTablePath(): string {
 export async function readInventoryFile(name: string): Promise<Inventory> {
   const file = name === POPULATION ? populationTablePath() : name
   const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('NOT_FOUND', `Cannot read inventory "${file}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`)
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read inventory "${file}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+    )
   })
   return parseInventory(text, file)
 }

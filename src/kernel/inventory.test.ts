@@ -48,7 +48,13 @@ test('parseInventory() reads lspci -nnk with class, ids and subsystem', () => {
   const sata = inv.devices[2]!
   assert.equal(sata.id, 'pci:8086-2922')
   assert.equal(sata.class, 'Storage/ata')
-  assert.deepEqual(sata.pci, { vendor: '8086', device: '2922', classes: [{ base: '01', sub: '06' }], subvendor: '1AF4', subdevice: '1100' })
+  assert.deepEqual(sata.pci, {
+    vendor: '8086',
+    device: '2922',
+    classes: [{ base: '01', sub: '06' }],
+    subvendor: '1AF4',
+    subdevice: '1100',
+  })
   assert.equal(inv.devices[1]!.class, 'Net/ethernet')
   assert.equal(inv.devices[0]!.class, 'Bridge')
 })
@@ -65,38 +71,54 @@ test('parseInventory() reads modaliases, bare or prefixed with their sysfs path,
     'sys.txt',
   )
   assert.equal(inv.format, 'modalias')
-  assert.deepEqual(inv.devices.map((d) => [d.class, d.count]), [['Storage/ata', 1], ['Net/ethernet', 1], ['usb', 2]])
+  assert.deepEqual(
+    inv.devices.map((d) => [d.class, d.count]),
+    [
+      ['Storage/ata', 1],
+      ['Net/ethernet', 1],
+      ['usb', 2],
+    ],
+  )
 })
 
 test('parseInventory() reads the population table by section, with the section class codes', () => {
   const inv = parseInventory(POPULATION, 'pop.md')
   assert.equal(inv.format, 'population')
-  assert.deepEqual(inv.devices.map((d) => [d.id, d.class, d.count]), [
-    ['pci:1022-7901', 'Storage/ata', 20],
-    ['pci:8086-2922', 'Storage/ata', 10],
-    ['pci:10ec-8168', 'Net/ethernet', 70],
-  ])
+  assert.deepEqual(
+    inv.devices.map((d) => [d.id, d.class, d.count]),
+    [
+      ['pci:1022-7901', 'Storage/ata', 20],
+      ['pci:8086-2922', 'Storage/ata', 10],
+      ['pci:10ec-8168', 'Net/ethernet', 70],
+    ],
+  )
   assert.deepEqual(inv.devices[0]!.pci!.classes, [{ base: '01', sub: '06' }])
 })
 
 test('parseInventory() rejects an unknown format with FORMAT_INVENTORY naming the file', () => {
-  assert.throws(() => parseInventory('hello world\nthis is not hardware\n', 'notes.txt'), (e: unknown) => {
-    assert.ok(e instanceof InputError)
-    assert.equal(e.code, 'FORMAT_INVENTORY')
-    assert.equal(e.exitCode, 2)
-    assert.match(e.message, /"notes\.txt": unknown format/)
-    return true
-  })
+  assert.throws(
+    () => parseInventory('hello world\nthis is not hardware\n', 'notes.txt'),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError)
+      assert.equal(e.code, 'FORMAT_INVENTORY')
+      assert.equal(e.exitCode, 2)
+      assert.match(e.message, /"notes\.txt": unknown format/)
+      return true
+    },
+  )
   assert.throws(() => parseInventory('', 'empty.txt'), /"empty\.txt": unknown format/)
 })
 
 test('parseInventory() asks for -nn when lspci output has no numeric ids', () => {
-  assert.throws(() => parseInventory('00:1f.2 SATA controller: Intel Corporation 82801IR SATA Controller (rev 02)\n', 'plain.txt'), (e: unknown) => {
-    assert.ok(e instanceof InputError)
-    assert.equal(e.code, 'FORMAT_INVENTORY')
-    assert.match(e.hint ?? '', /-nn/)
-    return true
-  })
+  assert.throws(
+    () => parseInventory('00:1f.2 SATA controller: Intel Corporation 82801IR SATA Controller (rev 02)\n', 'plain.txt'),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError)
+      assert.equal(e.code, 'FORMAT_INVENTORY')
+      assert.match(e.hint ?? '', /-nn/)
+      return true
+    },
+  )
 })
 
 test('classNameOf() and classCodesOf() map between class codes and population sections', () => {

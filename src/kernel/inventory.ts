@@ -91,12 +91,20 @@ function parseLspci(lines: string[], source: string): InventoryDevice[] {
     if (LSPCI_DEVICE.test(line)) {
       const m = LSPCI_NN.exec(line)
       if (!m) {
-        throw new InputError('FORMAT_INVENTORY', `Cannot read inventory "${source}": line ${i + 1} has no [class] and [vendor:device] codes`, {
-          hint: 'run lspci with -nn (lspci -nnk or lspci -vvnnk)',
-        })
+        throw new InputError(
+          'FORMAT_INVENTORY',
+          `Cannot read inventory "${source}": line ${i + 1} has no [class] and [vendor:device] codes`,
+          {
+            hint: 'run lspci with -nn (lspci -nnk or lspci -vvnnk)',
+          },
+        )
       }
       const [, className, base, sub, name, vendor, device, progIf] = m
-      const code = { base: base!.toUpperCase(), sub: sub!.toUpperCase(), ...(progIf ? { progIf: progIf.toUpperCase() } : {}) }
+      const code = {
+        base: base!.toUpperCase(),
+        sub: sub!.toUpperCase(),
+        ...(progIf ? { progIf: progIf.toUpperCase() } : {}),
+      }
       current = {
         id: `pci:${vendor!.toLowerCase()}-${device!.toLowerCase()}`,
         name: name!.trim() || className!.trim(),
@@ -121,12 +129,19 @@ function parseModaliases(content: string[]): InventoryDevice[] {
     const modalias = MODALIAS_LINE.exec(l.trim())![1]!
     counts.set(modalias, (counts.get(modalias) ?? 0) + 1)
   }
-  return [...counts].map(([modalias, count]) => ({ id: modalias, name: '', class: classOfModalias(modalias), count, modalias }))
+  return [...counts].map(([modalias, count]) => ({
+    id: modalias,
+    name: '',
+    class: classOfModalias(modalias),
+    count,
+    modalias,
+  }))
 }
 
 /** The class of a device from its modalias: PCI by class code, others by bus. */
 export function classOfModalias(modalias: string): string {
-  const pci = /^pci:v[0-9A-F]{8}d[0-9A-F]{8}sv[0-9A-F]{8}sd[0-9A-F]{8}bc([0-9A-F]{2})sc([0-9A-F]{2})i[0-9A-F]{2}$/i.exec(modalias)
+  const pci =
+    /^pci:v[0-9A-F]{8}d[0-9A-F]{8}sv[0-9A-F]{8}sd[0-9A-F]{8}bc([0-9A-F]{2})sc([0-9A-F]{2})i[0-9A-F]{2}$/i.exec(modalias)
   if (pci) return classNameOf(pci[1]!, pci[2]!)
   const colon = modalias.indexOf(':')
   return colon > 0 ? modalias.slice(0, colon) : 'other'

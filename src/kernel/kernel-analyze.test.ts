@@ -21,14 +21,23 @@ test('analyzeKernel() totals module sizes by subsystem and adds vmlinuz to the f
     const a = analyzeKernel(tree)
     const sum = [...tree.modules.values()].reduce((s, m) => s + m.bytes, 0)
     assert.equal(a.moduleBytes, sum)
-    assert.equal(a.subsystems.reduce((s, g) => s + g.bytes, 0), sum)
-    assert.equal(a.subsystems.reduce((s, g) => s + g.modules, 0), 14)
+    assert.equal(
+      a.subsystems.reduce((s, g) => s + g.bytes, 0),
+      sum,
+    )
+    assert.equal(
+      a.subsystems.reduce((s, g) => s + g.modules, 0),
+      14,
+    )
     assert.equal(a.footprintBytes, tree.vmlinuzBytes + tree.treeBytes)
     assert.ok(a.treeBytes > a.moduleBytes, 'the tree also holds the indexes')
     assert.equal(a.pciDriverCount, 9)
     const ata = a.subsystems.find((s) => s.subsystem === 'drivers/ata')!
     assert.equal(ata.modules, 3)
-    assert.deepEqual(a.subsystems.map((s) => s.bytes), [...a.subsystems.map((s) => s.bytes)].sort((x, y) => y - x))
+    assert.deepEqual(
+      a.subsystems.map((s) => s.bytes),
+      [...a.subsystems.map((s) => s.bytes)].sort((x, y) => y - x),
+    )
   } finally {
     await fx.cleanup()
   }

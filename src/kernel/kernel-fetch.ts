@@ -24,16 +24,24 @@ export function debFileName(showOutput: string): string {
   const pkg = field('Package')
   const version = field('Version')
   const arch = field('Architecture')
-  if (!pkg || !version || !arch) throw new InputError('NOT_FOUND', 'Cannot read apt-cache show output: Package, Version or Architecture missing')
+  if (!pkg || !version || !arch)
+    throw new InputError('NOT_FOUND', 'Cannot read apt-cache show output: Package, Version or Architecture missing')
   // apt-get download writes an epoch's colon as %3a.
   return `${pkg}_${version.replace(':', '%3a')}_${arch}.deb`
 }
 
 /** Downloads (or finds in the cache) the .deb of a kernel package; returns its path. */
-export async function fetchKernelPackage(pkg: string, opts: { cacheDir: string; signal?: AbortSignal }): Promise<string> {
-  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(pkg)) throw new InputError('NOT_FOUND', `Cannot fetch kernel package "${pkg}": not a Debian package name`)
+export async function fetchKernelPackage(
+  pkg: string,
+  opts: { cacheDir: string; signal?: AbortSignal },
+): Promise<string> {
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(pkg))
+    throw new InputError('NOT_FOUND', `Cannot fetch kernel package "${pkg}": not a Debian package name`)
   const unknown = (e: unknown) =>
-    new InputError('NOT_FOUND', `Cannot fetch kernel package "${pkg}": apt does not know it`, { hint: 'run apt-get update, or check the name', cause: e })
+    new InputError('NOT_FOUND', `Cannot fetch kernel package "${pkg}": apt does not know it`, {
+      hint: 'run apt-get update, or check the name',
+      cause: e,
+    })
   let versioned: string
   let file: string
   let version: string
@@ -49,10 +57,24 @@ export async function fetchKernelPackage(pkg: string, opts: { cacheDir: string; 
   const debs = path.join(opts.cacheDir, 'debs')
   await fs.mkdir(debs, { recursive: true })
   const target = path.join(debs, file)
-  if (await fs.access(target).then(() => true, () => false)) return target
+  if (
+    await fs.access(target).then(
+      () => true,
+      () => false,
+    )
+  )
+    return target
   await run(aptGetDownloadArgv(versioned, version), { cwd: debs, signal: opts.signal })
-  if (!(await fs.access(target).then(() => true, () => false))) {
-    throw new HwimageError('NETWORK', `Cannot fetch kernel package "${versioned}": apt-get download did not write ${file}`)
+  if (
+    !(await fs.access(target).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new HwimageError(
+      'NETWORK',
+      `Cannot fetch kernel package "${versioned}": apt-get download did not write ${file}`,
+    )
   }
   return target
 }

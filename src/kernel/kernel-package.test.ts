@@ -59,7 +59,10 @@ test('openKernel() unpacks a .deb once into the cache and reuses it', async () =
   const pkg = path.join(tmp, 'pkgroot')
   await fs.cp(fx.root, pkg, { recursive: true })
   await fs.mkdir(path.join(pkg, 'DEBIAN'))
-  await fs.writeFile(path.join(pkg, 'DEBIAN', 'control'), 'Package: linux-image-test\nVersion: 1\nArchitecture: amd64\nMaintainer: t <t@example.org>\nDescription: test\n')
+  await fs.writeFile(
+    path.join(pkg, 'DEBIAN', 'control'),
+    'Package: linux-image-test\nVersion: 1\nArchitecture: amd64\nMaintainer: t <t@example.org>\nDescription: test\n',
+  )
   const deb = path.join(tmp, 'linux-image-test_1_amd64.deb')
   await run(['dpkg-deb', '--root-owner-group', '-Zxz', '-b', pkg, deb])
   const cache = path.join(tmp, 'cache')
@@ -83,16 +86,27 @@ test('openKernel() names a kernel that does not exist', async () => {
 test('openKernel() rejects a file that is not a Debian package, and a corrupt one, with FORMAT_KERNEL', async () => {
   const text = path.join(tmp, 'kernel.deb')
   await fs.writeFile(text, 'this is not a package\n')
-  await assert.rejects(openKernel(text, { cacheDir: tmp }), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_KERNEL' && /kernel\.deb.*not a Debian package/.test(e.message))
+  await assert.rejects(
+    openKernel(text, { cacheDir: tmp }),
+    (e: unknown) =>
+      e instanceof InputError && e.code === 'FORMAT_KERNEL' && /kernel\.deb.*not a Debian package/.test(e.message),
+  )
   const corrupt = path.join(tmp, 'corrupt.deb')
   await fs.writeFile(corrupt, '!<arch>\ngarbage that dpkg-deb cannot read')
-  await assert.rejects(openKernel(corrupt, { cacheDir: tmp }), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_KERNEL' && /corrupt\.deb.*cannot unpack/.test(e.message))
+  await assert.rejects(
+    openKernel(corrupt, { cacheDir: tmp }),
+    (e: unknown) =>
+      e instanceof InputError && e.code === 'FORMAT_KERNEL' && /corrupt\.deb.*cannot unpack/.test(e.message),
+  )
 })
 
 test('openKernel() rejects a tree without lib/modules, and one with two kernels', async () => {
   const empty = path.join(tmp, 'empty-root')
   await fs.mkdir(empty, { recursive: true })
-  await assert.rejects(openKernel(empty, { cacheDir: tmp }), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_KERNEL' && /no lib\/modules/.test(e.message))
+  await assert.rejects(
+    openKernel(empty, { cacheDir: tmp }),
+    (e: unknown) => e instanceof InputError && e.code === 'FORMAT_KERNEL' && /no lib\/modules/.test(e.message),
+  )
   const two = path.join(tmp, 'two-root')
   await fs.mkdir(path.join(two, 'lib', 'modules', '6.1.0-a'), { recursive: true })
   await fs.mkdir(path.join(two, 'lib', 'modules', '6.1.0-b'), { recursive: true })
@@ -103,7 +117,11 @@ test('openKernel() reports a module that modules.dep lists but the tree lacks', 
   const broken = await makeKernelFixture()
   try {
     await fs.rm(path.join(broken.modulesDir, 'kernel/fs/ext4/ext4.ko'))
-    await assert.rejects(openKernel(broken.root, { cacheDir: tmp }), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_KERNEL' && /kernel\/fs\/ext4\/ext4\.ko/.test(e.message))
+    await assert.rejects(
+      openKernel(broken.root, { cacheDir: tmp }),
+      (e: unknown) =>
+        e instanceof InputError && e.code === 'FORMAT_KERNEL' && /kernel\/fs\/ext4\/ext4\.ko/.test(e.message),
+    )
   } finally {
     await broken.cleanup()
   }

@@ -82,14 +82,18 @@ export async function openKernel(source: string, opts: OpenKernelOptions = {}): 
     const deb = await fetchKernelPackage(source.slice(4), { cacheDir, signal: opts.signal })
     return await openDeb(deb, cacheDir, opts.signal)
   }
-  let st
+  let st: Awaited<ReturnType<typeof fs.stat>>
   try {
     st = await fs.stat(source)
   } catch (e) {
-    throw new InputError('NOT_FOUND', `Cannot read kernel "${source}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, {
-      hint: 'give a linux-image .deb, an unpacked tree, or apt:linux-image-amd64',
-      cause: e,
-    })
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read kernel "${source}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      {
+        hint: 'give a linux-image .deb, an unpacked tree, or apt:linux-image-amd64',
+        cause: e,
+      },
+    )
   }
   if (st.isDirectory()) return await openTree(source, source, opts.signal)
   return await openDeb(source, cacheDir, opts.signal)
@@ -104,7 +108,10 @@ async function openDeb(deb: string, cacheDir: string, signal?: AbortSignal): Pro
     await fh.close()
   }
   if (Buffer.from(head).toString('latin1') !== '!<arch>\n') {
-    throw new InputError('FORMAT_KERNEL', `Cannot read kernel package "${deb}": not a Debian package (no ar archive header)`)
+    throw new InputError(
+      'FORMAT_KERNEL',
+      `Cannot read kernel package "${deb}": not a Debian package (no ar archive header)`,
+    )
   }
   const digest = await sha256File(deb)
   const base = path.basename(deb).replace(/\.deb$/, '')
@@ -119,18 +126,22 @@ async function openDeb(deb: string, cacheDir: string, signal?: AbortSignal): Pro
         await run(dpkgDebExtractArgv(deb, tmp), { signal })
       } catch (e) {
         if (e instanceof HwimageError && e.code === 'TOOL_FAILED') {
-          throw new InputError('FORMAT_KERNEL', `Cannot read kernel package "${deb}": dpkg-deb cannot unpack it`, { cause: e })
+          throw new InputError('FORMAT_KERNEL', `Cannot read kernel package "${deb}": dpkg-deb cannot unpack it`, {
+            cause: e,
+          })
         }
         throw e
       }
       const { version, modulesDir } = await findModulesDir(tmp, deb)
       // Debian's packages carry no indexes (postinst runs depmod); make them once here.
-      if (!(await exists(path.join(modulesDir, 'modules.dep')))) await run(depmodArgv({ baseDir: tmp, version }), { signal })
+      if (!(await exists(path.join(modulesDir, 'modules.dep'))))
+        await run(depmodArgv({ baseDir: tmp, version }), { signal })
       await fs.writeFile(path.join(tmp, '.hwimage-unpacked'), `${deb}\n${digest}\n`)
       // The target only ever appears whole, by this rename, so an existing one is complete.
       await fs.rename(tmp, target).catch(async (e: NodeJS.ErrnoException) => {
         // Another hwimage unpacked the same package meanwhile: use its copy.
-        if ((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && (await exists(stamp))) await fs.rm(tmp, { recursive: true, force: true })
+        if ((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && (await exists(stamp)))
+          await fs.rm(tmp, { recursive: true, force: true })
         else throw e
       })
     } catch (e) {
@@ -158,7 +169,13 @@ async function openTree(dir: string, source: string, signal?: AbortSignal): Prom
   }
 }
 
-async function readTree(source: string, root: string | null, modulesDir: string, indexDir: string, version: string): Promise<KernelTree> {
+async function readTree(
+  source: string,
+  root: string | null,
+  modulesDir: string,
+  indexDir: string,
+  version: string,
+): Promise<KernelTree> {
   const read = (name: string) => fs.readFile(path.join(indexDir, name), 'utf8').catch(() => '')
   const deps = parseModulesDep(await read('modules.dep'))
   const aliases = parseModulesAlias(await read('modules.alias'))
@@ -210,8 +227,12 @@ async function readTree(source: string, root: string | null, modulesDir: string,
 }
 
 /** Finds lib/modules/<version> in an image root, or accepts the modules directory itself. */
-async function findModulesDir(dir: string, source: string): Promise<{ root: string | null; modulesDir: string; version: string }> {
-  const looksLikeModulesDir = (await exists(path.join(dir, 'modules.order'))) || (await exists(path.join(dir, 'kernel')))
+async function findModulesDir(
+  dir: string,
+  source: string,
+): Promise<{ root: string | null; modulesDir: string; version: string }> {
+  const looksLikeModulesDir =
+    (await exists(path.join(dir, 'modules.order'))) || (await exists(path.join(dir, 'kernel')))
   if (looksLikeModulesDir) {
     const abs = path.resolve(dir)
     const parent = path.dirname(abs)
@@ -223,11 +244,16 @@ async function findModulesDir(dir: string, source: string): Promise<{ root: stri
   for (const rel of ['lib/modules', 'usr/lib/modules']) {
     const base = path.join(dir, rel)
     const versions = await fs.readdir(base).catch(() => [] as string[])
-    if (versions.length === 1) return { root: path.resolve(dir), modulesDir: path.resolve(base, versions[0]!), version: versions[0]! }
+    if (versions.length === 1)
+      return { root: path.resolve(dir), modulesDir: path.resolve(base, versions[0]!), version: versions[0]! }
     if (versions.length > 1) {
-      throw new InputError('FORMAT_KERNEL', `Cannot read kernel "${source}": it holds ${versions.length} kernels (${versions.join(', ')})`, {
-        hint: `name one directory: ${path.join(base, versions[0]!)}`,
-      })
+      throw new InputError(
+        'FORMAT_KERNEL',
+        `Cannot read kernel "${source}": it holds ${versions.length} kernels (${versions.join(', ')})`,
+        {
+          hint: `name one directory: ${path.join(base, versions[0]!)}`,
+        },
+      )
     }
   }
   throw new InputError('FORMAT_KERNEL', `Cannot read kernel "${source}": no lib/modules/<version> in it`, {

@@ -15,8 +15,11 @@ before(async () => {
 })
 after(() => fx.cleanup())
 
-test('kernelSystemMap() reads the exports out of vmlinuz when System.map is Debian\'s stub', async () => {
-  assert.equal(await kernelSystemMap(tree), '0000000000000000 R __ksymtab___kmalloc\n0000000000000000 R __ksymtab_kmalloc\n0000000000000000 R __ksymtab_printk\n')
+test("kernelSystemMap() reads the exports out of vmlinuz when System.map is Debian's stub", async () => {
+  assert.equal(
+    await kernelSystemMap(tree),
+    '0000000000000000 R __ksymtab___kmalloc\n0000000000000000 R __ksymtab_kmalloc\n0000000000000000 R __ksymtab_printk\n',
+  )
 })
 
 test('findUnresolvedSymbols() finds nothing in a set closed under its dependencies', async () => {
@@ -47,7 +50,10 @@ test('kernelSystemMap() needs vmlinuz or a real System.map', async () => {
   await assert.rejects(kernelSystemMap(t), (e: unknown) => e instanceof InputError && e.code === 'FORMAT_KERNEL')
   const real = await makeKernelFixture()
   try {
-    await fs.writeFile(path.join(real.root, 'boot', `System.map-${real.version}`), 'ffffffff81000000 r __ksymtab_printk\n')
+    await fs.writeFile(
+      path.join(real.root, 'boot', `System.map-${real.version}`),
+      'ffffffff81000000 r __ksymtab_printk\n',
+    )
     assert.match(await kernelSystemMap(await openKernel(real.root)), /^ffffffff81000000 r __ksymtab_printk$/m)
   } finally {
     await real.cleanup()
@@ -55,7 +61,10 @@ test('kernelSystemMap() needs vmlinuz or a real System.map', async () => {
 })
 
 test('parseDepmodUnresolved() reads depmod -e warnings', () => {
-  assert.deepEqual(parseDepmodUnresolved('depmod: WARNING: /x/lib/modules/v/kernel/drivers/ata/ahci.ko.xz needs unknown symbol ahci_ops\ndepmod: WARNING: could not open modules.order\n'), [
-    { module: 'ahci', symbol: 'ahci_ops' },
-  ])
+  assert.deepEqual(
+    parseDepmodUnresolved(
+      'depmod: WARNING: /x/lib/modules/v/kernel/drivers/ata/ahci.ko.xz needs unknown symbol ahci_ops\ndepmod: WARNING: could not open modules.order\n',
+    ),
+    [{ module: 'ahci', symbol: 'ahci_ops' }],
+  )
 })

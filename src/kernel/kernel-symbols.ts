@@ -23,7 +23,8 @@ export interface UnresolvedSymbol {
 /** Parses depmod -e warnings: `depmod: WARNING: /…/x.ko needs unknown symbol Y`. */
 export function parseDepmodUnresolved(stderr: string): UnresolvedSymbol[] {
   const out: UnresolvedSymbol[] = []
-  for (const m of stderr.matchAll(/WARNING: (\S+) needs unknown symbol (\S+)/g)) out.push({ module: moduleNameOf(m[1]!), symbol: m[2]! })
+  for (const m of stderr.matchAll(/WARNING: (\S+) needs unknown symbol (\S+)/g))
+    out.push({ module: moduleNameOf(m[1]!), symbol: m[2]! })
   return out
 }
 
@@ -34,14 +35,21 @@ export async function kernelSystemMap(tree: KernelTree, opts: { signal?: AbortSi
     if (real.includes(' __ksymtab_')) return real // a real map (not Debian's one-line stub)
   }
   if (!tree.vmlinuzPath) {
-    throw new InputError('FORMAT_KERNEL', `Cannot check symbols of kernel ${tree.version}: it has neither vmlinuz nor a System.map`, {
-      hint: 'give the image root or the .deb, not only lib/modules/<version>',
-    })
+    throw new InputError(
+      'FORMAT_KERNEL',
+      `Cannot check symbols of kernel ${tree.version}: it has neither vmlinuz nor a System.map`,
+      {
+        hint: 'give the image root or the .deb, not only lib/modules/<version>',
+      },
+    )
   }
   const image = new Uint8Array(await fs.readFile(tree.vmlinuzPath))
   const payload = locateBzImagePayload(image, tree.vmlinuzPath)
   if (payload.compression !== 'xz' && payload.compression !== 'zstd' && payload.compression !== 'gzip') {
-    throw new InputError('FORMAT_KERNEL', `Cannot read ${tree.vmlinuzPath}: its ${payload.compression} payload is not supported (xz, zstd, gzip are)`)
+    throw new InputError(
+      'FORMAT_KERNEL',
+      `Cannot read ${tree.vmlinuzPath}: its ${payload.compression} payload is not supported (xz, zstd, gzip are)`,
+    )
   }
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hwimage-vmlinux-'))
   try {
@@ -49,7 +57,10 @@ export async function kernelSystemMap(tree: KernelTree, opts: { signal?: AbortSi
     const packed = path.join(dir, `vmlinux${ext}`)
     await fs.writeFile(packed, image.subarray(payload.offset, payload.offset + payload.length))
     // gzip exits 2 for "trailing garbage ignored"; the 4-byte size is already cut, but padding may follow.
-    await run(decompressArgv(payload.compression, packed), { signal: opts.signal, okStatus: payload.compression === 'gzip' ? [0, 2] : [0] })
+    await run(decompressArgv(payload.compression, packed), {
+      signal: opts.signal,
+      okStatus: payload.compression === 'gzip' ? [0, 2] : [0],
+    })
     const elf = new Uint8Array(await fs.readFile(path.join(dir, 'vmlinux')))
     return renderSystemMap(exportedSymbols(elf, `vmlinux in ${tree.vmlinuzPath}`))
   } finally {
@@ -58,7 +69,11 @@ export async function kernelSystemMap(tree: KernelTree, opts: { signal?: AbortSi
 }
 
 /** Runs depmod -e over exactly `modules` and returns the symbols they need that nothing exports. */
-export async function findUnresolvedSymbols(tree: KernelTree, modules: Iterable<string>, opts: { signal?: AbortSignal; systemMap?: string } = {}): Promise<UnresolvedSymbol[]> {
+export async function findUnresolvedSymbols(
+  tree: KernelTree,
+  modules: Iterable<string>,
+  opts: { signal?: AbortSignal; systemMap?: string } = {},
+): Promise<UnresolvedSymbol[]> {
   const systemMap = opts.systemMap ?? (await kernelSystemMap(tree, opts))
   const shadow = await fs.mkdtemp(path.join(os.tmpdir(), 'hwimage-symbols-'))
   try {
@@ -73,11 +88,19 @@ export async function findUnresolvedSymbols(tree: KernelTree, modules: Iterable<
     await fs.mkdir(dir, { recursive: true })
     for (const index of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
       const from = path.join(tree.modulesDir, index)
-      if (await fs.access(from).then(() => true, () => false)) await fs.symlink(from, path.join(dir, index))
+      if (
+        await fs.access(from).then(
+          () => true,
+          () => false,
+        )
+      )
+        await fs.symlink(from, path.join(dir, index))
     }
     const mapFile = path.join(shadow, 'System.map')
     await fs.writeFile(mapFile, systemMap)
-    const r = await run(depmodArgv({ baseDir: shadow, version: tree.version, errsyms: true, systemMap: mapFile }), { signal: opts.signal })
+    const r = await run(depmodArgv({ baseDir: shadow, version: tree.version, errsyms: true, systemMap: mapFile }), {
+      signal: opts.signal,
+    })
     return parseDepmodUnresolved(r.stderr)
   } finally {
     await fs.rm(shadow, { recursive: true, force: true })

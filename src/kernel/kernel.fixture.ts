@@ -24,17 +24,74 @@ export interface FixtureModule {
 /** The default fixture: libraries and drivers in the directories the policies look at. */
 export const FIXTURE_MODULES: FixtureModule[] = [
   { path: 'kernel/drivers/scsi/scsi_mod.ko', exports: ['scsi_host_alloc'], needs: ['printk'], pad: 3000 },
-  { path: 'kernel/drivers/ata/libata.ko', exports: ['ata_host_activate'], needs: ['printk', 'scsi_host_alloc'], pad: 5000 },
-  { path: 'kernel/drivers/ata/ahci.ko', needs: ['ata_host_activate'], aliases: ['pci:v*d*sv*sd*bc01sc06i01*', 'pci:v00008086d00002922sv*sd*bc*sc*i*'], pad: 2000 },
-  { path: 'kernel/drivers/ata/pata_acpi.ko', needs: ['ata_host_activate'], aliases: ['pci:v*d*sv*sd*bc01sc01i*'], pad: 500 },
-  { path: 'kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko', needs: ['printk'], aliases: ['pci:v00008086d000010D3sv*sd*bc*sc*i*'], pad: 4000 },
-  { path: 'kernel/drivers/net/ethernet/realtek/r8169.ko', needs: ['printk'], aliases: ['pci:v000010ECd00008168sv*sd*bc*sc*i*'], firmware: ['rtl_nic/rtl8168g-2.fw', 'rtl_nic/rtl8168h-2.fw'], pad: 3000 },
-  { path: 'kernel/drivers/net/ethernet/realtek/8139too.ko', needs: ['printk'], aliases: ['pci:v000010ECd00008139sv*sd*bc*sc*i*'], pad: 1000 },
-  { path: 'kernel/drivers/net/ethernet/sfc/sfc.ko', needs: ['printk'], aliases: ['pci:v00001924d00000803sv*sd*bc*sc*i*'], pad: 9000 },
-  { path: 'kernel/drivers/net/wireless/intel/iwlwifi/iwlwifi.ko', needs: ['printk'], aliases: ['pci:v00008086d00002723sv*sd*bc*sc*i*'], firmware: ['iwlwifi-cc-a0-72.ucode'], pad: 8000 },
-  { path: 'kernel/drivers/usb/host/xhci-pci.ko', needs: ['printk'], aliases: ['pci:v*d*sv*sd*bc0Csc03i30*'], pad: 1500 },
-  { path: 'kernel/drivers/usb/storage/usb-storage.ko', needs: ['printk', 'scsi_host_alloc'], aliases: ['usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*'], pad: 1200 },
-  { path: 'kernel/sound/pci/hda/snd-hda-intel.ko', needs: ['printk'], aliases: ['pci:v00008086d00001E20sv*sd*bc*sc*i*'], pad: 6000 },
+  {
+    path: 'kernel/drivers/ata/libata.ko',
+    exports: ['ata_host_activate'],
+    needs: ['printk', 'scsi_host_alloc'],
+    pad: 5000,
+  },
+  {
+    path: 'kernel/drivers/ata/ahci.ko',
+    needs: ['ata_host_activate'],
+    aliases: ['pci:v*d*sv*sd*bc01sc06i01*', 'pci:v00008086d00002922sv*sd*bc*sc*i*'],
+    pad: 2000,
+  },
+  {
+    path: 'kernel/drivers/ata/pata_acpi.ko',
+    needs: ['ata_host_activate'],
+    aliases: ['pci:v*d*sv*sd*bc01sc01i*'],
+    pad: 500,
+  },
+  {
+    path: 'kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko',
+    needs: ['printk'],
+    aliases: ['pci:v00008086d000010D3sv*sd*bc*sc*i*'],
+    pad: 4000,
+  },
+  {
+    path: 'kernel/drivers/net/ethernet/realtek/r8169.ko',
+    needs: ['printk'],
+    aliases: ['pci:v000010ECd00008168sv*sd*bc*sc*i*'],
+    firmware: ['rtl_nic/rtl8168g-2.fw', 'rtl_nic/rtl8168h-2.fw'],
+    pad: 3000,
+  },
+  {
+    path: 'kernel/drivers/net/ethernet/realtek/8139too.ko',
+    needs: ['printk'],
+    aliases: ['pci:v000010ECd00008139sv*sd*bc*sc*i*'],
+    pad: 1000,
+  },
+  {
+    path: 'kernel/drivers/net/ethernet/sfc/sfc.ko',
+    needs: ['printk'],
+    aliases: ['pci:v00001924d00000803sv*sd*bc*sc*i*'],
+    pad: 9000,
+  },
+  {
+    path: 'kernel/drivers/net/wireless/intel/iwlwifi/iwlwifi.ko',
+    needs: ['printk'],
+    aliases: ['pci:v00008086d00002723sv*sd*bc*sc*i*'],
+    firmware: ['iwlwifi-cc-a0-72.ucode'],
+    pad: 8000,
+  },
+  {
+    path: 'kernel/drivers/usb/host/xhci-pci.ko',
+    needs: ['printk'],
+    aliases: ['pci:v*d*sv*sd*bc0Csc03i30*'],
+    pad: 1500,
+  },
+  {
+    path: 'kernel/drivers/usb/storage/usb-storage.ko',
+    needs: ['printk', 'scsi_host_alloc'],
+    aliases: ['usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*'],
+    pad: 1200,
+  },
+  {
+    path: 'kernel/sound/pci/hda/snd-hda-intel.ko',
+    needs: ['printk'],
+    aliases: ['pci:v00008086d00001E20sv*sd*bc*sc*i*'],
+    pad: 6000,
+  },
   { path: 'kernel/fs/ext4/ext4.ko', exports: ['ext4_thing'], needs: ['printk'], aliases: ['fs-ext4'], pad: 7000 },
   { path: 'kernel/fs/ext4/ext4-extra.ko', name: 'ext4_extra', needs: ['ext4_thing'], pad: 100 },
 ]
@@ -49,7 +106,9 @@ export interface KernelFixture {
 }
 
 /** Writes a fixture kernel into a new temporary directory; runs depmod unless told not to. */
-export async function makeKernelFixture(opts: { modules?: FixtureModule[]; kernelExports?: string[]; depmod?: boolean; version?: string } = {}): Promise<KernelFixture> {
+export async function makeKernelFixture(
+  opts: { modules?: FixtureModule[]; kernelExports?: string[]; depmod?: boolean; version?: string } = {},
+): Promise<KernelFixture> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'hwimage-kernel-fixture-'))
   const version = opts.version ?? '6.1.0-test-amd64'
   const modulesDir = path.join(root, 'lib', 'modules', version)
@@ -65,11 +124,26 @@ export async function makeKernelFixture(opts: { modules?: FixtureModule[]; kerne
     await fs.writeFile(file, padded)
   }
   await fs.writeFile(path.join(modulesDir, 'modules.order'), modules.map((m) => m.path).join('\n') + '\n')
-  await fs.writeFile(path.join(modulesDir, 'modules.builtin'), 'kernel/drivers/usb/host/ehci-hcd.ko\nkernel/fs/nls/nls_base.ko\n')
-  await fs.writeFile(path.join(modulesDir, 'modules.builtin.modinfo'), 'ehci_hcd.license=GPL\0ehci_hcd.alias=pci:v*d*sv*sd*bc0Csc03i20*\0nls_base.license=GPL\0')
-  await fs.writeFile(path.join(root, 'boot', `vmlinuz-${version}`), await buildBzImage(buildVmlinuxElf(opts.kernelExports ?? ['printk', 'kmalloc'], ['__kmalloc'])))
-  await fs.writeFile(path.join(root, 'boot', `System.map-${version}`), 'ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n')
-  await fs.writeFile(path.join(root, 'boot', `config-${version}`), 'CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_XZ=y\n')
+  await fs.writeFile(
+    path.join(modulesDir, 'modules.builtin'),
+    'kernel/drivers/usb/host/ehci-hcd.ko\nkernel/fs/nls/nls_base.ko\n',
+  )
+  await fs.writeFile(
+    path.join(modulesDir, 'modules.builtin.modinfo'),
+    'ehci_hcd.license=GPL\0ehci_hcd.alias=pci:v*d*sv*sd*bc0Csc03i20*\0nls_base.license=GPL\0',
+  )
+  await fs.writeFile(
+    path.join(root, 'boot', `vmlinuz-${version}`),
+    await buildBzImage(buildVmlinuxElf(opts.kernelExports ?? ['printk', 'kmalloc'], ['__kmalloc'])),
+  )
+  await fs.writeFile(
+    path.join(root, 'boot', `System.map-${version}`),
+    'ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n',
+  )
+  await fs.writeFile(
+    path.join(root, 'boot', `config-${version}`),
+    'CONFIG_FW_LOADER_COMPRESS=y\nCONFIG_FW_LOADER_COMPRESS_XZ=y\n',
+  )
   if (opts.depmod !== false) await run(['depmod', '-b', root, version])
   return { root, version, modulesDir, cleanup: () => fs.rm(root, { recursive: true, force: true }) }
 }

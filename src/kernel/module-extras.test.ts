@@ -7,7 +7,13 @@ import path from 'node:path'
 import { moduleExtrasFromSpec, readModuleExtras } from './module-extras.js'
 
 test('moduleExtrasFromSpec() reads kernel.modules and leaves the rest of the spec alone', () => {
-  assert.deepEqual(moduleExtrasFromSpec({ name: 'x', kernel: { flavor: 'server', modules: { add: ['hfi1'], remove: ['cifs'] } } }, 's.yaml'), { add: ['hfi1'], remove: ['cifs'] })
+  assert.deepEqual(
+    moduleExtrasFromSpec(
+      { name: 'x', kernel: { flavor: 'server', modules: { add: ['hfi1'], remove: ['cifs'] } } },
+      's.yaml',
+    ),
+    { add: ['hfi1'], remove: ['cifs'] },
+  )
   assert.deepEqual(moduleExtrasFromSpec({ name: 'x' }, 's.yaml'), { add: [], remove: [] })
   assert.deepEqual(moduleExtrasFromSpec(null, 's.yaml'), { add: [], remove: [] })
 })
@@ -17,12 +23,15 @@ test('moduleExtrasFromSpec() names the field that is wrong', () => {
     [{ kernel: { modules: { add: 'hfi1' } } }, 'kernel.modules.add'],
     [{ kernel: { modules: { drop: ['x'] } } }, 'kernel.modules'],
   ] as const) {
-    assert.throws(() => moduleExtrasFromSpec(spec, 's.yaml'), (e: unknown) => {
-      assert.ok(e instanceof InputError)
-      assert.equal(e.code, 'SPEC_INVALID')
-      assert.ok(e.message.startsWith(`Cannot read spec "s.yaml": ${field}:`), e.message)
-      return true
-    })
+    assert.throws(
+      () => moduleExtrasFromSpec(spec, 's.yaml'),
+      (e: unknown) => {
+        assert.ok(e instanceof InputError)
+        assert.equal(e.code, 'SPEC_INVALID')
+        assert.ok(e.message.startsWith(`Cannot read spec "s.yaml": ${field}:`), e.message)
+        return true
+      },
+    )
   }
 })
 
@@ -34,8 +43,15 @@ test('readModuleExtras() reads kernel.modules from a spec file, naming the file 
     assert.deepEqual(await readModuleExtras(spec), { add: ['hfi1'], remove: [] })
     const bad = path.join(dir, 'bad.yaml')
     await fs.writeFile(bad, 'a: [\n')
-    await assert.rejects(readModuleExtras(bad), (e: unknown) => e instanceof InputError && e.code === 'SPEC_INVALID' && e.message.startsWith(`Cannot read spec "${bad}": `))
-    await assert.rejects(readModuleExtras(path.join(dir, 'none.yaml')), (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND' && /no such file/.test(e.message))
+    await assert.rejects(
+      readModuleExtras(bad),
+      (e: unknown) =>
+        e instanceof InputError && e.code === 'SPEC_INVALID' && e.message.startsWith(`Cannot read spec "${bad}": `),
+    )
+    await assert.rejects(
+      readModuleExtras(path.join(dir, 'none.yaml')),
+      (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND' && /no such file/.test(e.message),
+    )
   } finally {
     await fs.rm(dir, { recursive: true, force: true })
   }

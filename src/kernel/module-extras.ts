@@ -43,7 +43,9 @@ export async function readModuleExtras(file: string): Promise<ModuleExtras> {
   try {
     doc = parseYaml(text)
   } catch (e) {
-    throw new InputError('SPEC_INVALID', `Cannot read spec "${file}": ${(e as Error).message.split('\n')[0]}`, { cause: e })
+    throw new InputError('SPEC_INVALID', `Cannot read spec "${file}": ${(e as Error).message.split('\n')[0]}`, {
+      cause: e,
+    })
   }
   return moduleExtrasFromSpec(doc, file)
 }

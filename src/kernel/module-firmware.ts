@@ -30,7 +30,11 @@ export function parseModinfoFirmware(output: string): Map<string, string[]> {
 }
 
 /** The firmware each module of a set asks for, read with modinfo (modules asking for none are left out). */
-export async function moduleFirmware(tree: KernelTree, modules: Iterable<string>, opts: { signal?: AbortSignal } = {}): Promise<Map<string, string[]>> {
+export async function moduleFirmware(
+  tree: KernelTree,
+  modules: Iterable<string>,
+  opts: { signal?: AbortSignal } = {},
+): Promise<Map<string, string[]>> {
   const files = [...modules].flatMap((n) => {
     const m = tree.modules.get(n)
     return m ? [path.join(tree.modulesDir, m.path)] : []
@@ -44,8 +48,18 @@ export async function moduleFirmware(tree: KernelTree, modules: Iterable<string>
 }
 
 /** The firmware names not found under an image root, as the kernel would search for them. */
-export async function missingFirmware(names: Iterable<string>, imageRoot: string, version: string, compressed: readonly string[] = ['.xz']): Promise<string[]> {
-  const dirs = ['lib/firmware/updates/' + version, 'lib/firmware/updates', 'lib/firmware/' + version, 'lib/firmware'].map((d) => path.join(imageRoot, d))
+export async function missingFirmware(
+  names: Iterable<string>,
+  imageRoot: string,
+  version: string,
+  compressed: readonly string[] = ['.xz'],
+): Promise<string[]> {
+  const dirs = [
+    'lib/firmware/updates/' + version,
+    'lib/firmware/updates',
+    'lib/firmware/' + version,
+    'lib/firmware',
+  ].map((d) => path.join(imageRoot, d))
   const missing: string[] = []
   for (const name of new Set(names)) {
     let found = false
@@ -54,10 +68,18 @@ export async function missingFirmware(names: Iterable<string>, imageRoot: string
         const parent = path.join(dir, path.dirname(name))
         const re = globToRegExp(path.basename(name))
         const entries = await fs.readdir(parent).catch(() => [] as string[])
-        found = entries.some((e) => re.test(e) || compressed.some((c) => e.endsWith(c) && re.test(e.slice(0, -c.length))))
+        found = entries.some(
+          (e) => re.test(e) || compressed.some((c) => e.endsWith(c) && re.test(e.slice(0, -c.length))),
+        )
       } else {
         for (const suffix of ['', ...compressed]) {
-          if (await fs.access(path.join(dir, name + suffix)).then(() => true, () => false)) found = true
+          if (
+            await fs.access(path.join(dir, name + suffix)).then(
+              () => true,
+              () => false,
+            )
+          )
+            found = true
         }
       }
       if (found) break

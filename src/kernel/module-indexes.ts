@@ -61,7 +61,8 @@ export function parseModulesSoftdep(text: string, file = 'modules.softdep'): Map
   const out = new Map<string, SoftDeps>()
   forEachLine(text, (line, n) => {
     const parts = line.split(/\s+/)
-    if (parts[0] !== 'softdep' || parts.length < 2) throw badLine(file, n, line, 'expected "softdep MODULE pre: … post: …"')
+    if (parts[0] !== 'softdep' || parts.length < 2)
+      throw badLine(file, n, line, 'expected "softdep MODULE pre: … post: …"')
     const name = normaliseModuleName(parts[1]!)
     const entry = out.get(name) ?? { pre: [], post: [] }
     let mode: 'none' | 'pre' | 'post' = 'none'

@@ -32,10 +32,20 @@ for (const compression of ['xz', 'zstd'] as const) {
       // Directories left empty are gone; modules.order lists only what is kept.
       await assert.rejects(fs.stat(path.join(fx.modulesDir, 'kernel/sound')))
       const order = (await fs.readFile(path.join(fx.modulesDir, 'modules.order'), 'utf8')).trim().split('\n')
-      assert.deepEqual(order, ['kernel/drivers/scsi/scsi_mod.ko', 'kernel/drivers/ata/libata.ko', 'kernel/drivers/ata/ahci.ko', 'kernel/drivers/net/ethernet/realtek/r8169.ko'])
+      assert.deepEqual(order, [
+        'kernel/drivers/scsi/scsi_mod.ko',
+        'kernel/drivers/ata/libata.ko',
+        'kernel/drivers/ata/ahci.ko',
+        'kernel/drivers/net/ethernet/realtek/r8169.ko',
+      ])
       assert.equal(r.treeBytes, await regularFileBytes(fx.modulesDir))
       assert.equal(r.footprintBytes, r.treeBytes + r.vmlinuzBytes)
-      const modinfo = await run(['modinfo', '-F', 'firmware', path.join(fx.modulesDir, `kernel/drivers/net/ethernet/realtek/r8169.ko${ext}`)])
+      const modinfo = await run([
+        'modinfo',
+        '-F',
+        'firmware',
+        path.join(fx.modulesDir, `kernel/drivers/net/ethernet/realtek/r8169.ko${ext}`),
+      ])
       assert.equal(modinfo.stdout, 'rtl_nic/rtl8168g-2.fw\nrtl_nic/rtl8168h-2.fw\n')
     } finally {
       await fx.cleanup()
@@ -57,7 +67,10 @@ test('pruneModuleTree() with no compression only deletes', async () => {
 test('pruneModuleTree() refuses to keep modules the tree does not have, before deleting anything', async () => {
   const fx = await makeKernelFixture()
   try {
-    await assert.rejects(pruneModuleTree(fx.root, fx.version, new Set(['ahci', 'nonesuch'])), (e: unknown) => e instanceof InputError && e.code === 'MODULE_UNKNOWN' && /"nonesuch"/.test(e.message))
+    await assert.rejects(
+      pruneModuleTree(fx.root, fx.version, new Set(['ahci', 'nonesuch'])),
+      (e: unknown) => e instanceof InputError && e.code === 'MODULE_UNKNOWN' && /"nonesuch"/.test(e.message),
+    )
     assert.equal((await openKernel(fx.root)).modules.size, 14)
   } finally {
     await fx.cleanup()

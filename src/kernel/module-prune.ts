@@ -51,16 +51,29 @@ const BATCH = 24
  * Deletes modules not in `keep` from ROOT/lib/modules/VERSION, compresses the kept
  * ones, rewrites modules.order and runs `depmod -b ROOT VERSION`.
  */
-export async function pruneModuleTree(rootDir: string, version: string, keep: ReadonlySet<string>, opts: PruneOptions = {}): Promise<PruneResult> {
+export async function pruneModuleTree(
+  rootDir: string,
+  version: string,
+  keep: ReadonlySet<string>,
+  opts: PruneOptions = {},
+): Promise<PruneResult> {
   const compression = opts.compression ?? 'xz'
   const modulesDir = path.join(rootDir, 'lib', 'modules', version)
   const files = await moduleFiles(modulesDir).catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('NOT_FOUND', `Cannot prune modules: ${modulesDir} cannot be read (${e.code ?? e.message})`, { cause: e })
+    throw new InputError('NOT_FOUND', `Cannot prune modules: ${modulesDir} cannot be read (${e.code ?? e.message})`, {
+      cause: e,
+    })
   })
   const present = new Set(files.map((f) => moduleNameOf(f)))
   const absent = [...keep].filter((k) => !present.has(k))
   if (absent.length > 0) {
-    throw new InputError('MODULE_UNKNOWN', `Cannot prune modules: ${absent.length} to keep are not in ${modulesDir} (${absent.slice(0, 5).map((n) => `"${n}"`).join(', ')})`)
+    throw new InputError(
+      'MODULE_UNKNOWN',
+      `Cannot prune modules: ${absent.length} to keep are not in ${modulesDir} (${absent
+        .slice(0, 5)
+        .map((n) => `"${n}"`)
+        .join(', ')})`,
+    )
   }
   let removed = 0
   const kept: string[] = []
@@ -87,8 +100,20 @@ export async function pruneModuleTree(rootDir: string, version: string, keep: Re
   await run(depmodArgv({ baseDir: rootDir, version }), { signal: opts.signal })
 
   const treeBytes = await regularFileBytes(modulesDir)
-  const vmlinuzBytes = await fs.stat(path.join(rootDir, 'boot', `vmlinuz-${version}`)).then((s) => s.size, () => 0)
-  return { kept: kept.length, removed, compression, keptBytesBefore, keptBytesAfter, treeBytes, vmlinuzBytes, footprintBytes: treeBytes + vmlinuzBytes }
+  const vmlinuzBytes = await fs.stat(path.join(rootDir, 'boot', `vmlinuz-${version}`)).then(
+    (s) => s.size,
+    () => 0,
+  )
+  return {
+    kept: kept.length,
+    removed,
+    compression,
+    keptBytesBefore,
+    keptBytesAfter,
+    treeBytes,
+    vmlinuzBytes,
+    footprintBytes: treeBytes + vmlinuzBytes,
+  }
 }
 
 // Module files relative to the modules directory (kernel/, updates/, extra/ …).
@@ -112,7 +137,12 @@ async function removeEmptyDirs(dir: string): Promise<boolean> {
 }
 
 // One compressor process per batch of files, as many at once as there are CPUs.
-async function compressAll(dir: string, files: string[], compression: ModuleCompression, opts: PruneOptions): Promise<void> {
+async function compressAll(
+  dir: string,
+  files: string[],
+  compression: ModuleCompression,
+  opts: PruneOptions,
+): Promise<void> {
   if (compression === 'none' || files.length === 0) return
   const batches: string[][] = []
   for (let i = 0; i < files.length; i += BATCH) batches.push(files.slice(i, i + BATCH))

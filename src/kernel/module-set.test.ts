@@ -25,7 +25,18 @@ after(() => fx.cleanup())
 
 test('resolveModuleSet() applies subsystem, driver, name and exclude rules and closes the set under modules.dep', () => {
   const r = resolveModuleSet(tree, POLICY)
-  assert.deepEqual([...r.modules].sort(), ['8139too', 'ahci', 'e1000e', 'ext4', 'ext4_extra', 'libata', 'pata_acpi', 'r8169', 'scsi_mod', 'usb_storage'])
+  assert.deepEqual([...r.modules].sort(), [
+    '8139too',
+    'ahci',
+    'e1000e',
+    'ext4',
+    'ext4_extra',
+    'libata',
+    'pata_acpi',
+    'r8169',
+    'scsi_mod',
+    'usb_storage',
+  ])
   assert.equal(r.reasons.get('e1000e'), 'test: pci drivers in drivers/net/ethernet')
   assert.equal(r.reasons.get('ext4'), 'dependency of ext4_extra')
   assert.deepEqual(r.missingFromKernel, ['no_such_module'])
@@ -41,24 +52,30 @@ test('resolveModuleSet() adds modules from the spec and drops what needs a remov
 })
 
 test('resolveModuleSet() refuses to remove what an added module needs', () => {
-  assert.throws(() => resolveModuleSet(tree, POLICY, { add: ['usb-storage'], remove: ['scsi_mod'] }), (e: unknown) => {
-    assert.ok(e instanceof InputError)
-    assert.equal(e.code, 'SPEC_INVALID')
-    assert.match(e.message, /Cannot remove module "scsi_mod": added module "usb_storage" needs it/)
-    return true
-  })
+  assert.throws(
+    () => resolveModuleSet(tree, POLICY, { add: ['usb-storage'], remove: ['scsi_mod'] }),
+    (e: unknown) => {
+      assert.ok(e instanceof InputError)
+      assert.equal(e.code, 'SPEC_INVALID')
+      assert.match(e.message, /Cannot remove module "scsi_mod": added module "usb_storage" needs it/)
+      return true
+    },
+  )
   assert.throws(() => resolveModuleSet(tree, POLICY, { remove: ['nls_base'] }), /built into vmlinuz/)
 })
 
 test('resolveModuleSet() names a module the kernel lacks with MODULE_UNKNOWN', () => {
   for (const extras of [{ add: ['e1000x'] }, { remove: ['e1000x'] }]) {
-    assert.throws(() => resolveModuleSet(tree, POLICY, extras), (e: unknown) => {
-      assert.ok(e instanceof InputError)
-      assert.equal(e.code, 'MODULE_UNKNOWN')
-      assert.equal(e.exitCode, 2)
-      assert.match(e.message, /module "e1000x": kernel 6\.1\.0-test-amd64 has no such module/)
-      return true
-    })
+    assert.throws(
+      () => resolveModuleSet(tree, POLICY, extras),
+      (e: unknown) => {
+        assert.ok(e instanceof InputError)
+        assert.equal(e.code, 'MODULE_UNKNOWN')
+        assert.equal(e.exitCode, 2)
+        assert.match(e.message, /module "e1000x": kernel 6\.1\.0-test-amd64 has no such module/)
+        return true
+      },
+    )
   }
   assert.equal(checkKnown(tree, 'snd-hda-intel', 'add'), 'snd_hda_intel')
 })
@@ -69,15 +86,36 @@ test('modulesUnder() takes directory prefixes, not name prefixes', () => {
 })
 
 test('closeUnderDependencies() follows softdeps, resolving alias names as modprobe does', () => {
-  const mod = (name: string, deps: string[] = []) => [name, { name, path: `kernel/${name}.ko`, bytes: 1, deps }] as const
+  const mod = (name: string, deps: string[] = []) =>
+    [name, { name, path: `kernel/${name}.ko`, bytes: 1, deps }] as const
   const t = {
     ...tree,
-    modules: new Map([mod('ext4', ['jbd2']), mod('jbd2'), mod('crc32c_generic'), mod('crc32c_intel'), mod('r8169'), mod('realtek')]),
-    aliases: [{ pattern: 'crypto-crc32c', module: 'crc32c_generic' }, { pattern: 'crypto-crc32c', module: 'crc32c_intel' }],
-    softdeps: new Map([['ext4', { pre: ['crypto-crc32c'], post: [] }], ['r8169', { pre: ['realtek'], post: ['missing'] }]]),
+    modules: new Map([
+      mod('ext4', ['jbd2']),
+      mod('jbd2'),
+      mod('crc32c_generic'),
+      mod('crc32c_intel'),
+      mod('r8169'),
+      mod('realtek'),
+    ]),
+    aliases: [
+      { pattern: 'crypto-crc32c', module: 'crc32c_generic' },
+      { pattern: 'crypto-crc32c', module: 'crc32c_intel' },
+    ],
+    softdeps: new Map([
+      ['ext4', { pre: ['crypto-crc32c'], post: [] }],
+      ['r8169', { pre: ['realtek'], post: ['missing'] }],
+    ]),
   }
   const reasons = new Map<string, string>()
-  assert.deepEqual([...closeUnderDependencies(t, ['ext4', 'r8169'], reasons)].sort(), ['crc32c_generic', 'crc32c_intel', 'ext4', 'jbd2', 'r8169', 'realtek'])
+  assert.deepEqual([...closeUnderDependencies(t, ['ext4', 'r8169'], reasons)].sort(), [
+    'crc32c_generic',
+    'crc32c_intel',
+    'ext4',
+    'jbd2',
+    'r8169',
+    'realtek',
+  ])
   assert.equal(reasons.get('realtek'), 'softdep of r8169')
   assert.equal(reasons.get('jbd2'), 'dependency of ext4')
 })

@@ -61,7 +61,8 @@ export function resolveModuleSet(tree: KernelTree, policy: ModulePolicy, extras:
     } else if (rule.kind === 'drivers') {
       pciOrBus ??= modulesByBus(tree)
       const onBus = pciOrBus.get(rule.bus) ?? new Set()
-      for (const m of modulesUnder(tree, rule.under)) if (onBus.has(m)) take(m, `${policy.name}: ${rule.bus} drivers in ${rule.under}`)
+      for (const m of modulesUnder(tree, rule.under))
+        if (onBus.has(m)) take(m, `${policy.name}: ${rule.bus} drivers in ${rule.under}`)
     } else if (rule.kind === 'modules') {
       for (const pattern of rule.names) {
         const found = matchNames(tree, pattern)
@@ -105,7 +106,8 @@ export function resolveModuleSet(tree: KernelTree, policy: ModulePolicy, extras:
   for (const m of [...modules]) {
     const gone = tree.modules.get(m)!.deps.find((d) => removed.has(d))
     if (!gone) continue
-    if (added.has(m)) throw new InputError('SPEC_INVALID', `Cannot remove module "${gone}": added module "${m}" needs it`)
+    if (added.has(m))
+      throw new InputError('SPEC_INVALID', `Cannot remove module "${gone}": added module "${m}" needs it`)
     modules.delete(m)
     reasons.delete(m)
     dropped.push({ module: m, because: `needs removed module ${gone}` })
@@ -118,7 +120,11 @@ export function resolveModuleSet(tree: KernelTree, policy: ModulePolicy, extras:
  * softdep may name an alias, such as crypto-crc32c, resolved as modprobe would).
  * Records the first reason for each module added.
  */
-export function closeUnderDependencies(tree: KernelTree, start: Iterable<string>, reasons?: Map<string, string>): Set<string> {
+export function closeUnderDependencies(
+  tree: KernelTree,
+  start: Iterable<string>,
+  reasons?: Map<string, string>,
+): Set<string> {
   const out = new Set<string>()
   const queue = [...start]
   let aliasIndex: AliasIndex | undefined
@@ -185,6 +191,8 @@ export function checkKnown(tree: KernelTree, raw: string, what: string): string 
   if (tree.modules.has(name) || tree.builtin.has(name)) return name
   const near = [...tree.modules.keys()].filter((n) => n.includes(name) || name.includes(n)).slice(0, 3)
   throw new InputError('MODULE_UNKNOWN', `Cannot ${what} module "${raw}": kernel ${tree.version} has no such module`, {
-    hint: near.length ? `did you mean ${near.map((n) => `"${n}"`).join(', ')}?` : 'list the modules with `hwimage kernel analyze KERNEL --json`',
+    hint: near.length
+      ? `did you mean ${near.map((n) => `"${n}"`).join(', ')}?`
+      : 'list the modules with `hwimage kernel analyze KERNEL --json`',
   })
 }

@@ -26,12 +26,23 @@ export async function writeModuleTree(
   tree: KernelTree,
   keep: ReadonlySet<string>,
   outDir: string,
-  opts: { compression?: ModuleCompression; signal?: AbortSignal; onProgress?: (p: { stage: string; done: number; total?: number }) => void } = {},
+  opts: {
+    compression?: ModuleCompression
+    signal?: AbortSignal
+    onProgress?: (p: { stage: string; done: number; total?: number }) => void
+  } = {},
 ): Promise<WrittenTree> {
   const root = path.resolve(outDir)
   const modulesDir = path.join(root, 'lib', 'modules', tree.version)
-  if (await fs.access(modulesDir).then(() => true, () => false)) {
-    throw new InputError('SPEC_INVALID', `Cannot write kernel tree: ${modulesDir} already exists`, { hint: 'give an empty or new --output directory' })
+  if (
+    await fs.access(modulesDir).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    throw new InputError('SPEC_INVALID', `Cannot write kernel tree: ${modulesDir} already exists`, {
+      hint: 'give an empty or new --output directory',
+    })
   }
   await fs.mkdir(modulesDir, { recursive: true })
   if (tree.vmlinuzPath) {
@@ -50,7 +61,11 @@ export async function writeModuleTree(
   for (const index of INDEXES_TO_COPY) {
     await fs.copyFile(path.join(tree.modulesDir, index), path.join(modulesDir, index)).catch(() => {})
   }
-  const prune = await pruneModuleTree(root, tree.version, keep, { compression: opts.compression, signal: opts.signal, onProgress: opts.onProgress })
+  const prune = await pruneModuleTree(root, tree.version, keep, {
+    compression: opts.compression,
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+  })
   const written = await openKernel(root, { signal: opts.signal })
   const unresolved = await findUnresolvedSymbols(written, written.modules.keys(), {
     signal: opts.signal,

@@ -34,5 +34,8 @@ test('namedModuleSet() "server" applies the policy and the extras', async () => 
 })
 
 test('namedModuleSet() refuses a module the kernel does not have', async () => {
-  await assert.rejects(namedModuleSet(tree, 'ahci,nonesuch'), (e: unknown) => e instanceof InputError && e.code === 'MODULE_UNKNOWN' && /"nonesuch"/.test(e.message))
+  await assert.rejects(
+    namedModuleSet(tree, 'ahci,nonesuch'),
+    (e: unknown) => e instanceof InputError && e.code === 'MODULE_UNKNOWN' && /"nonesuch"/.test(e.message),
+  )
 })

@@ -14,6 +14,12 @@ export async function namedModuleSet(tree: KernelTree, name: string, extras: Mod
   if (name === 'server') return resolveModuleSet(tree, SERVER_POLICY, extras).modules
   const fromFile = await readFile(name, 'utf8').catch(() => undefined)
   const names = fromFile === undefined ? name.split(',') : fromFile.split('\n').map((l) => l.replace(/#.*/, ''))
-  const wanted = names.map((n) => n.trim()).filter(Boolean).map((n) => checkKnown(tree, moduleNameOf(n), 'measure'))
-  return closeUnderDependencies(tree, wanted.filter((n) => tree.modules.has(n)))
+  const wanted = names
+    .map((n) => n.trim())
+    .filter(Boolean)
+    .map((n) => checkKnown(tree, moduleNameOf(n), 'measure'))
+  return closeUnderDependencies(
+    tree,
+    wanted.filter((n) => tree.modules.has(n)),
+  )
 }

@@ -12,7 +12,18 @@ import type { PciClassCode } from './alias-index.js'
  * The classes a server's coverage is judged by: storage, Ethernet, InfiniBand and USB
  * controllers. Coverage reports them first, in this order, and lists their uncovered devices.
  */
-export const SERVER_CLASSES: readonly string[] = ['Storage/ata', 'Storage/nvme', 'Storage/raid', 'Storage/sas', 'Storage/scsi', 'Storage/ide', 'Storage/other', 'Net/ethernet', 'Net/infiniband', 'Usb controller']
+export const SERVER_CLASSES: readonly string[] = [
+  'Storage/ata',
+  'Storage/nvme',
+  'Storage/raid',
+  'Storage/sas',
+  'Storage/scsi',
+  'Storage/ide',
+  'Storage/other',
+  'Net/ethernet',
+  'Net/infiniband',
+  'Usb controller',
+]
 
 /** Population-table section → candidate PCI class codes (base, subclass). */
 export const SECTION_CLASSES: Readonly<Record<string, readonly PciClassCode[]>> = {
@@ -22,14 +33,29 @@ export const SECTION_CLASSES: Readonly<Record<string, readonly PciClassCode[]>> 
   'Storage/ata': [{ base: '01', sub: '06' }],
   'Storage/sas': [{ base: '01', sub: '07' }],
   'Storage/nvme': [{ base: '01', sub: '08' }],
-  'Storage/other': [{ base: '01', sub: '80' }, { base: '01', sub: '05' }, { base: '01', sub: '09' }],
+  'Storage/other': [
+    { base: '01', sub: '80' },
+    { base: '01', sub: '05' },
+    { base: '01', sub: '09' },
+  ],
   'Net/ethernet': [{ base: '02', sub: '00' }],
   'Ethernet controller': [{ base: '02', sub: '00' }],
   'Net/wireless': [{ base: '02', sub: '80' }],
-  'Net/other': [{ base: '02', sub: '80' }, { base: '02', sub: '07' }, { base: '02', sub: '08' }],
-  'Graphics card': [{ base: '03', sub: '00' }, { base: '03', sub: '02' }, { base: '03', sub: '80' }],
+  'Net/other': [
+    { base: '02', sub: '80' },
+    { base: '02', sub: '07' },
+    { base: '02', sub: '08' },
+  ],
+  'Graphics card': [
+    { base: '03', sub: '00' },
+    { base: '03', sub: '02' },
+    { base: '03', sub: '80' },
+  ],
   Multimedia: [{ base: '04', sub: '00' }],
-  Sound: [{ base: '04', sub: '01' }, { base: '04', sub: '03' }],
+  Sound: [
+    { base: '04', sub: '01' },
+    { base: '04', sub: '03' },
+  ],
   'Multimedia controller': [{ base: '04', sub: '80' }],
   'Memory controller': [{ base: '05' }],
   Bridge: [{ base: '06' }],

@@ -35,7 +35,7 @@ test('selectServerModules() returns the closed set, its firmware and its footpri
   const bytes = s.modules.reduce((sum, m) => sum + tree.modules.get(m)!.bytes, 0)
   assert.equal(s.moduleBytes, bytes)
   assert.equal(s.footprintBytes, bytes + tree.vmlinuzBytes)
-  assert.equal(s.reasons['libata'], 'dependency of ahci')
+  assert.equal(s.reasons.libata, 'dependency of ahci')
 })
 
 test('selectServerModules() lists the firmware an image root lacks', async () => {
@@ -47,7 +47,16 @@ test('selectServerModules() lists the firmware an image root lacks', async () =>
 })
 
 test('selectServerModules() fails with KERNEL_UNRESOLVED when a module needs a symbol nothing exports', async () => {
-  const broken = await makeKernelFixture({ modules: [...FIXTURE_MODULES, { path: 'kernel/drivers/net/ethernet/odd/odd.ko', needs: ['no_such_symbol'], aliases: ['pci:v0000AAAAd00000001sv*sd*bc*sc*i*'] }] })
+  const broken = await makeKernelFixture({
+    modules: [
+      ...FIXTURE_MODULES,
+      {
+        path: 'kernel/drivers/net/ethernet/odd/odd.ko',
+        needs: ['no_such_symbol'],
+        aliases: ['pci:v0000AAAAd00000001sv*sd*bc*sc*i*'],
+      },
+    ],
+  })
   try {
     const t = await openKernel(broken.root)
     await assert.rejects(selectServerModules(t, POLICY), (e: unknown) => {

@@ -65,7 +65,8 @@ export async function selectServerModules(
   const byModule = await moduleFirmware(tree, set.modules, { signal: opts.signal })
   const firmware = [...new Set([...byModule.values()].flat())].sort()
   let missing: string[] | null = null
-  if (opts.imageRoot) missing = await missingFirmware(firmware, opts.imageRoot, tree.version, await firmwareSuffixes(tree))
+  if (opts.imageRoot)
+    missing = await missingFirmware(firmware, opts.imageRoot, tree.version, await firmwareSuffixes(tree))
   let moduleBytes = 0
   for (const m of set.modules) moduleBytes += tree.modules.get(m)!.bytes
   const modules = [...set.modules].sort()
@@ -88,7 +89,10 @@ export async function selectServerModules(
 
 /** The error for a set whose modules need symbols nothing exports. */
 export function unresolvedError(tree: KernelTree, unresolved: UnresolvedSymbol[]): HwimageError {
-  const first = unresolved.slice(0, 5).map((u) => `${u.module} needs ${u.symbol}`).join('; ')
+  const first = unresolved
+    .slice(0, 5)
+    .map((u) => `${u.module} needs ${u.symbol}`)
+    .join('; ')
   const modules = new Set(unresolved.map((u) => u.module))
   return new HwimageError(
     'KERNEL_UNRESOLVED',
@@ -99,10 +103,16 @@ export function unresolvedError(tree: KernelTree, unresolved: UnresolvedSymbol[]
 
 // Compressed firmware the kernel can load, from its config (Debian 6.1: xz only).
 async function firmwareSuffixes(tree: KernelTree): Promise<string[]> {
-  const config = tree.root ? await fs.readFile(path.join(tree.root, 'boot', `config-${tree.version}`), 'utf8').catch(() => '') : ''
+  const config = tree.root
+    ? await fs.readFile(path.join(tree.root, 'boot', `config-${tree.version}`), 'utf8').catch(() => '')
+    : ''
   if (!config) return ['.xz']
   const out: string[] = []
-  if (/^CONFIG_FW_LOADER_COMPRESS_XZ=y/m.test(config) || /^CONFIG_FW_LOADER_COMPRESS=y/m.test(config) && !/COMPRESS_XZ/.test(config)) out.push('.xz')
+  if (
+    /^CONFIG_FW_LOADER_COMPRESS_XZ=y/m.test(config) ||
+    (/^CONFIG_FW_LOADER_COMPRESS=y/m.test(config) && !/COMPRESS_XZ/.test(config))
+  )
+    out.push('.xz')
   if (/^CONFIG_FW_LOADER_COMPRESS_ZSTD=y/m.test(config)) out.push('.zst')
   return out
 }

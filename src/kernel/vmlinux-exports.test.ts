@@ -6,7 +6,11 @@ import { buildBzImage } from './kernel.fixture.js'
 import { exportedSymbols, locateBzImagePayload, renderSystemMap } from './vmlinux-exports.js'
 
 test('exportedSymbols() reads __ksymtab and __ksymtab_gpl through their PREL32 offsets', () => {
-  assert.deepEqual(exportedSymbols(buildVmlinuxElf(['printk', 'kfree'], ['__kmalloc'])), ['__kmalloc', 'kfree', 'printk'])
+  assert.deepEqual(exportedSymbols(buildVmlinuxElf(['printk', 'kfree'], ['__kmalloc'])), [
+    '__kmalloc',
+    'kfree',
+    'printk',
+  ])
 })
 
 test('exportedSymbols() finds a name the linker stored as the tail of another', () => {
@@ -18,16 +22,25 @@ test('exportedSymbols() finds a name the linker stored as the tail of another', 
   const v = new DataView(table.buffer)
   v.setInt32(4, Number(stringsAddr - (base + 4n)), true)
   v.setInt32(12 + 4, Number(stringsAddr + 2n - (base + 16n)), true)
-  const elf = buildElf([
-    { name: '__ksymtab', type: 1, data: table, addr: base },
-    { name: '__ksymtab_strings', type: 1, data: strings, addr: stringsAddr },
-  ], 2)
+  const elf = buildElf(
+    [
+      { name: '__ksymtab', type: 1, data: table, addr: base },
+      { name: '__ksymtab_strings', type: 1, data: strings, addr: stringsAddr },
+    ],
+    2,
+  )
   assert.deepEqual(exportedSymbols(elf), ['__kmalloc', 'kmalloc'])
 })
 
 test('exportedSymbols() rejects a file that is not ELF, and an ELF without an export table', () => {
-  assert.throws(() => exportedSymbols(new Uint8Array(100)), (e: unknown) => e instanceof FormatError && e.code === 'FORMAT_KERNEL' && /not an ELF file/.test(e.message))
-  assert.throws(() => exportedSymbols(buildElf([{ name: '.text', type: 1, data: new Uint8Array(4) }])), /no __ksymtab_strings section/)
+  assert.throws(
+    () => exportedSymbols(new Uint8Array(100)),
+    (e: unknown) => e instanceof FormatError && e.code === 'FORMAT_KERNEL' && /not an ELF file/.test(e.message),
+  )
+  assert.throws(
+    () => exportedSymbols(buildElf([{ name: '.text', type: 1, data: new Uint8Array(4) }])),
+    /no __ksymtab_strings section/,
+  )
 })
 
 test('exportedSymbols() rejects entries that point outside the strings', () => {

@@ -43,17 +43,29 @@ const MAGICS: [PayloadCompression, number[]][] = [
 
 /** Finds the compressed vmlinux in a bzImage (x86 boot protocol ≥ 2.08). */
 export function locateBzImagePayload(image: Uint8Array, what = 'vmlinuz'): BzImagePayload {
-  if (image.length < Hdr.payloadLength + 4) throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: ${image.length} bytes is too short for a bzImage`)
+  if (image.length < Hdr.payloadLength + 4)
+    throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: ${image.length} bytes is too short for a bzImage`)
   const v = new DataView(image.buffer, image.byteOffset, image.byteLength)
   const magic = v.getUint32(Hdr.magic, true)
-  if (magic !== HDRS) throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: no "HdrS" setup header (found 0x${magic.toString(16)})`)
+  if (magic !== HDRS)
+    throw new FormatError(
+      'FORMAT_KERNEL',
+      `Cannot read ${what}: no "HdrS" setup header (found 0x${magic.toString(16)})`,
+    )
   const version = v.getUint16(Hdr.version, true)
-  if (version < 0x208) throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: boot protocol ${version >> 8}.${version & 0xff} has no payload fields (need 2.08)`)
+  if (version < 0x208)
+    throw new FormatError(
+      'FORMAT_KERNEL',
+      `Cannot read ${what}: boot protocol ${version >> 8}.${version & 0xff} has no payload fields (need 2.08)`,
+    )
   const setupSects = image[Hdr.setupSects] || 4
   const offset = (setupSects + 1) * 512 + v.getUint32(Hdr.payloadOffset, true)
   const total = v.getUint32(Hdr.payloadLength, true)
   if (total <= 4 || offset + total > image.length) {
-    throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: payload at ${offset} of ${total} bytes runs past the end (${image.length})`)
+    throw new FormatError(
+      'FORMAT_KERNEL',
+      `Cannot read ${what}: payload at ${offset} of ${total} bytes runs past the end (${image.length})`,
+    )
   }
   const compression = MAGICS.find(([, m]) => m.every((b, i) => image[offset + i] === b))?.[0]
   if (!compression) throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: payload compression not recognised`)
@@ -92,20 +104,31 @@ export function exportedSymbols(elf: Uint8Array, what = 'vmlinux'): string[] {
     const s = sections.get(table)
     if (!s || s.size === 0) continue
     const found = readTable(v, s, nameAt, KSYM_PREL32) ?? readTable(v, s, nameAt, KSYM_ABS64)
-    if (!found) throw new FormatError('FORMAT_KERNEL', `Cannot read exports of ${what}: ${table} entries do not point into __ksymtab_strings`)
+    if (!found)
+      throw new FormatError(
+        'FORMAT_KERNEL',
+        `Cannot read exports of ${what}: ${table} entries do not point into __ksymtab_strings`,
+      )
     for (const n of found) names.add(n)
   }
   return [...names].sort()
 }
 
 // Reads one table with one entry layout; undefined when an entry's name falls outside the strings.
-function readTable(v: DataView, s: Section, nameAt: (a: bigint) => string | undefined, entry: number): string[] | undefined {
+function readTable(
+  v: DataView,
+  s: Section,
+  nameAt: (a: bigint) => string | undefined,
+  entry: number,
+): string[] | undefined {
   if (s.size % entry !== 0) return undefined
   const out: string[] = []
   for (let i = 0; i < s.size / entry; i++) {
     const at = s.offset + i * entry
     const addr =
-      entry === KSYM_PREL32 ? s.addr + BigInt(i * entry + 4) + BigInt(v.getInt32(at + 4, true)) : v.getBigUint64(at + 8, true)
+      entry === KSYM_PREL32
+        ? s.addr + BigInt(i * entry + 4) + BigInt(v.getInt32(at + 4, true))
+        : v.getBigUint64(at + 8, true)
     const name = nameAt(addr)
     if (name === undefined || name === '') return undefined
     out.push(name)
@@ -116,7 +139,8 @@ function readTable(v: DataView, s: Section, nameAt: (a: bigint) => string | unde
 function elfSections(elf: Uint8Array, what: string): Map<string, Section> {
   const isElf = elf.length >= 64 && elf[0] === 0x7f && elf[1] === 0x45 && elf[2] === 0x4c && elf[3] === 0x46
   if (!isElf) throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: not an ELF file`)
-  if (elf[Elf.class] !== 2 || elf[Elf.data] !== 1) throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: not a 64-bit little-endian ELF file`)
+  if (elf[Elf.class] !== 2 || elf[Elf.data] !== 1)
+    throw new FormatError('FORMAT_KERNEL', `Cannot read ${what}: not a 64-bit little-endian ELF file`)
   const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength)
   const shoff = Number(v.getBigUint64(Elf.shoff, true))
   const shentsize = v.getUint16(Elf.shentsize, true)

@@ -16,10 +16,16 @@ cat "$(dirname "$log")/console.txt" > "$log"
 while :; do sleep 0.1; done
 `
 
-const catalog = parseDeviceHelp('Storage devices:\nname "virtio-blk-pci", bus PCI, alias "virtio-blk"\n\nNetwork devices:\nname "e1000", bus PCI\n')
+const catalog = parseDeviceHelp(
+  'Storage devices:\nname "virtio-blk-pci", bus PCI, alias "virtio-blk"\n\nNetwork devices:\nname "e1000", bus PCI\n',
+)
 
 /** Boots a fake cell whose console is `console`; returns the options used too. */
-async function withCell<T>(console: string, firmware: Firmware, fn: (dir: string, opts: BootCellOptions<never>) => Promise<T>): Promise<T> {
+async function withCell<T>(
+  console: string,
+  firmware: Firmware,
+  fn: (dir: string, opts: BootCellOptions<never>) => Promise<T>,
+): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-cell-'))
   try {
     const qemu = join(dir, 'fake-qemu')
@@ -27,7 +33,14 @@ async function withCell<T>(console: string, firmware: Firmware, fn: (dir: string
     await chmod(qemu, 0o755)
     await writeFile(join(dir, 'console.txt'), console)
     const opts: BootCellOptions<never> = {
-      machine: { firmware, storage: classifyStorage(catalog, 'virtio-blk'), nic: classifyNic(catalog, 'e1000'), memoryMiB: 256, cpus: 1, macAddress: '52:54:00:00:00:01' },
+      machine: {
+        firmware,
+        storage: classifyStorage(catalog, 'virtio-blk'),
+        nic: classifyNic(catalog, 'e1000'),
+        memoryMiB: 256,
+        cpus: 1,
+        macAddress: '52:54:00:00:00:01',
+      },
       prepare: async () => {
         await writeFile(join(dir, 'disk.img'), '')
         return [{ path: join(dir, 'disk.img'), format: 'raw', role: 'boot' }]
@@ -43,9 +56,13 @@ async function withCell<T>(console: string, firmware: Firmware, fn: (dir: string
   }
 }
 
-const exists = (p: string) => access(p).then(() => true, () => false)
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  )
 
-test('bootCell() boots until the caller\'s condition, judges the console and removes the disks', async () => {
+test("bootCell() boots until the caller's condition, judges the console and removes the disks", async () => {
   await withCell(GOOD_UEFI_SB_BOOT, 'uefi-sb', async (dir, opts) => {
     const { boot, verdict, report } = await bootCell(opts)
     assert.equal(boot.outcome, 'done')

@@ -71,10 +71,22 @@ export async function bootImage(opts: BootImageOptions): Promise<BootImageResult
   const seed: LabSeed =
     opts.seed.kind === 'volume'
       ? opts.seed
-      : { kind: 'seed', seed: opts.seed.kind === 'seed' ? withConsoleMarkers(opts.seed.seed) : labSeed({ hostname: opts.seed.hostname }) }
+      : {
+          kind: 'seed',
+          seed:
+            opts.seed.kind === 'seed' ? withConsoleMarkers(opts.seed.seed) : labSeed({ hostname: opts.seed.hostname }),
+        }
   const signal = opts.signal ? { signal: opts.signal } : {}
   const { boot, verdict } = await bootCell({
-    machine: { firmware: opts.firmware, storage, nic, memoryMiB: opts.memoryMiB, cpus: opts.cpus, macAddress: macAddressFor(1), name: 'hwimage-boot' },
+    machine: {
+      firmware: opts.firmware,
+      storage,
+      nic,
+      memoryMiB: opts.memoryMiB,
+      cpus: opts.cpus,
+      macAddress: macAddressFor(1),
+      name: 'hwimage-boot',
+    },
     prepare: () => prepareLabDisks({ image, workDir, sizeBytes: opts.diskSizeBytes, seed, ...signal }),
     workDir,
     timeoutMs: opts.timeoutMs,

@@ -23,7 +23,9 @@ if [ -n "$FAKE_QEMU_EXIT" ]; then echo "qemu-system-x86_64: $FAKE_QEMU_EXIT" >&2
 while :; do sleep 0.1; done
 `
 
-const catalog = parseDeviceHelp('Storage devices:\nname "virtio-blk-pci", bus PCI, alias "virtio-blk"\n\nNetwork devices:\nname "e1000", bus PCI\n')
+const catalog = parseDeviceHelp(
+  'Storage devices:\nname "virtio-blk-pci", bus PCI, alias "virtio-blk"\n\nNetwork devices:\nname "e1000", bus PCI\n',
+)
 
 async function withFakeQemu(fn: (dir: string, opts: BootOptions) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-boot-'))
@@ -33,8 +35,13 @@ async function withFakeQemu(fn: (dir: string, opts: BootOptions) => Promise<void
     await chmod(qemu, 0o755)
     const opts: BootOptions = {
       machine: {
-        firmware: 'bios', storage: classifyStorage(catalog, 'virtio-blk'), nic: classifyNic(catalog, 'e1000'),
-        disks: [{ path: join(dir, 'disk.img'), format: 'raw', role: 'boot' }], memoryMiB: 256, cpus: 1, macAddress: '52:54:00:00:00:01',
+        firmware: 'bios',
+        storage: classifyStorage(catalog, 'virtio-blk'),
+        nic: classifyNic(catalog, 'e1000'),
+        disks: [{ path: join(dir, 'disk.img'), format: 'raw', role: 'boot' }],
+        memoryMiB: 256,
+        cpus: 1,
+        macAddress: '52:54:00:00:00:01',
       },
       workDir: dir,
       timeoutMs: 10_000,
@@ -59,7 +66,11 @@ async function processGone(pid: number): Promise<boolean> {
 test('bootMachine() follows the console until the predicate holds, then stops QEMU', async () => {
   await withFakeQemu(async (dir, opts) => {
     const seen: string[] = []
-    const r = await bootMachine({ ...opts, done: (c) => c.has('cloud-init-final'), onMilestone: (m) => seen.push(m.kind) })
+    const r = await bootMachine({
+      ...opts,
+      done: (c) => c.has('cloud-init-final'),
+      onMilestone: (m) => seen.push(m.kind),
+    })
     assert.equal(r.outcome, 'done')
     assert.deepEqual(seen, ['firmware', 'kernel', 'cloud-init-final'])
     assert.ok(r.milestones[2]!.at >= r.milestones[1]!.at && r.milestones[1]!.at >= r.milestones[0]!.at)
@@ -108,7 +119,11 @@ test('bootMachine() reports QEMU exiting by itself with its stderr', async () =>
 
 test('bootMachine() gives OVMF a fresh copy of its variable store', async () => {
   await withFakeQemu(async (dir, opts) => {
-    const r = await bootMachine({ ...opts, machine: { ...opts.machine, firmware: 'uefi-sb' }, done: (c) => c.has('kernel') })
+    const r = await bootMachine({
+      ...opts,
+      machine: { ...opts.machine, firmware: 'uefi-sb' },
+      done: (c) => c.has('kernel'),
+    })
     const vars = r.argv.find((a) => a.startsWith('if=pflash') && a.includes('unit=1'))
     assert.equal(vars, `if=pflash,format=raw,unit=1,file=${join(dir, 'ovmf-vars.fd')}`)
     assert.deepEqual(await readFile(join(dir, 'ovmf-vars.fd')), await readFile('/usr/share/OVMF/OVMF_VARS_4M.ms.fd'))

@@ -62,7 +62,11 @@ export async function imageStamp(path: string): Promise<ImageStamp> {
  * The finished results in reportDir of an earlier run of the same image, by cell id.
  * A result of another image (path, size or time differ) is not kept: the cell boots again.
  */
-export async function finishedCells(reportDir: string, cells: readonly Cell<Firmware>[], image: ImageStamp): Promise<Map<string, CellResult>> {
+export async function finishedCells(
+  reportDir: string,
+  cells: readonly Cell<Firmware>[],
+  image: ImageStamp,
+): Promise<Map<string, CellResult>> {
   const out = new Map<string, CellResult>()
   for (const c of cells) {
     const id = cellId(c)
@@ -74,7 +78,8 @@ export async function finishedCells(reportDir: string, cells: readonly Cell<Firm
     } catch {
       continue // a result.json cut short by the interruption: boot the cell again
     }
-    const same = stored.image?.path === image.path && stored.image.size === image.size && stored.image.mtimeMs === image.mtimeMs
+    const same =
+      stored.image?.path === image.path && stored.image.size === image.size && stored.image.mtimeMs === image.mtimeMs
     if (same && stored.result?.id === id && (stored.result.status === 'pass' || stored.result.status === 'fail')) {
       out.set(id, { ...stored.result, resumedFrom: stored.finished })
     }

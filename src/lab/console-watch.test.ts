@@ -3,12 +3,25 @@ import assert from 'node:assert/strict'
 import { ConsoleWatcher, stripControl } from './console-watch.js'
 import { GOOD_UEFI_SB_BOOT, SEABIOS_NO_BOOT } from './console.fixture.js'
 
-test('ConsoleWatcher records a good Secure Boot boot\'s milestones in order', () => {
+test("ConsoleWatcher records a good Secure Boot boot's milestones in order", () => {
   const w = new ConsoleWatcher()
   w.feed(GOOD_UEFI_SB_BOOT, 1)
   assert.deepEqual(
     w.milestones.map((m) => m.kind),
-    ['firmware', 'bootloader', 'kernel', 'secure-boot', 'initramfs', 'root-mounted', 'systemd', 'cloud-init-local', 'network', 'login', 'ready', 'cloud-init-final'],
+    [
+      'firmware',
+      'bootloader',
+      'kernel',
+      'secure-boot',
+      'initramfs',
+      'root-mounted',
+      'systemd',
+      'cloud-init-local',
+      'network',
+      'login',
+      'ready',
+      'cloud-init-final',
+    ],
   )
   assert.equal(w.facts.secureBoot, 'enabled')
   assert.equal(w.facts.kernelVersion, '6.1.0-56-amd64')
@@ -28,15 +41,27 @@ test('ConsoleWatcher gives the same result however the text is split', () => {
   for (let i = 0; i < GOOD_UEFI_SB_BOOT.length; i += 7) pieces.feed(GOOD_UEFI_SB_BOOT.slice(i, i + 7), 0)
   pieces.end(0)
   // Kinds and times match; a prompt seen mid-line keeps only the text seen so far.
-  assert.deepEqual(pieces.milestones.map((m) => [m.kind, m.at]), whole.milestones.map((m) => [m.kind, m.at]))
+  assert.deepEqual(
+    pieces.milestones.map((m) => [m.kind, m.at]),
+    whole.milestones.map((m) => [m.kind, m.at]),
+  )
   assert.deepEqual(pieces.facts, whole.facts)
 })
 
 test('ConsoleWatcher stamps each milestone with the time its line arrived', () => {
   const w = new ConsoleWatcher()
   w.feed('[    0.000000] Linux version 6.1.0-28-amd64 (debian-kernel@lists.debian.org)\n', 12.5)
-  w.feed('[   95.051234] cloud-init[512]: Cloud-init v. 22.4.2 finished at Mon, 25 Nov 2024 21:31:00 +0000. Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 95.05 seconds\n', 101)
-  assert.deepEqual(w.milestones.map((m) => [m.kind, m.at]), [['kernel', 12.5], ['cloud-init-final', 101]])
+  w.feed(
+    '[   95.051234] cloud-init[512]: Cloud-init v. 22.4.2 finished at Mon, 25 Nov 2024 21:31:00 +0000. Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 95.05 seconds\n',
+    101,
+  )
+  assert.deepEqual(
+    w.milestones.map((m) => [m.kind, m.at]),
+    [
+      ['kernel', 12.5],
+      ['cloud-init-final', 101],
+    ],
+  )
 })
 
 test('ConsoleWatcher sees the login prompt before its line ends', () => {
@@ -60,7 +85,7 @@ test('ConsoleWatcher reports Secure Boot disabled from the kernel line', () => {
   assert.equal(w.facts.secureBoot, 'disabled')
 })
 
-test('stripControl() removes OVMF\'s screen control sequences and carriage returns', () => {
+test("stripControl() removes OVMF's screen control sequences and carriage returns", () => {
   assert.equal(stripControl('\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading\r'), 'BdsDxe: loading')
   assert.equal(stripControl('\x1bc\x1b[?7l\x1b[2J\x1b[0mSeaBIOS (version 1.16.2)'), 'SeaBIOS (version 1.16.2)')
 })

@@ -61,9 +61,15 @@ type Rule = { kind: MilestoneKind; re: RegExp; fact?: (m: RegExpExecArray, f: Co
 // Each rule is checked against every complete console line; the first match of a
 // kind is the milestone (later ones only update facts).
 const RULES: Rule[] = [
-  { kind: 'firmware', re: /SeaBIOS \(version [^)]*\)|BdsDxe: (?:loading|starting|failed to load) Boot|BdsDxe: No bootable/ },
+  {
+    kind: 'firmware',
+    re: /SeaBIOS \(version [^)]*\)|BdsDxe: (?:loading|starting|failed to load) Boot|BdsDxe: No bootable/,
+  },
   // OVMF without Secure Boot falls back to its built-in shell when no disk has a boot entry.
-  { kind: 'no-boot-entry', re: /No bootable device\.|BdsDxe: No bootable option or device was found|Boot failed: not a bootable disk|UEFI Interactive Shell v\d/ },
+  {
+    kind: 'no-boot-entry',
+    re: /No bootable device\.|BdsDxe: No bootable option or device was found|Boot failed: not a bootable disk|UEFI Interactive Shell v\d/,
+  },
   { kind: 'bootloader', re: /Welcome to GRUB!|^\s*Booting `|Loading Linux \S+ \.\.\.|GNU GRUB\s+version/ },
   // GRUB's "error: no suitable video mode found." on a machine without a display is harmless.
   {
@@ -81,7 +87,11 @@ const RULES: Rule[] = [
   { kind: 'panic', re: /Kernel panic - not syncing:.*/ },
   { kind: 'root-mounted', re: /EXT4-fs \([^)]+\): (?:re)?mounted filesystem/ },
   { kind: 'systemd', re: /systemd\[1\]: systemd \d+\S* running in system mode|Welcome to .*Debian GNU\/Linux/ },
-  { kind: 'cloud-init-local', re: /Cloud-init v\. (\S+) running 'init-local'/, fact: (m, f) => void (f.cloudInitVersion ??= m[1]) },
+  {
+    kind: 'cloud-init-local',
+    re: /Cloud-init v\. (\S+) running 'init-local'/,
+    fact: (m, f) => void (f.cloudInitVersion ??= m[1]),
+  },
   {
     kind: 'network',
     re: /ci-info: \|\s*([\w.@-]+)\s*\|\s*True\s*\|\s*(\d+\.\d+\.\d+\.\d+)\s*\|/,

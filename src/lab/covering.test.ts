@@ -9,20 +9,39 @@ const STORAGES = ['virtio-blk', 'virtio-scsi', 'ahci', 'nvme', 'megasas', 'mptsa
 const NICS = ['virtio-net-pci', 'e1000', 'e1000e', 'rtl8139']
 // OVMF has no driver for MegaRAID or the SAS1068; SeaBIOS has both.
 const designAxes: MatrixAxes<Fw> = {
-  firmwares: FIRMWARES, storages: STORAGES, nics: NICS,
+  firmwares: FIRMWARES,
+  storages: STORAGES,
+  nics: NICS,
   applicable: (f, s) => f === 'bios' || (s !== 'megasas' && s !== 'mptsas1068'),
 }
 
 function assertCovers<F extends string>(cells: Cell<F>[], axes: MatrixAxes<F>): void {
   for (const c of cells) assert.ok(axes.applicable(c.firmware, c.storage), `${c.firmware} cannot boot ${c.storage}`)
-  for (const f of axes.firmwares) if (axes.storages.some((s) => axes.applicable(f, s))) assert.ok(cells.some((c) => c.firmware === f), f)
-  for (const s of axes.storages) if (axes.firmwares.some((f) => axes.applicable(f, s))) assert.ok(cells.some((c) => c.storage === s), s)
-  if (cells.length > 0) for (const n of axes.nics) assert.ok(cells.some((c) => c.nic === n), n)
+  for (const f of axes.firmwares)
+    if (axes.storages.some((s) => axes.applicable(f, s)))
+      assert.ok(
+        cells.some((c) => c.firmware === f),
+        f,
+      )
+  for (const s of axes.storages)
+    if (axes.firmwares.some((f) => axes.applicable(f, s)))
+      assert.ok(
+        cells.some((c) => c.storage === s),
+        s,
+      )
+  if (cells.length > 0)
+    for (const n of axes.nics)
+      assert.ok(
+        cells.some((c) => c.nic === n),
+        n,
+      )
 }
 
 /** The smallest covering size by brute force: max(NICs, minimum edge cover of the applicable pairs). */
 function bruteForceSize(axes: MatrixAxes<string>): number {
-  const pairs = axes.firmwares.flatMap((f) => axes.storages.filter((s) => axes.applicable(f, s)).map((s) => [f, s] as const))
+  const pairs = axes.firmwares.flatMap((f) =>
+    axes.storages.filter((s) => axes.applicable(f, s)).map((s) => [f, s] as const),
+  )
   if (pairs.length === 0 || axes.nics.length === 0) return 0
   const needF = axes.firmwares.filter((f) => pairs.some(([pf]) => pf === f))
   const needS = axes.storages.filter((s) => pairs.some(([, ps]) => ps === s))
@@ -30,16 +49,20 @@ function bruteForceSize(axes: MatrixAxes<string>): number {
   for (let mask = 1; mask < 1 << pairs.length; mask++) {
     const chosen = pairs.filter((_, i) => mask & (1 << i))
     if (chosen.length >= best) continue
-    if (needF.every((f) => chosen.some(([pf]) => pf === f)) && needS.every((s) => chosen.some(([, ps]) => ps === s))) best = chosen.length
+    if (needF.every((f) => chosen.some(([pf]) => pf === f)) && needS.every((s) => chosen.some(([, ps]) => ps === s)))
+      best = chosen.length
   }
   return Math.max(best, axes.nics.length)
 }
 
-test('coveringCells() covers the design\'s matrix in 6 applicable cells', () => {
+test("coveringCells() covers the design's matrix in 6 applicable cells", () => {
   const cells = coveringCells(designAxes)
   assert.equal(cells.length, 6)
   assertCovers(cells, designAxes)
-  assert.deepEqual(cells.filter((c) => c.storage === 'megasas' || c.storage === 'mptsas1068').map((c) => c.firmware), ['bios', 'bios'])
+  assert.deepEqual(
+    cells.filter((c) => c.storage === 'megasas' || c.storage === 'mptsas1068').map((c) => c.firmware),
+    ['bios', 'bios'],
+  )
 })
 
 test('coveringCells() is stable: the same axes give the same cells', () => {
@@ -49,7 +72,10 @@ test('coveringCells() is stable: the same axes give the same cells', () => {
 test('coveringCells() adds cells when there are more NICs than controller pairs', () => {
   const axes = { ...designAxes, storages: ['virtio-blk'], firmwares: ['bios'] as Fw[] }
   const cells = coveringCells(axes)
-  assert.deepEqual(cells.map((c) => c.nic), NICS)
+  assert.deepEqual(
+    cells.map((c) => c.nic),
+    NICS,
+  )
   assert.ok(cells.every((c) => c.firmware === 'bios' && c.storage === 'virtio-blk'))
 })
 

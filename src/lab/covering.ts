@@ -24,7 +24,9 @@ export interface MatrixAxes<F extends string = string> {
 
 /** Every firmware × storage × NIC cell, applicable or not, in axis order. */
 export function allCells<F extends string>(axes: MatrixAxes<F>): Cell<F>[] {
-  return axes.firmwares.flatMap((firmware) => axes.storages.flatMap((storage) => axes.nics.map((nic) => ({ firmware, storage, nic }))))
+  return axes.firmwares.flatMap((firmware) =>
+    axes.storages.flatMap((storage) => axes.nics.map((nic) => ({ firmware, storage, nic }))),
+  )
 }
 
 /** The smallest set of applicable cells covering every firmware, storage and NIC that any applicable cell can cover. */
@@ -70,10 +72,14 @@ export function coveringCells<F extends string>(axes: MatrixAxes<F>): Cell<F>[] 
 
   if (pairs.length === 0) return []
   // More NICs than pairs: repeat applicable pairs not used yet, then any.
-  const spare = firmwares.flatMap((f) => edges(f).map((s) => [f, s] as [F, string])).filter(([f, s]) => !pairs.some(([pf, ps]) => pf === f && ps === s))
+  const spare = firmwares
+    .flatMap((f) => edges(f).map((s) => [f, s] as [F, string]))
+    .filter(([f, s]) => !pairs.some(([pf, ps]) => pf === f && ps === s))
   for (let i = 0; pairs.length < nics.length; i++) pairs.push(spare.shift() ?? pairs[i]!)
 
   // Keep the firmware order of the axes, then storage order, for a stable report.
-  pairs.sort((a, b) => storages.indexOf(a[1]) - storages.indexOf(b[1]) || firmwares.indexOf(a[0]) - firmwares.indexOf(b[0]))
+  pairs.sort(
+    (a, b) => storages.indexOf(a[1]) - storages.indexOf(b[1]) || firmwares.indexOf(a[0]) - firmwares.indexOf(b[0]),
+  )
   return pairs.map(([firmware, storage], i) => ({ firmware, storage, nic: nics[i % nics.length]! }))
 }

@@ -2,12 +2,21 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { diagnoseBoot } from './diagnose.js'
 import {
-  GOOD_UEFI_SB_BOOT, GRUB_NO_ROOT, OVMF_SB_REJECTED, INITRAMFS_NO_ROOT, KERNEL_PANIC, NO_NIC_BOOT, NO_SEED_BOOT, OVMF_NO_BOOT, OVMF_SHELL_NO_BOOT, SEABIOS_NO_BOOT,
+  GOOD_UEFI_SB_BOOT,
+  GRUB_NO_ROOT,
+  OVMF_SB_REJECTED,
+  INITRAMFS_NO_ROOT,
+  KERNEL_PANIC,
+  NO_NIC_BOOT,
+  NO_SEED_BOOT,
+  OVMF_NO_BOOT,
+  OVMF_SHELL_NO_BOOT,
+  SEABIOS_NO_BOOT,
 } from './console.fixture.js'
 
 const timedOut = { timedOut: true }
 
-test('diagnoseBoot() finds nothing wrong with a boot that reached cloud-init\'s final stage', () => {
+test("diagnoseBoot() finds nothing wrong with a boot that reached cloud-init's final stage", () => {
   assert.equal(diagnoseBoot(GOOD_UEFI_SB_BOOT, { timedOut: false }), null)
 })
 
@@ -43,8 +52,11 @@ test('diagnoseBoot() says the firmware found no boot entry when OVMF falls back 
   assert.equal(d!.evidence!, 'UEFI Interactive Shell v2.2')
 })
 
-test('diagnoseBoot() ignores GRUB\'s harmless video mode error on a machine without a display', () => {
-  const log = GOOD_UEFI_SB_BOOT.replace('Welcome to GRUB!', 'Welcome to GRUB!\r\nerror: no suitable video mode found.\r\nBooting in blind mode\r')
+test("diagnoseBoot() ignores GRUB's harmless video mode error on a machine without a display", () => {
+  const log = GOOD_UEFI_SB_BOOT.replace(
+    'Welcome to GRUB!',
+    'Welcome to GRUB!\r\nerror: no suitable video mode found.\r\nBooting in blind mode\r',
+  )
   assert.equal(diagnoseBoot(log, { timedOut: false }), null)
   const cut = log.slice(0, log.indexOf('[    0.000000] Linux version'))
   assert.equal(diagnoseBoot(cut, timedOut)?.code, 'bootloader-failed')
@@ -91,7 +103,14 @@ test('diagnoseBoot() says how far a boot got when it timed out', () => {
 })
 
 test('diagnoseBoot() reports QEMU stopping by itself with its last error line', () => {
-  const d = diagnoseBoot('', { timedOut: false, qemuExit: { status: 1, signal: null, stderr: "qemu-system-x86_64: -device foo: 'foo' is not a valid device model name\n" } })
+  const d = diagnoseBoot('', {
+    timedOut: false,
+    qemuExit: {
+      status: 1,
+      signal: null,
+      stderr: "qemu-system-x86_64: -device foo: 'foo' is not a valid device model name\n",
+    },
+  })
   assert.equal(d?.code, 'qemu-failed')
   assert.match(d!.evidence!, /not a valid device model name/)
 })

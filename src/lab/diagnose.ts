@@ -55,27 +55,62 @@ export function diagnoseBoot(log: string | ConsoleWatcher, ctx: BootContext): Di
   const noSeed = /^DataSourceNone\b/.test(w.facts.datasource ?? '')
   if (ctx.needReport ? ctx.reportReceived : final && !noSeed) return null
 
-  if (has('root-missing')) return d('root-device-missing', 'The initramfs gave up waiting for the root device: no disk with the root file system appeared (no driver for the storage controller, or its driver found no disks)', w.get('root-missing'))
+  if (has('root-missing'))
+    return d(
+      'root-device-missing',
+      'The initramfs gave up waiting for the root device: no disk with the root file system appeared (no driver for the storage controller, or its driver found no disks)',
+      w.get('root-missing'),
+    )
   if (has('panic')) return d('kernel-panic', 'The kernel panicked', w.get('panic'))
   if (!has('kernel')) {
     const blErr = w.get('bootloader-error')
     if (blErr) {
       const sb = /BdsDxe: failed to .*(?:Access Denied|Security Violation)|Verification failed/.test(blErr.line)
-      return d('bootloader-failed', sb ? 'The firmware refused to start the bootloader: Secure Boot verification failed' : 'The bootloader failed before starting the kernel', blErr)
+      return d(
+        'bootloader-failed',
+        sb
+          ? 'The firmware refused to start the bootloader: Secure Boot verification failed'
+          : 'The bootloader failed before starting the kernel',
+        blErr,
+      )
     }
-    if (has('no-boot-entry') && !has('bootloader')) return d('no-boot-entry', 'The firmware found no boot entry on the disk (no firmware driver for the controller, or no bootable partition)', w.get('no-boot-entry'))
+    if (has('no-boot-entry') && !has('bootloader'))
+      return d(
+        'no-boot-entry',
+        'The firmware found no boot entry on the disk (no firmware driver for the controller, or no bootable partition)',
+        w.get('no-boot-entry'),
+      )
     if (ctx.qemuExit) return qemuFailed(ctx, reached)
-    if (has('bootloader')) return d('bootloader-failed', 'The bootloader started but never started a kernel', w.get('bootloader'))
-    return d('timeout', has('firmware') ? 'Timed out in the firmware: nothing booted from the disk' : 'Timed out with no output from the firmware')
+    if (has('bootloader'))
+      return d('bootloader-failed', 'The bootloader started but never started a kernel', w.get('bootloader'))
+    return d(
+      'timeout',
+      has('firmware')
+        ? 'Timed out in the firmware: nothing booted from the disk'
+        : 'Timed out with no output from the firmware',
+    )
   }
   // cloud-init lists the interfaces it found ("Net device info"): only loopback
   // there means the kernel has no driver for the NIC.
   if (w.facts.interfaces.length === 0 && (w.facts.netInfoSeen || final)) {
-    return d('no-network', 'The machine booted but no network interface came up: the kernel has no driver for the NIC (or DHCP failed)', w.get('cloud-init-local') ?? w.get('systemd'))
+    return d(
+      'no-network',
+      'The machine booted but no network interface came up: the kernel has no driver for the NIC (or DHCP failed)',
+      w.get('cloud-init-local') ?? w.get('systemd'),
+    )
   }
-  if (has('cloud-init-error')) return d('cloud-init-error', noSeed ? 'cloud-init found no seed (DataSourceNone)' : 'cloud-init reported an error', w.get('cloud-init-error'))
+  if (has('cloud-init-error'))
+    return d(
+      'cloud-init-error',
+      noSeed ? 'cloud-init found no seed (DataSourceNone)' : 'cloud-init reported an error',
+      w.get('cloud-init-error'),
+    )
   if (final) {
-    return d('no-network', `cloud-init finished but its report never arrived over the network (interfaces up: ${w.facts.interfaces.join(', ')})`, w.get('cloud-init-final'))
+    return d(
+      'no-network',
+      `cloud-init finished but its report never arrived over the network (interfaces up: ${w.facts.interfaces.join(', ')})`,
+      w.get('cloud-init-final'),
+    )
   }
   if (ctx.qemuExit) return qemuFailed(ctx, reached)
   if (!ctx.timedOut) return null
@@ -86,5 +121,10 @@ function qemuFailed(ctx: BootContext, reached: MilestoneKind | undefined): Diagn
   const e = ctx.qemuExit!
   const last = e.stderr.trim().split('\n').filter(Boolean).pop()
   const how = e.signal ? `killed by ${e.signal}` : `exit status ${e.status}`
-  return { code: 'qemu-failed', summary: `QEMU stopped by itself (${how})`, ...(last ? { evidence: last } : {}), ...(reached ? { reached } : {}) }
+  return {
+    code: 'qemu-failed',
+    summary: `QEMU stopped by itself (${how})`,
+    ...(last ? { evidence: last } : {}),
+    ...(reached ? { reached } : {}),
+  }
 }

@@ -12,7 +12,8 @@ import type { StorageDevice } from '../tools/qemu-devices.js'
 // one disk, automatic or fixed SCSI ids, MSI on or off, q35 or i440fx, and with the
 // disk as a data disk on a machine booted from virtio-blk.
 const STORAGE_GAPS: Record<string, string> = {
-  mptsas1068: 'QEMU 7.2\'s mptsas1068 shows Linux 6.1\'s mptsas driver the controller but no disks (see docs/hardware-lab.md, "Emulation gaps"); not a defect of the image',
+  mptsas1068:
+    'QEMU 7.2\'s mptsas1068 shows Linux 6.1\'s mptsas driver the controller but no disks (see docs/hardware-lab.md, "Emulation gaps"); not a defect of the image',
 }
 
 /** Why a storage device cannot be tested on this QEMU, or undefined when it can. */

@@ -17,11 +17,13 @@ export type FirmwareSupport = { applicable: true } | { applicable: false; reason
 // MegaRAID driver, and QEMU's cards carry no UEFI option ROM. SeaBIOS booted every
 // one of them (megasas.c, mpt-scsi.c, lsi-scsi.c, esp-scsi.c, pvscsi.c, …).
 const OVMF_CANNOT: Record<string, string> = {
-  megasas: 'OVMF has no MegaRAID SAS driver and QEMU\'s megasas card has no UEFI option ROM',
-  'megasas-gen2': 'OVMF has no MegaRAID SAS driver and QEMU\'s megasas-gen2 card has no UEFI option ROM',
-  mptsas1068: 'Debian\'s OVMF is built without a driver for the LSI SAS 1068 (edk2 MptScsiDxe) and QEMU\'s card has no UEFI option ROM',
-  pvscsi: 'Debian\'s OVMF is built without a PVSCSI driver (edk2 PvScsiDxe)',
-  lsi53c895a: 'Debian\'s OVMF is built without a driver for the LSI 53C895A (edk2 LsiScsiDxe) and QEMU\'s card has no UEFI option ROM',
+  megasas: "OVMF has no MegaRAID SAS driver and QEMU's megasas card has no UEFI option ROM",
+  'megasas-gen2': "OVMF has no MegaRAID SAS driver and QEMU's megasas-gen2 card has no UEFI option ROM",
+  mptsas1068:
+    "Debian's OVMF is built without a driver for the LSI SAS 1068 (edk2 MptScsiDxe) and QEMU's card has no UEFI option ROM",
+  pvscsi: "Debian's OVMF is built without a PVSCSI driver (edk2 PvScsiDxe)",
+  lsi53c895a:
+    "Debian's OVMF is built without a driver for the LSI 53C895A (edk2 LsiScsiDxe) and QEMU's card has no UEFI option ROM",
   lsi53c810: 'OVMF has no LSI 53C810 driver and the card has no UEFI option ROM',
   am53c974: 'OVMF has no AMD Am53c974 (ESP) SCSI driver',
   dc390: 'OVMF has no Tekram DC-390 (ESP) SCSI driver',

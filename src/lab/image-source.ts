@@ -22,7 +22,10 @@ const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb] // "QFI\xfb"
 export async function resolveLabImage(arg: string): Promise<LabImage> {
   const path = resolve(arg)
   const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('NOT_FOUND', `Cannot read image "${arg}": ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`)
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read image "${arg}": ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`,
+    )
   })
   if (st.isDirectory()) return fromBuildDir(path)
   return { path, format: await formatOf(path) }
@@ -34,10 +37,20 @@ async function fromBuildDir(dir: string): Promise<LabImage> {
   try {
     manifest = JSON.parse(await readFile(manifestPath, 'utf8'))
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it has no manifest.json' : `manifest.json does not parse: ${(e as Error).message}`
-    throw new InputError('FORMAT_IMAGE', `Cannot use build directory "${dir}": ${why}`, { hint: 'give an image file, or a directory made by `hwimage build`' })
+    const why =
+      (e as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'it has no manifest.json'
+        : `manifest.json does not parse: ${(e as Error).message}`
+    throw new InputError('FORMAT_IMAGE', `Cannot use build directory "${dir}": ${why}`, {
+      hint: 'give an image file, or a directory made by `hwimage build`',
+    })
   }
-  const m = manifest as { name?: unknown; image?: { file?: unknown }; files?: unknown; kernel?: { flavor?: unknown; version?: unknown } }
+  const m = manifest as {
+    name?: unknown
+    image?: { file?: unknown }
+    files?: unknown
+    kernel?: { flavor?: unknown; version?: unknown }
+  }
   // manifest.image.file names the raw image; older manifests only list files.
   const names: string[] = []
   if (typeof m.image?.file === 'string') names.push(m.image.file)
@@ -48,7 +61,11 @@ async function fromBuildDir(dir: string): Promise<LabImage> {
     }
   }
   const file = names.find((n) => n.endsWith('.img')) ?? names.find((n) => n.endsWith('.qcow2'))
-  if (!file) throw new InputError('FORMAT_IMAGE', `Cannot use build directory "${dir}": manifest.json names no .img or .qcow2 file`)
+  if (!file)
+    throw new InputError(
+      'FORMAT_IMAGE',
+      `Cannot use build directory "${dir}": manifest.json names no .img or .qcow2 file`,
+    )
   const path = join(dir, file)
   const image: LabImage = { path, format: await formatOf(path) }
   if (typeof m.name === 'string') image.name = m.name
@@ -60,14 +77,19 @@ async function fromBuildDir(dir: string): Promise<LabImage> {
 /** raw or qcow2, by the file's magic bytes (compressed images must be unpacked first). */
 async function formatOf(path: string): Promise<'raw' | 'qcow2'> {
   const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('NOT_FOUND', `Cannot read image "${path}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`)
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read image "${path}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+    )
   })
   try {
     const head = new Uint8Array(4)
     await fh.read(head, 0, 4, 0)
     if (QCOW2_MAGIC.every((b, i) => head[i] === b)) return 'qcow2'
     if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-      throw new InputError('FORMAT_IMAGE', `Cannot boot "${path}": it is zstd-compressed`, { hint: 'boot the .img beside it, or decompress it with `zstd -d`' })
+      throw new InputError('FORMAT_IMAGE', `Cannot boot "${path}": it is zstd-compressed`, {
+        hint: 'boot the .img beside it, or decompress it with `zstd -d`',
+      })
     }
     return 'raw'
   } finally {

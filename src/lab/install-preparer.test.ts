@@ -7,7 +7,7 @@ import { installPreparer } from './install-preparer.js'
 import { labSeed } from './lab-seed.js'
 import { run } from '../tools/run.js'
 
-test('installPreparer() installs the image onto a fresh disk file with the cell\'s seed partition last', async () => {
+test("installPreparer() installs the image onto a fresh disk file with the cell's seed partition last", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-instprep-'))
   try {
     // A small GPT image: one 8 MiB x86-64 root partition.
@@ -16,9 +16,17 @@ test('installPreparer() installs the image onto a fresh disk file with the cell\
     await fh.truncate(16 * 1024 * 1024)
     await fh.close()
     await run(['sgdisk', '-o', '-n', '1:2048:+8M', '-t', '1:8304', image])
-    const seed = labSeed({ hostname: 'lab-7', reportUrl: 'http://10.0.2.2:4000/report/bios--ahci--e1000', instanceId: 'i-7' })
+    const seed = labSeed({
+      hostname: 'lab-7',
+      reportUrl: 'http://10.0.2.2:4000/report/bios--ahci--e1000',
+      instanceId: 'i-7',
+    })
     const disks = await installPreparer({
-      image: { path: image, format: 'raw' }, cell: { firmware: 'bios', storage: 'ahci', nic: 'e1000' }, workDir: dir, seed, sizeBytes: 64n * 1024n * 1024n,
+      image: { path: image, format: 'raw' },
+      cell: { firmware: 'bios', storage: 'ahci', nic: 'e1000' },
+      workDir: dir,
+      seed,
+      sizeBytes: 64n * 1024n * 1024n,
     })
     assert.deepEqual(disks, [{ path: join(dir, 'disk.img'), format: 'raw', role: 'boot' }])
     assert.equal((await stat(disks[0]!.path)).size, 64 * 1024 * 1024)

@@ -28,7 +28,10 @@ export const installPreparer: DiskPreparer = async (ctx) => {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     })
   } catch (e) {
-    throw withContext(`installing "${ctx.image.path}" for the cell ${ctx.cell.firmware} × ${ctx.cell.storage} × ${ctx.cell.nic}`, e)
+    throw withContext(
+      `installing "${ctx.image.path}" for the cell ${ctx.cell.firmware} × ${ctx.cell.storage} × ${ctx.cell.nic}`,
+      e,
+    )
   }
   return [{ path: disk, format: 'raw', role: 'boot' }]
 }

@@ -4,10 +4,14 @@ import { failureReason, judgeBoot } from './judge-boot.js'
 import { GOOD_UEFI_SB_BOOT, KERNEL_PANIC, NO_NIC_BOOT, SEABIOS_NO_BOOT } from './console.fixture.js'
 
 const SB_DISABLED = GOOD_UEFI_SB_BOOT.replace('secureboot: Secure boot enabled', 'secureboot: Secure boot disabled')
-const NO_SB_REPORT = GOOD_UEFI_SB_BOOT.split('\n').filter((l) => !l.includes('secureboot:')).join('\n')
-const NO_FINAL_STAGE = GOOD_UEFI_SB_BOOT.split('\n').filter((l) => !l.includes(' finished at ')).join('\n')
+const NO_SB_REPORT = GOOD_UEFI_SB_BOOT.split('\n')
+  .filter((l) => !l.includes('secureboot:'))
+  .join('\n')
+const NO_FINAL_STAGE = GOOD_UEFI_SB_BOOT.split('\n')
+  .filter((l) => !l.includes(' finished at '))
+  .join('\n')
 
-test('judgeBoot() passes a Secure Boot boot that reached cloud-init\'s final stage', () => {
+test("judgeBoot() passes a Secure Boot boot that reached cloud-init's final stage", () => {
   const v = judgeBoot(GOOD_UEFI_SB_BOOT, { firmware: 'uefi-sb', timedOut: false })
   assert.equal(v.pass, true)
   assert.equal(v.diagnosis, null)
@@ -32,7 +36,7 @@ test('judgeBoot() fails a uefi-sb boot whose kernel says nothing about Secure Bo
   assert.equal(v.secureBootOff?.evidence, undefined)
 })
 
-test('judgeBoot() gives the console\'s diagnosis first, and no Secure Boot verdict beside it', () => {
+test("judgeBoot() gives the console's diagnosis first, and no Secure Boot verdict beside it", () => {
   const v = judgeBoot(KERNEL_PANIC, { firmware: 'uefi-sb', timedOut: false })
   assert.equal(v.pass, false)
   assert.equal(v.diagnosis?.code, 'kernel-panic')
@@ -48,8 +52,16 @@ test('judgeBoot() does not pass a single boot that never reached the final stage
 })
 
 test('judgeBoot() passes a lab cell on its report, and fails it without one', () => {
-  assert.equal(judgeBoot(NO_FINAL_STAGE, { firmware: 'bios', timedOut: false, needReport: true, reportReceived: true }).pass, true)
-  const lost = judgeBoot(GOOD_UEFI_SB_BOOT, { firmware: 'uefi-sb', timedOut: true, needReport: true, reportReceived: false })
+  assert.equal(
+    judgeBoot(NO_FINAL_STAGE, { firmware: 'bios', timedOut: false, needReport: true, reportReceived: true }).pass,
+    true,
+  )
+  const lost = judgeBoot(GOOD_UEFI_SB_BOOT, {
+    firmware: 'uefi-sb',
+    timedOut: true,
+    needReport: true,
+    reportReceived: false,
+  })
   assert.equal(lost.pass, false)
   assert.equal(lost.diagnosis?.code, 'no-network')
   const noNic = judgeBoot(NO_NIC_BOOT, { firmware: 'bios', timedOut: true, needReport: true, reportReceived: false })
@@ -60,11 +72,28 @@ test('judgeBoot() passes a lab cell on its report, and fails it without one', ()
 test('failureReason() words the diagnosis, then Secure Boot, then the missing final stage', () => {
   const base = { firmware: 'uefi-sb' as const, secureBoot: 'enabled' as const, finalStage: true, diagnosis: null }
   assert.equal(
-    failureReason({ ...base, finalStage: false, diagnosis: { code: 'root-device-missing', summary: 'The initramfs gave up', evidence: 'ALERT!  UUID=1 does not exist.' } }),
+    failureReason({
+      ...base,
+      finalStage: false,
+      diagnosis: {
+        code: 'root-device-missing',
+        summary: 'The initramfs gave up',
+        evidence: 'ALERT!  UUID=1 does not exist.',
+      },
+    }),
     'The initramfs gave up — "ALERT!  UUID=1 does not exist."',
   )
-  assert.equal(failureReason({ ...base, secureBoot: 'disabled' }), 'the kernel does not report Secure Boot enabled (disabled)')
-  assert.equal(failureReason({ ...base, secureBoot: null }), 'the kernel does not report Secure Boot enabled (no report)')
-  assert.equal(failureReason({ ...base, firmware: 'bios', secureBoot: null, finalStage: false }), "cloud-init's final stage was not reached")
+  assert.equal(
+    failureReason({ ...base, secureBoot: 'disabled' }),
+    'the kernel does not report Secure Boot enabled (disabled)',
+  )
+  assert.equal(
+    failureReason({ ...base, secureBoot: null }),
+    'the kernel does not report Secure Boot enabled (no report)',
+  )
+  assert.equal(
+    failureReason({ ...base, firmware: 'bios', secureBoot: null, finalStage: false }),
+    "cloud-init's final stage was not reached",
+  )
   assert.equal(failureReason(base), 'unknown')
 })

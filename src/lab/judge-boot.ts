@@ -30,7 +30,10 @@ export function judgeBoot(log: string | ConsoleWatcher, ctx: JudgeContext): Verd
   const diagnosis = diagnoseBoot(w, ctx)
   const shortfall = diagnosis === null ? secureBootShortfall(ctx.firmware, w.facts.secureBoot) : null
   const evidence = w.get('secure-boot')?.line
-  const secureBootOff: Diagnosis | null = shortfall === null ? null : { code: 'secure-boot-off', summary: `The ${shortfall}`, ...(evidence ? { evidence } : {}) }
+  const secureBootOff: Diagnosis | null =
+    shortfall === null
+      ? null
+      : { code: 'secure-boot-off', summary: `The ${shortfall}`, ...(evidence ? { evidence } : {}) }
   const finalStage = w.get('cloud-init-final')
   // diagnoseBoot already weighs a cell's report; a single boot also needs the final stage.
   const pass = diagnosis === null && secureBootOff === null && (ctx.needReport === true || finalStage !== undefined)
@@ -38,7 +41,12 @@ export function judgeBoot(log: string | ConsoleWatcher, ctx: JudgeContext): Verd
 }
 
 /** Why a boot failed, in one line: its diagnosis, else Secure Boot off, else no final stage. */
-export function failureReason(r: { firmware: Firmware; secureBoot: ConsoleFacts['secureBoot'] | null; finalStage: boolean; diagnosis: Diagnosis | null }): string {
+export function failureReason(r: {
+  firmware: Firmware
+  secureBoot: ConsoleFacts['secureBoot'] | null
+  finalStage: boolean
+  diagnosis: Diagnosis | null
+}): string {
   if (r.diagnosis) return `${r.diagnosis.summary}${r.diagnosis.evidence ? ` — "${r.diagnosis.evidence}"` : ''}`
   const shortfall = secureBootShortfall(r.firmware, r.secureBoot ?? undefined)
   if (shortfall) return `the ${shortfall}`

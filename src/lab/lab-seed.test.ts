@@ -8,10 +8,17 @@ import { seedFiles } from '../seed/seed-files.js'
 /** The text of a seed file, with any base64 MIME parts decoded. */
 const text = (files: { path: string; bytes: Uint8Array }[], name: string) => {
   const raw = rawText(files, name)
-  const parts = raw.split(/\n\n/).map((block) => (/^[A-Za-z0-9+/=\n]+$/.test(block.split('\n--')[0]!) ? Buffer.from(block.split('\n--')[0]!, 'base64').toString('utf8') : block))
+  const parts = raw
+    .split(/\n\n/)
+    .map((block) =>
+      /^[A-Za-z0-9+/=\n]+$/.test(block.split('\n--')[0]!)
+        ? Buffer.from(block.split('\n--')[0]!, 'base64').toString('utf8')
+        : block,
+    )
   return parts.join('\n\n')
 }
-const rawText = (files: { path: string; bytes: Uint8Array }[], name: string) => new TextDecoder().decode(files.find((f) => f.path === name)!.bytes)
+const rawText = (files: { path: string; bytes: Uint8Array }[], name: string) =>
+  new TextDecoder().decode(files.find((f) => f.path === name)!.bytes)
 
 test('consoleMarkersCloudConfig() prints the ready marker and df lines on the serial console', () => {
   const script = (consoleMarkersCloudConfig().runcmd as string[][])[0]![2]!

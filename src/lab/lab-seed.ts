@@ -8,7 +8,10 @@ import { DF_MARKER, READY_MARKER } from './console-watch.js'
 
 /** The cloud-config that prints the marker lines; runcmd runs in cloud-init's final stage. */
 export function consoleMarkersCloudConfig(): Record<string, unknown> {
-  const script = [`echo "${READY_MARKER} $(hostname)" > /dev/ttyS0`, `df -B1 / | sed "s|^|${DF_MARKER} |" > /dev/ttyS0`].join('; ')
+  const script = [
+    `echo "${READY_MARKER} $(hostname)" > /dev/ttyS0`,
+    `df -B1 / | sed "s|^|${DF_MARKER} |" > /dev/ttyS0`,
+  ].join('; ')
   return { runcmd: [['sh', '-c', script]] }
 }
 

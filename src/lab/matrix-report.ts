@@ -43,9 +43,14 @@ export function renderMatrixMarkdown(r: MatrixResult): string {
     `${r.mode === 'covering' ? 'Covering set' : 'Full matrix'}: ${boots} boots — ${s.pass} pass, ${s.fail} fail, ${s.notApplicable} not applicable. ` +
       `${formatDuration(r.seconds)} with ${r.jobs} job${r.jobs === 1 ? '' : 's'}, ${r.memoryMiB} MiB per machine, timeout ${r.timeoutSeconds} s, QEMU TCG. Started ${r.started}.`,
     '',
-    'A cell passes when the machine\'s first-boot report arrives over its NIC; the time is from QEMU\'s start to the report (or to where a failed boot stopped). `·`: not part of this run.',
+    "A cell passes when the machine's first-boot report arrives over its NIC; the time is from QEMU's start to the report (or to where a failed boot stopped). `·`: not part of this run.",
     '',
-    ...(r.interrupted ? [`**Interrupted**: ${r.interrupted.finished} of ${r.interrupted.planned} boots finished; the same command with \`--resume\` boots the rest.`, ''] : []),
+    ...(r.interrupted
+      ? [
+          `**Interrupted**: ${r.interrupted.finished} of ${r.interrupted.planned} boots finished; the same command with \`--resume\` boots the rest.`,
+          '',
+        ]
+      : []),
     ...matrixTable(r),
   ]
   const failed = r.cells.filter((c) => c.status === 'fail')
@@ -53,19 +58,31 @@ export function renderMatrixMarkdown(r: MatrixResult): string {
     lines.push('', '## Failures', '')
     for (const c of failed) {
       const d = c.diagnosis!
-      lines.push(`- **${c.firmware} · ${c.storage} · ${c.nic}** — \`${d.code}\`: ${d.summary}.${d.evidence ? ` Console: \`${d.evidence.replaceAll('`', "'")}\`` : ''}${c.serialLog ? ` ([log](${c.serialLog}))` : ''}`)
+      lines.push(
+        `- **${c.firmware} · ${c.storage} · ${c.nic}** — \`${d.code}\`: ${d.summary}.${d.evidence ? ` Console: \`${d.evidence.replaceAll('`', "'")}\`` : ''}${c.serialLog ? ` ([log](${c.serialLog}))` : ''}`,
+      )
     }
   }
   const retried = r.cells.filter((c) => c.retried)
   if (retried.length) {
-    lines.push('', '## Booted twice', '', 'The first boot failed the way TCG fails on an overloaded host (not the image), so the cell was booted again on a fresh disk:', '')
-    for (const c of retried) lines.push(`- **${c.firmware} · ${c.storage} · ${c.nic}** — first boot: \`${c.retried!.diagnosis.evidence ?? c.retried!.diagnosis.code}\` ([log](${c.retried!.serialLog}))`)
+    lines.push(
+      '',
+      '## Booted twice',
+      '',
+      'The first boot failed the way TCG fails on an overloaded host (not the image), so the cell was booted again on a fresh disk:',
+      '',
+    )
+    for (const c of retried)
+      lines.push(
+        `- **${c.firmware} · ${c.storage} · ${c.nic}** — first boot: \`${c.retried!.diagnosis.evidence ?? c.retried!.diagnosis.code}\` ([log](${c.retried!.serialLog}))`,
+      )
   }
   const na = r.cells.filter((c) => c.status === 'n/a')
   if (na.length) {
     lines.push('', '## Not applicable', '')
     const byReason = new Map<string, string[]>()
-    for (const c of na) byReason.set(c.reason ?? '', [...(byReason.get(c.reason ?? '') ?? []), `${c.firmware} × ${c.storage}`])
+    for (const c of na)
+      byReason.set(c.reason ?? '', [...(byReason.get(c.reason ?? '') ?? []), `${c.firmware} × ${c.storage}`])
     for (const [reason, which] of byReason) lines.push(`- ${[...new Set(which)].join(', ')}: ${reason}.`)
   }
   return lines.join('\n') + '\n'
@@ -73,10 +90,15 @@ export function renderMatrixMarkdown(r: MatrixResult): string {
 
 /** The storage × NIC by firmware table of a run, as Markdown lines. */
 export function matrixTable(r: MatrixResult, linkBase = ''): string[] {
-  const lines = [`| storage | NIC | ${r.firmwares.join(' | ')} |`, `| --- | --- |${' --- |'.repeat(r.firmwares.length)}`]
+  const lines = [
+    `| storage | NIC | ${r.firmwares.join(' | ')} |`,
+    `| --- | --- |${' --- |'.repeat(r.firmwares.length)}`,
+  ]
   for (const storage of r.storages) {
     for (const nic of r.nics) {
-      const row = r.firmwares.map((f) => r.cells.find((c) => c.firmware === f && c.storage === storage && c.nic === nic))
+      const row = r.firmwares.map((f) =>
+        r.cells.find((c) => c.firmware === f && c.storage === storage && c.nic === nic),
+      )
       if (row.every((c) => c === undefined)) continue
       lines.push(`| ${storage} | ${nic} | ${row.map((c) => cellText(c, linkBase)).join(' | ')} |`)
     }
@@ -93,7 +115,12 @@ export function renderSideBySide(runs: readonly { label: string; result: MatrixR
   const nics = [...new Set(runs.flatMap((r) => r.result.nics))]
   for (const storage of storages) {
     for (const nic of nics) {
-      const cells = runs.flatMap((r) => firmwares.map((f) => ({ c: r.result.cells.find((c) => c.firmware === f && c.storage === storage && c.nic === nic), base: r.linkBase ?? '' })))
+      const cells = runs.flatMap((r) =>
+        firmwares.map((f) => ({
+          c: r.result.cells.find((c) => c.firmware === f && c.storage === storage && c.nic === nic),
+          base: r.linkBase ?? '',
+        })),
+      )
       if (cells.every(({ c }) => c === undefined)) continue
       lines.push(`| ${storage} | ${nic} | ${cells.map(({ c, base }) => cellText(c, base)).join(' | ')} |`)
     }

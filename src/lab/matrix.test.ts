@@ -19,7 +19,9 @@ name "nvme", bus PCI, desc "Non-Volatile Memory Express"
 name "virtio-blk-pci", bus PCI, alias "virtio-blk"
 name "virtio-scsi-pci", bus PCI, alias "virtio-scsi"
 `)
-const storages = ['virtio-blk', 'virtio-scsi', 'ahci', 'nvme', 'megasas', 'mptsas1068'].map((s) => classifyStorage(catalog, s))
+const storages = ['virtio-blk', 'virtio-scsi', 'ahci', 'nvme', 'megasas', 'mptsas1068'].map((s) =>
+  classifyStorage(catalog, s),
+)
 const nics = ['virtio-net-pci', 'e1000', 'e1000e', 'rtl8139']
 
 test('planCells() boots the covering set and never a cell the firmware cannot boot', () => {
@@ -33,10 +35,21 @@ test('planCells() lists a device QEMU cannot emulate for Linux as not applicable
   const plan = planCells({ firmwares: FIRMWARES, storages, nics }, 'covering')
   assert.equal(plan.run.length, 5)
   assert.ok(!plan.run.some((c) => c.storage === 'mptsas1068'))
-  assert.deepEqual(plan.notApplicable.map((c) => [c.firmware, c.storage]), FIRMWARES.map((f) => [f, 'mptsas1068']))
+  assert.deepEqual(
+    plan.notApplicable.map((c) => [c.firmware, c.storage]),
+    FIRMWARES.map((f) => [f, 'mptsas1068']),
+  )
   assert.match(plan.notApplicable[0]!.reason, /QEMU 7\.2's mptsas1068/)
-  for (const v of ['virtio-blk', 'virtio-scsi', 'ahci', 'nvme', 'megasas']) assert.ok(plan.run.some((c) => c.storage === v), v)
-  for (const n of nics) assert.ok(plan.run.some((c) => c.nic === n), n)
+  for (const v of ['virtio-blk', 'virtio-scsi', 'ahci', 'nvme', 'megasas'])
+    assert.ok(
+      plan.run.some((c) => c.storage === v),
+      v,
+    )
+  for (const n of nics)
+    assert.ok(
+      plan.run.some((c) => c.nic === n),
+      n,
+    )
 })
 
 test('planCells() lists every non-applicable cell of the full matrix with its reason', () => {
@@ -50,8 +63,14 @@ test('planCells() lists every non-applicable cell of the full matrix with its re
 
 test('planCells() shows a controller no chosen firmware can boot as not applicable', () => {
   const plan = planCells({ firmwares: ['uefi'], storages: [storages[0]!, storages[4]!], nics: ['e1000'] }, 'covering')
-  assert.deepEqual(plan.run.map((c) => c.storage), ['virtio-blk'])
-  assert.deepEqual(plan.notApplicable.map((c) => [c.firmware, c.storage]), [['uefi', 'megasas']])
+  assert.deepEqual(
+    plan.run.map((c) => c.storage),
+    ['virtio-blk'],
+  )
+  assert.deepEqual(
+    plan.notApplicable.map((c) => [c.firmware, c.storage]),
+    [['uefi', 'megasas']],
+  )
 })
 
 test('reportOverdue() stops waiting when cloud-init finished without a network, or long ago', () => {
@@ -60,7 +79,11 @@ test('reportOverdue() stops waiting when cloud-init finished without a network, 
   assert.equal(reportOverdue(good, 0, 100_000 + 10_000), false)
   assert.equal(reportOverdue(good, 0, 100_000 + (REPORT_GRACE_SECONDS + 1) * 1000), true)
   const noNic = new ConsoleWatcher()
-  noNic.feed(NO_NIC_BOOT + '\n[   90.0] cloud-init[512]: Cloud-init v. 22.4.2 finished at Mon, 25 Nov 2024 21:31:00 +0000. Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 90.00 seconds\n', 90)
+  noNic.feed(
+    NO_NIC_BOOT +
+      '\n[   90.0] cloud-init[512]: Cloud-init v. 22.4.2 finished at Mon, 25 Nov 2024 21:31:00 +0000. Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 90.00 seconds\n',
+    90,
+  )
   assert.equal(reportOverdue(noNic, 0, 91_000), true)
   const early = new ConsoleWatcher()
   early.feed(NO_NIC_BOOT + '\n', 50)
@@ -85,7 +108,10 @@ while :; do sleep 0.1; done
 `
 
 /** A lab in `dir` with a stand-in QEMU: the image, the QEMU script, and a preparer that records the cells it prepares. */
-async function fakeLab(dir: string, script: string): Promise<{ qemu: string; prepare: DiskPreparer; image: string; booted: string[] }> {
+async function fakeLab(
+  dir: string,
+  script: string,
+): Promise<{ qemu: string; prepare: DiskPreparer; image: string; booted: string[] }> {
   const qemu = join(dir, 'fake-qemu')
   await writeFile(qemu, script)
   await chmod(qemu, 0o755)
@@ -107,8 +133,17 @@ test('runMatrix() passes cells whose report arrives and diagnoses the others fro
     const { qemu, prepare, image } = await fakeLab(dir, FAKE_QEMU)
     const events: string[] = []
     const r = await runMatrix({
-      image, firmwares: ['bios', 'uefi'], storages: ['virtio-blk', 'megasas'], nics: ['e1000'], cells: 'covering',
-      jobs: 2, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu,
+      image,
+      firmwares: ['bios', 'uefi'],
+      storages: ['virtio-blk', 'megasas'],
+      nics: ['e1000'],
+      cells: 'covering',
+      jobs: 2,
+      timeoutMs: 20_000,
+      memoryMiB: 256,
+      reportDir: join(dir, 'report'),
+      prepare,
+      qemu,
       onEvent: (e) => events.push(e.type),
     })
     assert.deepEqual(r.summary, { pass: 1, fail: 1, notApplicable: 0 })
@@ -124,7 +159,10 @@ test('runMatrix() passes cells whose report arrives and diagnoses the others fro
     assert.equal(fail.serialLog, 'cells/bios--megasas--e1000/serial.log')
     assert.match(await readFile(join(dir, 'report', fail.serialLog!), 'utf8'), /Gave up waiting/)
     assert.equal(events.filter((e) => e === 'cell-done').length, 2)
-    await assert.rejects(readFile(join(dir, 'report', 'cells', pass.id, 'disk.img')), 'the disks are removed after the boot')
+    await assert.rejects(
+      readFile(join(dir, 'report', 'cells', pass.id, 'disk.img')),
+      'the disks are removed after the boot',
+    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -135,7 +173,19 @@ test('runMatrix() with resume boots only the cells an earlier run of the same im
   try {
     const { qemu, prepare, image, booted } = await fakeLab(dir, FAKE_QEMU)
     const reportDir = join(dir, 'report')
-    const opts = { image, firmwares: ['bios'] as const, storages: ['virtio-blk', 'megasas', 'ahci'], nics: ['e1000'], cells: 'all' as const, jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir, prepare, qemu }
+    const opts = {
+      image,
+      firmwares: ['bios'] as const,
+      storages: ['virtio-blk', 'megasas', 'ahci'],
+      nics: ['e1000'],
+      cells: 'all' as const,
+      jobs: 1,
+      timeoutMs: 20_000,
+      memoryMiB: 256,
+      reportDir,
+      prepare,
+      qemu,
+    }
     const first = await runMatrix({ ...opts, firmwares: [...opts.firmwares] })
     assert.deepEqual(first.summary, { pass: 2, fail: 1, notApplicable: 0 })
     // The run is cut short: one cell's result is lost, another's is half written.
@@ -143,12 +193,31 @@ test('runMatrix() with resume boots only the cells an earlier run of the same im
     await writeFile(join(reportDir, 'cells', 'bios--megasas--e1000', 'result.json'), '{"image": {"pa')
     booted.length = 0
     let start: unknown
-    const second = await runMatrix({ ...opts, firmwares: [...opts.firmwares], resume: true, onEvent: (e) => e.type === 'start' && (start = e) })
-    assert.deepEqual(booted.sort(), ['bios--ahci--e1000', 'bios--megasas--e1000'], 'only the unfinished cells boot again')
+    const second = await runMatrix({
+      ...opts,
+      firmwares: [...opts.firmwares],
+      resume: true,
+      onEvent: (e) => e.type === 'start' && (start = e),
+    })
+    assert.deepEqual(
+      booted.sort(),
+      ['bios--ahci--e1000', 'bios--megasas--e1000'],
+      'only the unfinished cells boot again',
+    )
     assert.deepEqual(second.summary, first.summary)
-    assert.ok(second.cells.find((c) => c.id === 'bios--virtio-blk--e1000')?.resumedFrom, 'the kept cell says when it finished')
-    assert.deepEqual(second.cells.map((c) => c.id), first.cells.map((c) => c.id), 'the same order as a whole run')
-    assert.deepEqual(start && { boots: (start as { boots: number }).boots, resumed: (start as { resumed: number }).resumed }, { boots: 2, resumed: 1 })
+    assert.ok(
+      second.cells.find((c) => c.id === 'bios--virtio-blk--e1000')?.resumedFrom,
+      'the kept cell says when it finished',
+    )
+    assert.deepEqual(
+      second.cells.map((c) => c.id),
+      first.cells.map((c) => c.id),
+      'the same order as a whole run',
+    )
+    assert.deepEqual(
+      start && { boots: (start as { boots: number }).boots, resumed: (start as { resumed: number }).resumed },
+      { boots: 2, resumed: 1 },
+    )
     // Another image (a rebuilt one) keeps nothing.
     await writeFile(image, new Uint8Array(2048))
     booted.length = 0
@@ -163,11 +232,26 @@ test('runMatrix() interrupted returns the cells that finished and says how many,
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
   try {
     const { qemu, prepare, image, booted } = await fakeLab(dir, FAKE_QEMU)
-    const opts = { image, firmwares: ['bios' as const], storages: ['virtio-blk', 'ahci', 'nvme'], nics: ['e1000'], cells: 'all' as const, jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu }
+    const opts = {
+      image,
+      firmwares: ['bios' as const],
+      storages: ['virtio-blk', 'ahci', 'nvme'],
+      nics: ['e1000'],
+      cells: 'all' as const,
+      jobs: 1,
+      timeoutMs: 20_000,
+      memoryMiB: 256,
+      reportDir: join(dir, 'report'),
+      prepare,
+      qemu,
+    }
     const stop = new AbortController()
     const r = await runMatrix({ ...opts, signal: stop.signal, onEvent: (e) => e.type === 'cell-done' && stop.abort() })
     assert.deepEqual(r.interrupted, { finished: 1, planned: 3 })
-    assert.deepEqual(r.cells.map((c) => [c.id, c.status]), [['bios--virtio-blk--e1000', 'pass']])
+    assert.deepEqual(
+      r.cells.map((c) => [c.id, c.status]),
+      [['bios--virtio-blk--e1000', 'pass']],
+    )
     booted.length = 0
     const rest = await runMatrix({ ...opts, resume: true })
     assert.equal(rest.interrupted, undefined)
@@ -192,13 +276,22 @@ fi
 while :; do sleep 0.1; done
 `
 
-test('runMatrix() boots a cell again when TCG\'s timer check panicked the kernel, and keeps the first log', async () => {
+test("runMatrix() boots a cell again when TCG's timer check panicked the kernel, and keeps the first log", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-matrix-'))
   try {
     const { qemu, prepare, image } = await fakeLab(dir, FLAKY_QEMU)
     const r = await runMatrix({
-      image, firmwares: ['bios'], storages: ['virtio-blk'], nics: ['e1000'], cells: 'covering',
-      jobs: 1, timeoutMs: 20_000, memoryMiB: 256, reportDir: join(dir, 'report'), prepare, qemu,
+      image,
+      firmwares: ['bios'],
+      storages: ['virtio-blk'],
+      nics: ['e1000'],
+      cells: 'covering',
+      jobs: 1,
+      timeoutMs: 20_000,
+      memoryMiB: 256,
+      reportDir: join(dir, 'report'),
+      prepare,
+      qemu,
     })
     const c = r.cells[0]!
     assert.equal(c.status, 'pass')
@@ -211,14 +304,38 @@ test('runMatrix() boots a cell again when TCG\'s timer check panicked the kernel
 })
 
 test('isTcgHiccup() is only the IO-APIC timer panic', () => {
-  assert.equal(isTcgHiccup({ code: 'kernel-panic', summary: '', evidence: "[    0.000000] Kernel panic - not syncing: IO-APIC + timer doesn't work!  Boot with apic=debug" }), true)
-  assert.equal(isTcgHiccup({ code: 'kernel-panic', summary: '', evidence: 'Kernel panic - not syncing: VFS: Unable to mount root fs' }), false)
+  assert.equal(
+    isTcgHiccup({
+      code: 'kernel-panic',
+      summary: '',
+      evidence: "[    0.000000] Kernel panic - not syncing: IO-APIC + timer doesn't work!  Boot with apic=debug",
+    }),
+    true,
+  )
+  assert.equal(
+    isTcgHiccup({
+      code: 'kernel-panic',
+      summary: '',
+      evidence: 'Kernel panic - not syncing: VFS: Unable to mount root fs',
+    }),
+    false,
+  )
   assert.equal(isTcgHiccup(undefined), false)
 })
 
 test('runMatrix() refuses a device QEMU does not know before booting anything', async () => {
   await assert.rejects(
-    runMatrix({ image: '/nonexistent', firmwares: ['bios'], storages: ['megaraid9000'], nics: ['e1000'], cells: 'covering', jobs: 1, timeoutMs: 1000, memoryMiB: 256, reportDir: '/nonexistent' }),
+    runMatrix({
+      image: '/nonexistent',
+      firmwares: ['bios'],
+      storages: ['megaraid9000'],
+      nics: ['e1000'],
+      cells: 'covering',
+      jobs: 1,
+      timeoutMs: 1000,
+      memoryMiB: 256,
+      reportDir: '/nonexistent',
+    }),
     (e: unknown) => e instanceof UsageError && /megaraid9000/.test(e.message) && /megasas/.test(e.hint ?? ''),
   )
 })

@@ -25,11 +25,24 @@ import { installPreparer } from './install-preparer.js'
 import type { Seed } from '../seed/seed-schema.js'
 
 /** Makes one cell's disks (target disk with the image and seed): the step the installer will take over. */
-export type DiskPreparer = (ctx: { image: LabImage; cell: Cell<Firmware>; workDir: string; seed: Seed; sizeBytes: bigint; signal?: AbortSignal }) => Promise<QemuDisk[]>
+export type DiskPreparer = (ctx: {
+  image: LabImage
+  cell: Cell<Firmware>
+  workDir: string
+  seed: Seed
+  sizeBytes: bigint
+  signal?: AbortSignal
+}) => Promise<QemuDisk[]>
 
 /** The overlay preparer: a qcow2 overlay over the image plus a seed volume disk (fast; the image is not installed). */
 export const overlayPreparer: DiskPreparer = (ctx) =>
-  prepareLabDisks({ image: ctx.image, workDir: ctx.workDir, sizeBytes: ctx.sizeBytes, seed: { kind: 'seed', seed: ctx.seed }, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+  prepareLabDisks({
+    image: ctx.image,
+    workDir: ctx.workDir,
+    sizeBytes: ctx.sizeBytes,
+    seed: { kind: 'seed', seed: ctx.seed },
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  })
 
 /** What the lab runs. */
 export interface MatrixOptions {
@@ -121,11 +134,19 @@ export function planCells(
     const gap = opts.runGaps ? undefined : storageEmulationGap(byName.get(s)!)
     return gap ? { applicable: false, reason: gap } : firmwareSupport(f, byName.get(s)!)
   }
-  const m = { firmwares: axes.firmwares, storages: axes.storages.map((s) => s.name), nics: axes.nics, applicable: (f: Firmware, s: string) => support(f, s).applicable }
+  const m = {
+    firmwares: axes.firmwares,
+    storages: axes.storages.map((s) => s.name),
+    nics: axes.nics,
+    applicable: (f: Firmware, s: string) => support(f, s).applicable,
+  }
   const na = (c: Cell<Firmware>) => ({ ...c, reason: (support(c.firmware, c.storage) as { reason: string }).reason })
   if (mode === 'all') {
     const cells = allCells(m)
-    return { run: cells.filter((c) => m.applicable(c.firmware, c.storage)), notApplicable: cells.filter((c) => !m.applicable(c.firmware, c.storage)).map(na) }
+    return {
+      run: cells.filter((c) => m.applicable(c.firmware, c.storage)),
+      notApplicable: cells.filter((c) => !m.applicable(c.firmware, c.storage)).map(na),
+    }
   }
   const run = coveringCells(m)
   // A controller (or firmware) no cell can cover is shown once, as not applicable.
@@ -144,7 +165,9 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   for (const n of opts.nics) classifyNic(catalog, n)
   const image = await resolveLabImage(opts.image)
   const reportDir = resolve(opts.reportDir)
-  const plan = planCells({ firmwares: opts.firmwares, storages, nics: opts.nics }, opts.cells, { runGaps: opts.runGaps ?? false })
+  const plan = planCells({ firmwares: opts.firmwares, storages, nics: opts.nics }, opts.cells, {
+    runGaps: opts.runGaps ?? false,
+  })
   const stamp = await imageStamp(image.path)
   const kept = opts.resume ? await finishedCells(reportDir, plan.run, stamp) : new Map<string, CellResult>()
   const toBoot = plan.run.filter((c) => !kept.has(cellId(c)))
@@ -160,8 +183,18 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     }
   })()
 
-  const results: CellResult[] = [...plan.notApplicable.map((c) => ({ ...c, id: cellId(c), status: 'n/a' as const })), ...kept.values()]
-  opts.onEvent?.({ type: 'start', cells: plan.run.length + plan.notApplicable.length, boots: toBoot.length, resumed: kept.size, jobs: opts.jobs, listen: `127.0.0.1:${listener.port}` })
+  const results: CellResult[] = [
+    ...plan.notApplicable.map((c) => ({ ...c, id: cellId(c), status: 'n/a' as const })),
+    ...kept.values(),
+  ]
+  opts.onEvent?.({
+    type: 'start',
+    cells: plan.run.length + plan.notApplicable.length,
+    boots: toBoot.length,
+    resumed: kept.size,
+    jobs: opts.jobs,
+    listen: `127.0.0.1:${listener.port}`,
+  })
   let next = 0
   let done = 0
   const worker = async () => {
@@ -171,9 +204,18 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
       const index = plan.run.indexOf(cell)
       opts.onEvent?.({ type: 'cell-start', id: cellId(cell), index: next - 1, boots: toBoot.length })
       const ctx: CellContext = {
-        image, reportDir, port: listener.port, reports, storages, timeoutMs: opts.timeoutMs, memoryMiB: opts.memoryMiB,
-        diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n, prepare: opts.prepare ?? installPreparer,
-        ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.qemu ? { qemu: opts.qemu } : {}),
+        image,
+        reportDir,
+        port: listener.port,
+        reports,
+        storages,
+        timeoutMs: opts.timeoutMs,
+        memoryMiB: opts.memoryMiB,
+        diskSizeBytes: opts.diskSizeBytes ?? 8n << 30n,
+        prepare: opts.prepare ?? installPreparer,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+        ...(opts.qemu ? { qemu: opts.qemu } : {}),
       }
       let result = await runCell(cell, index, ctx)
       if (isTcgHiccup(result.diagnosis)) {
@@ -193,7 +235,9 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   }
   try {
     // allSettled: on a failure or an abort every worker's QEMU is stopped before this returns.
-    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(opts.jobs, toBoot.length)) }, worker))
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.max(1, Math.min(opts.jobs, toBoot.length)) }, worker),
+    )
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     // Interrupted: the cells that finished make a (partial) result; the ones cut off are not in it.
     if (failed && !opts.signal?.aborted) throw failed.reason
@@ -201,13 +245,22 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
     await listener.close()
     await pump
   }
-  const order = (c: CellResult) => [opts.storages.indexOf(c.storage), opts.nics.indexOf(c.nic), opts.firmwares.indexOf(c.firmware)]
+  const order = (c: CellResult) => [
+    opts.storages.indexOf(c.storage),
+    opts.nics.indexOf(c.nic),
+    opts.firmwares.indexOf(c.firmware),
+  ]
   results.sort((a, b) => {
     const [x, y] = [order(a), order(b)]
     return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!
   })
   return {
-    image: { path: image.path, ...(image.name ? { name: image.name } : {}), ...(image.kernelFlavor ? { kernelFlavor: image.kernelFlavor } : {}), ...(image.kernelVersion ? { kernelVersion: image.kernelVersion } : {}) },
+    image: {
+      path: image.path,
+      ...(image.name ? { name: image.name } : {}),
+      ...(image.kernelFlavor ? { kernelFlavor: image.kernelFlavor } : {}),
+      ...(image.kernelVersion ? { kernelVersion: image.kernelVersion } : {}),
+    },
     mode: opts.cells,
     firmwares: [...opts.firmwares],
     storages: [...opts.storages],
@@ -262,7 +315,15 @@ async function runCell(cell: Cell<Firmware>, index: number, ctx: CellContext): P
       macAddress: macAddressFor(index + 1),
       name: `hwimage-${id}`,
     },
-    prepare: () => ctx.prepare({ image: ctx.image, cell, workDir, seed, sizeBytes: ctx.diskSizeBytes, ...(ctx.signal ? { signal: ctx.signal } : {}) }),
+    prepare: () =>
+      ctx.prepare({
+        image: ctx.image,
+        cell,
+        workDir,
+        seed,
+        sizeBytes: ctx.diskSizeBytes,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      }),
     workDir,
     timeoutMs: ctx.timeoutMs,
     until: (c, startedAt) => ctx.reports.has(id) || reportOverdue(c, startedAt),

@@ -36,15 +36,28 @@ export async function prepareLabDisks(opts: PrepareDiskOptions): Promise<QemuDis
   if (opts.image.format === 'raw') {
     const imageBytes = BigInt((await stat(opts.image.path)).size)
     if (opts.sizeBytes < imageBytes) {
-      throw new UsageError(`Cannot make a ${opts.sizeBytes}-byte target disk: the image is ${imageBytes} bytes`, { hint: 'give a --disk-size at least as big as the image' })
+      throw new UsageError(`Cannot make a ${opts.sizeBytes}-byte target disk: the image is ${imageBytes} bytes`, {
+        hint: 'give a --disk-size at least as big as the image',
+      })
     }
   }
-  await run(qemuImgOverlayArgv({ backing: opts.image.path, backingFormat: opts.image.format, overlay, sizeBytes: opts.sizeBytes }), {
-    signal: opts.signal,
-  })
+  await run(
+    qemuImgOverlayArgv({
+      backing: opts.image.path,
+      backingFormat: opts.image.format,
+      overlay,
+      sizeBytes: opts.sizeBytes,
+    }),
+    {
+      signal: opts.signal,
+    },
+  )
   const seedPath = join(opts.workDir, 'seed.img')
   if (opts.seed.kind === 'seed') {
-    const volume = await makeSeedVolume(opts.seed.seed, { tmpDir: opts.workDir, ...(opts.signal ? { signal: opts.signal } : {}) })
+    const volume = await makeSeedVolume(opts.seed.seed, {
+      tmpDir: opts.workDir,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })
     try {
       await rename(volume.path, seedPath)
     } finally {

@@ -26,7 +26,11 @@ export function configDriveFiles(seed: Seed, ctx: SeedLayoutContext): { files: S
     warnings = rendered.warnings
     files.push(json(`${CONFIG_DRIVE_DIR}/network_data.json`, rendered.data))
   }
-  const vendor = renderVendorData(seed, { contract: ctx.contract, label: CONFIG_DRIVE_LABEL, partitionName: ctx.partitionName })
+  const vendor = renderVendorData(seed, {
+    contract: ctx.contract,
+    label: CONFIG_DRIVE_LABEL,
+    partitionName: ctx.partitionName,
+  })
   if (vendor !== undefined) files.push(json(`${CONFIG_DRIVE_DIR}/vendor_data2.json`, { 'cloud-init': vendor }))
   return { files, warnings }
 }

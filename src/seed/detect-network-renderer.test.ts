@@ -9,7 +9,7 @@ import { debugfsArgv, decideNetworkRenderer, detectNetworkRenderer } from './det
 const set = (...p: string[]) => new Set(p)
 const ENI = ['/usr/sbin/ifup', '/usr/sbin/ifdown', '/usr/sbin/ifquery', '/etc/network/interfaces']
 
-test('decideNetworkRenderer() picks eni (version 1) for an ifupdown image, as cloud-init\'s default priority does', () => {
+test("decideNetworkRenderer() picks eni (version 1) for an ifupdown image, as cloud-init's default priority does", () => {
   const d = decideNetworkRenderer({ files: set(...ENI, '/usr/sbin/netplan'), cloudConfigs: [] })
   assert.equal(d.renderer, 'eni')
   assert.equal(d.networkVersion, 1)
@@ -17,20 +17,29 @@ test('decideNetworkRenderer() picks eni (version 1) for an ifupdown image, as cl
 })
 
 test('decideNetworkRenderer() picks netplan (version 2) when ifupdown is absent', () => {
-  const d = decideNetworkRenderer({ files: set('/usr/sbin/netplan', '/usr/sbin/ip', '/usr/bin/systemctl'), cloudConfigs: [] })
+  const d = decideNetworkRenderer({
+    files: set('/usr/sbin/netplan', '/usr/sbin/ip', '/usr/bin/systemctl'),
+    cloudConfigs: [],
+  })
   assert.equal(d.renderer, 'netplan')
   assert.equal(d.networkVersion, 2)
 })
 
 test('decideNetworkRenderer() follows system_info.network.renderers, the last cloud.cfg.d file winning', () => {
   const cfg = (r: string) => `system_info:\n  network:\n    renderers: [${r}]\n`
-  const d = decideNetworkRenderer({ files: set(...ENI, '/usr/sbin/netplan'), cloudConfigs: [cfg('eni'), 'not: [valid', cfg('netplan, eni')] })
+  const d = decideNetworkRenderer({
+    files: set(...ENI, '/usr/sbin/netplan'),
+    cloudConfigs: [cfg('eni'), 'not: [valid', cfg('netplan, eni')],
+  })
   assert.equal(d.renderer, 'netplan')
   assert.match(d.reason, /system_info.network.renderers \[netplan, eni\]/)
 })
 
 test('decideNetworkRenderer() needs /etc/network/interfaces for eni, and falls to networkd', () => {
-  const d = decideNetworkRenderer({ files: set('/usr/sbin/ifup', '/usr/sbin/ifdown', '/usr/sbin/ifquery', '/usr/sbin/ip', '/usr/bin/systemctl'), cloudConfigs: [] })
+  const d = decideNetworkRenderer({
+    files: set('/usr/sbin/ifup', '/usr/sbin/ifdown', '/usr/sbin/ifquery', '/usr/sbin/ip', '/usr/bin/systemctl'),
+    cloudConfigs: [],
+  })
   assert.equal(d.renderer, 'networkd')
   assert.equal(d.networkVersion, 1)
 })
@@ -41,7 +50,12 @@ test('decideNetworkRenderer() falls back to version 1 when nothing is found', ()
 })
 
 test('debugfsArgv() opens the filesystem at a byte offset', () => {
-  assert.deepEqual(debugfsArgv('/i.img', 1048576n, 'ls -l /usr/sbin'), ['debugfs', '-R', 'ls -l /usr/sbin', '/i.img?offset=1048576'])
+  assert.deepEqual(debugfsArgv('/i.img', 1048576n, 'ls -l /usr/sbin'), [
+    'debugfs',
+    '-R',
+    'ls -l /usr/sbin',
+    '/i.img?offset=1048576',
+  ])
 })
 
 test('detectNetworkRenderer() reads an ext4 filesystem at an offset without mounting it', async () => {
@@ -61,7 +75,10 @@ test('detectNetworkRenderer() reads an ext4 filesystem at an offset without moun
     const d = await detectNetworkRenderer(img, 1048576)
     assert.equal(d.renderer, 'netplan')
     assert.equal(d.networkVersion, 2)
-    await writeFile(join(root, 'etc/cloud/cloud.cfg.d/90-eni.cfg'), 'system_info: {network: {renderers: [eni, networkd]}}\n')
+    await writeFile(
+      join(root, 'etc/cloud/cloud.cfg.d/90-eni.cfg'),
+      'system_info: {network: {renderers: [eni, networkd]}}\n',
+    )
     execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'offset=1048576', '-d', root, img, '8M'])
     assert.equal((await detectNetworkRenderer(img, 1048576n)).renderer, 'networkd')
     const wrong = await detectNetworkRenderer(img, 0)

@@ -28,7 +28,13 @@ export interface NetworkRendererDetection {
 }
 
 /** cloud-init 22.4's renderers.DEFAULT_PRIORITY (the BSD ones cannot apply here). */
-export const DEFAULT_RENDERER_PRIORITY: readonly string[] = ['eni', 'sysconfig', 'netplan', 'network-manager', 'networkd']
+export const DEFAULT_RENDERER_PRIORITY: readonly string[] = [
+  'eni',
+  'sysconfig',
+  'netplan',
+  'network-manager',
+  'networkd',
+]
 
 /** What was found in the image, for the pure decision. */
 export interface ImageNetworkFacts {
@@ -60,7 +66,8 @@ export function decideNetworkRenderer(facts: ImageNetworkFacts): NetworkRenderer
       continue // cloud-init would log and skip it too
     }
     const r = (cfg as { system_info?: { network?: { renderers?: unknown } } } | null)?.system_info?.network?.renderers
-    if (Array.isArray(r) && r.every((x) => typeof x === 'string')) [priority, from] = [r, 'system_info.network.renderers']
+    if (Array.isArray(r) && r.every((x) => typeof x === 'string'))
+      [priority, from] = [r, 'system_info.network.renderers']
   }
   const has = (...paths: string[]) => paths.some((p) => facts.files.has(p))
   const inSbin = (name: string) => has(`/sbin/${name}`, `/usr/sbin/${name}`)
@@ -74,10 +81,18 @@ export function decideNetworkRenderer(facts: ImageNetworkFacts): NetworkRenderer
   for (const name of priority) {
     if (available[name]?.()) {
       const renderer = name as NetworkRenderer
-      return { renderer, networkVersion: renderer === 'netplan' ? 2 : 1, reason: `${name}: first available in ${from} [${priority.join(', ')}]` }
+      return {
+        renderer,
+        networkVersion: renderer === 'netplan' ? 2 : 1,
+        reason: `${name}: first available in ${from} [${priority.join(', ')}]`,
+      }
     }
   }
-  return { renderer: 'unknown', networkVersion: 1, reason: `no renderer of [${priority.join(', ')}] found in the image: version 1 (the Debian default)` }
+  return {
+    renderer: 'unknown',
+    networkVersion: 1,
+    reason: `no renderer of [${priority.join(', ')}] found in the image: version 1 (the Debian default)`,
+  }
 }
 
 /** Reads the facts from the ext4 root filesystem at `offset` and decides; falls back to version 1 with the reason. */
@@ -87,7 +102,10 @@ export async function detectNetworkRenderer(
   opts: { signal?: AbortSignal } = {},
 ): Promise<NetworkRendererDetection> {
   try {
-    const offset = rootPartitionOffsetBytes === undefined ? await findRootOffset(imagePath, opts.signal) : BigInt(rootPartitionOffsetBytes)
+    const offset =
+      rootPartitionOffsetBytes === undefined
+        ? await findRootOffset(imagePath, opts.signal)
+        : BigInt(rootPartitionOffsetBytes)
     const files = new Set<string>()
     for (const dir of ['/sbin', '/usr/sbin', '/bin', '/usr/bin', '/etc/network', '/etc/NetworkManager']) {
       for (const name of await listDir(imagePath, offset, dir, opts.signal)) files.add(`${dir}/${name}`)
@@ -95,19 +113,29 @@ export async function detectNetworkRenderer(
     const cloudConfigs: string[] = []
     const main = await catFile(imagePath, offset, '/etc/cloud/cloud.cfg', opts.signal)
     if (main !== undefined) cloudConfigs.push(main)
-    const dropIns = (await listDir(imagePath, offset, '/etc/cloud/cloud.cfg.d', opts.signal)).filter((n) => n.endsWith('.cfg')).sort()
+    const dropIns = (await listDir(imagePath, offset, '/etc/cloud/cloud.cfg.d', opts.signal))
+      .filter((n) => n.endsWith('.cfg'))
+      .sort()
     for (const name of dropIns) {
       const text = await catFile(imagePath, offset, `/etc/cloud/cloud.cfg.d/${name}`, opts.signal)
       if (text !== undefined) cloudConfigs.push(text)
     }
     if (main === undefined && files.size === 0) {
-      return { renderer: 'unknown', networkVersion: 1, reason: `no root filesystem readable at offset ${offset}: version 1 (the Debian default)` }
+      return {
+        renderer: 'unknown',
+        networkVersion: 1,
+        reason: `no root filesystem readable at offset ${offset}: version 1 (the Debian default)`,
+      }
     }
     return decideNetworkRenderer({ files, cloudConfigs })
   } catch (e) {
     if (e instanceof HwimageError && e.code === 'INTERRUPTED') throw e
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e)
-    return { renderer: 'unknown', networkVersion: 1, reason: `cannot read the image (${why}): version 1 (the Debian default)` }
+    return {
+      renderer: 'unknown',
+      networkVersion: 1,
+      reason: `cannot read the image (${why}): version 1 (the Debian default)`,
+    }
   }
 }
 
@@ -116,7 +144,11 @@ const ROOT_TYPES = ['4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709', '0FC63DAF-8483-4772-
 /** The byte offset of the image's root partition: x86-64 root type first, then Linux data, then the largest. */
 export async function findRootOffset(imagePath: string, signal?: AbortSignal): Promise<bigint> {
   const { stdout } = await run(sfdiskJsonArgv(imagePath), signal ? { signal } : {})
-  const table = (JSON.parse(stdout) as { partitiontable: { sectorsize?: number; partitions?: { start: number; size: number; type: string }[] } }).partitiontable
+  const table = (
+    JSON.parse(stdout) as {
+      partitiontable: { sectorsize?: number; partitions?: { start: number; size: number; type: string }[] }
+    }
+  ).partitiontable
   const parts = table.partitions ?? []
   const pick =
     ROOT_TYPES.map((t) => parts.find((p) => p.type.toUpperCase() === t)).find(Boolean) ??

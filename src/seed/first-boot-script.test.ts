@@ -17,11 +17,21 @@ async function setup(config: Omit<FirstBootConfig, 'report'>, result: unknown | 
   await mkdir(join(root, 'run/cloud-init'), { recursive: true })
   await mkdir(join(root, 'var/log'), { recursive: true })
   if (result !== undefined) await writeFile(join(root, 'run/cloud-init/result.json'), JSON.stringify(result))
-  await writeFile(join(root, 'run/cloud-init/status.json'), JSON.stringify({ v1: { 'modules-final': { errors: [], start: 1, finished: 2 }, stage: null } }))
+  await writeFile(
+    join(root, 'run/cloud-init/status.json'),
+    JSON.stringify({ v1: { 'modules-final': { errors: [], start: 1, finished: 2 }, stage: null } }),
+  )
   await writeFile(
     join(root, 'run/cloud-init/instance-data.json'),
-    JSON.stringify({ v1: { instance_id: 'iid-test', local_hostname: 'metal-01', subplatform: 'seed-dir (/var/lib/cloud/seed/nocloud)' } }),
+    JSON.stringify({
+      v1: {
+        instance_id: 'iid-test',
+        local_hostname: 'metal-01',
+        subplatform: 'seed-dir (/var/lib/cloud/seed/nocloud)',
+      },
+    }),
   )
+  // biome-ignore lint/suspicious/noExplicitAny: the reports' JSON is probed field by field by the asserts
   const received: { headers: IncomingHttpHeaders; body: Record<string, any> }[] = []
   const server = createServer((req, res) => {
     let body = ''
@@ -36,7 +46,9 @@ async function setup(config: Omit<FirstBootConfig, 'report'>, result: unknown | 
   const script = join(root, 'hwimage-first-boot')
   await writeFile(script, firstBootScript({ ...config, report: { url, token: 'tok-123' } }), { mode: 0o700 })
   const runAfterFinal = () =>
-    pexec('python3', [script, '--after-final'], { env: { ...process.env, HWIMAGE_TEST_ROOT: root, HWIMAGE_FIRST_BOOT_WAIT: '0' } })
+    pexec('python3', [script, '--after-final'], {
+      env: { ...process.env, HWIMAGE_TEST_ROOT: root, HWIMAGE_FIRST_BOOT_WAIT: '0' },
+    })
   const done = async () => {
     server.close()
     await rm(root, { recursive: true, force: true })
@@ -44,15 +56,27 @@ async function setup(config: Omit<FirstBootConfig, 'report'>, result: unknown | 
   return { root, received, runAfterFinal, done }
 }
 
-const CONFIG = { contract: 'hwimage-seed/1', format: 'nocloud', label: 'CIDATA', partitionName: 'cidata', cleanup: false } as const
+const CONFIG = {
+  contract: 'hwimage-seed/1',
+  format: 'nocloud',
+  label: 'CIDATA',
+  partitionName: 'cidata',
+  cleanup: false,
+} as const
 
 test('firstBootScript() is valid Python 3', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hwimage-firstboot-'))
   try {
     const file = join(dir, 's.py')
-    await writeFile(file, firstBootScript({ ...CONFIG, cleanup: true, report: { url: "http://x/'''\"\"\"", token: 'a"b\\c' } }))
+    await writeFile(
+      file,
+      firstBootScript({ ...CONFIG, cleanup: true, report: { url: 'http://x/\'\'\'"""', token: 'a"b\\c' } }),
+    )
     await pexec('python3', ['-m', 'py_compile', file])
-    const { stdout } = await pexec('python3', ['-c', `import runpy; g = runpy.run_path(${JSON.stringify(file)}, run_name="x"); print(g["CONFIG"]["report"]["token"])`])
+    const { stdout } = await pexec('python3', [
+      '-c',
+      `import runpy; g = runpy.run_path(${JSON.stringify(file)}, run_name="x"); print(g["CONFIG"]["report"]["token"])`,
+    ])
     assert.equal(stdout.trim(), 'a"b\\c')
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -72,7 +96,8 @@ test('the first-boot script POSTs a JSON report with instance-id, hostname, addr
     assert.equal(body.instance_id, 'iid-test')
     assert.equal(body.hostname, hostname())
     assert.ok(Array.isArray(body.addresses))
-    for (const a of body.addresses) assert.ok(a.ifname && a.address && ['inet', 'inet6'].includes(a.family), JSON.stringify(a))
+    for (const a of body.addresses)
+      assert.ok(a.ifname && a.address && ['inet', 'inet6'].includes(a.family), JSON.stringify(a))
     assert.deepEqual(body.cloud_init, {
       status: 'done',
       datasource: 'DataSourceNoCloud [seed=/dev/vda16][dsmode=net]',
@@ -96,7 +121,12 @@ test('without systemd-run the first-boot script waits for cloud-init in a detach
     await mkdir(bin)
     await writeFile(join(bin, 'systemd-run'), '#!/bin/sh\necho "no systemd here" >&2\nexit 1\n', { mode: 0o755 })
     await pexec('python3', [join(t.root, 'hwimage-first-boot')], {
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, HWIMAGE_TEST_ROOT: t.root, HWIMAGE_FIRST_BOOT_WAIT: '30' },
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        HWIMAGE_TEST_ROOT: t.root,
+        HWIMAGE_FIRST_BOOT_WAIT: '30',
+      },
     })
     for (let i = 0; i < 100 && t.received.length === 0; i++) await new Promise((r) => setTimeout(r, 100))
     assert.equal(t.received.length, 1)
@@ -152,7 +182,19 @@ async function fakeSeedPartition(root: string, partName: string): Promise<{ disk
   const disk = join(root, 'dev/vdz')
   await writeFile(disk, '')
   await pexec('truncate', ['-s', '64M', disk])
-  await pexec('sgdisk', ['-n', '1:2048:+32M', '-c', '1:root', '-n', '2:96256:+16M', '-c', `2:${partName}`, '-t', '2:0700', disk])
+  await pexec('sgdisk', [
+    '-n',
+    '1:2048:+32M',
+    '-c',
+    '1:root',
+    '-n',
+    '2:96256:+16M',
+    '-c',
+    `2:${partName}`,
+    '-t',
+    '2:0700',
+    disk,
+  ])
   const v = await makeSeedVolume(parseSeed('hostname: metal-01\n'))
   const part = join(root, 'dev/vdz2')
   await writeFile(part, await readFile(v.path))
@@ -161,12 +203,17 @@ async function fakeSeedPartition(root: string, partName: string): Promise<{ disk
   await mkdir(sysPart, { recursive: true })
   await writeFile(join(sysPart, 'partition'), '2\n')
   await writeFile(join(sysPart, 'size'), `${32768}\n`)
-  await writeFile(join(sysPart, 'uevent'), `MAJOR=252\nMINOR=2\nDEVNAME=vdz2\nDEVTYPE=partition\nPARTN=2\nPARTNAME=${partName}\n`)
+  await writeFile(
+    join(sysPart, 'uevent'),
+    `MAJOR=252\nMINOR=2\nDEVNAME=vdz2\nDEVTYPE=partition\nPARTN=2\nPARTNAME=${partName}\n`,
+  )
   await mkdir(join(root, 'sys/class/block'), { recursive: true })
   await symlink('../../devices/virtual/block/vdz/vdz2', join(root, 'sys/class/block/vdz2'))
   await writeFile(
     join(root, 'run/cloud-init/instance-data.json'),
-    JSON.stringify({ v1: { instance_id: 'iid-test', local_hostname: 'metal-01', subplatform: 'config-disk (/dev/vdz2)' } }),
+    JSON.stringify({
+      v1: { instance_id: 'iid-test', local_hostname: 'metal-01', subplatform: 'config-disk (/dev/vdz2)' },
+    }),
   )
   return { disk, part }
 }
@@ -191,15 +238,21 @@ test('cleanup zeroes the seed partition, deletes its GPT entry and keeps a local
     assert.deepEqual(await partitionNumbers(disk), ['1'])
     const bytes = await readFile(part)
     assert.equal(bytes.length, 16 * 1024 * 1024)
-    assert.ok(bytes.every((b) => b === 0), 'every byte of the seed partition is zero')
-    assert.equal(await readFile(join(t.root, 'var/lib/cloud/seed/nocloud/meta-data'), 'utf8'), 'instance-id: "iid-test"\nlocal-hostname: "metal-01"\n')
+    assert.ok(
+      bytes.every((b) => b === 0),
+      'every byte of the seed partition is zero',
+    )
+    assert.equal(
+      await readFile(join(t.root, 'var/lib/cloud/seed/nocloud/meta-data'), 'utf8'),
+      'instance-id: "iid-test"\nlocal-hostname: "metal-01"\n',
+    )
     assert.equal(await readFile(join(t.root, 'var/lib/cloud/seed/nocloud/user-data'), 'utf8'), '')
   } finally {
     await t.done()
   }
 })
 
-test('cleanup leaves a partition alone unless its GPT name and label are the seed\'s', async () => {
+test("cleanup leaves a partition alone unless its GPT name and label are the seed's", async () => {
   const t = await setup({ ...CONFIG, cleanup: true }, { v1: { datasource: 'x', errors: [] } })
   try {
     const { disk, part } = await fakeSeedPartition(t.root, 'data')

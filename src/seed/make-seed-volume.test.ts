@@ -29,17 +29,29 @@ function isoVolumeId(iso: Uint8Array): string {
 }
 
 test('SEED_PARTITION is 16 MiB, 1 MiB aligned, Microsoft basic data, named cidata', () => {
-  assert.deepEqual(SEED_PARTITION, { sizeBytes: 16 * 1024 * 1024, alignBytes: 1024 * 1024, name: 'cidata', typeGuid: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7' })
+  assert.deepEqual(SEED_PARTITION, {
+    sizeBytes: 16 * 1024 * 1024,
+    alignBytes: 1024 * 1024,
+    name: 'cidata',
+    typeGuid: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7',
+  })
 })
 
 test('makeSeedVolume() writes a 16 MiB NoCloud FAT volume the installer can copy, and disposes of it', async () => {
-  const v = await makeSeedVolume(SEED, { sectorSize: 4096, instanceId: 'iid-1', installReport: { target: { path: '/dev/sda' }, time: '2024-11-25T12:00:00Z' } })
+  const v = await makeSeedVolume(SEED, {
+    sectorSize: 4096,
+    instanceId: 'iid-1',
+    installReport: { target: { path: '/dev/sda' }, time: '2024-11-25T12:00:00Z' },
+  })
   try {
     assert.equal(v.sizeBytes, SEED_PARTITION.sizeBytes)
     assert.equal(v.format, 'nocloud')
     assert.equal(v.label, 'CIDATA')
     assert.equal(v.instanceId, 'iid-1')
-    assert.deepEqual(v.files.map((f) => f.path), ['meta-data', 'user-data', 'vendor-data', 'network-config', 'hwimage.json'])
+    assert.deepEqual(
+      v.files.map((f) => f.path),
+      ['meta-data', 'user-data', 'vendor-data', 'network-config', 'hwimage.json'],
+    )
     const bytes = await readSeedVolume(v)
     assert.equal(bytes.length, 16 * 1024 * 1024)
     assert.equal(new DataView(bytes.buffer, bytes.byteOffset).getUint16(11, true), 4096)
@@ -75,7 +87,10 @@ test('decodeIronicConfigDrive() output is an ISO that xorriso lists with the con
   try {
     const iso = join(dir, 'back.iso')
     await writeFile(iso, decodeIronicConfigDrive(encodeIronicConfigDrive(await readSeedVolume(v))))
-    const names = execFileSync('xorriso', ['-indev', iso, '-find', '/', '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const names = execFileSync('xorriso', ['-indev', iso, '-find', '/', '-type', 'f'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
     assert.deepEqual(names.trim().split('\n').sort(), [
       "'/hwimage.json'",
       "'/openstack/latest/meta_data.json'",
@@ -92,12 +107,15 @@ test('decodeIronicConfigDrive() output is an ISO that xorriso lists with the con
 test('makeSeedVolume() refuses a volume above MAX_SEED_VOLUME_BYTES before writing anything (SEED_INVALID)', async () => {
   const tmp = await mkdtemp(join(tmpdir(), 'hwimage-seed-max-'))
   try {
-    await assert.rejects(makeSeedVolume(SEED, { sizeBytes: MAX_SEED_VOLUME_BYTES + 1024 * 1024, tmpDir: tmp }), (e: unknown) => {
-      assert.ok(e instanceof InputError)
-      assert.equal(e.code, 'SEED_INVALID')
-      assert.match(e.message, /the largest is 256 MiB/)
-      return true
-    })
+    await assert.rejects(
+      makeSeedVolume(SEED, { sizeBytes: MAX_SEED_VOLUME_BYTES + 1024 * 1024, tmpDir: tmp }),
+      (e: unknown) => {
+        assert.ok(e instanceof InputError)
+        assert.equal(e.code, 'SEED_INVALID')
+        assert.match(e.message, /the largest is 256 MiB/)
+        return true
+      },
+    )
     assert.deepEqual(await readdir(tmp), [])
   } finally {
     await rm(tmp, { recursive: true, force: true })

@@ -70,9 +70,13 @@ export async function makeSeedVolume(seed: Seed, opts: SeedVolumeOptions = {}): 
   const sizeBytes = opts.sizeBytes ?? SEED_PARTITION.sizeBytes
   const sectorSize = opts.sectorSize ?? 512
   if (sizeBytes > MAX_SEED_VOLUME_BYTES) {
-    throw new InputError('SEED_INVALID', `Cannot make a seed volume of ${sizeBytes} bytes: the largest is ${MAX_SEED_VOLUME_BYTES / 1024 / 1024} MiB`, {
-      hint: `the seed's files fit in ${SEED_VOLUME_BYTES / 1024 / 1024} MiB, the default size`,
-    })
+    throw new InputError(
+      'SEED_INVALID',
+      `Cannot make a seed volume of ${sizeBytes} bytes: the largest is ${MAX_SEED_VOLUME_BYTES / 1024 / 1024} MiB`,
+      {
+        hint: `the seed's files fit in ${SEED_VOLUME_BYTES / 1024 / 1024} MiB, the default size`,
+      },
+    )
   }
   const layout = seedFiles(seed, {
     ...(opts.format ? { format: opts.format } : {}),
@@ -89,7 +93,10 @@ export async function makeSeedVolume(seed: Seed, opts: SeedVolumeOptions = {}): 
     if (fs === 'iso9660') {
       size = await writeIsoVolume(layout.files, path, layout.label, opts.signal)
       if (opts.sizeBytes !== undefined && size > opts.sizeBytes) {
-        throw new InputError('SEED_INVALID', `Cannot write seed volume: the ISO image is ${size} bytes, more than ${opts.sizeBytes}`)
+        throw new InputError(
+          'SEED_INVALID',
+          `Cannot write seed volume: the ISO image is ${size} bytes, more than ${opts.sizeBytes}`,
+        )
       }
     } else {
       await writeFatVolume(layout.files, path, { label: layout.label, sectorSize, sizeBytes }, opts.signal)
@@ -102,7 +109,11 @@ export async function makeSeedVolume(seed: Seed, opts: SeedVolumeOptions = {}): 
       label: layout.label,
       instanceId: layout.instanceId,
       networkVersion: layout.networkVersion,
-      files: layout.files.map((f) => ({ path: f.path, sha256: createHash('sha256').update(f.bytes).digest('hex'), size: f.bytes.length })),
+      files: layout.files.map((f) => ({
+        path: f.path,
+        sha256: createHash('sha256').update(f.bytes).digest('hex'),
+        size: f.bytes.length,
+      })),
       warnings: layout.warnings,
       dispose,
     }

@@ -30,14 +30,25 @@ network:
 test('renderNetworkConfigV1() matches NICs by mac_address on physical entries and names them', () => {
   const v1 = renderNetworkConfigV1(NET)
   assert.equal(v1.version, 1)
-  assert.deepEqual(v1.config[0], { type: 'physical', name: 'nic0', mac_address: '52:54:00:12:34:56', subnets: [{ type: 'dhcp4' }] })
+  assert.deepEqual(v1.config[0], {
+    type: 'physical',
+    name: 'nic0',
+    mac_address: '52:54:00:12:34:56',
+    subnets: [{ type: 'dhcp4' }],
+  })
   assert.deepEqual(v1.config[1], {
     type: 'physical',
     name: 'lan1',
     mac_address: '52:54:00:aa:00:02',
     mtu: 9000,
     subnets: [
-      { type: 'static', address: '10.0.0.5/24', gateway: '10.0.0.1', dns_nameservers: ['10.0.0.53'], dns_search: ['example.net'] },
+      {
+        type: 'static',
+        address: '10.0.0.5/24',
+        gateway: '10.0.0.1',
+        dns_nameservers: ['10.0.0.53'],
+        dns_search: ['example.net'],
+      },
       { type: 'static6', address: '2001:db8::5/64', gateway: '2001:db8::1' },
     ],
   })
@@ -51,7 +62,12 @@ test('renderNetworkConfigV1() writes bond members without subnets, the bond with
     type: 'bond',
     name: 'bond0',
     bond_interfaces: ['nic2', 'nic3'],
-    params: { 'bond-mode': '802.3ad', 'bond-miimon': 100, 'bond-lacp-rate': 'fast', 'bond-xmit-hash-policy': 'layer3+4' },
+    params: {
+      'bond-mode': '802.3ad',
+      'bond-miimon': 100,
+      'bond-lacp-rate': 'fast',
+      'bond-xmit-hash-policy': 'layer3+4',
+    },
   })
 })
 
@@ -104,7 +120,12 @@ test('renderNetworkConfigV2() writes bonds with netplan parameter names and VLAN
   assert.deepEqual(v2.bonds, {
     bond0: {
       interfaces: ['nic2', 'nic3'],
-      parameters: { mode: '802.3ad', 'mii-monitor-interval': 100, 'lacp-rate': 'fast', 'transmit-hash-policy': 'layer3+4' },
+      parameters: {
+        mode: '802.3ad',
+        'mii-monitor-interval': 100,
+        'lacp-rate': 'fast',
+        'transmit-hash-policy': 'layer3+4',
+      },
     },
   })
   assert.deepEqual(v2.vlans, { 'bond0.101': { id: 101, link: 'bond0', addresses: ['192.168.101.5/24'] } })

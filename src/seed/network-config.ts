@@ -49,7 +49,11 @@ export function renderNetworkConfigV1(net: SeedNetwork): NetworkConfigV1 {
   }
   for (const v of net.vlans) config.push(entry({ type: 'vlan', name: v.name, vlan_link: v.link, vlan_id: v.id }, v))
   if (globalDns.addresses.length > 0 || globalDns.search.length > 0) {
-    config.push({ type: 'nameserver', address: globalDns.addresses, ...(globalDns.search.length ? { search: globalDns.search } : {}) })
+    config.push({
+      type: 'nameserver',
+      address: globalDns.addresses,
+      ...(globalDns.search.length ? { search: globalDns.search } : {}),
+    })
   }
   return { version: 1, config }
 }

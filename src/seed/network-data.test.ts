@@ -66,7 +66,13 @@ network:
     ethernet_mac_address: '52:54:00:aa:00:10',
     bond_xmit_hash_policy: 'layer3+4',
   })
-  assert.deepEqual(data.links[3], { id: 'bond0.101', type: 'vlan', vlan_link: 'bond0', vlan_id: 101, vlan_mac_address: '52:54:00:aa:00:10' })
+  assert.deepEqual(data.links[3], {
+    id: 'bond0.101',
+    type: 'vlan',
+    vlan_link: 'bond0',
+    vlan_id: 101,
+    vlan_mac_address: '52:54:00:aa:00:10',
+  })
   assert.deepEqual(data.networks, [{ id: 'network0', link: 'bond0.101', network_id: 'bond0.101-0', type: 'ipv4_dhcp' }])
 })
 
@@ -85,8 +91,14 @@ network:
 })
 
 test('renderNetworkData() refuses a VLAN whose name cloud-init would make too long', () => {
-  const net = parseSeed('network:\n  ethernets:\n    - {mac: "52:54:00:aa:00:10", name: longname123}\n  vlans:\n    - {id: 4000, link: longname123, name: v4000}\n').network!
-  assert.throws(() => renderNetworkData(net), (e: unknown) => e instanceof InputError && /network.vlans\[0\]/.test(e.message) && /"longname123.4000"/.test(e.message))
+  const net = parseSeed(
+    'network:\n  ethernets:\n    - {mac: "52:54:00:aa:00:10", name: longname123}\n  vlans:\n    - {id: 4000, link: longname123, name: v4000}\n',
+  ).network!
+  assert.throws(
+    () => renderNetworkData(net),
+    (e: unknown) =>
+      e instanceof InputError && /network.vlans\[0\]/.test(e.message) && /"longname123.4000"/.test(e.message),
+  )
 })
 
 test('ipv4Netmask() and ipv6Netmask() turn prefix lengths into masks', () => {

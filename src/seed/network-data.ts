@@ -33,7 +33,8 @@ export function renderNetworkData(net: SeedNetwork): RenderedNetworkData {
 
   const addNetworks = (link: string, a: NetAddressing) => {
     const mine: Record<string, unknown>[] = []
-    const add = (n: Record<string, unknown>) => mine.push({ id: `network${networks.length + mine.length}`, link, network_id: `${link}-${mine.length}`, ...n })
+    const add = (n: Record<string, unknown>) =>
+      mine.push({ id: `network${networks.length + mine.length}`, link, network_id: `${link}-${mine.length}`, ...n })
     if (a.dhcp4) add({ type: 'ipv4_dhcp' })
     if (a.dhcp6) add({ type: 'ipv6_dhcp' })
     let gw4 = a.gateway4
@@ -44,10 +45,22 @@ export function renderNetworkData(net: SeedNetwork): RenderedNetworkData {
       // routes for ifupdown as `post-up route add …`, which needs net-tools (absent
       // from minimal images, and the failure is hidden by `|| true`).
       if (isIPv4(ip)) {
-        add({ type: 'ipv4', ip_address: ip, netmask: ipv4Netmask(Number(prefix)), routes: [], ...(gw4 ? { gateway: gw4 } : {}) })
+        add({
+          type: 'ipv4',
+          ip_address: ip,
+          netmask: ipv4Netmask(Number(prefix)),
+          routes: [],
+          ...(gw4 ? { gateway: gw4 } : {}),
+        })
         gw4 = undefined
       } else {
-        add({ type: 'ipv6', ip_address: ip, netmask: ipv6Netmask(Number(prefix)), routes: [], ...(gw6 ? { gateway: gw6 } : {}) })
+        add({
+          type: 'ipv6',
+          ip_address: ip,
+          netmask: ipv6Netmask(Number(prefix)),
+          routes: [],
+          ...(gw6 ? { gateway: gw6 } : {}),
+        })
         gw6 = undefined
       }
     }
@@ -64,14 +77,21 @@ export function renderNetworkData(net: SeedNetwork): RenderedNetworkData {
   }
 
   for (const e of net.ethernets) {
-    links.push({ id: e.name, name: e.name, type: 'phy', ethernet_mac_address: e.mac, ...(e.mtu !== undefined ? { mtu: e.mtu } : {}) })
+    links.push({
+      id: e.name,
+      name: e.name,
+      type: 'phy',
+      ethernet_mac_address: e.mac,
+      ...(e.mtu !== undefined ? { mtu: e.mtu } : {}),
+    })
     cloudInitName.set(e.name, e.name)
     addNetworks(e.name, e)
   }
   net.bonds.forEach((b, i) => {
     const derived = `bond${i}`
     cloudInitName.set(b.name, derived)
-    if (derived !== b.name) warnings.push(`config-drive: cloud-init names bond "${b.name}" "${derived}" (it numbers bonds in order)`)
+    if (derived !== b.name)
+      warnings.push(`config-drive: cloud-init names bond "${b.name}" "${derived}" (it numbers bonds in order)`)
     const link: Record<string, unknown> = {
       id: b.name,
       type: 'bond',
@@ -97,7 +117,14 @@ export function renderNetworkData(net: SeedNetwork): RenderedNetworkData {
       )
     }
     if (derived !== v.name) warnings.push(`config-drive: cloud-init names VLAN "${v.name}" "${derived}" (<link>.<id>)`)
-    links.push({ id: v.name, type: 'vlan', vlan_link: v.link, vlan_id: v.id, vlan_mac_address: v.linkMac, ...(v.mtu !== undefined ? { mtu: v.mtu } : {}) })
+    links.push({
+      id: v.name,
+      type: 'vlan',
+      vlan_link: v.link,
+      vlan_id: v.id,
+      vlan_mac_address: v.linkMac,
+      ...(v.mtu !== undefined ? { mtu: v.mtu } : {}),
+    })
     addNetworks(v.name, v)
   })
   return { data: { links, networks, services }, warnings }

@@ -18,7 +18,11 @@ export function nocloudFiles(seed: Seed, ctx: SeedLayoutContext): SeedFile[] {
     text('meta-data', toCloudInitYaml(nocloudMetaData(seed, ctx.instanceId))),
     text('user-data', renderUserData(seed)),
   ]
-  const vendor = renderVendorData(seed, { contract: ctx.contract, label: NOCLOUD_LABEL, partitionName: ctx.partitionName })
+  const vendor = renderVendorData(seed, {
+    contract: ctx.contract,
+    label: NOCLOUD_LABEL,
+    partitionName: ctx.partitionName,
+  })
   if (vendor !== undefined) files.push(text('vendor-data', vendor))
   if (seed.network) {
     const config = ctx.networkVersion === 2 ? renderNetworkConfigV2(seed.network) : renderNetworkConfigV1(seed.network)

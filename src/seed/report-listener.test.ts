@@ -6,10 +6,18 @@ test('listenForReports() yields POSTed JSON and form reports in order, then ends
   const l = await listenForReports({ port: 0, host: '127.0.0.1' })
   try {
     const url = `http://127.0.0.1:${l.port}`
-    const r1 = await fetch(`${url}/report`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instance_id: 'i-1', hostname: 'metal-01' }) })
+    const r1 = await fetch(`${url}/report`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instance_id: 'i-1', hostname: 'metal-01' }),
+    })
     assert.equal(r1.status, 200)
     assert.deepEqual(await r1.json(), { ok: true })
-    const r2 = await fetch(`${url}/phone/i-2`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'instance_id=i-2&hostname=metal-02' })
+    const r2 = await fetch(`${url}/phone/i-2`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'instance_id=i-2&hostname=metal-02',
+    })
     assert.equal(r2.status, 200)
     const it = l.reports[Symbol.asyncIterator]()
     const a = await it.next()
@@ -35,8 +43,14 @@ test('listenForReports() refuses GET, bad JSON and oversized bodies without yiel
   try {
     const url = `http://127.0.0.1:${l.port}/`
     assert.equal((await fetch(url)).status, 405)
-    assert.equal((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' })).status, 400)
-    const big = await fetch(url, { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) }).then((r) => r.status, () => 413)
+    assert.equal(
+      (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' })).status,
+      400,
+    )
+    const big = await fetch(url, { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) }).then(
+      (r) => r.status,
+      () => 413,
+    )
     assert.equal(big, 413)
     await fetch(url, { method: 'POST', body: '{"ok": 1}' })
     const first = await l.reports[Symbol.asyncIterator]().next()
@@ -49,7 +63,10 @@ test('listenForReports() refuses GET, bad JSON and oversized bodies without yiel
 test('listenForReports() says which address could not be bound', async () => {
   const a = await listenForReports({ port: 0, host: '127.0.0.1' })
   try {
-    await assert.rejects(listenForReports({ port: a.port, host: '127.0.0.1' }), (e: unknown) => e instanceof Error && /Cannot listen on 127.0.0.1:\d+: EADDRINUSE/.test(e.message))
+    await assert.rejects(
+      listenForReports({ port: a.port, host: '127.0.0.1' }),
+      (e: unknown) => e instanceof Error && /Cannot listen on 127.0.0.1:\d+: EADDRINUSE/.test(e.message),
+    )
   } finally {
     await a.close()
   }

@@ -56,7 +56,9 @@ export async function listenForReports(opts: { port: number; host?: string }): P
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new HwimageError('NETWORK', `Cannot listen on ${host}:${opts.port}: ${e.code ?? e.message}`, { cause: e })),
+      reject(
+        new HwimageError('NETWORK', `Cannot listen on ${host}:${opts.port}: ${e.code ?? e.message}`, { cause: e }),
+      ),
     )
     server.listen(opts.port, host, () => resolve())
   })

@@ -18,7 +18,9 @@ export const ipv4 = z.string().refine((s) => isIPv4(s), 'must be an IPv4 address
 export const ipv6 = z.string().refine((s) => isIPv6(s), 'must be an IPv6 address such as "2001:db8::1"')
 
 /** An IPv4 or IPv6 address. */
-export const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'must be an IP address such as "10.0.0.53" or "2001:db8::53"')
+export const ipAddress = z
+  .string()
+  .refine((s) => isIP(s) !== 0, 'must be an IP address such as "10.0.0.53" or "2001:db8::53"')
 
 /** Whether `s` is `address/prefix` with a prefix that fits the address family. */
 export function isCidr(s: string): boolean {
@@ -36,12 +38,17 @@ export const cidr = z.string().refine(isCidr, 'must be an address with a prefix 
 const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
 
 /** One DNS label: the short host name (RFC 1123). */
-export const hostname = z.string().regex(LABEL_RE, 'must be a host name of letters, digits and inner hyphens, at most 63 characters')
+export const hostname = z
+  .string()
+  .regex(LABEL_RE, 'must be a host name of letters, digits and inner hyphens, at most 63 characters')
 
 /** A dotted DNS name of at most 253 characters. */
 export const fqdn = z
   .string()
-  .refine((s) => s.length <= 253 && s.split('.').every((l) => LABEL_RE.test(l)), 'must be a DNS name such as "metal-01.example.net"')
+  .refine(
+    (s) => s.length <= 253 && s.split('.').every((l) => LABEL_RE.test(l)),
+    'must be a DNS name such as "metal-01.example.net"',
+  )
 
 // The instance-id names a directory under /var/lib/cloud/instances: no slashes, no dots alone.
 /** An instance-id: letters, digits and `._:-`, at most 128 characters. */
@@ -53,13 +60,19 @@ export const instanceId = z
 /** A Linux network interface name. */
 export const ifName = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, 'must be an interface name of at most 15 letters, digits, "_", "." or "-"')
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/,
+    'must be an interface name of at most 15 letters, digits, "_", "." or "-"',
+  )
 
 // Debian's adduser NAME_REGEX, with useradd's 32-character limit.
 /** A login name. */
 export const unixName = z
   .string()
-  .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a login name: lowercase letters, digits, "_" or "-", starting with a letter or "_"')
+  .regex(
+    /^[a-z_][a-z0-9_-]{0,31}$/,
+    'must be a login name: lowercase letters, digits, "_" or "-", starting with a letter or "_"',
+  )
 
 /** A group name. */
 export const unixGroup = z
@@ -74,7 +87,10 @@ const SSH_KEY_RE = new RegExp(`^(?:\\S.*\\s)?${KEY_TYPES}\\s+[A-Za-z0-9+/]+={0,3
 /** One authorized_keys line. */
 export const sshAuthorizedKey = z
   .string()
-  .refine((s) => !/[\r\n]/.test(s) && SSH_KEY_RE.test(s.trim()), 'must be one public key line such as "ssh-ed25519 AAAA… user@host"')
+  .refine(
+    (s) => !/[\r\n]/.test(s) && SSH_KEY_RE.test(s.trim()),
+    'must be one public key line such as "ssh-ed25519 AAAA… user@host"',
+  )
 
 // crypt(3) formats that Debian's libcrypt verifies: yescrypt, SHA-512, SHA-256, bcrypt, scrypt, MD5.
 /** A crypt(3) password hash — never a plain password. */
@@ -86,4 +102,12 @@ export const cryptHash = z
   )
 
 /** The Linux bonding modes, by the names both ifupdown and netplan accept. */
-export const bondModes = ['balance-rr', 'active-backup', 'balance-xor', 'broadcast', '802.3ad', 'balance-tlb', 'balance-alb'] as const
+export const bondModes = [
+  'balance-rr',
+  'active-backup',
+  'balance-xor',
+  'broadcast',
+  '802.3ad',
+  'balance-tlb',
+  'balance-alb',
+] as const

@@ -34,7 +34,10 @@ test('seedFiles() writes the NoCloud layout: meta-data, user-data, vendor-data, 
   const layout = seedFiles(SEED, { now: NOW })
   assert.equal(layout.format, 'nocloud')
   assert.equal(layout.label, 'CIDATA')
-  assert.deepEqual(layout.files.map((f) => f.path), ['meta-data', 'user-data', 'vendor-data', 'network-config', 'hwimage.json'])
+  assert.deepEqual(
+    layout.files.map((f) => f.path),
+    ['meta-data', 'user-data', 'vendor-data', 'network-config', 'hwimage.json'],
+  )
   assert.deepEqual(yaml11(text(layout.files, 'meta-data')), {
     'instance-id': 'iid-metal-01',
     'local-hostname': 'metal-01.example.net',
@@ -58,7 +61,9 @@ test('seedFiles() quotes MAC addresses so that YAML 1.1 does not read them as ba
 test('seedFiles() writes network config version 2 when asked', () => {
   const nc = yaml11(text(seedFiles(SEED, { networkVersion: 2 }).files, 'network-config')) as Record<string, unknown>
   assert.equal(nc.version, 2)
-  assert.deepEqual(nc.ethernets, { nic0: { match: { macaddress: '52:54:00:12:34:56' }, 'set-name': 'nic0', dhcp4: true } })
+  assert.deepEqual(nc.ethernets, {
+    nic0: { match: { macaddress: '52:54:00:12:34:56' }, 'set-name': 'nic0', dhcp4: true },
+  })
 })
 
 test('seedFiles() makes a fresh UUID instance-id for every call when the seed has none', () => {
@@ -72,13 +77,20 @@ test('seedFiles() makes a fresh UUID instance-id for every call when the seed ha
 
 test('seedFiles() writes an empty user-data and no optional files for a bare seed', () => {
   const layout = seedFiles(parseSeed(''), { instanceId: 'i-1' })
-  assert.deepEqual(layout.files.map((f) => f.path), ['meta-data', 'user-data', 'hwimage.json'])
+  assert.deepEqual(
+    layout.files.map((f) => f.path),
+    ['meta-data', 'user-data', 'hwimage.json'],
+  )
   assert.equal(text(layout.files, 'user-data'), '')
   assert.deepEqual(yaml11(text(layout.files, 'meta-data')), { 'instance-id': 'i-1' })
 })
 
 test('seedFiles() records the contract, every file digest and the install report in hwimage.json, and no secrets', () => {
-  const installReport = { image: { name: 'debian-12', sha256: 'ab'.repeat(32) }, target: { path: '/dev/sda', logicalSectorSize: 512 }, time: NOW.toISOString() }
+  const installReport = {
+    image: { name: 'debian-12', sha256: 'ab'.repeat(32) },
+    target: { path: '/dev/sda', logicalSectorSize: 512 },
+    time: NOW.toISOString(),
+  }
   const layout = seedFiles(SEED, { now: NOW, installReport, networkReason: 'eni: test' })
   const manifestText = text(layout.files, 'hwimage.json')
   const manifest = JSON.parse(manifestText)
@@ -89,9 +101,15 @@ test('seedFiles() records the contract, every file digest and the install report
   assert.deepEqual(manifest.install, installReport)
   assert.deepEqual(manifest.network_config, { form: 'cloud-init network config version 1', reason: 'eni: test' })
   const others = layout.files.filter((f) => f.path !== 'hwimage.json')
-  assert.deepEqual(Object.keys(manifest.files), others.map((f) => f.path))
+  assert.deepEqual(
+    Object.keys(manifest.files),
+    others.map((f) => f.path),
+  )
   for (const f of others) {
-    assert.deepEqual(manifest.files[f.path], { sha256: createHash('sha256').update(f.bytes).digest('hex'), size: f.bytes.length })
+    assert.deepEqual(manifest.files[f.path], {
+      sha256: createHash('sha256').update(f.bytes).digest('hex'),
+      size: f.bytes.length,
+    })
   }
   assert.ok(!manifestText.includes('s3cret-token'))
   assert.ok(!manifestText.includes('$6$salt$hash'))
@@ -100,13 +118,16 @@ test('seedFiles() records the contract, every file digest and the install report
 test('seedFiles() writes the config-drive layout under openstack/latest with uuid as the instance-id', () => {
   const layout = seedFiles(SEED, { format: 'configdrive', now: NOW })
   assert.equal(layout.label, 'config-2')
-  assert.deepEqual(layout.files.map((f) => f.path), [
-    'openstack/latest/meta_data.json',
-    'openstack/latest/user_data',
-    'openstack/latest/network_data.json',
-    'openstack/latest/vendor_data2.json',
-    'hwimage.json',
-  ])
+  assert.deepEqual(
+    layout.files.map((f) => f.path),
+    [
+      'openstack/latest/meta_data.json',
+      'openstack/latest/user_data',
+      'openstack/latest/network_data.json',
+      'openstack/latest/vendor_data2.json',
+      'hwimage.json',
+    ],
+  )
   assert.deepEqual(JSON.parse(text(layout.files, 'openstack/latest/meta_data.json')), {
     uuid: 'iid-metal-01',
     hostname: 'metal-01.example.net',
@@ -117,10 +138,16 @@ test('seedFiles() writes the config-drive layout under openstack/latest with uui
   const vendor = JSON.parse(text(layout.files, 'openstack/latest/vendor_data2.json'))
   assert.deepEqual(Object.keys(vendor), ['cloud-init'])
   assert.match(vendor['cloud-init'], /^Content-Type: multipart\/mixed/)
-  const script = Buffer.from(/filename="hwimage-first-boot"\n\n([A-Za-z0-9+/=\n]+)/.exec(vendor['cloud-init'])![1]!, 'base64').toString('utf8')
+  const script = Buffer.from(
+    /filename="hwimage-first-boot"\n\n([A-Za-z0-9+/=\n]+)/.exec(vendor['cloud-init'])![1]!,
+    'base64',
+  ).toString('utf8')
   assert.match(script, /^#!\/usr\/bin\/python3\n/)
   assert.match(script, /\\"label\\":\\"config-2\\"/)
-  assert.equal(JSON.parse(text(layout.files, 'openstack/latest/network_data.json')).links[0].ethernet_mac_address, '52:54:00:12:34:56')
+  assert.equal(
+    JSON.parse(text(layout.files, 'openstack/latest/network_data.json')).links[0].ethernet_mac_address,
+    '52:54:00:12:34:56',
+  )
   assert.equal(text(layout.files, 'openstack/latest/user_data'), text(seedFiles(SEED).files, 'user-data'))
   assert.equal(JSON.parse(text(layout.files, 'hwimage.json')).format, 'configdrive')
 })

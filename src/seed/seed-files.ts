@@ -31,7 +31,14 @@ export interface SeedLayoutContext {
 /** What the installer tells the seed about the install (no secrets: it is world-readable on the volume). */
 export interface InstallReportSummary {
   image?: { name?: string; sha256?: string; sizeBytes?: number }
-  target?: { path?: string; serial?: string; model?: string; wwn?: string; sizeBytes?: number; logicalSectorSize?: number }
+  target?: {
+    path?: string
+    serial?: string
+    model?: string
+    wwn?: string
+    sizeBytes?: number
+    logicalSectorSize?: number
+  }
   /** ISO 8601 time of the install. */
   time?: string
   tool?: string
@@ -70,7 +77,12 @@ export function seedFiles(seed: Seed, opts: SeedFilesOptions = {}): SeedLayout {
   const effective: Seed = { ...seed, format }
   const instanceId = opts.instanceId ?? seed.instanceId ?? randomUUID()
   const networkVersion = opts.networkVersion ?? 1
-  const ctx: SeedLayoutContext = { contract: CONTRACT_VERSION, instanceId, networkVersion, partitionName: SEED_PARTITION_NAME }
+  const ctx: SeedLayoutContext = {
+    contract: CONTRACT_VERSION,
+    instanceId,
+    networkVersion,
+    partitionName: SEED_PARTITION_NAME,
+  }
   let files: SeedFile[]
   let warnings: string[] = []
   if (format === 'configdrive') ({ files, warnings } = configDriveFiles(effective, ctx))
@@ -84,15 +96,27 @@ export function seedFiles(seed: Seed, opts: SeedFilesOptions = {}): SeedLayout {
     network_config: seed.network
       ? format === 'configdrive'
         ? { form: 'openstack network_data.json' }
-        : { form: `cloud-init network config version ${networkVersion}`, ...(opts.networkReason ? { reason: opts.networkReason } : {}) }
+        : {
+            form: `cloud-init network config version ${networkVersion}`,
+            ...(opts.networkReason ? { reason: opts.networkReason } : {}),
+          }
       : null,
     report_url: seed.report ? redactUrl(seed.report.url) : null,
     cleanup: seed.cleanup,
-    files: Object.fromEntries(files.map((f) => [f.path, { sha256: createHash('sha256').update(f.bytes).digest('hex'), size: f.bytes.length }])),
+    files: Object.fromEntries(
+      files.map((f) => [f.path, { sha256: createHash('sha256').update(f.bytes).digest('hex'), size: f.bytes.length }]),
+    ),
     install: opts.installReport ?? null,
   }
   files.push({ path: MANIFEST_NAME, bytes: new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n') })
-  return { format, label: format === 'configdrive' ? CONFIG_DRIVE_LABEL : NOCLOUD_LABEL, instanceId, networkVersion, files, warnings }
+  return {
+    format,
+    label: format === 'configdrive' ? CONFIG_DRIVE_LABEL : NOCLOUD_LABEL,
+    instanceId,
+    networkVersion,
+    files,
+    warnings,
+  }
 }
 
 /** A URL without credentials or query (either may carry a token): for hwimage.json. */

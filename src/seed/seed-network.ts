@@ -59,7 +59,10 @@ export interface SeedNetwork {
 }
 
 type RawNetwork = NonNullable<RawSeed['network']>
-type RawAddressing = Pick<RawNetwork['ethernets'][number], 'dhcp4' | 'dhcp6' | 'addresses' | 'gateway4' | 'gateway6' | 'nameservers' | 'mtu'>
+type RawAddressing = Pick<
+  RawNetwork['ethernets'][number],
+  'dhcp4' | 'dhcp6' | 'addresses' | 'gateway4' | 'gateway6' | 'nameservers' | 'mtu'
+>
 
 const MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i
 const IFNAME_MAX = 15
@@ -74,7 +77,10 @@ export function resolveNetwork(raw: RawNetwork, problems: SeedProblem[]): SeedNe
   raw.ethernets.forEach((e, i) => {
     const prev = byMac.get(e.mac)
     if (prev) {
-      problems.push({ path: at('ethernets', i, 'mac'), message: `duplicate interface "${e.mac}" (also network.ethernets[${prev.index}])` })
+      problems.push({
+        path: at('ethernets', i, 'mac'),
+        message: `duplicate interface "${e.mac}" (also network.ethernets[${prev.index}])`,
+      })
       return
     }
     const eth: SeedEthernet = { ...addressing(e), mac: e.mac, name: e.name ?? `nic${ethernets.length}` }
@@ -90,7 +96,10 @@ export function resolveNetwork(raw: RawNetwork, problems: SeedProblem[]): SeedNe
     b.interfaces.forEach((m, k) => {
       const other = memberOf.get(m)
       if (other !== undefined) {
-        problems.push({ path: at('bonds', i, 'interfaces', k), message: `duplicate interface "${m}" (already in bond "${other}")` })
+        problems.push({
+          path: at('bonds', i, 'interfaces', k),
+          message: `duplicate interface "${m}" (already in bond "${other}")`,
+        })
         return
       }
       memberOf.set(m, b.name)
@@ -115,13 +124,22 @@ export function resolveNetwork(raw: RawNetwork, problems: SeedProblem[]): SeedNe
       problems.push({ path: at('bonds', i, 'lacp_rate'), message: `only applies to mode 802.3ad, not ${mode}` })
     }
     if (b.xmit_hash_policy !== undefined && !['balance-xor', '802.3ad', 'balance-tlb'].includes(mode)) {
-      problems.push({ path: at('bonds', i, 'xmit_hash_policy'), message: `only applies to modes balance-xor, 802.3ad and balance-tlb, not ${mode}` })
+      problems.push({
+        path: at('bonds', i, 'xmit_hash_policy'),
+        message: `only applies to modes balance-xor, 802.3ad and balance-tlb, not ${mode}`,
+      })
     }
     if (b.primary !== undefined) {
       if (!['active-backup', 'balance-tlb', 'balance-alb'].includes(mode)) {
-        problems.push({ path: at('bonds', i, 'primary'), message: `only applies to modes active-backup, balance-tlb and balance-alb, not ${mode}` })
+        problems.push({
+          path: at('bonds', i, 'primary'),
+          message: `only applies to modes active-backup, balance-tlb and balance-alb, not ${mode}`,
+        })
       } else if (!b.interfaces.includes(b.primary)) {
-        problems.push({ path: at('bonds', i, 'primary'), message: `"${b.primary}" is not one of the bond's interfaces` })
+        problems.push({
+          path: at('bonds', i, 'primary'),
+          message: `"${b.primary}" is not one of the bond's interfaces`,
+        })
       }
     }
     names.push({ name: b.name, path: at('bonds', i, 'name') })
@@ -146,7 +164,10 @@ export function resolveNetwork(raw: RawNetwork, problems: SeedProblem[]): SeedNe
     if (MAC_RE.test(v.link)) {
       const found = byMac.get(v.link.toLowerCase())
       if (found?.eth.bond) {
-        problems.push({ path: at('vlans', i, 'link'), message: `"${v.link}" is a member of bond "${found.eth.bond}": put the VLAN on the bond` })
+        problems.push({
+          path: at('vlans', i, 'link'),
+          message: `"${v.link}" is a member of bond "${found.eth.bond}": put the VLAN on the bond`,
+        })
         return
       }
       if (found) [link, linkMac] = [found.eth.name, found.eth.mac]
@@ -154,26 +175,38 @@ export function resolveNetwork(raw: RawNetwork, problems: SeedProblem[]): SeedNe
       const eth = ethernets.find((e) => e.name === v.link)
       const bond = bonds.find((b) => b.name === v.link)
       if (eth?.bond) {
-        problems.push({ path: at('vlans', i, 'link'), message: `"${v.link}" is a member of bond "${eth.bond}": put the VLAN on the bond` })
+        problems.push({
+          path: at('vlans', i, 'link'),
+          message: `"${v.link}" is a member of bond "${eth.bond}": put the VLAN on the bond`,
+        })
         return
       }
       if (eth) [link, linkMac] = [eth.name, eth.mac]
       else if (bond) [link, linkMac] = [bond.name, bond.interfaces[0] ?? '']
     }
     if (link === undefined || linkMac === undefined) {
-      problems.push({ path: at('vlans', i, 'link'), message: `"${v.link}" is not the MAC or name of an ethernet, nor the name of a bond` })
+      problems.push({
+        path: at('vlans', i, 'link'),
+        message: `"${v.link}" is not the MAC or name of an ethernet, nor the name of a bond`,
+      })
       return
     }
     const key = `${link}/${v.id}`
     const prev = vlanKeys.get(key)
     if (prev !== undefined) {
-      problems.push({ path: at('vlans', i, 'id'), message: `duplicate interface: VLAN ${v.id} on "${link}" (also network.vlans[${prev}])` })
+      problems.push({
+        path: at('vlans', i, 'id'),
+        message: `duplicate interface: VLAN ${v.id} on "${link}" (also network.vlans[${prev}])`,
+      })
       return
     }
     vlanKeys.set(key, i)
     const name = v.name ?? `${link}.${v.id}`
     if (name.length > IFNAME_MAX) {
-      problems.push({ path: at('vlans', i, 'name'), message: `the default name "${name}" is longer than ${IFNAME_MAX} characters: give one` })
+      problems.push({
+        path: at('vlans', i, 'name'),
+        message: `the default name "${name}" is longer than ${IFNAME_MAX} characters: give one`,
+      })
       return
     }
     names.push({ name, path: at('vlans', i, v.name !== undefined ? 'name' : 'id') })
@@ -187,7 +220,14 @@ export function resolveNetwork(raw: RawNetwork, problems: SeedProblem[]): SeedNe
 
 /** Whether an interface carries IP configuration of its own (a bond member must not). */
 export function hasAddressing(a: NetAddressing): boolean {
-  return a.dhcp4 || a.dhcp6 || a.addresses.length > 0 || a.gateway4 !== undefined || a.gateway6 !== undefined || a.nameservers !== undefined
+  return (
+    a.dhcp4 ||
+    a.dhcp6 ||
+    a.addresses.length > 0 ||
+    a.gateway4 !== undefined ||
+    a.gateway6 !== undefined ||
+    a.nameservers !== undefined
+  )
 }
 
 function addressing(a: Partial<RawAddressing>): NetAddressing {
@@ -216,17 +256,28 @@ function formatNetPath(path: (string | number)[]): string {
 
 function checkGateways(raw: RawNetwork, problems: SeedProblem[]): void {
   const first: Record<'gateway4' | 'gateway6', string | undefined> = { gateway4: undefined, gateway6: undefined }
-  const kinds: [string, readonly RawAddressing[]][] = [['ethernets', raw.ethernets], ['bonds', raw.bonds], ['vlans', raw.vlans]]
+  const kinds: [string, readonly RawAddressing[]][] = [
+    ['ethernets', raw.ethernets],
+    ['bonds', raw.bonds],
+    ['vlans', raw.vlans],
+  ]
   for (const [kind, list] of kinds) {
     list.forEach((a: RawAddressing, i: number) => {
-      for (const [key, isFamily] of [['gateway4', isIPv4], ['gateway6', isIPv6]] as const) {
+      for (const [key, isFamily] of [
+        ['gateway4', isIPv4],
+        ['gateway6', isIPv6],
+      ] as const) {
         if (a[key] === undefined) continue
         const path = ['network', kind, i, key]
         if (!a.addresses.some((c) => isFamily(c.split('/')[0]!))) {
-          problems.push({ path, message: `needs an ${key === 'gateway4' ? 'IPv4' : 'IPv6'} address in addresses on the same interface` })
+          problems.push({
+            path,
+            message: `needs an ${key === 'gateway4' ? 'IPv4' : 'IPv6'} address in addresses on the same interface`,
+          })
         }
         // ifupdown adds each gateway as a default route: the second one fails to come up.
-        if (first[key] !== undefined) problems.push({ path, message: `is a second default gateway (first at ${first[key]})` })
+        if (first[key] !== undefined)
+          problems.push({ path, message: `is a second default gateway (first at ${first[key]})` })
         else first[key] = `network.${kind}[${i}].${key}`
       }
     })

@@ -35,7 +35,10 @@ function rejects(yaml: string, field: string, message?: RegExp): InputError {
   assert.ok(caught instanceof InputError, `expected InputError, got ${String(caught)}`)
   assert.equal(caught.code, 'SEED_INVALID')
   assert.equal(caught.exitCode, 2)
-  assert.ok(caught.message.includes(`"test.yaml": ${field}: `), `message "${caught.message}" should name ${field} first`)
+  assert.ok(
+    caught.message.includes(`"test.yaml": ${field}: `),
+    `message "${caught.message}" should name ${field} first`,
+  )
   if (message) assert.match(caught.message, message)
   return caught
 }
@@ -47,10 +50,14 @@ test('parseSeed() accepts the issue example and fills the defaults', () => {
   assert.equal(seed.format, 'nocloud')
   assert.equal(seed.cleanup, false)
   assert.equal(seed.instanceId, undefined)
-  assert.deepEqual(seed.users, [{ name: 'ops', sshAuthorizedKeys: [KEY], sudo: true, groups: ['adm'], shell: '/bin/bash' }])
+  assert.deepEqual(seed.users, [
+    { name: 'ops', sshAuthorizedKeys: [KEY], sudo: true, groups: ['adm'], shell: '/bin/bash' },
+  ])
   assert.equal(seed.userData, '#cloud-config\nruncmd: [[touch, /root/hello]]\n')
   assert.deepEqual(seed.report, { url: 'http://10.0.2.2:8080/' })
-  assert.deepEqual(seed.network?.ethernets, [{ mac: '52:54:00:12:34:56', name: 'nic0', dhcp4: true, dhcp6: false, addresses: [] }])
+  assert.deepEqual(seed.network?.ethernets, [
+    { mac: '52:54:00:12:34:56', name: 'nic0', dhcp4: true, dhcp6: false, addresses: [] },
+  ])
 })
 
 test('parseSeed() takes an empty document as an empty seed', () => {
@@ -60,14 +67,26 @@ test('parseSeed() takes an empty document as an empty seed', () => {
 
 test('parseSeed() rejects an unknown key and names it', () => {
   rejects('hostname: a\nhostnme: b\n', 'hostnme', /unknown key/)
-  rejects('network:\n  ethernets:\n    - mac: "52:54:00:12:34:56"\n      dhcp: true\n', 'network.ethernets[0].dhcp', /unknown key/)
+  rejects(
+    'network:\n  ethernets:\n    - mac: "52:54:00:12:34:56"\n      dhcp: true\n',
+    'network.ethernets[0].dhcp',
+    /unknown key/,
+  )
   rejects('users:\n  - name: ops\n    sudo_all: true\n', 'users[0].sudo_all', /unknown key/)
 })
 
 test('parseSeed() rejects a malformed MAC address and names the field', () => {
   rejects('network:\n  ethernets:\n    - mac: "52:54:00:12:34"\n', 'network.ethernets[0].mac', /MAC address/)
-  rejects('network:\n  ethernets:\n    - {mac: "52:54:00:12:34:56", dhcp4: true}\n    - {mac: "52-54-00-12-34-57"}\n', 'network.ethernets[1].mac', /MAC/)
-  rejects('network:\n  bonds:\n    - {name: bond0, interfaces: ["zz:54:00:12:34:56"]}\n', 'network.bonds[0].interfaces[0]', /MAC/)
+  rejects(
+    'network:\n  ethernets:\n    - {mac: "52:54:00:12:34:56", dhcp4: true}\n    - {mac: "52-54-00-12-34-57"}\n',
+    'network.ethernets[1].mac',
+    /MAC/,
+  )
+  rejects(
+    'network:\n  bonds:\n    - {name: bond0, interfaces: ["zz:54:00:12:34:56"]}\n',
+    'network.bonds[0].interfaces[0]',
+    /MAC/,
+  )
 })
 
 test('parseSeed() rejects a malformed IP address or CIDR and names the field', () => {
@@ -79,7 +98,11 @@ test('parseSeed() rejects a malformed IP address or CIDR and names the field', (
   rejects(eth('addresses: ["10.0.0.5/24"]\n      gateway4: 10.0.0'), 'network.ethernets[0].gateway4', /IPv4/)
   rejects(eth('addresses: ["10.0.0.5/24"]\n      gateway6: 10.0.0.1'), 'network.ethernets[0].gateway6', /IPv6/)
   rejects(eth('nameservers: [1.1.1]'), 'network.ethernets[0].nameservers[0]', /must be an IP address/)
-  rejects(eth('nameservers: {addresses: [10.0.0.53], search: ["bad domain"]}'), 'network.ethernets[0].nameservers.search[0]', /DNS name/)
+  rejects(
+    eth('nameservers: {addresses: [10.0.0.53], search: ["bad domain"]}'),
+    'network.ethernets[0].nameservers.search[0]',
+    /DNS name/,
+  )
   rejects(eth('nameservers: 10.0.0.53'), 'network.ethernets[0].nameservers', /list of addresses/)
 })
 
@@ -109,7 +132,11 @@ test('parseSeed() rejects a duplicate interface and names the second one', () =>
 test('parseSeed() rejects user-data larger than the volume and names user_data', () => {
   // validateSeed() is parseSeed() after YAML parsing: 16 MiB of YAML would only slow the test.
   const check = (data: unknown, message: RegExp) =>
-    assert.throws(() => validateSeed(data, 'test.yaml'), (e: unknown) => e instanceof InputError && e.message.includes('"test.yaml": user_data: ') && message.test(e.message))
+    assert.throws(
+      () => validateSeed(data, 'test.yaml'),
+      (e: unknown) =>
+        e instanceof InputError && e.message.includes('"test.yaml": user_data: ') && message.test(e.message),
+    )
   check({ user_data: 'x'.repeat(SEED_VOLUME_BYTES) }, /larger than the 16 MiB seed volume/)
   const half = 'y'.repeat(SEED_VOLUME_BYTES / 2)
   check({ user_data: half, vendor_data: half }, /together/)
@@ -129,22 +156,46 @@ test('parseSeed() refuses a plain password where a hash belongs', () => {
 })
 
 test('parseSeed() rejects a key that is not one public key line', () => {
-  rejects('users:\n  - name: ops\n    ssh_authorized_keys: ["not a key"]\n', 'users[0].ssh_authorized_keys[0]', /public key/)
+  rejects(
+    'users:\n  - name: ops\n    ssh_authorized_keys: ["not a key"]\n',
+    'users[0].ssh_authorized_keys[0]',
+    /public key/,
+  )
   const withOptions = `from="10.0.0.0/8",no-pty ${KEY}`
-  assert.deepEqual(parseSeed(`users:\n  - name: ops\n    ssh_authorized_keys: ['${withOptions}']\n`).users[0]!.sshAuthorizedKeys, [withOptions])
+  assert.deepEqual(
+    parseSeed(`users:\n  - name: ops\n    ssh_authorized_keys: ['${withOptions}']\n`).users[0]!.sshAuthorizedKeys,
+    [withOptions],
+  )
 })
 
 test('parseSeed() names the type a field should have', () => {
-  rejects('network:\n  ethernets:\n    - {mac: "52:54:00:12:34:56", dhcp4: yes}\n', 'network.ethernets[0].dhcp4', /must be a boolean, not string/)
+  rejects(
+    'network:\n  ethernets:\n    - {mac: "52:54:00:12:34:56", dhcp4: yes}\n',
+    'network.ethernets[0].dhcp4',
+    /must be a boolean, not string/,
+  )
   rejects('users: {name: ops}\n', 'users', /must be a list/)
-  rejects('network:\n  ethernets:\n    - {mac: "52:54:00:12:34:56", mtu: 1500.5}\n', 'network.ethernets[0].mtu', /integer/)
+  rejects(
+    'network:\n  ethernets:\n    - {mac: "52:54:00:12:34:56", mtu: 1500.5}\n',
+    'network.ethernets[0].mtu',
+    /integer/,
+  )
   rejects('format: iso\n', 'format', /nocloud, configdrive/)
 })
 
 test('parseSeed() reports YAML syntax errors and duplicate keys with their line', () => {
-  assert.throws(() => parseSeed('hostname: [a\n', 'bad.yaml'), (e: unknown) => e instanceof InputError && /"bad.yaml": line \d+/.test(e.message))
-  assert.throws(() => parseSeed('hostname: a\nhostname: b\n', 'dup.yaml'), (e: unknown) => e instanceof InputError && /dup.yaml/.test(e.message) && /line 2/.test(e.message))
-  assert.throws(() => parseSeed('- a\n- b\n', 'list.yaml'), (e: unknown) => e instanceof InputError && /mapping at the top level/.test(e.message))
+  assert.throws(
+    () => parseSeed('hostname: [a\n', 'bad.yaml'),
+    (e: unknown) => e instanceof InputError && /"bad.yaml": line \d+/.test(e.message),
+  )
+  assert.throws(
+    () => parseSeed('hostname: a\nhostname: b\n', 'dup.yaml'),
+    (e: unknown) => e instanceof InputError && /dup.yaml/.test(e.message) && /line 2/.test(e.message),
+  )
+  assert.throws(
+    () => parseSeed('- a\n- b\n', 'list.yaml'),
+    (e: unknown) => e instanceof InputError && /mapping at the top level/.test(e.message),
+  )
 })
 
 test('parseSeed() checks host names, the FQDN and the instance-id', () => {
@@ -182,8 +233,16 @@ network:
     'network.ethernets[0]',
     /member of bond "bond0"/,
   )
-  rejects('network:\n  bonds:\n    - {name: b0, interfaces: ["52:54:00:00:00:01"], lacp_rate: fast}\n', 'network.bonds[0].lacp_rate', /802.3ad/)
-  rejects('network:\n  bonds:\n    - {name: b0, interfaces: ["52:54:00:00:00:01"], primary: "52:54:00:00:00:09"}\n', 'network.bonds[0].primary', /not one of/)
+  rejects(
+    'network:\n  bonds:\n    - {name: b0, interfaces: ["52:54:00:00:00:01"], lacp_rate: fast}\n',
+    'network.bonds[0].lacp_rate',
+    /802.3ad/,
+  )
+  rejects(
+    'network:\n  bonds:\n    - {name: b0, interfaces: ["52:54:00:00:00:01"], primary: "52:54:00:00:00:09"}\n',
+    'network.bonds[0].primary',
+    /not one of/,
+  )
 })
 
 test('parseSeed() checks VLAN links and gateways', () => {
@@ -214,7 +273,10 @@ test('parseSeed() turns a user_data mapping into a #cloud-config document', () =
 test('parseSeed() lists every problem, the first in the message', () => {
   const e = rejects('hostname: "bad host"\nusers:\n  - {}\n', 'hostname')
   const problems = (e as InputError & { problems: { path: (string | number)[] }[] }).problems
-  assert.deepEqual(problems.map((p) => formatPath(p.path)), ['hostname', 'users[0].name'])
+  assert.deepEqual(
+    problems.map((p) => formatPath(p.path)),
+    ['hostname', 'users[0].name'],
+  )
 })
 
 test('formatPath() writes paths the way the seed file spells them', () => {

@@ -75,9 +75,15 @@ const addressing = {
   gateway4: ipv4.optional(),
   gateway6: ipv6.optional(),
   nameservers: z
-    .union([z.array(ipAddress), z.strictObject({ addresses: z.array(ipAddress).default([]), search: z.array(fqdn).default([]) })], {
-      error: 'must be a list of addresses, or {addresses: […], search: […]}',
-    })
+    .union(
+      [
+        z.array(ipAddress),
+        z.strictObject({ addresses: z.array(ipAddress).default([]), search: z.array(fqdn).default([]) }),
+      ],
+      {
+        error: 'must be a list of addresses, or {addresses: […], search: […]}',
+      },
+    )
     .optional(),
   mtu: z.number().int().min(576, 'must be at least 576').max(65535, 'must be at most 65535').optional(),
 }
@@ -113,7 +119,10 @@ export const seedSchema = z.strictObject({
         sudo: z.boolean().default(false),
         groups: z.array(unixGroup).default([]),
         password_hash: cryptHash.optional(),
-        shell: z.string().regex(/^\/\S+$/, 'must be an absolute path such as /bin/bash').default('/bin/bash'),
+        shell: z
+          .string()
+          .regex(/^\/\S+$/, 'must be an absolute path such as /bin/bash')
+          .default('/bin/bash'),
       }),
     )
     .default([]),
@@ -187,14 +196,23 @@ function issueToProblem(issue: z.core.$ZodIssue): SeedProblem {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol')
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!
-    const more = issue.keys.length > 1 ? ` (also ${issue.keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''
+    const more =
+      issue.keys.length > 1
+        ? ` (also ${issue.keys
+            .slice(1)
+            .map((k) => `"${k}"`)
+            .join(', ')})`
+        : ''
     return { path: [...path, key], message: `unknown key${more}` }
   }
   if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
     return { path, message: 'is required' }
   }
   if (issue.code === 'invalid_type') {
-    return { path, message: `must be ${article(issue.expected)}${/received (\w+)/.exec(issue.message)?.[1] ? `, not ${/received (\w+)/.exec(issue.message)![1]}` : ''}` }
+    return {
+      path,
+      message: `must be ${article(issue.expected)}${/received (\w+)/.exec(issue.message)?.[1] ? `, not ${/received (\w+)/.exec(issue.message)![1]}` : ''}`,
+    }
   }
   if (issue.code === 'invalid_union') {
     // A branch whose shape matched but whose content did not says more than the union.
@@ -229,21 +247,31 @@ function normalize(raw: RawSeed, problems: SeedProblem[]): Seed {
   const seenUsers = new Map<string, number>()
   raw.users.forEach((u, i) => {
     const j = seenUsers.get(u.name)
-    if (j !== undefined) problems.push({ path: ['users', i, 'name'], message: `duplicate user "${u.name}" (also users[${j}])` })
+    if (j !== undefined)
+      problems.push({ path: ['users', i, 'name'], message: `duplicate user "${u.name}" (also users[${j}])` })
     else seenUsers.set(u.name, i)
   })
   const userData = cloudTextToString(raw.user_data)
   const vendorData = cloudTextToString(raw.vendor_data)
   const budget = SEED_VOLUME_BYTES - VOLUME_RESERVE_BYTES
-  for (const [key, text] of [['user_data', userData], ['vendor_data', vendorData]] as const) {
+  for (const [key, text] of [
+    ['user_data', userData],
+    ['vendor_data', vendorData],
+  ] as const) {
     const size = text === undefined ? 0 : Buffer.byteLength(text, 'utf8')
     if (size > budget) {
-      problems.push({ path: [key], message: `is ${size} bytes, larger than the ${SEED_VOLUME_BYTES / 1024 / 1024} MiB seed volume can hold (${budget} bytes)` })
+      problems.push({
+        path: [key],
+        message: `is ${size} bytes, larger than the ${SEED_VOLUME_BYTES / 1024 / 1024} MiB seed volume can hold (${budget} bytes)`,
+      })
     }
   }
   const both = Buffer.byteLength(userData ?? '') + Buffer.byteLength(vendorData ?? '')
   if (both > budget && Buffer.byteLength(userData ?? '') <= budget && Buffer.byteLength(vendorData ?? '') <= budget) {
-    problems.push({ path: ['user_data'], message: `and vendor_data together are ${both} bytes, larger than the seed volume can hold (${budget} bytes)` })
+    problems.push({
+      path: ['user_data'],
+      message: `and vendor_data together are ${both} bytes, larger than the seed volume can hold (${budget} bytes)`,
+    })
   }
   const network = raw.network ? resolveNetwork(raw.network, problems) : undefined
   const seed: Seed = {

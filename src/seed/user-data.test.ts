@@ -34,7 +34,14 @@ users:
   assert.deepEqual(hwimageCloudConfig(seed), {
     merge_how: HWIMAGE_MERGE_HOW,
     users: [
-      { name: 'ops', shell: '/bin/bash', groups: ['adm'], sudo: 'ALL=(ALL) NOPASSWD:ALL', lock_passwd: true, ssh_authorized_keys: [KEY] },
+      {
+        name: 'ops',
+        shell: '/bin/bash',
+        groups: ['adm'],
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        lock_passwd: true,
+        ssh_authorized_keys: [KEY],
+      },
       { name: 'dev', shell: '/bin/sh', hashed_passwd: '$y$j9T$salt$hash', lock_passwd: false },
     ],
     manage_etc_hosts: true,
@@ -75,31 +82,49 @@ test('renderUserData() nests an operator MIME multipart document as is', () => {
   assert.ok(isMimeDocument(inner))
   const seed = parseSeed(`users: [{name: ops}]\nuser_data: ${JSON.stringify(inner)}\n`)
   const parts = pythonParts(renderUserData(seed))
-  assert.deepEqual(parts.map((p) => [p.type, p.filename]), [
-    ['text/x-shellscript', 'a.sh'],
-    ['text/cloud-config', 'b.cfg'],
-    ['text/cloud-config', 'hwimage-seed.cfg'],
-  ])
+  assert.deepEqual(
+    parts.map((p) => [p.type, p.filename]),
+    [
+      ['text/x-shellscript', 'a.sh'],
+      ['text/cloud-config', 'b.cfg'],
+      ['text/cloud-config', 'hwimage-seed.cfg'],
+    ],
+  )
   assert.equal(parts[0]!.body, '#!/bin/sh\necho a\n')
 })
 
 test('buildMultipart() survives bodies with non-ASCII text and boundary-like lines', () => {
   const body = '#cloud-config\n# héllo — ünïcode\nbootcmd: ["echo --===============hwimage-x=="]\n'
-  const parts = pythonParts(buildMultipart([{ kind: 'text', contentType: 'text/cloud-config', filename: 'x', body, mergeType: 'list(append)' }]))
+  const parts = pythonParts(
+    buildMultipart([
+      { kind: 'text', contentType: 'text/cloud-config', filename: 'x', body, mergeType: 'list(append)' },
+    ]),
+  )
   assert.deepEqual(parts, [{ type: 'text/cloud-config', filename: 'x', body }])
 })
 
 test('renderVendorData() is the first-boot script alone, the operator vendor-data alone, both, or nothing', () => {
   const script = { contract: 'hwimage-seed/1', label: 'CIDATA', partitionName: 'cidata' }
   assert.equal(renderVendorData(parseSeed(''), script), undefined)
-  assert.equal(renderVendorData(parseSeed('vendor_data: "#cloud-config\\nntp: {enabled: true}\\n"\n'), script), '#cloud-config\nntp: {enabled: true}\n')
+  assert.equal(
+    renderVendorData(parseSeed('vendor_data: "#cloud-config\\nntp: {enabled: true}\\n"\n'), script),
+    '#cloud-config\nntp: {enabled: true}\n',
+  )
   const onlyScript = pythonParts(renderVendorData(parseSeed('cleanup: true\n'), script)!)
-  assert.deepEqual(onlyScript.map((p) => [p.type, p.filename]), [['text/x-shellscript', 'hwimage-first-boot']])
+  assert.deepEqual(
+    onlyScript.map((p) => [p.type, p.filename]),
+    [['text/x-shellscript', 'hwimage-first-boot']],
+  )
   assert.match(onlyScript[0]!.body, /^#!\/usr\/bin\/python3\n/)
   assert.match(onlyScript[0]!.body, /"cleanup\\":true/)
-  const both = pythonParts(renderVendorData(parseSeed('report: {url: "http://h/"}\nvendor_data: "#!/bin/sh\\ntrue\\n"\n'), script)!)
-  assert.deepEqual(both.map((p) => [p.type, p.filename]), [
-    ['text/x-not-multipart', 'vendor-data'],
-    ['text/x-shellscript', 'hwimage-first-boot'],
-  ])
+  const both = pythonParts(
+    renderVendorData(parseSeed('report: {url: "http://h/"}\nvendor_data: "#!/bin/sh\\ntrue\\n"\n'), script)!,
+  )
+  assert.deepEqual(
+    both.map((p) => [p.type, p.filename]),
+    [
+      ['text/x-not-multipart', 'vendor-data'],
+      ['text/x-shellscript', 'hwimage-first-boot'],
+    ],
+  )
 })

@@ -57,7 +57,10 @@ export function renderUserData(seed: Seed): string {
     : undefined
   if (!ours) return seed.userData ?? ''
   if (seed.userData === undefined || seed.userData === '') return ours
-  return buildMultipart([operatorPart(seed.userData, 'user-data'), { kind: 'text', contentType: 'text/cloud-config', filename: HWIMAGE_CLOUD_CONFIG_NAME, body: ours }])
+  return buildMultipart([
+    operatorPart(seed.userData, 'user-data'),
+    { kind: 'text', contentType: 'text/cloud-config', filename: HWIMAGE_CLOUD_CONFIG_NAME, body: ours },
+  ])
 }
 
 /** Wraps operator text as a part: nested as-is if it is MIME, else typed by cloud-init from its first line. */

@@ -11,7 +11,10 @@ import type { Seed } from './seed-schema.js'
 import { operatorPart } from './user-data.js'
 
 /** The `vendor-data` text, or undefined when there is none. */
-export function renderVendorData(seed: Seed, script: Omit<FirstBootConfig, 'cleanup' | 'report' | 'format'>): string | undefined {
+export function renderVendorData(
+  seed: Seed,
+  script: Omit<FirstBootConfig, 'cleanup' | 'report' | 'format'>,
+): string | undefined {
   const operator = seed.vendorData !== undefined && seed.vendorData !== '' ? seed.vendorData : undefined
   if (!seed.report && !seed.cleanup) return operator // byte for byte
   const body = firstBootScript({

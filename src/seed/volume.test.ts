@@ -32,7 +32,10 @@ async function bootSector(path: string): Promise<{ bytesPerSector: number; label
     const total16 = b.readUInt16LE(19)
     const total = total16 !== 0 ? total16 : b.readUInt32LE(32)
     const fat32 = b.readUInt16LE(22) === 0
-    const label = b.subarray(fat32 ? 71 : 43, (fat32 ? 71 : 43) + 11).toString('latin1').trimEnd()
+    const label = b
+      .subarray(fat32 ? 71 : 43, (fat32 ? 71 : 43) + 11)
+      .toString('latin1')
+      .trimEnd()
     return { bytesPerSector, label, totalBytes: total * bytesPerSector }
   } finally {
     await fh.close()
@@ -40,12 +43,40 @@ async function bootSector(path: string): Promise<{ bytesPerSector: number; label
 }
 
 test('mkfsVfatArgv() gives the size in KiB and the label, sector size and volume id', () => {
-  assert.deepEqual(mkfsVfatArgv('/t/seed.img', { label: 'CIDATA', sectorSize: 4096, sizeBytes: 16 * 1024 * 1024, volumeId: '0a0b0c0d' }), [
-    'mkfs.vfat', '-C', '-n', 'CIDATA', '-S', '4096', '-i', '0a0b0c0d', '/t/seed.img', '16384',
+  assert.deepEqual(
+    mkfsVfatArgv('/t/seed.img', {
+      label: 'CIDATA',
+      sectorSize: 4096,
+      sizeBytes: 16 * 1024 * 1024,
+      volumeId: '0a0b0c0d',
+    }),
+    ['mkfs.vfat', '-C', '-n', 'CIDATA', '-S', '4096', '-i', '0a0b0c0d', '/t/seed.img', '16384'],
+  )
+  assert.deepEqual(mcopyArgv('/t/seed.img', ['/s/a', '/s/b']), [
+    'mcopy',
+    '-s',
+    '-D',
+    'o',
+    '-i',
+    '/t/seed.img',
+    '/s/a',
+    '/s/b',
+    '::/',
   ])
-  assert.deepEqual(mcopyArgv('/t/seed.img', ['/s/a', '/s/b']), ['mcopy', '-s', '-D', 'o', '-i', '/t/seed.img', '/s/a', '/s/b', '::/'])
   assert.deepEqual(xorrisoArgv('/t/s.iso', '/s', 'config-2'), [
-    'xorriso', '-as', 'mkisofs', '-quiet', '-o', '/t/s.iso', '-V', 'config-2', '-J', '-R', '-input-charset', 'utf-8', '/s',
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-o',
+    '/t/s.iso',
+    '-V',
+    'config-2',
+    '-J',
+    '-R',
+    '-input-charset',
+    'utf-8',
+    '/s',
   ])
 })
 
@@ -59,8 +90,14 @@ for (const sectorSize of [512, 4096] as const) {
       assert.equal(bs.label, 'CIDATA')
       assert.equal(bs.totalBytes, 16 * 1024 * 1024)
       execFileSync('fsck.vfat', ['-n', img]) // throws on a non-zero exit
-      assert.equal(execFileSync('mtype', ['-i', img, '::/meta-data'], { env: MT, encoding: 'utf8' }), 'instance-id: i-1\n')
-      assert.equal(execFileSync('mtype', ['-i', img, '::/openstack/latest/vendor_data2.json'], { env: MT, encoding: 'utf8' }), '{"cloud-init": "x"}\n')
+      assert.equal(
+        execFileSync('mtype', ['-i', img, '::/meta-data'], { env: MT, encoding: 'utf8' }),
+        'instance-id: i-1\n',
+      )
+      assert.equal(
+        execFileSync('mtype', ['-i', img, '::/openstack/latest/vendor_data2.json'], { env: MT, encoding: 'utf8' }),
+        '{"cloud-init": "x"}\n',
+      )
       const blkid = execFileSync('blkid', ['-o', 'export', img], { encoding: 'utf8' })
       assert.match(blkid, /^LABEL=CIDATA$/m)
       assert.match(blkid, /^TYPE=vfat$/m)
@@ -85,9 +122,15 @@ test('writeFatVolume() gives equal volumes for equal files', () =>
 test('writeFatVolume() refuses files that do not fit, as bad input', () =>
   withDir(async (dir) => {
     const big = [{ path: 'user-data', bytes: new Uint8Array(3 * 1024 * 1024) }]
-    await assert.rejects(writeFatVolume(big, join(dir, 'x.img'), { label: 'CIDATA', sectorSize: 512, sizeBytes: 2 * 1024 * 1024 }), (e: unknown) => e instanceof InputError && /do not fit/.test(e.message))
+    await assert.rejects(
+      writeFatVolume(big, join(dir, 'x.img'), { label: 'CIDATA', sectorSize: 512, sizeBytes: 2 * 1024 * 1024 }),
+      (e: unknown) => e instanceof InputError && /do not fit/.test(e.message),
+    )
     const almost = [{ path: 'user-data', bytes: new Uint8Array(2 * 1024 * 1024 - 4096) }]
-    await assert.rejects(writeFatVolume(almost, join(dir, 'y.img'), { label: 'CIDATA', sectorSize: 512, sizeBytes: 2 * 1024 * 1024 }), (e: unknown) => e instanceof InputError && /do not fit/.test(e.message))
+    await assert.rejects(
+      writeFatVolume(almost, join(dir, 'y.img'), { label: 'CIDATA', sectorSize: 512, sizeBytes: 2 * 1024 * 1024 }),
+      (e: unknown) => e instanceof InputError && /do not fit/.test(e.message),
+    )
   }))
 
 test('writeIsoVolume() makes an ISO 9660 volume with the label and the files under their own names', () =>
@@ -96,6 +139,9 @@ test('writeIsoVolume() makes an ISO 9660 volume with the label and the files und
     const size = await writeIsoVolume(FILES, iso, 'config-2')
     assert.ok(size > 0 && size % 2048 === 0)
     assert.match(execFileSync('blkid', ['-o', 'export', iso], { encoding: 'utf8' }), /^LABEL=config-2$/m)
-    const names = execFileSync('xorriso', ['-indev', iso, '-find', '/', '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const names = execFileSync('xorriso', ['-indev', iso, '-find', '/', '-type', 'f'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
     assert.deepEqual(names.trim().split('\n').sort(), ["'/meta-data'", "'/openstack/latest/vendor_data2.json'"])
   }))

@@ -31,7 +31,18 @@ const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1', MTOOLSRC: '/dev/null' }
 
 /** argv of mkfs.vfat creating a FAT image file of `sizeBytes` (mkfs.fat(8): BLOCK-COUNT is in KiB). */
 export function mkfsVfatArgv(path: string, o: FatOptions & { volumeId: string }): string[] {
-  return ['mkfs.vfat', '-C', '-n', o.label, '-S', String(o.sectorSize), '-i', o.volumeId, path, String(o.sizeBytes / 1024)]
+  return [
+    'mkfs.vfat',
+    '-C',
+    '-n',
+    o.label,
+    '-S',
+    String(o.sectorSize),
+    '-i',
+    o.volumeId,
+    path,
+    String(o.sizeBytes / 1024),
+  ]
 }
 
 /** argv of mcopy copying files and directories (recursively) into the image's root. */
@@ -57,7 +68,12 @@ export async function stageFiles(files: readonly SeedFile[], dir: string): Promi
 }
 
 /** Writes a FAT image file holding `files` at `out` (which must not exist). */
-export async function writeFatVolume(files: readonly SeedFile[], out: string, o: FatOptions, signal?: AbortSignal): Promise<void> {
+export async function writeFatVolume(
+  files: readonly SeedFile[],
+  out: string,
+  o: FatOptions,
+  signal?: AbortSignal,
+): Promise<void> {
   if (o.sizeBytes % 1024 !== 0 || o.sizeBytes % o.sectorSize !== 0) {
     throw new TypeError(`writeFatVolume(): size ${o.sizeBytes} is not a multiple of 1 KiB and of ${o.sectorSize}`)
   }
@@ -81,7 +97,12 @@ export async function writeFatVolume(files: readonly SeedFile[], out: string, o:
 }
 
 /** Writes an ISO 9660 image holding `files` at `out`; returns its size. */
-export async function writeIsoVolume(files: readonly SeedFile[], out: string, label: string, signal?: AbortSignal): Promise<number> {
+export async function writeIsoVolume(
+  files: readonly SeedFile[],
+  out: string,
+  label: string,
+  signal?: AbortSignal,
+): Promise<number> {
   const stage = await mkdtemp(join(tmpdir(), 'hwimage-seed-stage-'))
   try {
     await stageFiles(files, stage)

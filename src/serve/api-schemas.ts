@@ -79,8 +79,14 @@ export const firstBootSchema = z.record(z.string(), z.unknown())
 export const assignSchema = z
   .object({
     image: z.string().min(1),
-    seed_yaml: z.string().max(1024 * 1024).optional(),
+    seed_yaml: z
+      .string()
+      .max(1024 * 1024)
+      .optional(),
     disk_hints: z.array(z.string()).optional(),
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+      .optional(),
   })
   .strict()

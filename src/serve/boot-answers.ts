@@ -54,11 +54,16 @@ export const TFTP_INITRD = 'deploy/initrd'
  */
 export function grubConfig(answer: { action: 'deploy'; boot: DeployBoot } | { action: 'local'; mac: string }): string {
   if (answer.action === 'local') {
-    return ['# hwimage serve: installed, boot from the local disk', `echo "hwimage: ${answer.mac} is installed, booting from the local disk"`, 'exit', ''].join('\n')
+    return [
+      '# hwimage serve: installed, boot from the local disk',
+      `echo "hwimage: ${answer.mac} is installed, booting from the local disk"`,
+      'exit',
+      '',
+    ].join('\n')
   }
   const b = answer.boot
   return [
-    '# hwimage serve: the deploy environment (this file holds the machine\'s token for this deploy)',
+    "# hwimage serve: the deploy environment (this file holds the machine's token for this deploy)",
     'set timeout=0',
     `echo "hwimage: ${b.mac} boots the deploy environment"`,
     `linux (tftp)/${TFTP_KERNEL} ${deployCommandLine(b)}`,
@@ -82,13 +87,23 @@ export function grubFallbackConfig(enlist?: { publicUrl: string; kernelArgs?: st
   const lines = [
     '# hwimage serve: per-machine configs are grub.cfg-<mac-with-dashes> beside this file',
     'if [ -n "${net_default_mac}" ]; then',
-    "  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 '^(..):(..):(..):(..):(..):(..)$' \"${net_default_mac}\"",
+    '  regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 \'^(..):(..):(..):(..):(..):(..)$\' "${net_default_mac}"',
     '  source "${prefix}/grub.cfg-${m1}-${m2}-${m3}-${m4}-${m5}-${m6}"',
     'fi',
   ]
   if (enlist) {
-    const args = [`hwimage.url=${enlist.publicUrl}`, 'hwimage.mac=${net_default_mac}', 'hwimage.enlist=1', ...(enlist.kernelArgs?.trim() ? [enlist.kernelArgs.trim()] : [])]
-    lines.push('echo "hwimage: ${net_default_mac} is unknown, enlisting"', `linux (tftp)/${TFTP_KERNEL} ${args.join(' ')}`, `initrd (tftp)/${TFTP_INITRD}`, 'boot')
+    const args = [
+      `hwimage.url=${enlist.publicUrl}`,
+      'hwimage.mac=${net_default_mac}',
+      'hwimage.enlist=1',
+      ...(enlist.kernelArgs?.trim() ? [enlist.kernelArgs.trim()] : []),
+    ]
+    lines.push(
+      'echo "hwimage: ${net_default_mac} is unknown, enlisting"',
+      `linux (tftp)/${TFTP_KERNEL} ${args.join(' ')}`,
+      `initrd (tftp)/${TFTP_INITRD}`,
+      'boot',
+    )
   } else {
     lines.push('echo "hwimage: no deploy configured for ${net_default_mac}, booting the next device"', 'exit')
   }
@@ -117,7 +132,7 @@ export interface DnsmasqOptions {
 export function dnsmasqConfig(o: DnsmasqOptions): string {
   return [
     '# Written by hwimage serve: proxy DHCP + TFTP for network boot; the addresses come from',
-    '# the network\'s own DHCP server.',
+    "# the network's own DHCP server.",
     'port=0',
     ...(o.interface ? [`interface=${o.interface}`, 'bind-interfaces'] : []),
     `dhcp-range=${o.subnet},proxy`,

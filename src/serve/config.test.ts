@@ -30,7 +30,11 @@ function refusal(text: string): { field: string; exit: number; message: string }
   } catch (e) {
     assert.ok(e instanceof HwimageError)
     assert.equal(e.code, 'CONFIG_INVALID', e.message)
-    return { field: /field "([^"]+)"|unknown key "([^"]+)"/.exec(e.message)?.slice(1).find(Boolean) ?? '', exit: e.exitCode, message: e.message }
+    return {
+      field: /field "([^"]+)"|unknown key "([^"]+)"/.exec(e.message)?.slice(1).find(Boolean) ?? '',
+      exit: e.exitCode,
+      message: e.message,
+    }
   }
   assert.fail('expected CONFIG_INVALID')
 }
@@ -80,17 +84,41 @@ for (const [what, text, field] of [
   ['a public_url that is not http', base.replace('http://10.0.2.2:8080', 'ftp://x'), 'public_url'],
   ['a port out of range', `${base}listen: { port: 70000 }\n`, 'listen.port'],
   ['an unknown top-level key', `${base}colour: blue\n`, 'colour'],
-  ['an unknown machine key', `${base}machines:\n  52:54:00:00:00:01: { imag: default }\n`, 'machines.52:54:00:00:00:01.imag'],
+  [
+    'an unknown machine key',
+    `${base}machines:\n  52:54:00:00:00:01: { imag: default }\n`,
+    'machines.52:54:00:00:00:01.imag',
+  ],
   ['unknown_macs not enlist/ignore', `${base}unknown_macs: maybe\n`, 'unknown_macs'],
   ['a short operator token', `${base}operator_token: abc\n`, 'operator_token'],
   ['a machine key that is not a MAC', `${base}machines:\n  node-1: { image: default }\n`, 'machines.node-1'],
-  ['a machine naming an unknown image', `${base}machines:\n  52:54:00:00:00:01: { image: other }\n`, 'machines.52:54:00:00:00:01.image'],
-  ['bad disk hints', `${base}machines:\n  52:54:00:00:00:01: { image: default, disk_hints: "colour=red" }\n`, 'machines.52:54:00:00:00:01.disk_hints'],
-  ['a missing seed file', `${base}machines:\n  52:54:00:00:00:01: { image: default, seed: none.yaml }\n`, 'machines.52:54:00:00:00:01.seed'],
-  ['an invalid seed', `${base}machines:\n  52:54:00:00:00:01: { image: default, seed: bad-seed.yaml }\n`, 'machines.52:54:00:00:00:01.seed'],
+  [
+    'a machine naming an unknown image',
+    `${base}machines:\n  52:54:00:00:00:01: { image: other }\n`,
+    'machines.52:54:00:00:00:01.image',
+  ],
+  [
+    'bad disk hints',
+    `${base}machines:\n  52:54:00:00:00:01: { image: default, disk_hints: "colour=red" }\n`,
+    'machines.52:54:00:00:00:01.disk_hints',
+  ],
+  [
+    'a missing seed file',
+    `${base}machines:\n  52:54:00:00:00:01: { image: default, seed: none.yaml }\n`,
+    'machines.52:54:00:00:00:01.seed',
+  ],
+  [
+    'an invalid seed',
+    `${base}machines:\n  52:54:00:00:00:01: { image: default, seed: bad-seed.yaml }\n`,
+    'machines.52:54:00:00:00:01.seed',
+  ],
   ['an image directory that does not exist', base.replace('default: out', 'default: nowhere'), 'images.default'],
   ['an image directory without a .img.zst', base.replace('default: out', 'default: .'), 'images.default'],
-  ['the same MAC twice', `${base}machines:\n  52:54:00:00:00:01: {}\n  52-54-00-00-00-01: {}\n`, 'machines.52-54-00-00-00-01'],
+  [
+    'the same MAC twice',
+    `${base}machines:\n  52:54:00:00:00:01: {}\n  52-54-00-00-00-01: {}\n`,
+    'machines.52-54-00-00-00-01',
+  ],
 ] as const) {
   test(`parseServeConfig() refuses ${what}: CONFIG_INVALID naming "${field}", exit 2`, () => {
     const r = refusal(text)
@@ -105,5 +133,8 @@ test('parseServeConfig() refuses malformed YAML and a list at the top', () => {
 })
 
 test('loadServeConfig() of a missing file is NOT_FOUND (exit 2)', async () => {
-  await assert.rejects(loadServeConfig(path.join(dir, 'none.yaml')), (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND' && e.exitCode === 2)
+  await assert.rejects(
+    loadServeConfig(path.join(dir, 'none.yaml')),
+    (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND' && e.exitCode === 2,
+  )
 })

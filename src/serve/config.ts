@@ -64,11 +64,21 @@ const schema = z
       })
       .strict()
       .default({ host: '0.0.0.0', port: 8080 }),
-    public_url: z.string().refine((u) => /^https?:\/\/[^/\s]+(\/[^\s]*)?$/.test(u), 'expected an http:// or https:// URL that the machines reach, e.g. http://10.0.2.2:8080'),
+    public_url: z
+      .string()
+      .refine(
+        (u) => /^https?:\/\/[^/\s]+(\/[^\s]*)?$/.test(u),
+        'expected an http:// or https:// URL that the machines reach, e.g. http://10.0.2.2:8080',
+      ),
     state_dir: z.string().min(1),
     deploy_dir: z.string().min(1).optional(),
     tftp_root: z.string().min(1).optional(),
-    images: z.record(z.string().regex(NAME_RE, 'expected an image name of letters, digits, ".", "_" or "-"'), z.string().min(1)).default({}),
+    images: z
+      .record(
+        z.string().regex(NAME_RE, 'expected an image name of letters, digits, ".", "_" or "-"'),
+        z.string().min(1),
+      )
+      .default({}),
     machines: z
       .record(
         z.string(),
@@ -95,8 +105,13 @@ export async function loadServeConfig(file: string): Promise<ServeConfig> {
     text = await fsp.readFile(file, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new InputError('NOT_FOUND', `Cannot read config "${file}": no such file`, { hint: 'see docs/deploy.md for the format' })
-    throw new InputError('CONFIG_INVALID', `Cannot read config "${file}": ${code ?? (e as Error).message}`, { cause: e })
+    if (code === 'ENOENT')
+      throw new InputError('NOT_FOUND', `Cannot read config "${file}": no such file`, {
+        hint: 'see docs/deploy.md for the format',
+      })
+    throw new InputError('CONFIG_INVALID', `Cannot read config "${file}": ${code ?? (e as Error).message}`, {
+      cause: e,
+    })
   }
   return parseServeConfig(text, file, path.dirname(path.resolve(file)))
 }
@@ -110,7 +125,8 @@ export function parseServeConfig(text: string, source = 'config', baseDir = proc
     const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : ''
     throw invalid(source, undefined, `malformed YAML${where}`, e)
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw invalid(source, undefined, `expected a mapping of keys, got ${Array.isArray(data) ? 'a list' : typeof data}`)
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw invalid(source, undefined, `expected a mapping of keys, got ${Array.isArray(data) ? 'a list' : typeof data}`)
   const result = schema.safeParse(data)
   if (!result.success) {
     const issue = result.error.issues[0]!
@@ -120,7 +136,8 @@ export function parseServeConfig(text: string, source = 'config', baseDir = proc
       throw invalid(source, undefined, `unknown key "${field ? `${field}.` : ''}${keys[0]}"`)
     }
     let message = issue.message
-    if (issue.code === 'invalid_value' && 'values' in issue && /^Invalid/.test(message)) message = `expected one of ${(issue.values as unknown[]).map((v) => `"${String(v)}"`).join(', ')}`
+    if (issue.code === 'invalid_value' && 'values' in issue && /^Invalid/.test(message))
+      message = `expected one of ${(issue.values as unknown[]).map((v) => `"${String(v)}"`).join(', ')}`
     throw invalid(source, field || '(root)', message)
   }
   const raw = result.data
@@ -134,14 +151,24 @@ export function parseServeConfig(text: string, source = 'config', baseDir = proc
     const mac = normalizeMac(key)
     if (!mac) throw invalid(source, `machines.${key}`, 'expected a MAC address such as "52:54:00:12:34:56" as the key')
     if (machines.has(mac)) throw invalid(source, `machines.${key}`, `the MAC ${mac} is listed twice`)
-    if (m.image !== undefined && !images.has(m.image)) throw invalid(source, `machines.${key}.image`, `no image "${m.image}" in "images" (known: ${[...images.keys()].join(', ') || 'none'})`)
+    if (m.image !== undefined && !images.has(m.image))
+      throw invalid(
+        source,
+        `machines.${key}.image`,
+        `no image "${m.image}" in "images" (known: ${[...images.keys()].join(', ') || 'none'})`,
+      )
     const diskHints = m.disk_hints === undefined ? [] : Array.isArray(m.disk_hints) ? m.disk_hints : [m.disk_hints]
     let parsedHints: DiskHints | undefined
     if (diskHints.length > 0) {
       try {
         parsedHints = parseDiskHints(diskHints)
       } catch (e) {
-        throw invalid(source, `machines.${key}.disk_hints`, (e as Error).message.replace(/^Cannot parse --disk-hint /, ''), e)
+        throw invalid(
+          source,
+          `machines.${key}.disk_hints`,
+          (e as Error).message.replace(/^Cannot parse --disk-hint /, ''),
+          e,
+        )
       }
     }
     let seedPath: string | undefined
@@ -150,7 +177,15 @@ export function parseServeConfig(text: string, source = 'config', baseDir = proc
       seedPath = abs(m.seed)
       seedYaml = readSeed(source, `machines.${key}.seed`, seedPath)
     }
-    machines.set(mac, { mac, name: m.name ?? mac.replace(/:/g, ''), image: m.image, seedPath, seedYaml, diskHints, parsedHints })
+    machines.set(mac, {
+      mac,
+      name: m.name ?? mac.replace(/:/g, ''),
+      image: m.image,
+      seedPath,
+      seedYaml,
+      diskHints,
+      parsedHints,
+    })
   }
 
   return {
@@ -175,20 +210,31 @@ function resolveImage(source: string, name: string, dir: string): ServeImage {
   try {
     entries = readDirSync(dir)
   } catch (e) {
-    throw invalid(source, field, `cannot read the build output directory "${dir}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e)
+    throw invalid(
+      source,
+      field,
+      `cannot read the build output directory "${dir}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      e,
+    )
   }
   let file: string | undefined
   if (entries.includes('manifest.json')) {
     try {
       const manifest = JSON.parse(readTextSync(path.join(dir, 'manifest.json'))) as { name?: unknown }
-      if (typeof manifest.name === 'string' && entries.includes(`${manifest.name}.img.zst`)) file = `${manifest.name}.img.zst`
+      if (typeof manifest.name === 'string' && entries.includes(`${manifest.name}.img.zst`))
+        file = `${manifest.name}.img.zst`
     } catch (e) {
       throw invalid(source, field, `manifest.json in "${dir}" is not JSON`, e)
     }
   }
   if (file === undefined) {
     const zst = entries.filter((e) => e.endsWith('.img.zst'))
-    if (zst.length !== 1) throw invalid(source, field, `expected one NAME.img.zst in "${dir}", found ${zst.length ? zst.join(', ') : 'none'}`)
+    if (zst.length !== 1)
+      throw invalid(
+        source,
+        field,
+        `expected one NAME.img.zst in "${dir}", found ${zst.length ? zst.join(', ') : 'none'}`,
+      )
     file = zst[0]!
   }
   return { name, dir, file }
@@ -199,7 +245,12 @@ function readSeed(source: string, field: string, file: string): string {
   try {
     text = readTextSync(file)
   } catch (e) {
-    throw invalid(source, field, `cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e)
+    throw invalid(
+      source,
+      field,
+      `cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      e,
+    )
   }
   try {
     parseSeed(text, file)
@@ -210,10 +261,16 @@ function readSeed(source: string, field: string, file: string): string {
 }
 
 function invalid(source: string, field: string | undefined, message: string, cause?: unknown): InputError {
-  return new InputError('CONFIG_INVALID', field === undefined ? `Invalid config "${source}": ${message}` : `Invalid config "${source}": field "${field}": ${message}`, {
-    hint: 'see docs/deploy.md for the config format',
-    cause,
-  })
+  return new InputError(
+    'CONFIG_INVALID',
+    field === undefined
+      ? `Invalid config "${source}": ${message}`
+      : `Invalid config "${source}": field "${field}": ${message}`,
+    {
+      hint: 'see docs/deploy.md for the config format',
+      cause,
+    },
+  )
 }
 
 function formatPath(p: readonly PropertyKey[]): string {

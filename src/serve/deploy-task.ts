@@ -22,10 +22,17 @@ export type DeployTask =
 /** The task for a machine. */
 export function deployTask(m: MachineRecord, config: Pick<ServeConfig, 'publicUrl' | 'images'>): DeployTask {
   const base = config.publicUrl
-  if (m.state === 'installed' || m.state === 'deployed') return { action: 'reboot', state: m.state, reason: 'the machine is installed: boot from its disk' }
-  if (m.state === 'failed') return { action: 'stop', state: m.state, reason: 'the last deploy failed: an operator can redeploy' }
+  if (m.state === 'installed' || m.state === 'deployed')
+    return { action: 'reboot', state: m.state, reason: 'the machine is installed: boot from its disk' }
+  if (m.state === 'failed')
+    return { action: 'stop', state: m.state, reason: 'the last deploy failed: an operator can redeploy' }
   const image = m.image === null ? undefined : config.images.get(m.image)
-  if (m.state !== 'deploying' || !image) return { action: 'wait', state: m.state, reason: image ? 'waiting for the inventory' : 'no image assigned: waiting for an operator' }
+  if (m.state !== 'deploying' || !image)
+    return {
+      action: 'wait',
+      state: m.state,
+      reason: image ? 'waiting for the inventory' : 'no image assigned: waiting for an operator',
+    }
   const dir = `${base}/images/${encodeURIComponent(image.name)}`
   return {
     action: 'install',

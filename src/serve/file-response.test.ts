@@ -5,7 +5,11 @@ import { ifRangeMatches, parseRange } from './file-response.js'
 test('parseRange(): one range, open-ended, suffix; past the end is unsatisfiable; several ranges or other units send the whole file', () => {
   assert.deepEqual(parseRange('bytes=0-99', 1000), { start: 0, end: 99 })
   assert.deepEqual(parseRange('bytes=900-', 1000), { start: 900, end: 999 })
-  assert.deepEqual(parseRange('bytes=900-5000', 1000), { start: 900, end: 999 }, 'an end past the size is cut to it (RFC 9110 §14.1.2)')
+  assert.deepEqual(
+    parseRange('bytes=900-5000', 1000),
+    { start: 900, end: 999 },
+    'an end past the size is cut to it (RFC 9110 §14.1.2)',
+  )
   assert.deepEqual(parseRange('bytes=-100', 1000), { start: 900, end: 999 })
   assert.deepEqual(parseRange('bytes=-5000', 1000), { start: 0, end: 999 })
   assert.equal(parseRange('bytes=1000-', 1000), 'unsatisfiable')

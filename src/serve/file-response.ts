@@ -52,8 +52,18 @@ export function ifRangeMatches(header: string | undefined, etag: string, lastMod
 }
 
 /** Sends `name` from `root` (GET or HEAD), honouring Range and If-Range. */
-export async function sendFile(req: IncomingMessage, res: ServerResponse, root: string, name: string, signal?: AbortSignal): Promise<void> {
-  if (!FILE_NAME_RE.test(name)) throw new HttpError(400, 'Cannot serve the file: the name must be letters, digits, ".", "_", "+" or "-", not starting with "."')
+export async function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (!FILE_NAME_RE.test(name))
+    throw new HttpError(
+      400,
+      'Cannot serve the file: the name must be letters, digits, ".", "_", "+" or "-", not starting with "."',
+    )
   let rootReal: string
   try {
     rootReal = await fsp.realpath(root)
@@ -88,7 +98,9 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, root: 
       'cache-control': 'no-cache',
     }
     const ifRange = req.headers['if-range']
-    const asked = ifRangeMatches(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag, lastModified) ? parseRange(req.headers.range, size) : undefined
+    const asked = ifRangeMatches(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag, lastModified)
+      ? parseRange(req.headers.range, size)
+      : undefined
     if (asked === 'unsatisfiable') {
       res.writeHead(416, { ...headers, 'content-range': `bytes */${size}`, 'content-length': 0 })
       res.end()
@@ -96,7 +108,11 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, root: 
     }
     const range = asked ?? { start: 0, end: size - 1 }
     const length = size === 0 ? 0 : range.end - range.start + 1
-    res.writeHead(asked ? 206 : 200, { ...headers, 'content-length': length, ...(asked ? { 'content-range': `bytes ${range.start}-${range.end}/${size}` } : {}) })
+    res.writeHead(asked ? 206 : 200, {
+      ...headers,
+      'content-length': length,
+      ...(asked ? { 'content-range': `bytes ${range.start}-${range.end}/${size}` } : {}),
+    })
     if (req.method === 'HEAD' || length === 0) {
       res.end()
       return

@@ -36,8 +36,19 @@ export function pathSegments(rawUrl: string): string[] {
     } catch {
       throw new HttpError(400, 'Cannot route the request: bad percent-encoding in the path')
     }
-    if (seg === '' || decoded === '' || seg === '.' || seg === '..' || decoded === '.' || decoded === '..' || /[/\\\0]/.test(decoded)) {
-      throw new HttpError(400, 'Cannot route the request: the path has an empty, "." or ".." segment, or an encoded "/", "\\" or NUL')
+    if (
+      seg === '' ||
+      decoded === '' ||
+      seg === '.' ||
+      seg === '..' ||
+      decoded === '.' ||
+      decoded === '..' ||
+      /[/\\\0]/.test(decoded)
+    ) {
+      throw new HttpError(
+        400,
+        'Cannot route the request: the path has an empty, "." or ".." segment, or an encoded "/", "\\" or NUL',
+      )
     }
     return decoded
   })
@@ -52,7 +63,8 @@ export function queryOf(rawUrl: string): URLSearchParams {
 /** Reads a body of at most `limit` bytes; larger is a 413 (refused from Content-Length before reading when it says so). */
 export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN)
-  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, `Cannot accept the request: the body is ${declared} bytes, the limit is ${limit}`)
+  if (Number.isFinite(declared) && declared > limit)
+    throw new HttpError(413, `Cannot accept the request: the body is ${declared} bytes, the limit is ${limit}`)
   const chunks: Buffer[] = []
   let total = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -75,7 +87,10 @@ export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, li
   const r = schema.safeParse(data)
   if (!r.success) {
     const issue = r.error.issues[0]!
-    const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '')
+    const field = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '')
     throw new HttpError(400, `Cannot read the request: field "${field || '(root)'}": ${issue.message}`)
   }
   return r.data
@@ -84,13 +99,26 @@ export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, li
 /** Answers with a JSON document. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2) + '\n'
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  })
   res.end(text)
 }
 
 /** Answers with text. */
-export function sendText(res: ServerResponse, status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  contentType = 'text/plain; charset=utf-8',
+): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  })
   res.end(text)
 }
 

@@ -17,12 +17,25 @@ test('redact() removes tokens from Authorization values, kernel command lines, q
     assert.ok(!out.includes(TOKEN), out)
     assert.match(out, /\[redacted\]/)
   }
-  assert.equal(redact('hwimage.token=abc console=ttyS0'), 'hwimage.token=[redacted] console=ttyS0', 'what follows the token stays')
-  assert.equal(redact('GET /images/default/x.img.zst 206'), 'GET /images/default/x.img.zst 206', 'text without tokens is unchanged')
+  assert.equal(
+    redact('hwimage.token=abc console=ttyS0'),
+    'hwimage.token=[redacted] console=ttyS0',
+    'what follows the token stays',
+  )
+  assert.equal(
+    redact('GET /images/default/x.img.zst 206'),
+    'GET /images/default/x.img.zst 206',
+    'text without tokens is unchanged',
+  )
 })
 
 test('redactRecord() redacts string values and drops values of keys named like secrets, in nested records too', () => {
-  const r = redactRecord({ path: `/boot?token=${TOKEN}`, token: TOKEN, nested: { authorization: `Bearer ${TOKEN}`, note: `hwimage.token=${TOKEN}` }, status: 200 })
+  const r = redactRecord({
+    path: `/boot?token=${TOKEN}`,
+    token: TOKEN,
+    nested: { authorization: `Bearer ${TOKEN}`, note: `hwimage.token=${TOKEN}` },
+    status: 200,
+  })
   assert.ok(!JSON.stringify(r).includes(TOKEN))
   assert.equal(r.status, 200)
   assert.equal(r.token, '[redacted]')

@@ -26,7 +26,8 @@ export function redactRecord(record: Record<string, unknown>): Record<string, un
   for (const [k, v] of Object.entries(record)) {
     if (/token|authorization|password|secret/i.test(k)) out[k] = REPLACEMENT
     else if (typeof v === 'string') out[k] = redact(v)
-    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) out[k] = redactRecord(v as Record<string, unknown>)
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      out[k] = redactRecord(v as Record<string, unknown>)
     else out[k] = v
   }
   return out

@@ -9,7 +9,7 @@ import { assertInstalled } from '../install/install.fixture.js'
 import { install } from '../install/install.js'
 import { loadServeConfig } from './config.js'
 import { isLoopback, MAX_BODY_BYTES } from './http-util.js'
-import { cuttingProxy, json, rawRequest, writeConfig } from './serve-test-helpers.js'
+import { cuttingProxy, json, rawRequest, writeConfig } from './serve.fixture.js'
 import { startServe, type RunningServe } from './server.js'
 import { grubConfigName } from './tftp-tree.js'
 
@@ -17,7 +17,8 @@ const MiB = 1 << 20
 const DISK = 64 * MiB
 const MAC = '52:54:00:00:00:01'
 const OTHER = '52:54:00:00:00:02'
-const SEED = 'hostname: node-1\nusers:\n  - name: ops\n    ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBSECRETKEYMATERIAL ops@x"]\n'
+const SEED =
+  'hostname: node-1\nusers:\n  - name: ops\n    ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBSECRETKEYMATERIAL ops@x"]\n'
 const OUTSIDE = 'OUTSIDE-THE-ROOT-4f1c2b'
 
 let dir: string
@@ -66,7 +67,12 @@ async function bootToken(mac: string): Promise<string> {
   return token
 }
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` })
-const post = (p: string, body: unknown, headers: Record<string, string> = {}) => rawRequest(serve.url, p, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+const post = (p: string, body: unknown, headers: Record<string, string> = {}) =>
+  rawRequest(serve.url, p, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
 
 async function target(): Promise<string> {
   const file = path.join(dir, `disk-${++n}.raw`)
@@ -79,7 +85,10 @@ test('GET /boot/ipxe: the deploy environment with a fresh token for a machine th
   assert.equal(r.status, 200)
   const s = r.body.toString()
   assert.match(s, /^#!ipxe\n/)
-  assert.match(s, /^kernel http:\/\/10\.0\.2\.2:8080\/deploy\/vmlinuz initrd=initrd hwimage\.url=http:\/\/10\.0\.2\.2:8080 hwimage\.mac=52:54:00:00:00:01 hwimage\.token=\S+ console=ttyS0,115200n8$/m)
+  assert.match(
+    s,
+    /^kernel http:\/\/10\.0\.2\.2:8080\/deploy\/vmlinuz initrd=initrd hwimage\.url=http:\/\/10\.0\.2\.2:8080 hwimage\.mac=52:54:00:00:00:01 hwimage\.token=\S+ console=ttyS0,115200n8$/m,
+  )
   assert.equal((await rawRequest(serve.url, '/boot/ipxe?mac=52:54:00:ff:ff:ff')).status, 404)
   assert.equal(serve.store.get('52:54:00:ff:ff:ff'), undefined, 'an ignored MAC leaves no trace in the state')
   assert.equal((await rawRequest(serve.url, '/boot/ipxe?mac=nope')).status, 400)
@@ -87,10 +96,33 @@ test('GET /boot/ipxe: the deploy environment with a fresh token for a machine th
 
 test('the deploy flow over the API: inventory → task (install, with the image URLs) → progress → installed → first-boot report → deployed; then iPXE says exit', async () => {
   const token = await bootToken(MAC)
-  const inventory = { version: 1, firmware: 'bios', cpus: 2, memoryBytes: 2 ** 31, pci: [{ address: '0000:00:03.0', vendor: '1af4', device: '1000', class: '020000', driver: 'virtio-pci' }], disks: [{ path: '/dev/vda', name: 'vda', sizeBytes: 20 * 2 ** 30, logicalSectorSize: 512, physicalSectorSize: 512, rotational: true, removable: false }], nics: [{ name: 'ens3', mac: MAC, link: true }] }
+  const inventory = {
+    version: 1,
+    firmware: 'bios',
+    cpus: 2,
+    memoryBytes: 2 ** 31,
+    pci: [{ address: '0000:00:03.0', vendor: '1af4', device: '1000', class: '020000', driver: 'virtio-pci' }],
+    disks: [
+      {
+        path: '/dev/vda',
+        name: 'vda',
+        sizeBytes: 20 * 2 ** 30,
+        logicalSectorSize: 512,
+        physicalSectorSize: 512,
+        rotational: true,
+        removable: false,
+      },
+    ],
+    nics: [{ name: 'ens3', mac: MAC, link: true }],
+  }
   const inv = await post(`/api/v1/machines/${MAC}/inventory`, inventory, bearer(token))
   assert.equal(inv.status, 200, inv.body.toString())
-  const task = json<{ action: string; image: { url: string; sha256Url: string; bmapUrl: string }; diskHints: string[]; seedUrl: string }>(inv)
+  const task = json<{
+    action: string
+    image: { url: string; sha256Url: string; bmapUrl: string }
+    diskHints: string[]
+    seedUrl: string
+  }>(inv)
   assert.equal(task.action, 'install')
   assert.equal(task.image.url, 'http://10.0.2.2:8080/images/default/fixture.img.zst')
   assert.equal(task.image.sha256Url, 'http://10.0.2.2:8080/images/default/SHA256SUMS')
@@ -98,13 +130,35 @@ test('the deploy flow over the API: inventory → task (install, with the image 
   assert.deepEqual(task.diskHints, ['size=>=10M'])
   assert.equal(task.seedUrl, `http://10.0.2.2:8080/api/v1/machines/${MAC}/seed`)
   assert.deepEqual(json(await rawRequest(serve.url, `/api/v1/machines/${MAC}/task`, { headers: bearer(token) })), task)
-  assert.equal((await post(`/api/v1/machines/${MAC}/progress`, { stage: 'write', done: 10, total: 100, rate: 5 }, bearer(token))).status, 200)
-  assert.equal((await post(`/api/v1/machines/${MAC}/progress`, { stage: 'write', done: 'ten' }, bearer(token))).status, 400)
-  assert.equal((await post(`/api/v1/machines/${MAC}/events`, { kind: 'installed', fields: { report: { mode: 'bmap' } } }, bearer(token))).status, 200)
+  assert.equal(
+    (await post(`/api/v1/machines/${MAC}/progress`, { stage: 'write', done: 10, total: 100, rate: 5 }, bearer(token)))
+      .status,
+    200,
+  )
+  assert.equal(
+    (await post(`/api/v1/machines/${MAC}/progress`, { stage: 'write', done: 'ten' }, bearer(token))).status,
+    400,
+  )
+  assert.equal(
+    (
+      await post(
+        `/api/v1/machines/${MAC}/events`,
+        { kind: 'installed', fields: { report: { mode: 'bmap' } } },
+        bearer(token),
+      )
+    ).status,
+    200,
+  )
   assert.equal(serve.store.get(MAC)!.state, 'installed')
   assert.match((await rawRequest(serve.url, `/boot/ipxe?mac=${MAC}`)).body.toString(), /^exit$/m)
-  assert.equal((await post(`/api/v1/machines/${MAC}/report`, { hostname: 'node-1', seed: 'ok' }, bearer(token))).status, 200)
-  const show = json<{ machine: { state: string; stateTimes: Record<string, string>; installReport: unknown; inventory: { cpus: number } }; events: Array<{ kind: string }> }>(await rawRequest(serve.url, `/api/v1/machines/${MAC}`))
+  assert.equal(
+    (await post(`/api/v1/machines/${MAC}/report`, { hostname: 'node-1', seed: 'ok' }, bearer(token))).status,
+    200,
+  )
+  const show = json<{
+    machine: { state: string; stateTimes: Record<string, string>; installReport: unknown; inventory: { cpus: number } }
+    events: Array<{ kind: string }>
+  }>(await rawRequest(serve.url, `/api/v1/machines/${MAC}`))
   assert.equal(show.machine.state, 'deployed')
   assert.deepEqual(Object.keys(show.machine.stateTimes).sort(), ['deployed', 'deploying', 'installed', 'new'])
   assert.deepEqual(show.machine.installReport, { mode: 'bmap' })
@@ -121,10 +175,19 @@ test('the deploy flow over the API: inventory → task (install, with the image 
 test('the TFTP tree: signed shim and GRUB, the fallback config, boot.ipxe, the deploy environment, and a GRUB config per MAC whose token works', async () => {
   await serve.tftpSettled()
   const root = path.join(dir, 'tftp')
-  assert.deepEqual(await fsp.readFile(path.join(root, 'shimx64.efi')), await fsp.readFile('/usr/lib/shim/shimx64.efi.signed'))
-  assert.deepEqual(await fsp.readFile(path.join(root, 'grubx64.efi')), await fsp.readFile('/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed'))
+  assert.deepEqual(
+    await fsp.readFile(path.join(root, 'shimx64.efi')),
+    await fsp.readFile('/usr/lib/shim/shimx64.efi.signed'),
+  )
+  assert.deepEqual(
+    await fsp.readFile(path.join(root, 'grubx64.efi')),
+    await fsp.readFile('/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed'),
+  )
   assert.match(await fsp.readFile(path.join(root, 'grub', 'grub.cfg'), 'utf8'), /grub\.cfg-\$\{m1\}/)
-  assert.match(await fsp.readFile(path.join(root, 'boot.ipxe'), 'utf8'), /chain http:\/\/10\.0\.2\.2:8080\/boot\/ipxe\?mac=\$\{net0\/mac\}/)
+  assert.match(
+    await fsp.readFile(path.join(root, 'boot.ipxe'), 'utf8'),
+    /chain http:\/\/10\.0\.2\.2:8080\/boot\/ipxe\?mac=\$\{net0\/mac\}/,
+  )
   assert.equal(await fsp.readFile(path.join(root, 'deploy', 'vmlinuz'), 'utf8'), 'kernel bytes')
   const cfg = await fsp.readFile(path.join(root, 'grub', 'grub.cfg-52-54-00-00-00-02'), 'utf8')
   assert.match(cfg, /^linux \(tftp\)\/deploy\/vmlinuz .*hwimage\.mac=52:54:00:00:00:02/m)
@@ -132,9 +195,13 @@ test('the TFTP tree: signed shim and GRUB, the fallback config, boot.ipxe, the d
   assert.equal((await rawRequest(serve.url, `/api/v1/machines/${OTHER}/task`, { headers: bearer(token) })).status, 200)
 })
 
-test('install() from serve\'s image URL onto a file target, with the digest from SHA256SUMS', async () => {
+test("install() from serve's image URL onto a file target, with the digest from SHA256SUMS", async () => {
   const disk = await target()
-  const r = await install({ source: `${serve.url}/images/default/fixture.img.zst`, disk, sha256Url: `${serve.url}/images/default/SHA256SUMS` })
+  const r = await install({
+    source: `${serve.url}/images/default/fixture.img.zst`,
+    disk,
+    sha256Url: `${serve.url}/images/default/SHA256SUMS`,
+  })
   await assertInstalled(disk, fx, DISK, dir)
   assert.equal(r.digests.sourceVerified, true)
   assert.equal(r.bmap!.location, `${serve.url}/images/default/fixture.img.bmap`)
@@ -146,12 +213,20 @@ test('install() from serve resumes with Range + If-Range when the connection dro
   try {
     const disk = await target()
     const resumes: Array<Record<string, unknown>> = []
-    const r = await install({ source: `${proxy.url}/images/default/fixture.img.zst`, disk, sha256Url: `${proxy.url}/images/default/SHA256SUMS`, http: { retryDelayMs: 5 }, onEvent: (name, f) => name === 'resume' && resumes.push(f) })
+    const r = await install({
+      source: `${proxy.url}/images/default/fixture.img.zst`,
+      disk,
+      sha256Url: `${proxy.url}/images/default/SHA256SUMS`,
+      http: { retryDelayMs: 5 },
+      onEvent: (name, f) => name === 'resume' && resumes.push(f),
+    })
     await assertInstalled(disk, fx, DISK, dir)
     assert.equal(proxy.cuts, 1, 'the download was cut once')
     assert.equal(r.resumes!.count, 1)
     assert.equal(resumes.length, 1)
-    const ranged = logs.filter((l) => l.event === 'request' && l.path === '/images/default/fixture.img.zst' && l.status === 206)
+    const ranged = logs.filter(
+      (l) => l.event === 'request' && l.path === '/images/default/fixture.img.zst' && l.status === 206,
+    )
     assert.ok(ranged.length >= 1, 'serve answered the resume with 206')
   } finally {
     await proxy.close()
@@ -220,12 +295,17 @@ test('a body over the 1 MiB limit is refused with 413 before it is stored', asyn
   assert.equal((await post(`/api/v1/machines/${OTHER}/events`, '{not json', bearer(token))).status, 400)
 })
 
-test('the seed: 401 without a token, 403 with a wrong one or another machine\'s, nothing of it leaked; with the token it comes with a report URL', async () => {
+test("the seed: 401 without a token, 403 with a wrong one or another machine's, nothing of it leaked; with the token it comes with a report URL", async () => {
   await rawRequest(serve.url, `/api/v1/machines/${MAC}/redeploy`, { method: 'POST' })
   const token = await bootToken(MAC)
   const other = await bootToken(OTHER)
   const p = `/api/v1/machines/${MAC}/seed`
-  for (const [headers, status] of [[{}, 401], [bearer('wrong-token'), 403], [bearer(other), 403], [{ authorization: token }, 401]] as const) {
+  for (const [headers, status] of [
+    [{}, 401],
+    [bearer('wrong-token'), 403],
+    [bearer(other), 403],
+    [{ authorization: token }, 401],
+  ] as const) {
     const r = await rawRequest(serve.url, p, { headers })
     assert.equal(r.status, status, JSON.stringify(headers))
     assert.ok(!r.body.toString().includes('SECRETKEYMATERIAL'), 'the refusal holds none of the seed')
@@ -235,7 +315,11 @@ test('the seed: 401 without a token, 403 with a wrong one or another machine\'s,
   const seed = parseYaml(r.body.toString()) as { hostname: string; report: { url: string; token: string } }
   assert.equal(seed.hostname, 'node-1')
   assert.deepEqual(seed.report, { url: `http://10.0.2.2:8080/api/v1/machines/${MAC}/report`, token })
-  assert.equal((await rawRequest(serve.url, `/api/v1/machines/${OTHER}/seed`, { headers: bearer(other) })).status, 404, 'no seed assigned')
+  assert.equal(
+    (await rawRequest(serve.url, `/api/v1/machines/${OTHER}/seed`, { headers: bearer(other) })).status,
+    404,
+    'no seed assigned',
+  )
 })
 
 test('tokens appear in no log record and in no listing', async () => {
@@ -254,14 +338,23 @@ test('tokens appear in no log record and in no listing', async () => {
 })
 
 test('the operator API: machines, images; assign validates the image and the seed; DELETE; localhost is allowed without an operator token', async () => {
-  const images = json<{ images: Array<{ name: string; url: string; files: Array<{ name: string }> }> }>(await rawRequest(serve.url, '/api/v1/images')).images
+  const images = json<{ images: Array<{ name: string; url: string; files: Array<{ name: string }> }> }>(
+    await rawRequest(serve.url, '/api/v1/images'),
+  ).images
   assert.equal(images[0]!.name, 'default')
   assert.ok(images[0]!.files.some((f) => f.name === 'SHA256SUMS'))
   const mac = '52:54:00:00:00:09'
   assert.equal((await post(`/api/v1/machines/${mac}/assign`, { image: 'nope' })).status, 400)
-  assert.equal((await post(`/api/v1/machines/${mac}/assign`, { image: 'default', seed_yaml: 'hostname: [1]\n' })).status, 400)
+  assert.equal(
+    (await post(`/api/v1/machines/${mac}/assign`, { image: 'default', seed_yaml: 'hostname: [1]\n' })).status,
+    400,
+  )
   assert.equal((await post(`/api/v1/machines/${mac}/assign`, { image: 'default', extra: 1 })).status, 400)
-  const a = await post(`/api/v1/machines/${mac}/assign`, { image: 'default', seed_yaml: 'hostname: node-9\n', disk_hints: ['serial=ABC'] })
+  const a = await post(`/api/v1/machines/${mac}/assign`, {
+    image: 'default',
+    seed_yaml: 'hostname: node-9\n',
+    disk_hints: ['serial=ABC'],
+  })
   assert.equal(a.status, 200, a.body.toString())
   assert.equal(json<{ machine: { state: string; hasSeed: boolean } }>(a).machine.hasSeed, true)
   assert.equal((await rawRequest(serve.url, `/api/v1/machines/${mac}`, { method: 'DELETE' })).status, 200)
@@ -278,14 +371,20 @@ test('with operator_token set, the operator API needs it: 401 without, 403 wrong
   const s = await startServe(await loadServeConfig(file), { port: 0, host: '127.0.0.1' })
   try {
     assert.equal((await rawRequest(s.url, '/api/v1/machines')).status, 401)
-    assert.equal((await rawRequest(s.url, '/api/v1/machines', { headers: bearer('wrong-operator-token-xx') })).status, 403)
-    assert.equal((await rawRequest(s.url, '/api/v1/machines', { headers: bearer('s3cr3t-operator-token-0123') })).status, 200)
+    assert.equal(
+      (await rawRequest(s.url, '/api/v1/machines', { headers: bearer('wrong-operator-token-xx') })).status,
+      403,
+    )
+    assert.equal(
+      (await rawRequest(s.url, '/api/v1/machines', { headers: bearer('s3cr3t-operator-token-0123') })).status,
+      200,
+    )
   } finally {
     await s.close()
   }
 })
 
-test('an API request whose body stalls is answered 503 at the route\'s timeout and its connection closed', async () => {
+test("an API request whose body stalls is answered 503 at the route's timeout and its connection closed", async () => {
   const sub = path.join(dir, 'slow')
   await fsp.mkdir(sub)
   const file = await writeConfig(sub, path.join(dir, 'out'), `machines:\n  ${MAC}: { image: default }\n`)
@@ -297,7 +396,9 @@ test('an API request whose body stalls is answered 503 at the route\'s timeout a
     const started = Date.now()
     const answer = await new Promise<string>((resolve, reject) => {
       const sock = connect(s.port, '127.0.0.1', () => {
-        sock.write(`POST /api/v1/machines/${MAC}/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"kind":`)
+        sock.write(
+          `POST /api/v1/machines/${MAC}/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"kind":`,
+        )
       })
       let got = ''
       sock.on('data', (b: Buffer) => (got += b.toString()))
@@ -316,17 +417,29 @@ test('an API request whose body stalls is answered 503 at the route\'s timeout a
 test('enlisting: an unknown MAC gets the deploy environment by iPXE, or a token from POST /api/v1/enlist after the fallback GRUB config; a known MAC is refused', async () => {
   const sub = path.join(dir, 'enlist')
   await fsp.mkdir(sub)
-  const file = await writeConfig(sub, path.join(dir, 'out'), `unknown_macs: enlist\ntftp_root: ${path.join(sub, 'tftp')}\n`)
+  const file = await writeConfig(
+    sub,
+    path.join(dir, 'out'),
+    `unknown_macs: enlist\ntftp_root: ${path.join(sub, 'tftp')}\n`,
+  )
   const s = await startServe(await loadServeConfig(file), { port: 0, host: '127.0.0.1' })
   try {
     assert.match(await fsp.readFile(path.join(sub, 'tftp', 'grub', 'grub.cfg'), 'utf8'), /hwimage\.enlist=1/)
     assert.match((await rawRequest(s.url, '/boot/ipxe?mac=52:54:00:0e:0e:01')).body.toString(), /hwimage\.token=\S+/)
     const mac = '52:54:00:0e:0e:02'
-    const r = await rawRequest(s.url, '/api/v1/enlist', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac }) })
+    const r = await rawRequest(s.url, '/api/v1/enlist', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mac }),
+    })
     assert.equal(r.status, 200)
     const { token } = json<{ token: string }>(r)
     const inv = { version: 1, firmware: 'uefi-secureboot', cpus: 1, memoryBytes: 1, pci: [], disks: [], nics: [] }
-    const a = await rawRequest(s.url, `/api/v1/machines/${mac}/inventory`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(inv) })
+    const a = await rawRequest(s.url, `/api/v1/machines/${mac}/inventory`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify(inv),
+    })
     assert.equal(json<{ action: string; state: string }>(a).action, 'wait')
     assert.equal(s.store.get(mac)!.state, 'enlisted')
     const again = await rawRequest(s.url, '/api/v1/enlist', { method: 'POST', body: JSON.stringify({ mac }) })
@@ -335,5 +448,14 @@ test('enlisting: an unknown MAC gets the deploy environment by iPXE, or a token 
   } finally {
     await s.close()
   }
-  assert.equal((await rawRequest(serve.url, '/api/v1/enlist', { method: 'POST', body: JSON.stringify({ mac: '52:54:00:0e:0e:03' }) })).status, 404, 'not without unknown_macs: enlist')
+  assert.equal(
+    (
+      await rawRequest(serve.url, '/api/v1/enlist', {
+        method: 'POST',
+        body: JSON.stringify({ mac: '52:54:00:0e:0e:03' }),
+      })
+    ).status,
+    404,
+    'not without unknown_macs: enlist',
+  )
 })

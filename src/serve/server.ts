@@ -21,7 +21,13 @@ import { MachineStore, StateConflictError } from './state.js'
 import { syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
 
 /** Every route, in matching order. */
-export const ROUTES: readonly Route[] = [...bootRoutes, ...fileRoutes, ...enlistRoutes, ...machineRoutes, ...operatorRoutes]
+export const ROUTES: readonly Route[] = [
+  ...bootRoutes,
+  ...fileRoutes,
+  ...enlistRoutes,
+  ...machineRoutes,
+  ...operatorRoutes,
+]
 
 /** Options of startServe beyond the config. */
 export interface ServeOptions {
@@ -56,15 +62,24 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
     store.syncConfigured(config.machines.values())
     let tftpChain = Promise.resolve()
     if (config.tftpRoot) {
-      const tftp: TftpTreeOptions = { root: config.tftpRoot, publicUrl: config.publicUrl, kernelArgs: config.kernelArgs, deployDir: config.deployDir, enlist: config.unknownMacs === 'enlist', ...opts.tftp }
+      const tftp: TftpTreeOptions = {
+        root: config.tftpRoot,
+        publicUrl: config.publicUrl,
+        kernelArgs: config.kernelArgs,
+        deployDir: config.deployDir,
+        enlist: config.unknownMacs === 'enlist',
+        ...opts.tftp,
+      }
       await syncTftpTree(store, tftp)
       store.onChange((mac) => {
-        tftpChain = tftpChain.then(() => syncMachineGrubConfig(store, tftp, mac)).then(
-          (r) => {
-            if (r !== 'kept') log({ event: 'tftp', mac, config: r })
-          },
-          (e: unknown) => log({ event: 'tftp-error', mac, message: (e as Error).message }),
-        )
+        tftpChain = tftpChain
+          .then(() => syncMachineGrubConfig(store, tftp, mac))
+          .then(
+            (r) => {
+              if (r !== 'kept') log({ event: 'tftp', mac, config: r })
+            },
+            (e: unknown) => log({ event: 'tftp-error', mac, message: (e as Error).message }),
+          )
       })
     }
     const app: ServeApp = { config, store, log }
@@ -75,7 +90,15 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
     server.keepAliveTimeout = 5_000
     const host = opts.host ?? config.listen.host
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new HwimageError('NETWORK', `Cannot listen on ${host}:${opts.port ?? config.listen.port}: ${e.code ?? e.message}`, { cause: e, hint: 'choose another listen.port, or stop what uses it' })))
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          new HwimageError(
+            'NETWORK',
+            `Cannot listen on ${host}:${opts.port ?? config.listen.port}: ${e.code ?? e.message}`,
+            { cause: e, hint: 'choose another listen.port, or stop what uses it' },
+          ),
+        ),
+      )
       server.listen(opts.port ?? config.listen.port, host, () => resolve())
     })
     const port = (server.address() as AddressInfo).port
@@ -107,11 +130,24 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
   let bytes = 0
   const write = res.write.bind(res) as (...a: unknown[]) => boolean
   const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse
-  res.write = ((chunk: unknown, ...rest: unknown[]) => ((bytes += chunkLength(chunk)), write(chunk, ...rest))) as typeof res.write
-  res.end = ((chunk?: unknown, ...rest: unknown[]) => ((bytes += typeof chunk === 'function' ? 0 : chunkLength(chunk)), end(chunk, ...rest))) as typeof res.end
+  res.write = ((chunk: unknown, ...rest: unknown[]) => (
+    (bytes += chunkLength(chunk)), write(chunk, ...rest)
+  )) as typeof res.write
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => (
+    (bytes += typeof chunk === 'function' ? 0 : chunkLength(chunk)), end(chunk, ...rest)
+  )) as typeof res.end
   const rawUrl = req.url ?? '/'
   res.once('close', () => {
-    app.log({ event: 'request', method: req.method, path: redact(rawUrl), status: res.statusCode, bytes, ms: Date.now() - started, remote: req.socket.remoteAddress, ...(res.writableFinished ? {} : { aborted: true }) })
+    app.log({
+      event: 'request',
+      method: req.method,
+      path: redact(rawUrl),
+      status: res.statusCode,
+      bytes,
+      ms: Date.now() - started,
+      remote: req.socket.remoteAddress,
+      ...(res.writableFinished ? {} : { aborted: true }),
+    })
   })
 
   const ctrl = new AbortController()
@@ -134,7 +170,10 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
         break
       }
     }
-    if (!found) throw pathMatched ? new HttpError(405, `Cannot answer: ${req.method} is not allowed here`) : new HttpError(404, 'Cannot answer: no such route')
+    if (!found)
+      throw pathMatched
+        ? new HttpError(405, `Cannot answer: ${req.method} is not allowed here`)
+        : new HttpError(404, 'Cannot answer: no such route')
     const { route, params } = found
     isApi = route.pattern.startsWith('/api/')
     if (route.timeout.kind === 'total') {
@@ -161,7 +200,7 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
     } else {
       const err = toHttpError(e)
       if (err.status >= 500) app.log({ event: 'error', path: redact(rawUrl), message: (e as Error).message })
-      fail(res, err, isApi || (rawUrl.startsWith('/api/')))
+      fail(res, err, isApi || rawUrl.startsWith('/api/'))
     }
   } finally {
     clearTimeout(timer)
@@ -185,6 +224,9 @@ function toHttpError(e: unknown): HttpError {
 function fail(res: ServerResponse, err: HttpError, json: boolean): void {
   // A refused body (413) is not read to its end: close the connection after the answer.
   if (err.status === 413) res.setHeader('connection', 'close')
-  if (json) sendJson(res, err.status, { error: { status: err.status, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } })
+  if (json)
+    sendJson(res, err.status, {
+      error: { status: err.status, message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+    })
   else sendText(res, err.status, err.message + '\n')
 }

@@ -18,8 +18,22 @@ after(() => fsp.rm(dir, { recursive: true, force: true }))
 const fresh = () => path.join(dir, `state-${++n}`)
 
 const MAC = '52:54:00:00:00:01'
-const inventory: Inventory = { version: 1, firmware: 'uefi-secureboot', cpus: 2, memoryBytes: 2 ** 31, pci: [], disks: [], nics: [{ name: 'eth0', mac: MAC, link: true }] }
-const configured = (image?: string) => ({ mac: MAC, name: 'node-1', image, seedYaml: 'hostname: node-1\n', diskHints: ['size=>=10G'] })
+const inventory: Inventory = {
+  version: 1,
+  firmware: 'uefi-secureboot',
+  cpus: 2,
+  memoryBytes: 2 ** 31,
+  pci: [],
+  disks: [],
+  nics: [{ name: 'eth0', mac: MAC, link: true }],
+}
+const configured = (image?: string) => ({
+  mac: MAC,
+  name: 'node-1',
+  image,
+  seedYaml: 'hostname: node-1\n',
+  diskHints: ['size=>=10G'],
+})
 
 test('a configured machine with an image: new → deploying at boot → installed → deployed, each state timed and evented', () => {
   const s = MachineStore.open(fresh())
@@ -41,7 +55,8 @@ test('a configured machine with an image: new → deploying at boot → installe
   assert.deepEqual(m.firstBootReport, { hostname: 'node-1' })
   assert.equal(m.inventory!.firmware, 'uefi-secureboot')
   const kinds = s.events(MAC).map((e) => e.kind)
-  for (const k of ['configured', 'boot', 'state', 'inventory', 'stage', 'installed', 'first-boot']) assert.ok(kinds.includes(k), k)
+  for (const k of ['configured', 'boot', 'state', 'inventory', 'stage', 'installed', 'first-boot'])
+    assert.ok(kinds.includes(k), k)
   s.close()
 })
 
@@ -65,7 +80,11 @@ test('a failure is named and kept; assigning an installed machine is a conflict;
   assert.ok(d.action === 'deploy')
   s.recordEvent(MAC, 'failed', { code: 'DEVICE_SELECT', message: 'no disk matches the hints', logTail: 'sda 10G' })
   assert.equal(s.get(MAC)!.state, 'failed')
-  assert.deepEqual(s.get(MAC)!.error, { code: 'DEVICE_SELECT', message: 'no disk matches the hints', logTail: 'sda 10G' })
+  assert.deepEqual(s.get(MAC)!.error, {
+    code: 'DEVICE_SELECT',
+    message: 'no disk matches the hints',
+    logTail: 'sda 10G',
+  })
   s.redeploy(MAC)
   assert.equal(s.get(MAC)!.state, 'deploying')
   assert.equal(s.checkToken(MAC, d.token), 'wrong', 'the token of the failed deploy no longer works')
@@ -73,11 +92,14 @@ test('a failure is named and kept; assigning an installed machine is a conflict;
   assert.throws(() => s.assign(MAC, { image: 'default' }), StateConflictError)
   assert.throws(() => s.recordInventory(MAC, inventory), StateConflictError)
   assert.equal(s.get(MAC)!.state, 'installed', 'a refused change changes nothing')
-  assert.throws(() => s.recordProgress('52:54:00:99:99:99', { stage: 'x' }), (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND')
+  assert.throws(
+    () => s.recordProgress('52:54:00:99:99:99', { stage: 'x' }),
+    (e: unknown) => e instanceof HwimageError && e.code === 'NOT_FOUND',
+  )
   s.close()
 })
 
-test('tokens: a missing one, a wrong one, another machine\'s one are refused; only digests are stored', () => {
+test("tokens: a missing one, a wrong one, another machine's one are refused; only digests are stored", () => {
   const dirState = fresh()
   const s = MachineStore.open(dirState)
   s.syncConfigured([configured('default'), { ...configured('default'), mac: '52:54:00:00:00:02' }])
@@ -90,7 +112,9 @@ test('tokens: a missing one, a wrong one, another machine\'s one are refused; on
   assert.equal(s.checkToken(MAC, d2.token), 'wrong')
   assert.equal(s.checkToken('52:54:00:00:00:03', d1.token), 'wrong')
   s.close()
-  const bytes = readFileSync(path.join(dirState, 'serve.sqlite')).toString('latin1') + readFileSync(path.join(dirState, 'serve.sqlite-wal'), { flag: 'a+' }).toString('latin1')
+  const bytes =
+    readFileSync(path.join(dirState, 'serve.sqlite')).toString('latin1') +
+    readFileSync(path.join(dirState, 'serve.sqlite-wal'), { flag: 'a+' }).toString('latin1')
   assert.ok(!bytes.includes(d1.token), 'the token itself is not in the database')
   const db = new Database(path.join(dirState, 'serve.sqlite'), { readonly: true })
   assert.ok(db.prepare('SELECT 1 FROM tokens WHERE hash = ?').get(tokenDigest(d1.token)), 'its digest is')
@@ -116,7 +140,10 @@ test('the state survives closing and reopening: machines, events, tokens; a newe
   const db = new Database(path.join(d, 'serve.sqlite'))
   db.prepare('UPDATE schema_version SET version = 99').run()
   db.close()
-  assert.throws(() => MachineStore.open(d), (e: unknown) => e instanceof HwimageError && e.code === 'CONFIG_INVALID' && /schema version 99/.test(e.message))
+  assert.throws(
+    () => MachineStore.open(d),
+    (e: unknown) => e instanceof HwimageError && e.code === 'CONFIG_INVALID' && /schema version 99/.test(e.message),
+  )
 })
 
 test('the database is in WAL mode', () => {

@@ -82,7 +82,10 @@ export interface MachineEvent {
 }
 
 /** What a boot request is answered with. */
-export type BootDecision = { action: 'deploy'; token: string; machine: MachineRecord } | { action: 'local'; machine: MachineRecord } | { action: 'ignore' }
+export type BootDecision =
+  | { action: 'deploy'; token: string; machine: MachineRecord }
+  | { action: 'local'; machine: MachineRecord }
+  | { action: 'ignore' }
 
 /** The outcome of checking a machine's bearer token. */
 export type TokenCheck = 'ok' | 'missing' | 'wrong'
@@ -141,13 +144,18 @@ export class MachineStore {
       return store
     } catch (e) {
       if (e instanceof HwimageError) throw e
-      throw new HwimageError('INTERNAL', `Cannot open the state database in "${stateDir}": ${(e as Error).message}`, { cause: e, hint: 'check that the state_dir is writable and not used by another serve' })
+      throw new HwimageError('INTERNAL', `Cannot open the state database in "${stateDir}": ${(e as Error).message}`, {
+        cause: e,
+        hint: 'check that the state_dir is writable and not used by another serve',
+      })
     }
   }
 
   private migrate(): void {
     this.db.transaction(() => {
-      const has = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get()
+      const has = this.db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+        .get()
       if (!has) {
         this.db.exec(SCHEMA)
         this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION)
@@ -155,9 +163,13 @@ export class MachineStore {
       }
       const row = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
       if (row?.version !== SCHEMA_VERSION) {
-        throw new InputError('CONFIG_INVALID', `Cannot use the state database "${this.file}": schema version ${row?.version ?? 'none'}, this serve knows ${SCHEMA_VERSION}`, {
-          hint: 'use the hwimage version that made it, or a new state_dir',
-        })
+        throw new InputError(
+          'CONFIG_INVALID',
+          `Cannot use the state database "${this.file}": schema version ${row?.version ?? 'none'}, this serve knows ${SCHEMA_VERSION}`,
+          {
+            hint: 'use the hwimage version that made it, or a new state_dir',
+          },
+        )
       }
     })()
   }
@@ -185,12 +197,27 @@ export class MachineStore {
         const now = new Date().toISOString()
         if (!row) {
           this.db
-            .prepare("INSERT INTO machines (mac, name, state, image, seed_yaml, disk_hints, source, state_times, created, updated) VALUES (?, ?, 'new', ?, ?, ?, 'config', ?, ?, ?)")
-            .run(m.mac, m.name, m.image ?? null, m.seedYaml ?? null, JSON.stringify(m.diskHints), JSON.stringify({ new: now }), now, now)
+            .prepare(
+              "INSERT INTO machines (mac, name, state, image, seed_yaml, disk_hints, source, state_times, created, updated) VALUES (?, ?, 'new', ?, ?, ?, 'config', ?, ?, ?)",
+            )
+            .run(
+              m.mac,
+              m.name,
+              m.image ?? null,
+              m.seedYaml ?? null,
+              JSON.stringify(m.diskHints),
+              JSON.stringify({ new: now }),
+              now,
+              now,
+            )
           this.event(m.mac, 'configured', { image: m.image ?? null })
           touched.push(m.mac)
         } else if (row.state === 'new' || row.state === 'enlisted') {
-          this.db.prepare('UPDATE machines SET name = ?, image = ?, seed_yaml = ?, disk_hints = ?, updated = ? WHERE mac = ?').run(m.name, m.image ?? null, m.seedYaml ?? null, JSON.stringify(m.diskHints), now, m.mac)
+          this.db
+            .prepare(
+              'UPDATE machines SET name = ?, image = ?, seed_yaml = ?, disk_hints = ?, updated = ? WHERE mac = ?',
+            )
+            .run(m.name, m.image ?? null, m.seedYaml ?? null, JSON.stringify(m.diskHints), now, m.mac)
           touched.push(m.mac)
         }
       }
@@ -211,7 +238,9 @@ export class MachineStore {
 
   /** A machine's events, oldest first (the last `limit`). */
   events(mac: string, limit = 200): MachineEvent[] {
-    const rows = this.db.prepare('SELECT * FROM (SELECT * FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?) ORDER BY id').all(mac, limit) as Array<{ id: number; mac: string; time: string; kind: string; fields: string }>
+    const rows = this.db
+      .prepare('SELECT * FROM (SELECT * FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?) ORDER BY id')
+      .all(mac, limit) as Array<{ id: number; mac: string; time: string; kind: string; fields: string }>
     return rows.map((r) => ({ ...r, fields: JSON.parse(r.fields) as Record<string, unknown> }))
   }
 
@@ -230,7 +259,11 @@ export class MachineStore {
       if (!row) {
         if (unknownMacs === 'ignore') return { action: 'ignore' }
         const now = new Date().toISOString()
-        this.db.prepare("INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'enlisted', ?, ?, ?)").run(mac, mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
+        this.db
+          .prepare(
+            "INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'enlisted', ?, ?, ?)",
+          )
+          .run(mac, mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
         this.event(mac, 'enlisting', { via })
         row = this.row(mac)!
       }
@@ -253,7 +286,11 @@ export class MachineStore {
     const token = this.db.transaction(() => {
       if (this.row(mac)) return undefined
       const now = new Date().toISOString()
-      this.db.prepare("INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'enlisted', ?, ?, ?)").run(mac, mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
+      this.db
+        .prepare(
+          "INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'enlisted', ?, ?, ?)",
+        )
+        .run(mac, mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
       this.event(mac, 'enlisting', { via: 'enlist' })
       return this.issue(mac, 'enlist')
     })()
@@ -270,7 +307,9 @@ export class MachineStore {
     const row = this.row(mac)
     if (!row) throw new InputError('NOT_FOUND', `Cannot issue a token: no machine ${mac}`)
     const token = newToken()
-    this.db.prepare('INSERT INTO tokens (hash, mac, generation, via, issued) VALUES (?, ?, ?, ?, ?)').run(tokenDigest(token), mac, row.generation, via, new Date().toISOString())
+    this.db
+      .prepare('INSERT INTO tokens (hash, mac, generation, via, issued) VALUES (?, ?, ?, ?, ?)')
+      .run(tokenDigest(token), mac, row.generation, via, new Date().toISOString())
     return token
   }
 
@@ -280,7 +319,9 @@ export class MachineStore {
     const row = this.row(mac)
     if (!row) return 'wrong'
     const want = Buffer.from(tokenDigest(token), 'hex')
-    const hashes = this.db.prepare('SELECT hash FROM tokens WHERE mac = ? AND generation = ?').all(mac, row.generation) as Array<{ hash: string }>
+    const hashes = this.db
+      .prepare('SELECT hash FROM tokens WHERE mac = ? AND generation = ?')
+      .all(mac, row.generation) as Array<{ hash: string }>
     let ok = false
     for (const h of hashes) if (timingSafeEqual(Buffer.from(h.hash, 'hex'), want)) ok = true
     return ok ? 'ok' : 'wrong'
@@ -290,7 +331,12 @@ export class MachineStore {
   recordInventory(mac: string, inventory: Inventory): MachineRecord {
     return this.change(mac, 'inventory', (row) => {
       this.db.prepare('UPDATE machines SET inventory = ? WHERE mac = ?').run(JSON.stringify(inventory), mac)
-      this.event(mac, 'inventory', { disks: inventory.disks.length, nics: inventory.nics.length, pci: inventory.pci.length, firmware: inventory.firmware })
+      this.event(mac, 'inventory', {
+        disks: inventory.disks.length,
+        nics: inventory.nics.length,
+        pci: inventory.pci.length,
+        firmware: inventory.firmware,
+      })
       return row
     })
   }
@@ -299,7 +345,9 @@ export class MachineStore {
   recordProgress(mac: string, progress: { stage: string; [k: string]: unknown }): MachineRecord {
     return this.change(mac, undefined, (row) => {
       const last = row.progress ? (JSON.parse(row.progress) as { stage?: string }) : undefined
-      this.db.prepare('UPDATE machines SET progress = ? WHERE mac = ?').run(JSON.stringify({ ...progress, time: new Date().toISOString() }), mac)
+      this.db
+        .prepare('UPDATE machines SET progress = ? WHERE mac = ?')
+        .run(JSON.stringify({ ...progress, time: new Date().toISOString() }), mac)
       if (last?.stage !== progress.stage) this.event(mac, 'stage', { stage: progress.stage })
       return row
     })
@@ -307,10 +355,22 @@ export class MachineStore {
 
   /** Records an event from the deploy environment; "installed" and "failed" move the machine. */
   recordEvent(mac: string, kind: string, fields: Record<string, unknown>): MachineRecord {
-    const action: MachineAction | undefined = kind === 'installed' ? 'installed' : kind === 'failed' ? 'failed' : undefined
+    const action: MachineAction | undefined =
+      kind === 'installed' ? 'installed' : kind === 'failed' ? 'failed' : undefined
     return this.change(mac, action, (row) => {
-      if (kind === 'installed') this.db.prepare('UPDATE machines SET install_report = ?, error = NULL WHERE mac = ?').run(JSON.stringify(fields.report ?? null), mac)
-      if (kind === 'failed') this.db.prepare('UPDATE machines SET error = ? WHERE mac = ?').run(JSON.stringify({ code: fields.code ?? null, message: fields.message ?? null, logTail: fields.logTail ?? null }), mac)
+      if (kind === 'installed')
+        this.db
+          .prepare('UPDATE machines SET install_report = ?, error = NULL WHERE mac = ?')
+          .run(JSON.stringify(fields.report ?? null), mac)
+      if (kind === 'failed')
+        this.db.prepare('UPDATE machines SET error = ? WHERE mac = ?').run(
+          JSON.stringify({
+            code: fields.code ?? null,
+            message: fields.message ?? null,
+            logTail: fields.logTail ?? null,
+          }),
+          mac,
+        )
       const { report: _report, ...rest } = fields
       this.event(mac, kind, rest)
       return row
@@ -331,12 +391,22 @@ export class MachineStore {
     const rec = this.db.transaction(() => {
       if (!this.row(mac)) {
         const now = new Date().toISOString()
-        this.db.prepare("INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'api', ?, ?, ?)").run(mac, a.name ?? mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
+        this.db
+          .prepare(
+            "INSERT INTO machines (mac, name, state, source, state_times, created, updated) VALUES (?, ?, 'new', 'api', ?, ?, ?)",
+          )
+          .run(mac, a.name ?? mac.replace(/:/g, ''), JSON.stringify({ new: now }), now, now)
       }
       const row = this.row(mac)!
       this.db
         .prepare('UPDATE machines SET image = ?, seed_yaml = ?, disk_hints = ?, name = ? WHERE mac = ?')
-        .run(a.image, a.seedYaml ?? row.seed_yaml, JSON.stringify(a.diskHints ?? JSON.parse(row.disk_hints)), a.name ?? row.name, mac)
+        .run(
+          a.image,
+          a.seedYaml ?? row.seed_yaml,
+          JSON.stringify(a.diskHints ?? JSON.parse(row.disk_hints)),
+          a.name ?? row.name,
+          mac,
+        )
       this.moveOrConflict(this.row(mac)!, 'assign')
       this.event(mac, 'assigned', { image: a.image, seed: a.seedYaml !== undefined, diskHints: a.diskHints ?? null })
       return toRecord(this.row(mac)!)
@@ -348,7 +418,9 @@ export class MachineStore {
   /** Sends a machine back to the deploy environment; its old tokens stop working. */
   redeploy(mac: string): MachineRecord {
     return this.change(mac, 'redeploy', (row) => {
-      this.db.prepare('UPDATE machines SET generation = generation + 1, progress = NULL, error = NULL WHERE mac = ?').run(mac)
+      this.db
+        .prepare('UPDATE machines SET generation = generation + 1, progress = NULL, error = NULL WHERE mac = ?')
+        .run(mac)
       this.db.prepare('DELETE FROM tokens WHERE mac = ?').run(mac)
       this.event(mac, 'redeploy', { from: row.state })
       return row
@@ -396,7 +468,9 @@ export class MachineStore {
     if (to === row.state) return
     const now = new Date().toISOString()
     const times = { ...(JSON.parse(row.state_times) as Record<string, string>), [to]: now }
-    this.db.prepare('UPDATE machines SET state = ?, state_times = ?, updated = ? WHERE mac = ?').run(to, JSON.stringify(times), now, row.mac)
+    this.db
+      .prepare('UPDATE machines SET state = ?, state_times = ?, updated = ? WHERE mac = ?')
+      .run(to, JSON.stringify(times), now, row.mac)
     this.event(row.mac, 'state', { from: row.state, to })
   }
 
@@ -405,7 +479,9 @@ export class MachineStore {
   }
 
   private event(mac: string, kind: string, fields: Record<string, unknown>): void {
-    this.db.prepare('INSERT INTO events (mac, time, kind, fields) VALUES (?, ?, ?, ?)').run(mac, new Date().toISOString(), kind, JSON.stringify(fields))
+    this.db
+      .prepare('INSERT INTO events (mac, time, kind, fields) VALUES (?, ?, ?, ?)')
+      .run(mac, new Date().toISOString(), kind, JSON.stringify(fields))
   }
 
   private row(mac: string): Row | undefined {
@@ -421,7 +497,12 @@ export class StateConflictError extends HwimageError {
 }
 
 function conflict(row: Row, action: MachineAction): StateConflictError {
-  const hint = row.state === 'installed' || row.state === 'deployed' ? `use redeploy to install ${row.mac} again` : row.image === null ? 'assign an image first' : 'see the machine\'s events'
+  const hint =
+    row.state === 'installed' || row.state === 'deployed'
+      ? `use redeploy to install ${row.mac} again`
+      : row.image === null
+        ? 'assign an image first'
+        : "see the machine's events"
   return new StateConflictError(`Cannot ${action} machine ${row.mac}: it is ${row.state}`, hint)
 }
 

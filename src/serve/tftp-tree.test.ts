@@ -17,7 +17,12 @@ before(async () => {
   await fsp.writeFile(path.join(dir, 'grub'), 'grub')
   store = MachineStore.open(path.join(dir, 'state'))
   store.syncConfigured([{ mac: MAC, name: 'n1', image: 'default', diskHints: [] }])
-  o = { root: path.join(dir, 'tftp'), publicUrl: 'http://10.0.2.2:8080', shim: path.join(dir, 'shim'), grub: path.join(dir, 'grub') }
+  o = {
+    root: path.join(dir, 'tftp'),
+    publicUrl: 'http://10.0.2.2:8080',
+    shim: path.join(dir, 'shim'),
+    grub: path.join(dir, 'grub'),
+  }
 })
 after(async () => {
   store.close()
@@ -36,7 +41,11 @@ test('the per-MAC GRUB config keeps its token while it is valid, gets a new one 
   const first = /hwimage\.token=(\S+)/.exec(await cfg())![1]!
   assert.equal(store.checkToken(MAC, first), 'ok')
   assert.equal(await syncMachineGrubConfig(store, o, MAC), 'kept')
-  assert.match(await cfg(), new RegExp(`hwimage\\.token=${first}\\b`), 'a machine between two TFTP reads keeps its token')
+  assert.match(
+    await cfg(),
+    new RegExp(`hwimage\\.token=${first}\\b`),
+    'a machine between two TFTP reads keeps its token',
+  )
   store.redeploy(MAC)
   assert.equal(await syncMachineGrubConfig(store, o, MAC), 'deploy')
   const second = /hwimage\.token=(\S+)/.exec(await cfg())![1]!
@@ -50,5 +59,8 @@ test('the per-MAC GRUB config keeps its token while it is valid, gets a new one 
 })
 
 test('a shim that cannot be read is TOOL_MISSING', async () => {
-  await assert.rejects(syncTftpTree(store, { ...o, shim: '/usr/lib/shim/shimx64.efi.signed.missing' }), (e: unknown) => e instanceof HwimageError && e.code === 'TOOL_MISSING')
+  await assert.rejects(
+    syncTftpTree(store, { ...o, shim: '/usr/lib/shim/shimx64.efi.signed.missing' }),
+    (e: unknown) => e instanceof HwimageError && e.code === 'TOOL_MISSING',
+  )
 })

@@ -19,7 +19,14 @@ import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { HwimageError } from '../errors.js'
 import { HOST_FILES } from '../tools/programs.js'
-import { grubConfig, grubFallbackConfig, ipxeChainScript, TFTP_INITRD, TFTP_KERNEL, type DeployBoot } from './boot-answers.js'
+import {
+  grubConfig,
+  grubFallbackConfig,
+  ipxeChainScript,
+  TFTP_INITRD,
+  TFTP_KERNEL,
+  type DeployBoot,
+} from './boot-answers.js'
 import { macWithDashes } from './mac.js'
 import { bootsDeployEnvironment } from './machine-states.js'
 import type { MachineStore } from './state.js'
@@ -52,10 +59,17 @@ export async function writeTftpBase(o: TftpTreeOptions): Promise<void> {
   await fsp.mkdir(path.join(o.root, 'deploy'), { recursive: true })
   await copyIfChanged(o.shim ?? SHIM_SOURCE, path.join(o.root, 'shimx64.efi'))
   await copyIfChanged(o.grub ?? GRUB_NET_SOURCE, path.join(o.root, 'grubx64.efi'))
-  await writeAtomic(path.join(o.root, 'grub', 'grub.cfg'), grubFallbackConfig(o.enlist ? { publicUrl: o.publicUrl, kernelArgs: o.kernelArgs } : undefined), 0o644)
+  await writeAtomic(
+    path.join(o.root, 'grub', 'grub.cfg'),
+    grubFallbackConfig(o.enlist ? { publicUrl: o.publicUrl, kernelArgs: o.kernelArgs } : undefined),
+    0o644,
+  )
   await writeAtomic(path.join(o.root, 'boot.ipxe'), ipxeChainScript(o.publicUrl), 0o644)
   if (o.deployDir) {
-    for (const [from, to] of [['vmlinuz', TFTP_KERNEL], ['initrd', TFTP_INITRD]] as const) {
+    for (const [from, to] of [
+      ['vmlinuz', TFTP_KERNEL],
+      ['initrd', TFTP_INITRD],
+    ] as const) {
       const src = path.join(o.deployDir, from)
       if (await exists(src)) await copyIfChanged(src, path.join(o.root, to))
     }
@@ -67,7 +81,11 @@ export async function writeTftpBase(o: TftpTreeOptions): Promise<void> {
  * deploy (kept as it is when its token is still valid, so a machine between TFTP reads
  * keeps the same token), "exit" once installed, nothing for a machine serve does not know.
  */
-export async function syncMachineGrubConfig(store: MachineStore, o: TftpTreeOptions, mac: string): Promise<'deploy' | 'local' | 'removed' | 'kept'> {
+export async function syncMachineGrubConfig(
+  store: MachineStore,
+  o: TftpTreeOptions,
+  mac: string,
+): Promise<'deploy' | 'local' | 'removed' | 'kept'> {
   const file = path.join(o.root, grubConfigName(mac))
   const machine = store.get(mac)
   if (!machine) {
@@ -81,8 +99,19 @@ export async function syncMachineGrubConfig(store: MachineStore, o: TftpTreeOpti
   const old = await fsp.readFile(file, 'utf8').catch(() => '')
   const current = /\bhwimage\.token=(\S+)/.exec(old)?.[1]
   // Kept only when it is exactly what would be written with that token (same URL, same kernel arguments).
-  if (current && store.checkToken(mac, current) === 'ok' && old === grubConfig({ action: 'deploy', boot: { publicUrl: o.publicUrl, mac, token: current, kernelArgs: o.kernelArgs } })) return 'kept'
-  const boot: DeployBoot = { publicUrl: o.publicUrl, mac, token: store.issueToken(mac, 'tftp'), kernelArgs: o.kernelArgs }
+  if (
+    current &&
+    store.checkToken(mac, current) === 'ok' &&
+    old ===
+      grubConfig({ action: 'deploy', boot: { publicUrl: o.publicUrl, mac, token: current, kernelArgs: o.kernelArgs } })
+  )
+    return 'kept'
+  const boot: DeployBoot = {
+    publicUrl: o.publicUrl,
+    mac,
+    token: store.issueToken(mac, 'tftp'),
+    kernelArgs: o.kernelArgs,
+  }
   await writeAtomic(file, grubConfig({ action: 'deploy', boot }), 0o644)
   return 'deploy'
 }
@@ -99,10 +128,14 @@ async function copyIfChanged(from: string, to: string): Promise<void> {
     data = await fsp.readFile(from)
   } catch (e) {
     const pkg = (HOST_FILES as Record<string, string>)[from]
-    throw new HwimageError('TOOL_MISSING', `Cannot set up the TFTP tree: cannot read "${from}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
-      hint: pkg ? `apt-get install ${pkg}` : 'build the deploy environment first (hwimage build-deploy)',
-      cause: e,
-    })
+    throw new HwimageError(
+      'TOOL_MISSING',
+      `Cannot set up the TFTP tree: cannot read "${from}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      {
+        hint: pkg ? `apt-get install ${pkg}` : 'build the deploy environment first (hwimage build-deploy)',
+        cause: e,
+      },
+    )
   }
   const old = await fsp.readFile(to).catch(() => undefined)
   if (old && digest(old) === digest(data)) return
@@ -117,7 +150,10 @@ async function writeAtomic(file: string, data: string | Uint8Array, mode: number
 }
 
 async function exists(p: string): Promise<boolean> {
-  return fsp.stat(p).then(() => true, () => false)
+  return fsp.stat(p).then(
+    () => true,
+    () => false,
+  )
 }
 
 function digest(b: Uint8Array): string {

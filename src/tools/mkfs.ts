@@ -24,8 +24,17 @@ export interface Ext4Options {
 export function mkfsExt4Argv(o: Ext4Options): string[] {
   const blocks = Math.floor(o.sizeBytes / 4096)
   const argv = [
-    'mkfs.ext4', '-F', '-q', '-b', '4096', '-U', o.uuid, '-L', o.label,
-    '-E', `offset=${o.offsetBytes},lazy_itable_init=0,lazy_journal_init=0,nodiscard,root_owner=0:0`,
+    'mkfs.ext4',
+    '-F',
+    '-q',
+    '-b',
+    '4096',
+    '-U',
+    o.uuid,
+    '-L',
+    o.label,
+    '-E',
+    `offset=${o.offsetBytes},lazy_itable_init=0,lazy_journal_init=0,nodiscard,root_owner=0:0`,
   ]
   if (o.fromDir) argv.push('-d', o.fromDir)
   argv.push(o.image, String(blocks))

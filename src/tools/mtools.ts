@@ -35,5 +35,8 @@ export async function mcopy(image: string, offset: number, from: string, to: str
 export async function mdirList(image: string, offset: number, dir: string): Promise<string[]> {
   const r = await run(['mdir', '-b', '-i', mtoolsImage(image, offset), `::${dir}`], { env, okStatus: [0, 1] })
   if (r.status !== 0) return []
-  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
 }

@@ -71,7 +71,16 @@ export function parseDeviceHelp(text: string): QemuDevice[] {
 }
 
 // SCSI HBAs QEMU emulates whose name and description do not say "SCSI".
-const SCSI_HBA_NAMES = new Set(['megasas', 'megasas-gen2', 'mptsas1068', 'lsi53c810', 'lsi53c895a', 'am53c974', 'dc390', 'pvscsi'])
+const SCSI_HBA_NAMES = new Set([
+  'megasas',
+  'megasas-gen2',
+  'mptsas1068',
+  'lsi53c810',
+  'lsi53c895a',
+  'am53c974',
+  'dc390',
+  'pvscsi',
+])
 
 /** The storage kind of a catalog device, or a reason it cannot hold hwimage's boot disk. */
 export function storageKindOf(d: QemuDevice): StorageKind | { reason: string } {
@@ -80,8 +89,10 @@ export function storageKindOf(d: QemuDevice): StorageKind | { reason: string } {
   // vhost-* devices need a host backend (a vhost target or a vhost-user daemon).
   if (n.startsWith('vhost-')) return { reason: 'it needs a vhost backend on the host' }
   if (n === 'ide-hd') return 'ahci' // the design's name for "a disk on q35's SATA"
-  if (d.bus === 'SCSI') return { reason: 'it is a disk on a SCSI bus; name the SCSI controller instead (e.g. virtio-scsi-pci, megasas)' }
-  if (d.bus === 'usb-bus') return n === 'usb-storage' ? 'usb-storage' : { reason: 'only usb-storage is wired among USB storage devices' }
+  if (d.bus === 'SCSI')
+    return { reason: 'it is a disk on a SCSI bus; name the SCSI controller instead (e.g. virtio-scsi-pci, megasas)' }
+  if (d.bus === 'usb-bus')
+    return n === 'usb-storage' ? 'usb-storage' : { reason: 'only usb-storage is wired among USB storage devices' }
   if (d.bus !== 'PCI') return { reason: `it sits on bus "${d.bus ?? 'none'}", not PCI` }
   if (n.startsWith('virtio-blk-pci')) return 'virtio-blk'
   if (n === 'nvme') return 'nvme'
@@ -112,7 +123,8 @@ export function classifyStorage(catalog: readonly QemuDevice[], name: string): S
   const known = () => `QEMU's storage devices here: ${storageDeviceNames(catalog).join(', ')}`
   if (!d) throw new UsageError(`Cannot use storage device "${name}": QEMU does not know it`, { hint: known() })
   const kind = storageKindOf(d)
-  if (typeof kind !== 'string') throw new UsageError(`Cannot use storage device "${name}": ${kind.reason}`, { hint: known() })
+  if (typeof kind !== 'string')
+    throw new UsageError(`Cannot use storage device "${name}": ${kind.reason}`, { hint: known() })
   return { name, device: d.name, kind }
 }
 
@@ -131,7 +143,10 @@ export function classifyNic(catalog: readonly QemuDevice[], name: string): NicDe
   if (!d) throw new UsageError(`Cannot use network device "${name}": QEMU does not know it`, { hint: known() })
   const bus = nicBusOf(d)
   if (!bus) {
-    const why = d.section === 'Network devices' ? 'it is not an Ethernet NIC hwimage can wire' : `it is in QEMU's "${d.section}" section, not a network device`
+    const why =
+      d.section === 'Network devices'
+        ? 'it is not an Ethernet NIC hwimage can wire'
+        : `it is in QEMU's "${d.section}" section, not a network device`
     throw new UsageError(`Cannot use network device "${name}": ${why}`, { hint: known() })
   }
   return { name, device: d.name, bus }

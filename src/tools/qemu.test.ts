@@ -54,7 +54,7 @@ test('buildQemuArgs() always uses TCG, q35, no default devices and the serial lo
   assert.deepEqual(values(args, '-serial'), ['file:/lab/serial.log'])
   assert.deepEqual(values(args, '-m'), ['1024'])
   assert.ok(!args.some((a) => /kvm/.test(a)), 'never KVM')
-  assert.ok(!args.includes('-bios') && !args.some((a) => a.includes('pflash')), 'BIOS is QEMU\'s default SeaBIOS')
+  assert.ok(!args.includes('-bios') && !args.some((a) => a.includes('pflash')), "BIOS is QEMU's default SeaBIOS")
 })
 
 test('buildQemuArgs() boots UEFI from OVMF code and the per-boot variable store copy', () => {
@@ -86,10 +86,13 @@ test('buildQemuArgs() wires the boot disk first with bootindex=1 and the seed af
     'if=none,id=d0,file=/lab/boot.qcow2,format=qcow2,cache=unsafe,discard=unmap',
     'if=none,id=d1,file=/lab/seed.img,format=raw,cache=unsafe,discard=unmap',
   ])
-  assert.deepEqual(values(args, '-device').slice(0, 2), ['virtio-blk-pci,drive=d0,bootindex=1', 'virtio-blk-pci,drive=d1'])
+  assert.deepEqual(values(args, '-device').slice(0, 2), [
+    'virtio-blk-pci,drive=d0,bootindex=1',
+    'virtio-blk-pci,drive=d1',
+  ])
 })
 
-test('buildQemuArgs() puts both disks on a SCSI HBA\'s bus', () => {
+test("buildQemuArgs() puts both disks on a SCSI HBA's bus", () => {
   const args = buildQemuArgs(machine({ storageName: 'megasas' }))
   assert.deepEqual(values(args, '-device').slice(0, 3), [
     'megasas,id=hba0',
@@ -98,14 +101,20 @@ test('buildQemuArgs() puts both disks on a SCSI HBA\'s bus', () => {
   ])
 })
 
-test('buildQemuArgs() uses q35\'s built-in AHCI ports for ahci', () => {
+test("buildQemuArgs() uses q35's built-in AHCI ports for ahci", () => {
   const args = buildQemuArgs(machine({ storageName: 'ahci' }))
-  assert.deepEqual(values(args, '-device').slice(0, 2), ['ide-hd,bus=ide.0,drive=d0,bootindex=1', 'ide-hd,bus=ide.1,drive=d1'])
+  assert.deepEqual(values(args, '-device').slice(0, 2), [
+    'ide-hd,bus=ide.0,drive=d0,bootindex=1',
+    'ide-hd,bus=ide.1,drive=d1',
+  ])
 })
 
 test('buildQemuArgs() gives each NVMe disk its own controller and serial', () => {
   const args = buildQemuArgs(machine({ storageName: 'nvme' }))
-  assert.deepEqual(values(args, '-device').slice(0, 2), ['nvme,serial=hwimage0,drive=d0,bootindex=1', 'nvme,serial=hwimage1,drive=d1'])
+  assert.deepEqual(values(args, '-device').slice(0, 2), [
+    'nvme,serial=hwimage0,drive=d0,bootindex=1',
+    'nvme,serial=hwimage1,drive=d1',
+  ])
 })
 
 test('buildQemuArgs() can put the seed on virtio-blk instead of the boot controller', () => {
@@ -122,7 +131,10 @@ test('buildQemuArgs() wires user networking with host forwards, the MAC and no P
   assert.deepEqual(values(args, '-netdev'), ['user,id=n0,hostfwd=tcp:127.0.0.1:10022-:22'])
   assert.equal(values(args, '-device').at(-1), 'e1000,netdev=n0,mac=52:54:00:00:00:01,romfile=')
   const usb = buildQemuArgs(machine({ nicName: 'usb-net' }))
-  assert.deepEqual(values(usb, '-device').slice(-2), ['qemu-xhci,id=usbnic', 'usb-net,netdev=n0,mac=52:54:00:00:00:01,bus=usbnic.0'])
+  assert.deepEqual(values(usb, '-device').slice(-2), [
+    'qemu-xhci,id=usbnic',
+    'usb-net,netdev=n0,mac=52:54:00:00:00:01,bus=usbnic.0',
+  ])
 })
 
 test('buildQemuArgs() doubles commas in disk paths', () => {
@@ -132,13 +144,22 @@ test('buildQemuArgs() doubles commas in disk paths', () => {
 })
 
 test('buildQemuArgs() requires exactly one boot disk', () => {
-  assert.throws(() => buildQemuArgs(machine({ disks: [{ path: '/a', format: 'raw', role: 'seed' }] })), /exactly one boot disk/)
+  assert.throws(
+    () => buildQemuArgs(machine({ disks: [{ path: '/a', format: 'raw', role: 'seed' }] })),
+    /exactly one boot disk/,
+  )
 })
 
 test('qemuImgOverlayArgv() makes a qcow2 overlay over a raw image with a given size', () => {
-  assert.deepEqual(qemuImgOverlayArgv({ backing: '/img/a.img', backingFormat: 'raw', overlay: '/lab/o.qcow2', sizeBytes: 21474836480n }), [
-    'qemu-img', 'create', '-q', '-f', 'qcow2', '-b', '/img/a.img', '-F', 'raw', '/lab/o.qcow2', '21474836480',
-  ])
+  assert.deepEqual(
+    qemuImgOverlayArgv({
+      backing: '/img/a.img',
+      backingFormat: 'raw',
+      overlay: '/lab/o.qcow2',
+      sizeBytes: 21474836480n,
+    }),
+    ['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', '/img/a.img', '-F', 'raw', '/lab/o.qcow2', '21474836480'],
+  )
 })
 
 test('macAddressFor() makes distinct QEMU-prefixed addresses', () => {
@@ -163,15 +184,28 @@ test('QEMU accepts the command line for every storage kind, NIC bus and firmware
       { path: join(dir, 'seed.img'), format: 'raw', role: 'seed' },
     ] as const
     const cases = [
-      ['virtio-blk', 'virtio-net-pci', 'bios'], ['virtio-scsi', 'e1000', 'uefi-sb'], ['ahci', 'e1000e', 'bios'],
-      ['nvme', 'rtl8139', 'uefi-sb'], ['megasas', 'vmxnet3', 'bios'], ['mptsas1068', 'usb-net', 'bios'],
-      ['piix4-ide', 'ne2k_isa', 'bios'], ['usb-storage', 'e1000', 'bios'], ['pvscsi', 'e1000', 'bios'],
+      ['virtio-blk', 'virtio-net-pci', 'bios'],
+      ['virtio-scsi', 'e1000', 'uefi-sb'],
+      ['ahci', 'e1000e', 'bios'],
+      ['nvme', 'rtl8139', 'uefi-sb'],
+      ['megasas', 'vmxnet3', 'bios'],
+      ['mptsas1068', 'usb-net', 'bios'],
+      ['piix4-ide', 'ne2k_isa', 'bios'],
+      ['usb-storage', 'e1000', 'bios'],
+      ['pvscsi', 'e1000', 'bios'],
     ] as const
     for (const [storage, nic, firmware] of cases) {
       const args = buildQemuArgs({
-        firmware, storage: classifyStorage(real, storage), nic: classifyNic(real, nic), disks,
-        memoryMiB: 256, cpus: 1, serialLog: join(dir, 'serial.log'), macAddress: macAddressFor(7),
-        varsPath: join(dir, 'vars.fd'), hostForwards: [{ hostPort: 0, guestPort: 22 }],
+        firmware,
+        storage: classifyStorage(real, storage),
+        nic: classifyNic(real, nic),
+        disks,
+        memoryMiB: 256,
+        cpus: 1,
+        serialLog: join(dir, 'serial.log'),
+        macAddress: macAddressFor(7),
+        varsPath: join(dir, 'vars.fd'),
+        hostForwards: [{ hostPort: 0, guestPort: 22 }],
       })
       const r = await run(['qemu-system-x86_64', ...args, '-S', '-monitor', 'stdio'], { input: 'quit\n' })
       assert.equal(r.status, 0, `${storage} ${nic} ${firmware}`)

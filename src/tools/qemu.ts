@@ -79,11 +79,14 @@ export function buildQemuArgs(m: QemuMachine): string[] {
 
 function firmwareArgs(m: QemuMachine): string[] {
   if (m.firmware === 'bios') return [] // SeaBIOS is QEMU's default firmware
-  if (!m.varsPath) throw new TypeError(`buildQemuArgs(): firmware "${m.firmware}" needs varsPath (a copy of the OVMF variable store)`)
+  if (!m.varsPath)
+    throw new TypeError(`buildQemuArgs(): firmware "${m.firmware}" needs varsPath (a copy of the OVMF variable store)`)
   const code = m.ovmfCode ?? OVMF_FILES[m.firmware].code
   const args = [
-    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`,
-    '-drive', `if=pflash,format=raw,unit=1,file=${m.varsPath}`,
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${code}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${m.varsPath}`,
   ]
   // The Secure Boot build keeps its variables in SMM-protected flash: without these
   // the firmware refuses to start (OVMF README, "SMM support").
@@ -153,7 +156,8 @@ function nicArgs(m: QemuMachine): string[] {
   const fwd = (m.hostForwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('')
   const args = ['-netdev', `user,id=n0${fwd}`]
   const n = m.nic
-  if (n.bus === 'usb') args.push('-device', 'qemu-xhci,id=usbnic', '-device', `${n.device},netdev=n0,mac=${m.macAddress},bus=usbnic.0`)
+  if (n.bus === 'usb')
+    args.push('-device', 'qemu-xhci,id=usbnic', '-device', `${n.device},netdev=n0,mac=${m.macAddress},bus=usbnic.0`)
   // romfile= drops the NIC's iPXE option ROM: the firmware must not try PXE first.
   else if (n.bus === 'pci') args.push('-device', `${n.device},netdev=n0,mac=${m.macAddress},romfile=`)
   else args.push('-device', `${n.device},netdev=n0,mac=${m.macAddress}`)
@@ -161,7 +165,12 @@ function nicArgs(m: QemuMachine): string[] {
 }
 
 /** The argv of `qemu-img create` for a copy-on-write qcow2 overlay over a raw image (the image stays untouched). */
-export function qemuImgOverlayArgv(opts: { backing: string; backingFormat: 'raw' | 'qcow2'; overlay: string; sizeBytes?: bigint }): string[] {
+export function qemuImgOverlayArgv(opts: {
+  backing: string
+  backingFormat: 'raw' | 'qcow2'
+  overlay: string
+  sizeBytes?: bigint
+}): string[] {
   const argv = ['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', opts.backing, '-F', opts.backingFormat, opts.overlay]
   if (opts.sizeBytes !== undefined) argv.push(String(opts.sizeBytes))
   return argv

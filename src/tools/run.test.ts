@@ -95,7 +95,9 @@ test('a program started by spawnTool() dies when its parent is killed with SIGKI
 const c = spawnTool(['sleep', '1000'], { stdio: 'ignore' })
 process.stdout.write(c.pid + '\\n')
 setInterval(() => {}, 1000)`
-  const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const closed = new Promise((r) => parent.once('close', r))
   let pid = 0
   t.after(async () => {
@@ -103,7 +105,9 @@ setInterval(() => {}, 1000)`
     if (pid && alive(pid)) process.kill(pid, 'SIGKILL')
     await closed
   })
-  pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))))
+  pid = await new Promise<number>((resolve) =>
+    parent.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))),
+  )
   // setpriv execs sleep in the same process.
   const cmdline = () => readFileSync(`/proc/${pid}/cmdline`, 'utf8')
   for (let i = 0; i < 200 && !cmdline().startsWith('sleep\0'); i++) await new Promise((r) => setTimeout(r, 10))

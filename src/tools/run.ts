@@ -75,7 +75,8 @@ function findProgram(program: string, pathVar: string | undefined, cwd: string |
       return false
     }
   }
-  if (program.includes('/')) return executable(path.resolve(cwd === undefined ? '.' : cwd instanceof URL ? fileURLToPath(cwd) : cwd, program))
+  if (program.includes('/'))
+    return executable(path.resolve(cwd === undefined ? '.' : cwd instanceof URL ? fileURLToPath(cwd) : cwd, program))
   return (pathVar ?? '').split(':').some((dir) => dir !== '' && executable(path.join(dir, program)))
 }
 
@@ -130,16 +131,26 @@ export function spawnError(argv: readonly string[], e: NodeJS.ErrnoException): T
   const program = (e as { path?: unknown }).path === 'setpriv' ? 'setpriv' : (argv[0] ?? '')
   if (e.code === 'ENOENT') {
     const pkg = packageOf(program.split('/').pop() ?? program)
-    return new ToolError('TOOL_MISSING', `Cannot run ${program}: program not found`, { argv }, {
-      hint: pkg ? `apt-get install ${pkg} (or run \`make setup\`)` : 'install it, or run `make setup`',
-      cause: e,
-    })
+    return new ToolError(
+      'TOOL_MISSING',
+      `Cannot run ${program}: program not found`,
+      { argv },
+      {
+        hint: pkg ? `apt-get install ${pkg} (or run \`make setup\`)` : 'install it, or run `make setup`',
+        cause: e,
+      },
+    )
   }
   return new ToolError('TOOL_FAILED', `Cannot run ${program}: ${e.message}`, { argv }, { cause: e })
 }
 
 /** The ToolError for a program that exited unsuccessfully. */
-export function failure(argv: readonly string[], status: number | null, signal: NodeJS.Signals | null, stderr: string): ToolError {
+export function failure(
+  argv: readonly string[],
+  status: number | null,
+  signal: NodeJS.Signals | null,
+  stderr: string,
+): ToolError {
   const tail = stderr.trim().slice(-STDERR_TAIL)
   const how = signal ? `killed by ${signal}` : `exit status ${status}`
   const last = tail.split('\n').filter(Boolean).pop() ?? ''

@@ -23,7 +23,9 @@ export function wipefsArgv(device: string): string[] {
 /** Parses `wipefs --json` output (an empty output means no signatures). */
 export function parseWipefs(text: string): Signature[] {
   if (text.trim() === '') return []
-  const doc = JSON.parse(text) as { signatures?: Array<{ type?: string; offset?: string; label?: string | null; uuid?: string | null }> }
+  const doc = JSON.parse(text) as {
+    signatures?: Array<{ type?: string; offset?: string; label?: string | null; uuid?: string | null }>
+  }
   return (doc.signatures ?? []).map((s) => ({
     type: s.type ?? 'unknown',
     offset: Number(s.offset ?? 0),

@@ -26,20 +26,56 @@ test('manifest.json records spec, packages, kernel, partitions, sizes, files and
   assert.equal(m.spec.release, 'bookworm')
   assert.equal(m.kernel.flavor, 'server', 'the default image has the server kernel')
   assert.match(m.kernel.version, /^6\.1\.\d+-\d+-amd64$/)
-  for (const pkg of ['cloud-init', 'openssh-server', 'grub-pc', 'grub-efi-amd64-signed', 'shim-signed', 'cloud-guest-utils', `linux-image-${m.kernel.version}`]) {
+  for (const pkg of [
+    'cloud-init',
+    'openssh-server',
+    'grub-pc',
+    'grub-efi-amd64-signed',
+    'shim-signed',
+    'cloud-guest-utils',
+    `linux-image-${m.kernel.version}`,
+  ]) {
     assert.ok(m.packages[pkg], `package ${pkg} is listed with a version`)
   }
   assert.ok(m.kernel.footprintBytes <= 40 * MiB, `server kernel footprint ${m.kernel.footprintBytes} is at most 40 MiB`)
   assert.ok(m.kernel.footprintBytes > 20 * MiB, 'and still a real kernel with modules')
   assert.ok(m.kernel.initrdBytes > 5 * MiB)
-  for (const mod of ['ahci', 'nvme', 'megaraid_sas', 'mptsas', 'mpt3sas', 'e1000e', 'igb', 'ixgbe', 'i40e', 'ice', 'mlx5_core', 'bnxt_en', 'tg3', 'virtio_net', 'virtio_blk', 'xhci_pci', 'usb_storage', 'bonding', '8021q', 'ipmi_si']) {
+  for (const mod of [
+    'ahci',
+    'nvme',
+    'megaraid_sas',
+    'mptsas',
+    'mpt3sas',
+    'e1000e',
+    'igb',
+    'ixgbe',
+    'i40e',
+    'ice',
+    'mlx5_core',
+    'bnxt_en',
+    'tg3',
+    'virtio_net',
+    'virtio_blk',
+    'xhci_pci',
+    'usb_storage',
+    'bonding',
+    '8021q',
+    'ipmi_si',
+  ]) {
     assert.ok(m.kernel.modules.includes(mod), `module ${mod} shipped`)
   }
-  for (const mod of ['snd_hda_intel', 'iwlwifi', 'btusb', 'amdgpu', 'nouveau']) assert.ok(!m.kernel.modules.includes(mod), `desktop module ${mod} left out`)
-  assert.deepEqual(m.partitions.map((p) => p.number).sort((a, b) => a - b), [1, 14, 15])
+  for (const mod of ['snd_hda_intel', 'iwlwifi', 'btusb', 'amdgpu', 'nouveau'])
+    assert.ok(!m.kernel.modules.includes(mod), `desktop module ${mod} left out`)
+  assert.deepEqual(
+    m.partitions.map((p) => p.number).sort((a, b) => a - b),
+    [1, 14, 15],
+  )
   assert.equal(m.image.sizeBytes, 2 * 1024 * MiB)
   assert.ok(m.image.mappedBytes > 200 * MiB && m.image.mappedBytes < m.image.sizeBytes)
-  assert.deepEqual(m.files.map((f) => f.name).sort(), [`${m.name}.img`, `${m.name}.img.bmap`, `${m.name}.img.zst`].sort())
+  assert.deepEqual(
+    m.files.map((f) => f.name).sort(),
+    [`${m.name}.img`, `${m.name}.img.bmap`, `${m.name}.img.zst`].sort(),
+  )
   assert.ok(m.build.seconds > 0)
 })
 
@@ -52,10 +88,15 @@ test('every partition starts and ends on a 1 MiB boundary, 14 BIOS boot, 15 ESP,
   assert.ok(rows[0]!.offset < rows[1]!.offset && rows[1]!.offset < rows[2]!.offset, 'root is last')
 })
 
-test('sgdisk -v finds no problems and sfdisk --json lists the manifest\'s partitions', async () => {
+test("sgdisk -v finds no problems and sfdisk --json lists the manifest's partitions", async () => {
   const v = await run(['sgdisk', '-v', image.img])
   assert.match(v.stdout, /No problems found/)
-  const j = JSON.parse((await run(['sfdisk', '--json', image.img])).stdout) as { partitiontable: { label: string; partitions: { start: number; size: number; type: string; uuid: string; name: string }[] } }
+  const j = JSON.parse((await run(['sfdisk', '--json', image.img])).stdout) as {
+    partitiontable: {
+      label: string
+      partitions: { start: number; size: number; type: string; uuid: string; name: string }[]
+    }
+  }
   assert.equal(j.partitiontable.label, 'gpt')
   for (const row of image.manifest.partitions) {
     const p = j.partitiontable.partitions.find((x) => x.start === Number(row.firstLba))
@@ -67,7 +108,7 @@ test('sgdisk -v finds no problems and sfdisk --json lists the manifest\'s partit
   }
 })
 
-test('e2fsck -fn finds the root filesystem clean, with the manifest\'s UUID', async () => {
+test("e2fsck -fn finds the root filesystem clean, with the manifest's UUID", async () => {
   const root = partition(1)
   await run(['e2fsck', '-fn', `${image.img}?offset=${root.offset}`])
   const sb = await run(['dumpe2fs', '-h', `${image.img}?offset=${root.offset}`])
@@ -86,10 +127,17 @@ test('fsck.vfat -n finds the ESP clean, and it holds shim, GRUB and the stub con
     await writeFile(copy, buf)
     await run(['fsck.vfat', '-n', copy])
     const list = (await run(['mdir', '-b', '-/', '-i', copy, '::/EFI'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout
-    for (const f of ['EFI/BOOT/BOOTX64.EFI', 'EFI/BOOT/grubx64.efi', 'EFI/BOOT/mmx64.efi', 'EFI/debian/grub.cfg', 'EFI/debian/shimx64.efi']) {
+    for (const f of [
+      'EFI/BOOT/BOOTX64.EFI',
+      'EFI/BOOT/grubx64.efi',
+      'EFI/BOOT/mmx64.efi',
+      'EFI/debian/grub.cfg',
+      'EFI/debian/shimx64.efi',
+    ]) {
       assert.ok(list.toLowerCase().includes(f.toLowerCase()), `ESP has ${f}`)
     }
-    const stub = (await run(['mtype', '-i', copy, '::/EFI/debian/grub.cfg'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout
+    const stub = (await run(['mtype', '-i', copy, '::/EFI/debian/grub.cfg'], { env: { MTOOLS_SKIP_CHECK: '1' } }))
+      .stdout
     assert.match(stub, new RegExp(`search.fs_uuid ${partition(1).uuid} root`))
   } finally {
     await rm(dir, { recursive: true, force: true })

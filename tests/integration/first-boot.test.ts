@@ -31,10 +31,11 @@ const MS_BASIC_DATA = 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7'
 /** Writes non-zero bytes over [offset, offset+length) of a file. */
 async function garbage(file: string, offset: number, length: number): Promise<void> {
   const block = Buffer.alloc(8 * MiB)
-  for (let i = 0; i < block.length; i++) block[i] = ((i * 167) >> 2) % 251 + 3
+  for (let i = 0; i < block.length; i++) block[i] = (((i * 167) >> 2) % 251) + 3
   const fh = await open(file, 'r+')
   try {
-    for (let at = 0; at < length; at += block.length) await fh.write(block, 0, Math.min(block.length, length - at), offset + at)
+    for (let at = 0; at < length; at += block.length)
+      await fh.write(block, 0, Math.min(block.length, length - at), offset + at)
   } finally {
     await fh.close()
   }
@@ -69,16 +70,32 @@ interface SfdiskPart {
 }
 
 /** Installs with --seed onto a fresh loop device over `backing`; returns the seed event and the table sfdisk reads. */
-async function installWithSeed(backing: string, seedFile: string): Promise<{ seed: { instanceId: string; label: string; partition: number }; parts: SfdiskPart[]; sectorSize: number }> {
+async function installWithSeed(
+  backing: string,
+  seedFile: string,
+): Promise<{
+  seed: { instanceId: string; label: string; partition: number }
+  parts: SfdiskPart[]
+  sectorSize: number
+}> {
   const loop = await losetup('--find', '--show', backing)
   try {
     const r = await run([CLI, 'install', image.zst, '--disk', loop, '--seed', seedFile, '--yes', '--json'])
-    const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; [k: string]: unknown })
-    const seed = events.find((e) => e.event === 'seed') as unknown as { instanceId: string; label: string; partition: number } | undefined
+    const events = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string; [k: string]: unknown })
+    const seed = events.find((e) => e.event === 'seed') as unknown as
+      | { instanceId: string; label: string; partition: number }
+      | undefined
     assert.ok(seed, `a seed event: ${r.stderr}`)
     assert.equal(events[events.length - 1]!.event, 'done')
     assert.match((await run(['sgdisk', '-v', loop])).stdout, /No problems found/)
-    const table = (JSON.parse((await run(['sfdisk', '--json', loop])).stdout) as { partitiontable: { sectorsize?: number; partitions: SfdiskPart[] } }).partitiontable
+    const table = (
+      JSON.parse((await run(['sfdisk', '--json', loop])).stdout) as {
+        partitiontable: { sectorsize?: number; partitions: SfdiskPart[] }
+      }
+    ).partitiontable
     return { seed, parts: table.partitions, sectorSize: table.sectorsize ?? 512 }
   } finally {
     await losetup('-d', loop)
@@ -91,7 +108,11 @@ function assertSeedPartitionAtEnd(parts: SfdiskPart[], sectorSize: number): Sfdi
   assert.equal(last.name, 'cidata')
   assert.equal(last.type.toUpperCase(), MS_BASIC_DATA)
   assert.equal(last.size * sectorSize, SEED_BYTES)
-  assert.equal(last.start * sectorSize, DISK - SEED_BYTES - MiB, 'ends at the last 1 MiB boundary before the backup GPT')
+  assert.equal(
+    last.start * sectorSize,
+    DISK - SEED_BYTES - MiB,
+    'ends at the last 1 MiB boundary before the backup GPT',
+  )
   assert.equal((last.start * sectorSize) % MiB, 0)
   return last
 }
@@ -101,7 +122,12 @@ async function nextReport(listener: ReportListener, ms: number): Promise<Receive
   const it = listener.reports[Symbol.asyncIterator]()
   let timer: NodeJS.Timeout | undefined
   try {
-    const r = await Promise.race([it.next(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no report within ${ms / 1000} s`)), ms)))])
+    const r = await Promise.race([
+      it.next(),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`no report within ${ms / 1000} s`)), ms)),
+      ),
+    ])
     if (r.done) throw new Error('the listener closed without a report')
     return r.value
   } finally {
@@ -113,15 +139,24 @@ async function nextReport(listener: ReportListener, ms: number): Promise<Receive
  * Boots the installed disk while `whileUp` runs (the report arrives, SSH checks); the boot
  * ends when `whileUp` settles or the console shows a dead end.
  */
-async function bootAnd<T>(dir: string, firmware: Firmware, mac: string, forwards: { hostPort: number; guestPort: number }[], name: string, whileUp: () => Promise<T>): Promise<{ boot: BootResult; value: T }> {
+async function bootAnd<T>(
+  dir: string,
+  firmware: Firmware,
+  mac: string,
+  forwards: { hostPort: number; guestPort: number }[],
+  name: string,
+  whileUp: () => Promise<T>,
+): Promise<{ boot: BootResult; value: T }> {
   const catalog = await loadDeviceCatalog()
   let settled = false
   let value: T | undefined
   let failure: unknown
-  const task = whileUp().then(
-    (v) => void (value = v),
-    (e) => void (failure = e),
-  ).finally(() => (settled = true))
+  const task = whileUp()
+    .then(
+      (v) => void (value = v),
+      (e) => void (failure = e),
+    )
+    .finally(() => (settled = true))
   const boot = await bootMachine({
     machine: {
       firmware,
@@ -138,15 +173,33 @@ async function bootAnd<T>(dir: string, firmware: Firmware, mac: string, forwards
     timeoutMs: 15 * 60_000,
     done: (c) => settled || c.has('panic') || c.has('root-missing') || c.has('no-boot-entry'),
   })
-  if (!settled) failure ??= new Error(`boot ended (${boot.outcome}) before the checks finished; console: ${boot.serialLog}`)
+  if (!settled)
+    failure ??= new Error(`boot ended (${boot.outcome}) before the checks finished; console: ${boot.serialLog}`)
   await Promise.race([task, new Promise((r) => setTimeout(r, 1000))])
   if (failure) throw failure
   return { boot, value: value as T }
 }
 
 /** ssh as the seed's user `ops` to the guest's forwarded port. */
-const sshArgv = (key: string, port: number, command: string[]): string[] =>
-  ['ssh', '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', '-o', 'LogLevel=ERROR', '-p', String(port), 'ops@127.0.0.1', ...command]
+const sshArgv = (key: string, port: number, command: string[]): string[] => [
+  'ssh',
+  '-i',
+  key,
+  '-o',
+  'StrictHostKeyChecking=no',
+  '-o',
+  'UserKnownHostsFile=/dev/null',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'ConnectTimeout=20',
+  '-o',
+  'LogLevel=ERROR',
+  '-p',
+  String(port),
+  'ops@127.0.0.1',
+  ...command,
+]
 
 async function ssh(key: string, port: number, ...command: string[]): Promise<string> {
   return (await run(sshArgv(key, port, command))).stdout.trim()
@@ -162,7 +215,16 @@ test('install --seed writes a seed partition the installed disk boots from: repo
   const mac = macAddressFor(41)
   try {
     // Both seeds: the user `ops` with the test's key, and the NIC matched by MAC with DHCP.
-    const opsAndNic = ['users:', '  - name: ops', '    sudo: true', `    ssh_authorized_keys: [${JSON.stringify(pub)}]`, 'network:', '  ethernets:', `    - mac: "${mac}"`, '      dhcp4: true']
+    const opsAndNic = [
+      'users:',
+      '  - name: ops',
+      '    sudo: true',
+      `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
+      'network:',
+      '  ethernets:',
+      `    - mac: "${mac}"`,
+      '      dhcp4: true',
+    ]
     // 1. NoCloud: hostname, a user with the key, the NIC matched by MAC, user-data, report URL.
     const seed1 = join(dir, 'seed-1.yaml')
     await writeFile(
@@ -187,15 +249,32 @@ test('install --seed writes a seed partition the installed disk boots from: repo
 
     const sshPort = await freePort()
     const t1 = Date.now()
-    const one = await bootAnd(dir, 'uefi-sb', mac, [{ hostPort: sshPort, guestPort: 22 }], 'first-boot-sb', async () => {
-      const r = await nextReport(listener, 14 * 60_000)
-      const reportSeconds = (Date.now() - t1) / 1000
-      const hostname = await ssh(key, sshPort, 'hostname')
-      const hello = await run(sshArgv(key, sshPort, ['sudo', 'test', '-f', '/root/hello']), { okStatus: [0, 1] })
-      const rootBytes = Number(await ssh(key, sshPort, 'df', '-B1', '--output=size', '/').then((o) => o.split('\n').pop()))
-      return { report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } }, reportSeconds, hostname, hello: hello.status, rootBytes }
-    })
-    console.log(`boot 1 (uefi-sb, NoCloud): report after ${one.value.reportSeconds.toFixed(0)} s, boot ended after ${one.boot.seconds.toFixed(0)} s`)
+    const one = await bootAnd(
+      dir,
+      'uefi-sb',
+      mac,
+      [{ hostPort: sshPort, guestPort: 22 }],
+      'first-boot-sb',
+      async () => {
+        const r = await nextReport(listener, 14 * 60_000)
+        const reportSeconds = (Date.now() - t1) / 1000
+        const hostname = await ssh(key, sshPort, 'hostname')
+        const hello = await run(sshArgv(key, sshPort, ['sudo', 'test', '-f', '/root/hello']), { okStatus: [0, 1] })
+        const rootBytes = Number(
+          await ssh(key, sshPort, 'df', '-B1', '--output=size', '/').then((o) => o.split('\n').pop()),
+        )
+        return {
+          report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } },
+          reportSeconds,
+          hostname,
+          hello: hello.status,
+          rootBytes,
+        }
+      },
+    )
+    console.log(
+      `boot 1 (uefi-sb, NoCloud): report after ${one.value.reportSeconds.toFixed(0)} s, boot ended after ${one.boot.seconds.toFixed(0)} s`,
+    )
     assert.equal(one.boot.facts.secureBoot, 'enabled', 'Secure Boot enforced')
     assert.match(await readFile(join(dir, 'serial.log'), 'utf8'), /Kernel is locked down from EFI Secure Boot/)
     const ciError = one.boot.milestones.find((m) => m.kind === 'cloud-init-error')
@@ -240,12 +319,21 @@ test('install --seed writes a seed partition the installed disk boots from: repo
       // 255: ssh's own status when the connection drops as the machine goes down.
       await run(sshArgv(key, sshPort2, ['sudo', 'systemctl', 'reboot']), { okStatus: [0, 255] })
       for (const deadline = Date.now() + 10 * 60_000; systemdStarts() < 2; ) {
-        if (Date.now() > deadline) throw new Error(`no second boot into the root file system within 10 min after update-grub; console: ${serial}`)
+        if (Date.now() > deadline)
+          throw new Error(
+            `no second boot into the root file system within 10 min after update-grub; console: ${serial}`,
+          )
         await new Promise((res) => setTimeout(res, 1000))
       }
-      return { report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } }, reportSeconds, grub }
+      return {
+        report: r.report as { instance_id?: string; hostname?: string; cloud_init?: { datasource?: string } },
+        reportSeconds,
+        grub,
+      }
     })
-    console.log(`boot 2 (bios, config drive): report after ${two.value.reportSeconds.toFixed(0)} s; update-grub, reboot and systemd started again after ${two.boot.seconds.toFixed(0)} s`)
+    console.log(
+      `boot 2 (bios, config drive): report after ${two.value.reportSeconds.toFixed(0)} s; update-grub, reboot and systemd started again after ${two.boot.seconds.toFixed(0)} s`,
+    )
     assert.equal(two.value.report.instance_id, second.seed.instanceId)
     assert.equal(two.value.report.hostname, 'seeded-cd-02')
     assert.match(two.value.report.cloud_init?.datasource ?? '', /ConfigDrive/)
@@ -253,7 +341,10 @@ test('install --seed writes a seed partition the installed disk boots from: repo
     assert.match(text2, /SeaBIOS/)
     assert.equal(two.boot.facts.secureBoot ?? null, null, 'no EFI, no Secure Boot report')
     assert.match(two.value.grub, /Generating grub configuration file/)
-    assert.ok(Number(two.value.grub.split('\n').pop()) > 0, `the regenerated grub.cfg boots root by UUID: ${two.value.grub}`)
+    assert.ok(
+      Number(two.value.grub.split('\n').pop()) > 0,
+      `the regenerated grub.cfg boots root by UUID: ${two.value.grub}`,
+    )
     assert.ok(two.boot.facts.firmwareStarts >= 2, 'the machine rebooted')
     await rm(dir, { recursive: true, force: true }) // kept on failure, for its serial.log
   } finally {

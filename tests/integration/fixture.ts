@@ -18,7 +18,9 @@ export interface TestImage {
 export function testImage(): TestImage {
   const dir = process.env.HWIMAGE_TEST_IMAGE_DIR
   if (!dir || !existsSync(join(dir, 'manifest.json'))) {
-    throw new Error('HWIMAGE_TEST_IMAGE_DIR must name a built image directory (run the integration tier through `make test`)')
+    throw new Error(
+      'HWIMAGE_TEST_IMAGE_DIR must name a built image directory (run the integration tier through `make test`)',
+    )
   }
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest
   const img = join(dir, manifest.image.file)

@@ -35,7 +35,13 @@ after(async () => {
 async function loopDevice(opts: { sectorSize?: number } = {}): Promise<{ dev: string; detach: () => Promise<void> }> {
   const file = join(dir, `disk-${++n}.raw`)
   await garbageFile(file, 64 * MiB, n)
-  const args = ['losetup', '--find', '--show', ...(opts.sectorSize ? ['--sector-size', String(opts.sectorSize)] : []), file]
+  const args = [
+    'losetup',
+    '--find',
+    '--show',
+    ...(opts.sectorSize ? ['--sector-size', String(opts.sectorSize)] : []),
+    file,
+  ]
   const dev = (await run(args)).stdout.trim()
   return {
     dev,
@@ -49,17 +55,24 @@ async function loopDevice(opts: { sectorSize?: number } = {}): Promise<{ dev: st
 /** Partition 1 of `dev`, as written by the install (see partitions.ts for why the node is ours). */
 const partitionOne = async (dev: string): Promise<string> => (await partitionNodes(dev, dir)).partition(1)
 
-const digest = async (dev: string): Promise<string> => createHash('sha256').update(await readFile(dev)).digest('hex')
+const digest = async (dev: string): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(dev))
+    .digest('hex')
 /** A dry run the install would refuse: it fails with the refusal's code, and the plan it showed. */
 async function refusedDryRun(opts: InstallOptions, want: string): Promise<InstallReport> {
-  const e = await install({ ...opts, dryRun: true }).then(() => undefined, (err: unknown) => err)
+  const e = await install({ ...opts, dryRun: true }).then(
+    () => undefined,
+    (err: unknown) => err,
+  )
   assert.ok(e instanceof HwimageError && e.code === want, `the dry run fails with ${want}: ${String(e)}`)
   const plan = planOfRefusal(e)
   assert.ok(plan, 'the refusal carries the plan it was found in')
   assert.equal(plan.refused?.code, want)
   return plan
 }
-const code = (c: string, re?: RegExp) => (e: unknown) => e instanceof HwimageError && e.code === c && (!re || re.test(e.message))
+const code = (c: string, re?: RegExp) => (e: unknown) =>
+  e instanceof HwimageError && e.code === c && (!re || re.test(e.message))
 
 test('a block device that holds a partition table is overwritten only with --yes or a yes from the user', async () => {
   const { dev, detach } = await loopDevice()
@@ -67,8 +80,14 @@ test('a block device that holds a partition table is overwritten only with --yes
     const first = await install({ source: fx.zst, disk: dev })
     assert.equal(first.target.existingTable, undefined, 'garbage is not a partition table')
     const before = await digest(dev)
-    await assert.rejects(install({ source: fx.zst, disk: dev }), code('CONFIRMATION_REQUIRED', /holds a GPT partition table/))
-    await assert.rejects(install({ source: fx.zst, disk: dev, confirm: async () => false }), code('CONFIRMATION_REQUIRED'))
+    await assert.rejects(
+      install({ source: fx.zst, disk: dev }),
+      code('CONFIRMATION_REQUIRED', /holds a GPT partition table/),
+    )
+    await assert.rejects(
+      install({ source: fx.zst, disk: dev, confirm: async () => false }),
+      code('CONFIRMATION_REQUIRED'),
+    )
     assert.equal(await digest(dev), before, 'nothing was written')
     let asked = ''
     await install({ source: fx.zst, disk: dev, confirm: async (q) => ((asked = q), true) })
@@ -90,10 +109,16 @@ test('a disk with a mounted partition is refused, naming the mount point, and so
     await run(['mount', '-o', 'ro', p1, mnt])
     try {
       const before = await digest(dev)
-      await assert.rejects(install({ source: fx.zst, disk: dev, yes: true }), code('DEVICE_BUSY', new RegExp(`${dev}p1 is mounted at ${mnt}`)))
+      await assert.rejects(
+        install({ source: fx.zst, disk: dev, yes: true }),
+        code('DEVICE_BUSY', new RegExp(`${dev}p1 is mounted at ${mnt}`)),
+      )
       // Issue 12 item 7: the dry run used to exit 0 with BUSY in its plan.
       const plan = await refusedDryRun({ source: fx.zst, disk: dev }, 'DEVICE_BUSY')
-      assert.deepEqual(plan.target.busy.map((b) => b.kind), ['mounted'])
+      assert.deepEqual(
+        plan.target.busy.map((b) => b.kind),
+        ['mounted'],
+      )
       assert.equal(await digest(dev), before)
     } finally {
       await run(['umount', mnt])
@@ -112,7 +137,10 @@ test('a disk with active swap on a partition is refused', async () => {
     await run(['mkswap', p1])
     await run(['swapon', p1])
     try {
-      await assert.rejects(install({ source: fx.zst, disk: dev, yes: true }), code('DEVICE_BUSY', new RegExp(`${dev}p1 is active swap`)))
+      await assert.rejects(
+        install({ source: fx.zst, disk: dev, yes: true }),
+        code('DEVICE_BUSY', new RegExp(`${dev}p1 is active swap`)),
+      )
     } finally {
       await run(['swapoff', p1])
     }
@@ -125,7 +153,10 @@ test('a 512-byte-sector image is refused on a 4096-byte-sector disk, before anyt
   const { dev, detach } = await loopDevice({ sectorSize: 4096 })
   try {
     const before = await digest(dev)
-    await assert.rejects(install({ source: fx.zst, disk: dev }), code('SECTOR_SIZE_MISMATCH', /512-byte sectors, the disk has 4096-byte logical sectors/))
+    await assert.rejects(
+      install({ source: fx.zst, disk: dev }),
+      code('SECTOR_SIZE_MISMATCH', /512-byte sectors, the disk has 4096-byte logical sectors/),
+    )
     assert.equal(await digest(dev), before)
   } finally {
     await detach()
@@ -159,12 +190,21 @@ test('a whole-disk file system or swap (no partition table) needs --yes, and the
   try {
     await run(['mkfs.ext4', '-q', '-F', '-L', 'data', dev])
     const before = await digest(dev)
-    await assert.rejects(install({ source: fx.zst, disk: dev }), code('CONFIRMATION_REQUIRED', /holds ext4 "data" at byte 1080/))
+    await assert.rejects(
+      install({ source: fx.zst, disk: dev }),
+      code('CONFIRMATION_REQUIRED', /holds ext4 "data" at byte 1080/),
+    )
     let asked = ''
-    await assert.rejects(install({ source: fx.zst, disk: dev, confirm: async (q) => ((asked = q), false) }), code('CONFIRMATION_REQUIRED'))
+    await assert.rejects(
+      install({ source: fx.zst, disk: dev, confirm: async (q) => ((asked = q), false) }),
+      code('CONFIRMATION_REQUIRED'),
+    )
     assert.match(asked, /holds ext4 "data" at byte 1080\. Overwrite it\?/)
     const plan = await install({ source: fx.zst, disk: dev, dryRun: true })
-    assert.deepEqual(plan.target.signatures.map((x) => [x.type, x.label]), [['ext4', 'data']])
+    assert.deepEqual(
+      plan.target.signatures.map((x) => [x.type, x.label]),
+      [['ext4', 'data']],
+    )
     assert.equal(await digest(dev), before, 'nothing was written')
     await run(['mkswap', dev])
     await assert.rejects(install({ source: fx.zst, disk: dev }), code('CONFIRMATION_REQUIRED', /holds swap/))
@@ -182,7 +222,10 @@ test('a loop device over the source file is refused as the source itself, and so
   const dev = (await run(['losetup', '--find', '--show', copy])).stdout.trim()
   try {
     const before = await digest(copy)
-    await assert.rejects(install({ source: copy, disk: dev, yes: true }), code('TARGET_INVALID', /loop device over the source file/))
+    await assert.rejects(
+      install({ source: copy, disk: dev, yes: true }),
+      code('TARGET_INVALID', /loop device over the source file/),
+    )
     await refusedDryRun({ source: copy, disk: dev }, 'TARGET_INVALID')
     assert.equal(await digest(copy), before, 'the image is untouched')
   } finally {
@@ -222,7 +265,10 @@ test('a real I/O error from the kernel mid-image (a loop device over a full tmpf
       // Fill it beyond the image's span (24 MiB) so that 3 MiB stay free: the two ends the
       // install zeroes first, then 1 MiB of the image, and the next write fails.
       await run(['dd', 'if=/dev/zero', `of=${file}`, 'bs=1M', 'seek=25', 'count=37', 'conv=notrunc', 'status=none'])
-      const e = await install({ source: fx.zst, disk: dev, yes: true }).then(() => undefined, (err: unknown) => err)
+      const e = await install({ source: fx.zst, disk: dev, yes: true }).then(
+        () => undefined,
+        (err: unknown) => err,
+      )
       assert.ok(e instanceof HwimageError && e.code === 'DEVICE_IO' && e.exitCode === 1, `DEVICE_IO: ${String(e)}`)
       assert.match((e as Error).message, /Cannot write to .* at byte \d+/)
       assert.match((e as Error).message, /first and last MiB .* are zeroed/)

@@ -43,7 +43,17 @@ async function makeSource(file: string): Promise<void> {
   let gpt = newGpt({ sectorSize: 512, diskSectors: BigInt(IMAGE / 512) })
   gpt = {
     ...gpt,
-    partitions: [{ number: 1, typeGuid: GUID_LINUX_ROOT_X86_64, uniqueGuid: randomUUID().toUpperCase(), firstLba: 2048n, lastLba: BigInt((IMAGE - MiB) / 512 - 1), attributes: 0n, name: 'data' }],
+    partitions: [
+      {
+        number: 1,
+        typeGuid: GUID_LINUX_ROOT_X86_64,
+        uniqueGuid: randomUUID().toUpperCase(),
+        firstLba: 2048n,
+        lastLba: BigInt((IMAGE - MiB) / 512 - 1),
+        attributes: 0n,
+        name: 'data',
+      },
+    ],
   }
   const { primary, backup, backupOffset } = encodeGpt(gpt)
   const head = Buffer.alloc(MiB)
@@ -52,7 +62,8 @@ async function makeSource(file: string): Promise<void> {
   tail.set(backup, Number(backupOffset) - (IMAGE - MiB))
   // Text of random base64: xz decodes it at tens of MB/s, a few seconds for the whole image.
   const chunk = Buffer.from(randomBytes(CHUNK).toString('base64').slice(0, CHUNK))
-  const xz = async (bytes: Buffer): Promise<Buffer> => (await run(['xz', '-T1', '-3', '-c'], { input: bytes, binary: true })).stdoutBytes
+  const xz = async (bytes: Buffer): Promise<Buffer> =>
+    (await run(['xz', '-T1', '-3', '-c'], { input: bytes, binary: true })).stdoutBytes
   const [h, c, t] = await Promise.all([xz(head), xz(chunk), xz(tail)])
   await fsp.writeFile(file, Buffer.concat([h, ...Array<Buffer>(CHUNKS).fill(c), t]))
 }
@@ -70,7 +81,20 @@ before(async () => {
   loop = { dev: (await run(['losetup', '--find', '--show', file])).stdout.trim(), file }
   // The table a disk had before: a SIGKILL must never leave the image's table half-written in its place.
   let old = newGpt({ sectorSize: 512, diskSectors: BigInt(DISK / 512) })
-  old = { ...old, partitions: [{ number: 1, typeGuid: GUID_LINUX_ROOT_X86_64, uniqueGuid: randomUUID().toUpperCase(), firstLba: 2048n, lastLba: BigInt(DISK / 512 - 2048), attributes: 0n, name: 'old' }] }
+  old = {
+    ...old,
+    partitions: [
+      {
+        number: 1,
+        typeGuid: GUID_LINUX_ROOT_X86_64,
+        uniqueGuid: randomUUID().toUpperCase(),
+        firstLba: 2048n,
+        lastLba: BigInt(DISK / 512 - 2048),
+        attributes: 0n,
+        name: 'old',
+      },
+    ],
+  }
   oldTable = encodeGpt(old)
 })
 after(async () => {
@@ -119,7 +143,14 @@ interface Cli {
 }
 
 const ARGS = () => ['install', source, '--disk', loop.dev, '--no-bmap', '--yes', '--json']
-const NODE_ARGS = () => ['--import', 'tsx', '--input-type=module', '-e', `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`, ...ARGS()]
+const NODE_ARGS = () => [
+  '--import',
+  'tsx',
+  '--input-type=module',
+  '-e',
+  `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
+  ...ARGS(),
+]
 
 // Under a pty (python's pty.fork: the CLI is a session leader with the pty as its
 // controlling terminal and as its stdio), the test talks to python over fd 3: it relays the
@@ -152,11 +183,17 @@ function hwimage(stderr: Stderr): Cli {
   const env = { ...process.env, TMPDIR: tmp, [MARK.split('=')[0]!]: MARK.split('=')[1]! }
   const pty = stderr === 'pty'
   const child = pty
-    ? spawn('python3', ['-c', PTY_RELAY, process.execPath, ...NODE_ARGS()], { env, stdio: ['ignore', 'pipe', 'inherit', 'pipe'] })
+    ? spawn('python3', ['-c', PTY_RELAY, process.execPath, ...NODE_ARGS()], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+      })
     : spawn(process.execPath, NODE_ARGS(), { env, stdio: ['ignore', 'pipe', 'pipe'] })
   const out = pty ? child.stdout! : child.stderr!
   let text = ''
-  const waiters: Array<{ pick: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }> = []
+  const waiters: Array<{
+    pick: (e: Record<string, unknown>) => boolean
+    resolve: (e: Record<string, unknown>) => void
+  }> = []
   const events: Array<Record<string, unknown>> = []
   out.on('data', (b: Buffer) => {
     text += b.toString('utf8')
@@ -167,7 +204,7 @@ function hwimage(stderr: Stderr): Cli {
       if (!line.startsWith('{')) continue
       const e = JSON.parse(line) as Record<string, unknown>
       events.push(e)
-      for (const w of waiters.splice(0)) (w.pick(e) ? w.resolve(e) : waiters.push(w))
+      for (const w of waiters.splice(0)) w.pick(e) ? w.resolve(e) : waiters.push(w)
     }
   })
   if (!pty) child.stdout!.resume()
@@ -197,10 +234,17 @@ function hwimage(stderr: Stderr): Cli {
     ptyPid = line(/^pid /).then((l) => Number(l.slice(4)))
     ptyStatus = line(/^\{/).then((l) => (JSON.parse(l) as { status: number }).status)
   }
-  const done = new Promise<{ status: number | null; signal: NodeJS.Signals | null; events: Array<Record<string, unknown>> }>((resolve) =>
+  const done = new Promise<{
+    status: number | null
+    signal: NodeJS.Signals | null
+    events: Array<Record<string, unknown>>
+  }>((resolve) =>
     child.on('close', (status, signal) => {
       // The relay reports the CLI's exit status before it exits itself (or it failed: null).
-      if (ptyStatus) void Promise.race([ptyStatus, new Promise<null>((r) => setTimeout(() => r(null), 1000))]).then((s) => resolve({ status: s, signal: null, events }))
+      if (ptyStatus)
+        void Promise.race([ptyStatus, new Promise<null>((r) => setTimeout(() => r(null), 1000))]).then((s) =>
+          resolve({ status: s, signal: null, events }),
+        )
       else resolve({ status, signal, events })
     }),
   )
@@ -209,8 +253,15 @@ function hwimage(stderr: Stderr): Cli {
     pid: async () => (ptyPid ? await ptyPid : child.pid!),
     until: (pick) => {
       const seen = events.find(pick)
-      const event = seen ? Promise.resolve(seen) : new Promise<Record<string, unknown>>((resolve) => waiters.push({ pick, resolve }))
-      return Promise.race([event, done.then((r) => assert.fail(`the install ended (exit ${r.status}, ${r.signal}) first: ${JSON.stringify(r.events.at(-1))}`))])
+      const event = seen
+        ? Promise.resolve(seen)
+        : new Promise<Record<string, unknown>>((resolve) => waiters.push({ pick, resolve }))
+      return Promise.race([
+        event,
+        done.then((r) =>
+          assert.fail(`the install ended (exit ${r.status}, ${r.signal}) first: ${JSON.stringify(r.events.at(-1))}`),
+        ),
+      ])
     },
     stop: async (how) => {
       if (how === 'hangup') (child.stdio[3] as unknown as Writable).write('hangup\n')
@@ -225,9 +276,12 @@ async function leftovers(...except: number[]): Promise<string[]> {
   const found: string[] = []
   for (const p of await fsp.readdir('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid || except.includes(Number(p))) continue
-    const [environ, cmdline, status] = await Promise.all(['environ', 'cmdline', 'status'].map((f) => fsp.readFile(`/proc/${p}/${f}`, 'utf8').catch(() => '')))
+    const [environ, cmdline, status] = await Promise.all(
+      ['environ', 'cmdline', 'status'].map((f) => fsp.readFile(`/proc/${p}/${f}`, 'utf8').catch(() => '')),
+    )
     if (/^State:\s+Z/m.test(status!)) continue
-    if (environ!.split('\0').includes(MARK) || cmdline!.includes(source)) found.push(`${p}: ${cmdline!.replaceAll('\0', ' ')}`)
+    if (environ!.split('\0').includes(MARK) || cmdline!.includes(source))
+      found.push(`${p}: ${cmdline!.replaceAll('\0', ' ')}`)
   }
   return found
 }
@@ -235,7 +289,9 @@ async function leftovers(...except: number[]): Promise<string[]> {
 /** Spool entries in /dev/shm and the CLI's temp dir. */
 async function spoolEntries(): Promise<string[]> {
   const names: string[] = []
-  for (const d of ['/dev/shm', tmp]) for (const n of await fsp.readdir(d)) if (SPOOL_NAME.test(n) && !n.startsWith('hwimage-spool-test-')) names.push(path.join(d, n))
+  for (const d of ['/dev/shm', tmp])
+    for (const n of await fsp.readdir(d))
+      if (SPOOL_NAME.test(n) && !n.startsWith('hwimage-spool-test-')) names.push(path.join(d, n))
   return names
 }
 
@@ -269,7 +325,10 @@ async function whileRunning(cli: Cli): Promise<{ children: string[]; spools: str
 
 /** xz ran, its spool was open, and the spool had no name. */
 function assertSeen(seen: { children: string[]; spools: string[]; names: string[] }): void {
-  assert.ok(seen.children.some((c) => / xz /.test(` ${c.split(': ')[1]}`)), `xz runs: ${seen.children.join('; ')}`)
+  assert.ok(
+    seen.children.some((c) => / xz /.test(` ${c.split(': ')[1]}`)),
+    `xz runs: ${seen.children.join('; ')}`,
+  )
   assert.ok(seen.spools.length >= 1, 'the spool is open')
   for (const s of seen.spools) assert.match(s, / \(deleted\)$/, 'the spool has no name')
   assert.deepEqual(seen.names, [], 'no spool name in /dev/shm or the temp dir')
@@ -310,8 +369,14 @@ for (const c of cases) {
       assert.equal(last.event, 'error')
       assert.equal(last.code, 'INTERRUPTED')
     }
-    assert.ok((await readTarget(0, MiB)).every((x) => x === 0), 'the first MiB is zeroed')
-    assert.ok((await readTarget(DISK - MiB, MiB)).every((x) => x === 0), 'the last MiB is zeroed')
+    assert.ok(
+      (await readTarget(0, MiB)).every((x) => x === 0),
+      'the first MiB is zeroed',
+    )
+    assert.ok(
+      (await readTarget(DISK - MiB, MiB)).every((x) => x === 0),
+      'the last MiB is zeroed',
+    )
     assert.deepEqual(await afterDeath(100), [], 'no process hwimage started is left')
     assert.deepEqual(await spoolEntries(), [])
     assertSeen(seen)
@@ -336,7 +401,11 @@ for (const moment of ['start', 'write', 'write+1s'] as const) {
     cli.child.kill('SIGKILL')
     const r = await cli.done
     assert.equal(r.signal, 'SIGKILL', `the install was still running: ${JSON.stringify(r.events.at(-1))}`)
-    assert.deepEqual(await afterDeath(100), [], `no process hwimage started is left (were: ${seen.children.join('; ')})`)
+    assert.deepEqual(
+      await afterDeath(100),
+      [],
+      `no process hwimage started is left (were: ${seen.children.join('; ')})`,
+    )
     assert.deepEqual(await spoolEntries(), [], 'no spool name left')
     assertSeen(seen)
     const lba1 = await sector(512)
@@ -345,11 +414,16 @@ for (const moment of ['start', 'write', 'write+1s'] as const) {
       assert.ok(lba1.equals(oldLba1) || lba1.every((x) => x === 0), 'the old primary header, or none')
     } else {
       assert.ok(!isHeader(lba1), 'no primary GPT header')
-      assert.ok((await readTarget(0, MiB)).every((x) => x === 0), 'the first MiB is zero')
+      assert.ok(
+        (await readTarget(0, MiB)).every((x) => x === 0),
+        'the first MiB is zero',
+      )
     }
     const backup = await sector(DISK - 512)
     // Recorded, not asserted: the backup GPT at the disk's end is install.ts's business.
     const oldBackup = Buffer.from(oldTable.backup.subarray(oldTable.backup.length - 512))
-    t.diagnostic(`SIGKILL at ${moment}: the disk's last sector ${!isHeader(backup) ? 'holds no GPT header' : backup.equals(oldBackup) ? "still holds the old table's backup header" : 'holds a GPT header (not the old one)'}`)
+    t.diagnostic(
+      `SIGKILL at ${moment}: the disk's last sector ${!isHeader(backup) ? 'holds no GPT header' : backup.equals(oldBackup) ? "still holds the old table's backup header" : 'holds a GPT header (not the old one)'}`,
+    )
   })
 }

@@ -25,10 +25,11 @@ const DISK = 20 * GiB
 /** Writes non-zero bytes over [offset, offset+length) of a file. */
 async function garbage(file: string, offset: number, length: number): Promise<void> {
   const block = Buffer.alloc(8 * MiB)
-  for (let i = 0; i < block.length; i++) block[i] = ((i * 167) >> 2) % 251 + 3
+  for (let i = 0; i < block.length; i++) block[i] = (((i * 167) >> 2) % 251) + 3
   const fh = await open(file, 'r+')
   try {
-    for (let at = 0; at < length; at += block.length) await fh.write(block, 0, Math.min(block.length, length - at), offset + at)
+    for (let at = 0; at < length; at += block.length)
+      await fh.write(block, 0, Math.min(block.length, length - at), offset + at)
   } finally {
     await fh.close()
   }
@@ -93,13 +94,23 @@ test('hwimage install puts the built image on a 20 GiB garbage-filled disk: veri
   const loop = await losetup('--find', '--show', backing)
   try {
     const r = await run([CLI, 'install', image.zst, '--disk', loop, '--sha256', sha, '--verify', '--yes', '--json'])
-    const report = JSON.parse(r.stdout) as { mode: string; ranges: { verified: number }; bmap: { ranges: number }; digests: { sourceVerified: boolean }; readBack: { bytes: number }; target: { size: number } }
+    const report = JSON.parse(r.stdout) as {
+      mode: string
+      ranges: { verified: number }
+      bmap: { ranges: number }
+      digests: { sourceVerified: boolean }
+      readBack: { bytes: number }
+      target: { size: number }
+    }
     assert.equal(report.mode, 'bmap')
     assert.equal(report.ranges.verified, report.bmap.ranges)
     assert.equal(report.digests.sourceVerified, true)
     assert.ok(report.readBack.bytes >= image.manifest.image.mappedBytes, 'everything written was read back')
     assert.equal(report.target.size, DISK)
-    const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { event: string }).event)
+    const events = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { event: string }).event)
     assert.equal(events[0], 'start')
     assert.equal(events[events.length - 1], 'done')
     await checkInstalled(loop, backing)
@@ -116,9 +127,16 @@ test('without a bmap, the image span of a block device is zeroed with BLKZEROOUT
   const loop = await losetup('--find', '--show', backing)
   try {
     const r = await run([CLI, 'install', image.zst, '--disk', loop, '--no-bmap', '--yes', '--json'])
-    const report = JSON.parse(r.stdout) as { mode: string; zeroing: Array<{ method: string; length: number }>; bytes: { written: number; skipped: number } }
+    const report = JSON.parse(r.stdout) as {
+      mode: string
+      zeroing: Array<{ method: string; length: number }>
+      bytes: { written: number; skipped: number }
+    }
     assert.equal(report.mode, 'nonzero')
-    assert.deepEqual(report.zeroing.map((z) => z.method), ['explicit', 'explicit', 'zeroout'])
+    assert.deepEqual(
+      report.zeroing.map((z) => z.method),
+      ['explicit', 'explicit', 'zeroout'],
+    )
     assert.ok(report.bytes.skipped > 0 && report.bytes.written < image.manifest.image.sizeBytes)
     await checkInstalled(loop, backing)
   } finally {

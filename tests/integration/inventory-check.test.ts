@@ -27,7 +27,10 @@ test('--check of the server test image: exit 1 when the only NIC with a link is 
   assert.match(text, /\ndisk-controller +\/dev\/sda +0000:00:1f\.2 +8086:2922 +ahci\n/)
   assert.match(text, /\nnic +wlp3s0 +0000:03:00\.0 +8086:24fd +NONE\n/)
   assert.match(text, /REFUSED: the image's kernel \(server [^)]+\) has no driver for 8086:24fd \(Net\/other/)
-  assert.match(text, /\(Net\/other, iwlwifi\) at 0000:03:00\.0: no NIC with a link has a driver; add it with kernel\.modules\.add: \[iwlwifi\]/)
+  assert.match(
+    text,
+    /\(Net\/other, iwlwifi\) at 0000:03:00\.0: no NIC with a link has a driver; add it with kernel\.modules\.add: \[iwlwifi\]/,
+  )
 })
 
 test('--check --json: exit 0 when the e1000 has the link, with the verdict beside the inventory', async () => {
@@ -38,10 +41,13 @@ test('--check --json: exit 0 when the e1000 has the link, with the verdict besid
     assert.equal(await inventoryCommand.run([...roots, '--check', TEST_IMAGE, '--json'], ctx), 0)
     const doc = JSON.parse(out())
     assert.equal(doc.verdict.ok, true)
-    assert.deepEqual(doc.verdict.checked.devices.map((d: { for: string; drivers: string[] }) => [d.for, d.drivers]), [
-      ['/dev/sda', ['ahci']],
-      ['ens4', ['e1000']],
-    ])
+    assert.deepEqual(
+      doc.verdict.checked.devices.map((d: { for: string; drivers: string[] }) => [d.for, d.drivers]),
+      [
+        ['/dev/sda', ['ahci']],
+        ['ens4', ['e1000']],
+      ],
+    )
     assert.equal(doc.inventory.nics.length, 2)
   } finally {
     await f.write('devices/pci0000:00/0000:00:05.0/net/ens4', { carrier: '0' })

@@ -26,7 +26,15 @@ const MiB = 1024 * 1024
 const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..')
 const POPULATION = resolve(ROOT, '..', 'shared', 'data', 'pci-device-population.md')
 const LAB = join(ROOT, 'tests', 'integration', 'fixtures', 'qemu-lab.modalias')
-const STORAGE = ['Storage/ata', 'Storage/nvme', 'Storage/raid', 'Storage/sas', 'Storage/scsi', 'Storage/ide', 'Storage/other']
+const STORAGE = [
+  'Storage/ata',
+  'Storage/nvme',
+  'Storage/raid',
+  'Storage/sas',
+  'Storage/scsi',
+  'Storage/ide',
+  'Storage/other',
+]
 
 let deb: string
 let tree: KernelTree
@@ -71,7 +79,10 @@ test('analyze totals match du over the unpacked tree', async () => {
   assert.equal(a.treeBytes, await du(await filesUnder(tree.modulesDir)))
   assert.equal(a.vmlinuzBytes, await du([tree.vmlinuzPath!]))
   assert.equal(a.footprintBytes, a.vmlinuzBytes + a.treeBytes)
-  assert.equal(a.subsystems.reduce((s, g) => s + g.bytes, 0), a.moduleBytes)
+  assert.equal(
+    a.subsystems.reduce((s, g) => s + g.bytes, 0),
+    a.moduleBytes,
+  )
   assert.ok(a.footprintBytes > 300 * MiB, `the generic kernel is large (${(a.footprintBytes / MiB).toFixed(1)} MiB)`)
 })
 
@@ -84,7 +95,9 @@ test('the server set holds the lab must-haves and every name the policy gives', 
 test('the reduced kernel weighs at most 40 MiB, vmlinuz included, a tenth of the generic one', () => {
   const generic = analyzeKernel(tree).footprintBytes
   const f = written.prune.footprintBytes
-  console.log(`footprint: server ${(f / MiB).toFixed(2)} MiB (vmlinuz ${(written.prune.vmlinuzBytes / MiB).toFixed(2)} + modules ${(written.prune.treeBytes / MiB).toFixed(2)}), generic ${(generic / MiB).toFixed(2)} MiB, ratio ${(f / generic).toFixed(3)}`)
+  console.log(
+    `footprint: server ${(f / MiB).toFixed(2)} MiB (vmlinuz ${(written.prune.vmlinuzBytes / MiB).toFixed(2)} + modules ${(written.prune.treeBytes / MiB).toFixed(2)}), generic ${(generic / MiB).toFixed(2)} MiB, ratio ${(f / generic).toFixed(3)}`,
+  )
   assert.ok(f <= 40 * MiB, `server footprint ${(f / MiB).toFixed(2)} MiB`)
   assert.equal(written.prune.kept, selection.modules.length)
 })
@@ -98,7 +111,7 @@ test('depmod finds no unresolved symbols in the reduced tree', async () => {
   assert.doesNotMatch(r.stderr, /needs unknown symbol/)
 })
 
-test('compressed modules keep their signature and load through modprobe\'s indexes', async () => {
+test("compressed modules keep their signature and load through modprobe's indexes", async () => {
   const ahci = join(out, 'lib', 'modules', tree.version, 'kernel', 'drivers', 'ata', 'ahci.ko.xz')
   const packed = await run(['modinfo', '-F', 'signer', ahci])
   const original = await run(['modinfo', '-F', 'signer', join(tree.modulesDir, tree.modules.get('ahci')!.path)])
@@ -106,7 +119,15 @@ test('compressed modules keep their signature and load through modprobe\'s index
   assert.equal(packed.stdout, original.stdout)
   const key = await run(['modinfo', '-F', 'sig_key', ahci])
   assert.match(key.stdout, /^[0-9A-F:]+\n$/)
-  const plan = await run(['modprobe', '-d', out, '-S', tree.version, '--show-depends', 'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01'])
+  const plan = await run([
+    'modprobe',
+    '-d',
+    out,
+    '-S',
+    tree.version,
+    '--show-depends',
+    'pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01',
+  ])
   assert.match(plan.stdout, /insmod \S+\/libata\.ko\.xz/)
   assert.match(plan.stdout, /insmod \S+\/ahci\.ko\.xz/)
 })

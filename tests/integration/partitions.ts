@@ -31,14 +31,17 @@ export async function partitionNodes(dev: string, dir: string): Promise<Partitio
     if (parts.length > 0) {
       for (const p of parts) {
         const n = Number(readFileSync(join(sys, p, 'partition'), 'utf8'))
-        const [major, minor] = readFileSync(join(sys, p, 'dev'), 'utf8').trim().split(':')
+        const [major, minor] = readFileSync(join(sys, p, 'dev'), 'utf8')
+          .trim()
+          .split(':')
         const node = join(nodeDir, p)
         await run(['mknod', node, 'b', major!, minor!])
         nodes.set(n, node)
       }
       break
     }
-    if (attempt >= 50) throw new Error(`partx --update ${dev} added no partitions (${sys} lists ${(await readdir(sys)).join(' ')})`)
+    if (attempt >= 50)
+      throw new Error(`partx --update ${dev} added no partitions (${sys} lists ${(await readdir(sys)).join(' ')})`)
     await new Promise((r) => setTimeout(r, 100))
   }
   return {

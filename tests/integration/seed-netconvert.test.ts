@@ -30,7 +30,9 @@ async function ensureTarball(): Promise<void> {
   if (existsSync(TARBALL)) return
   await mkdir(CACHE, { recursive: true })
   const partial = `${TARBALL}.partial.tar`
-  await pexec('mmdebstrap', ['--variant=apt', '--include=cloud-init,netplan.io', 'bookworm', partial], { maxBuffer: 64 * 1024 * 1024 })
+  await pexec('mmdebstrap', ['--variant=apt', '--include=cloud-init,netplan.io', 'bookworm', partial], {
+    maxBuffer: 64 * 1024 * 1024,
+  })
   await rename(partial, TARBALL)
 }
 
@@ -103,7 +105,10 @@ interface CloudInitView {
 }
 
 /** Writes the seed into the chroot's seed directory and returns what cloud-init made of it. */
-async function readWithCloudInit(seed: Seed, opts: SeedFilesOptions & { format: 'nocloud' | 'configdrive' }): Promise<CloudInitView> {
+async function readWithCloudInit(
+  seed: Seed,
+  opts: SeedFilesOptions & { format: 'nocloud' | 'configdrive' },
+): Promise<CloudInitView> {
   const seedRoot = join(root, 'var/lib/cloud/seed')
   await rm(seedRoot, { recursive: true, force: true })
   const dir = join(seedRoot, opts.format === 'configdrive' ? 'config_drive' : 'nocloud')
@@ -112,18 +117,41 @@ async function readWithCloudInit(seed: Seed, opts: SeedFilesOptions & { format: 
     await writeFile(join(dir, f.path), f.bytes)
   }
   const macs = Object.fromEntries((seed.network?.ethernets ?? []).map((e) => [e.mac, e.name]))
-  const { stdout } = await pexec('chroot', [root, 'python3', '/root/harness.py', opts.format, JSON.stringify(macs)], { maxBuffer: 16 * 1024 * 1024 })
+  const { stdout } = await pexec('chroot', [root, 'python3', '/root/harness.py', opts.format, JSON.stringify(macs)], {
+    maxBuffer: 16 * 1024 * 1024,
+  })
   return JSON.parse(stdout) as CloudInitView
 }
 
 /** Runs `cloud-init devel net-convert` in the chroot; returns every output file's text by path. */
-async function netConvert(input: string, kind: 'yaml' | 'network_data.json', output: 'eni' | 'networkd' | 'netplan', macs: Record<string, string> = {}): Promise<Record<string, string>> {
+async function netConvert(
+  input: string,
+  kind: 'yaml' | 'network_data.json',
+  output: 'eni' | 'networkd' | 'netplan',
+  macs: Record<string, string> = {},
+): Promise<Record<string, string>> {
   const work = join(root, 'tmp/nc')
   await rm(work, { recursive: true, force: true })
   await mkdir(work, { recursive: true })
   await writeFile(join(work, 'in'), input)
   const macArgs = Object.entries(macs).flatMap(([mac, name]) => ['-m', `${name},${mac}`])
-  await pexec('chroot', [root, 'cloud-init', 'devel', 'net-convert', '-p', '/tmp/nc/in', '-k', kind, ...macArgs, '-d', '/tmp/nc/out', '-D', 'debian', '-O', output])
+  await pexec('chroot', [
+    root,
+    'cloud-init',
+    'devel',
+    'net-convert',
+    '-p',
+    '/tmp/nc/in',
+    '-k',
+    kind,
+    ...macArgs,
+    '-d',
+    '/tmp/nc/out',
+    '-D',
+    'debian',
+    '-O',
+    output,
+  ])
   return readTree(join(work, 'out'))
 }
 
@@ -175,7 +203,11 @@ function assertMergedConfig(view: CloudInitView): void {
   assert.deepEqual(ops.ssh_authorized_keys, [KEY])
   assert.deepEqual(view.cfg.runcmd, [['touch', '/root/hello']])
   assert.equal(view.cfg.manage_etc_hosts, false, "the operator's scalar wins over hwimage's")
-  assert.deepEqual(view.vendor_scripts, ['hwimage-first-boot'], 'the first-boot script lands in scripts/vendor under its name')
+  assert.deepEqual(
+    view.vendor_scripts,
+    ['hwimage-first-boot'],
+    'the first-boot script lands in scripts/vendor under its name',
+  )
 }
 
 test('NoCloud seed: cloud-init 22.4.2 reads instance-id, hostname, keys and version 1 network config as written', async () => {
@@ -263,13 +295,24 @@ test('config-drive seed: cloud-init reads uuid as instance-id, vendor_data2.json
   assert.equal(view.fqdn, 'metal-01.example.net')
   assert.deepEqual(view.public_keys, [KEY])
   assertMergedConfig(view)
-  const eni = (await netConvert(JSON.stringify(view.network_config), 'yaml', 'eni'))['etc/network/interfaces.d/50-cloud-init']!
-  for (const line of ['iface nic0 inet dhcp', 'gateway 10.0.0.1', 'bond-master bond0', 'bond-slaves none', 'iface bond0.101 inet static', 'vlan-raw-device bond0']) {
+  const eni = (await netConvert(JSON.stringify(view.network_config), 'yaml', 'eni'))[
+    'etc/network/interfaces.d/50-cloud-init'
+  ]!
+  for (const line of [
+    'iface nic0 inet dhcp',
+    'gateway 10.0.0.1',
+    'bond-master bond0',
+    'bond-slaves none',
+    'iface bond0.101 inet static',
+    'vlan-raw-device bond0',
+  ]) {
     assert.ok(eni.includes(line), `ENI lacks "${line}":\n${eni}`)
   }
   assert.doesNotMatch(eni, /route add/, 'gateways must not depend on net-tools')
   const direct = await netConvert(
-    new TextDecoder().decode(seedFiles(SEED, { format: 'configdrive' }).files.find((f) => f.path.endsWith('network_data.json'))!.bytes),
+    new TextDecoder().decode(
+      seedFiles(SEED, { format: 'configdrive' }).files.find((f) => f.path.endsWith('network_data.json'))!.bytes,
+    ),
     'network_data.json',
     'eni',
     MACS,
@@ -280,7 +323,10 @@ test('config-drive seed: cloud-init reads uuid as instance-id, vendor_data2.json
 test('a seed without user_data gets hwimage cloud-config alone: exactly the seed users', async () => {
   const seed = parseSeed(`hostname: metal-02\nusers: [{name: ops, ssh_authorized_keys: ["${KEY}"]}]\n`)
   const view = await readWithCloudInit(seed, { format: 'nocloud' })
-  assert.deepEqual(view.cfg.users.map((u) => (u as { name: string }).name), ['ops'])
+  assert.deepEqual(
+    view.cfg.users.map((u) => (u as { name: string }).name),
+    ['ops'],
+  )
   assert.equal(view.cfg.manage_etc_hosts, true)
   assert.deepEqual(view.vendor_scripts, [])
   assert.equal(view.network_config, null)
@@ -290,5 +336,8 @@ test('a shell-script user_data runs next to the seed users', async () => {
   const seed = parseSeed(`users: [{name: ops}]\nuser_data: "#!/bin/sh\\ntouch /root/hello\\n"\n`)
   const view = await readWithCloudInit(seed, { format: 'nocloud' })
   assert.deepEqual(view.user_scripts, ['user-data'])
-  assert.deepEqual(view.cfg.users.map((u) => (u as { name: string }).name), ['ops'])
+  assert.deepEqual(
+    view.cfg.users.map((u) => (u as { name: string }).name),
+    ['ops'],
+  )
 })

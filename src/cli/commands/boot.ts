@@ -41,36 +41,54 @@ export const bootCommand: Command = {
   name: 'boot',
   help,
   async run(argv, ctx) {
-    const parsed = parseVerbArgs(this, argv, {
-      firmware: { type: 'string', default: 'uefi-sb' },
-      storage: { type: 'string', default: 'virtio-blk' },
-      nic: { type: 'string', default: 'virtio-net-pci' },
-      seed: { type: 'string' },
-      'seed-volume': { type: 'string' },
-      hostname: { type: 'string', default: 'hwimage-demo' },
-      'disk-size': { type: 'string', default: '20G' },
-      memory: { type: 'string', default: '1024' },
-      timeout: { type: 'string', default: '600' },
-      'work-dir': { type: 'string' },
-      'keep-disk': { type: 'boolean' },
-      json: { type: 'boolean' },
-    }, ctx)
+    const parsed = parseVerbArgs(
+      this,
+      argv,
+      {
+        firmware: { type: 'string', default: 'uefi-sb' },
+        storage: { type: 'string', default: 'virtio-blk' },
+        nic: { type: 'string', default: 'virtio-net-pci' },
+        seed: { type: 'string' },
+        'seed-volume': { type: 'string' },
+        hostname: { type: 'string', default: 'hwimage-demo' },
+        'disk-size': { type: 'string', default: '20G' },
+        memory: { type: 'string', default: '1024' },
+        timeout: { type: 'string', default: '600' },
+        'work-dir': { type: 'string' },
+        'keep-disk': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+      ctx,
+    )
     if (!parsed) return 0
     const v = parsed.values as Record<string, string | boolean | undefined>
-    if (parsed.positionals.length !== 1) throw new UsageError('Cannot boot: give exactly one IMAGE or build directory', { hint: 'hwimage boot out/demo' })
+    if (parsed.positionals.length !== 1)
+      throw new UsageError('Cannot boot: give exactly one IMAGE or build directory', { hint: 'hwimage boot out/demo' })
     const firmware = parseFirmware(String(v.firmware))
-    if (v.seed !== undefined && v['seed-volume'] !== undefined) throw new UsageError('Cannot boot: give --seed or --seed-volume, not both')
+    if (v.seed !== undefined && v['seed-volume'] !== undefined)
+      throw new UsageError('Cannot boot: give --seed or --seed-volume, not both')
     const json = v.json === true
     const rep = new Reporter(ctx.stderr, json)
     const seed: BootImageOptions['seed'] =
       typeof v['seed-volume'] === 'string'
         ? { kind: 'volume', path: v['seed-volume'] }
         : typeof v.seed === 'string'
-          ? { kind: 'seed', seed: parseSeed(await readFile(v.seed, 'utf8').catch((e: NodeJS.ErrnoException) => {
-              throw new InputError('NOT_FOUND', `Cannot read seed "${v.seed}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`)
-            }), String(v.seed)) }
+          ? {
+              kind: 'seed',
+              seed: parseSeed(
+                await readFile(v.seed, 'utf8').catch((e: NodeJS.ErrnoException) => {
+                  throw new InputError(
+                    'NOT_FOUND',
+                    `Cannot read seed "${v.seed}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+                  )
+                }),
+                String(v.seed),
+              ),
+            }
           : { kind: 'default', hostname: String(v.hostname) }
-    rep.log(`booting ${parsed.positionals[0]} (${firmware}, ${v.storage}, ${v.nic}) under TCG — this takes a few minutes`)
+    rep.log(
+      `booting ${parsed.positionals[0]} (${firmware}, ${v.storage}, ${v.nic}) under TCG — this takes a few minutes`,
+    )
     rep.event('start', { image: parsed.positionals[0], firmware, storage: v.storage, nic: v.nic })
     const result = await bootImage({
       image: parsed.positionals[0]!,
@@ -102,7 +120,12 @@ export function renderBootResult(r: BootImageResult): string {
   const rows: [string, string][] = [
     ['firmware', `${r.firmware} (${r.storage}, ${r.nic})`],
     ['secure boot', r.secureBoot ?? (r.firmware === 'bios' ? 'not applicable (BIOS)' : 'not reported by the kernel')],
-    ['final stage', r.finalStage ? `reached in ${r.secondsToFinalStage} s (cloud-init ${r.cloudInitVersion ?? '?'}, ${r.datasource ?? '?'})` : 'not reached'],
+    [
+      'final stage',
+      r.finalStage
+        ? `reached in ${r.secondsToFinalStage} s (cloud-init ${r.cloudInitVersion ?? '?'}, ${r.datasource ?? '?'})`
+        : 'not reached',
+    ],
     ['hostname', r.hostname ?? 'not seen'],
     ['root fs', r.rootBytes !== null ? `${formatBytes(r.rootBytes)} (${r.rootBytes} bytes)` : 'not seen'],
     ['kernel', r.kernelVersion ?? 'not seen'],

@@ -45,7 +45,11 @@ async function failsEarly(argv: string[], code: string, message: RegExp): Promis
 test('hwimage build refuses size: 100T at once (SPEC_INVALID, exit 2)', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), 'size: 100T\n')
-    await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'SPEC_INVALID', /field "size": 100 TiB is larger than the 1 TiB maximum/)
+    await failsEarly(
+      [join(dir, 's.yaml'), '-o', join(dir, 'out')],
+      'SPEC_INVALID',
+      /field "size": 100 TiB is larger than the 1 TiB maximum/,
+    )
   }))
 
 test('hwimage build refuses a root_size larger than size at once (SPEC_INVALID, exit 2)', () =>
@@ -63,7 +67,11 @@ test('hwimage build -o naming an existing file is USAGE, exit 2', () =>
 test('hwimage build with a files[].source that does not exist is NOT_FOUND naming the field, exit 2', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), 'files: [{path: /etc/x, source: ./missing.txt}]\n')
-    await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'NOT_FOUND', /field "files\[0\].source": ".\/missing.txt" does not exist/)
+    await failsEarly(
+      [join(dir, 's.yaml'), '-o', join(dir, 'out')],
+      'NOT_FOUND',
+      /field "files\[0\].source": ".\/missing.txt" does not exist/,
+    )
   }))
 
 test('hwimage build with a cache path through a file is SPEC_INVALID naming "cache", exit 2', () =>
@@ -76,7 +84,11 @@ test('hwimage build with a cache path through a file is SPEC_INVALID naming "cac
 test('hwimage build with two files where one path is a directory of the other is SPEC_INVALID naming the field', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), 'files: [{path: /etc/motd, content: a}, {path: /etc/motd/x, content: b}]\n')
-    await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'SPEC_INVALID', /field "files\[1\].path": "\/etc\/motd\/x" clashes with another file/)
+    await failsEarly(
+      [join(dir, 's.yaml'), '-o', join(dir, 'out')],
+      'SPEC_INVALID',
+      /field "files\[1\].path": "\/etc\/motd\/x" clashes with another file/,
+    )
   }))
 
 test('hwimage build with a directory for its spec is USAGE, exit 2', () =>
@@ -95,7 +107,11 @@ test('hwimage build into a file system too small for the image is TARGET_TOO_SMA
       return
     }
     try {
-      await failsEarly(['-o', join(mnt, 'out')], 'TARGET_TOO_SMALL', /has 64 MiB free, the build writes at least .* there \(image and .zst/)
+      await failsEarly(
+        ['-o', join(mnt, 'out')],
+        'TARGET_TOO_SMALL',
+        /has 64 MiB free, the build writes at least .* there \(image and .zst/,
+      )
     } finally {
       execFileSync('umount', [mnt])
     }
@@ -105,8 +121,16 @@ test('hwimage build into a file system too small for the image is TARGET_TOO_SMA
 // The one test that fetches Debian's kernel package (apt-get download from the host's
 // sources, then unpacked and indexed once into /var/cache/hwimage/kernels): about 50 s
 // the first time on the development machine, 8 s once the package is in the cache.
-test('hwimage build with an unknown module in kernel.modules.add is MODULE_UNKNOWN before mmdebstrap (real kernel package)', { timeout: 600_000 }, () =>
-  withDir(async (dir) => {
-    await writeFile(join(dir, 's.yaml'), 'kernel: { modules: { add: [sctp, no_such_mod] } }\n')
-    await failsEarly([join(dir, 's.yaml'), '-o', join(dir, 'out')], 'MODULE_UNKNOWN', /field "kernel.modules.add\[1\]": kernel 6\.1\.\S+ has no module "no_such_mod"/)
-  }))
+test(
+  'hwimage build with an unknown module in kernel.modules.add is MODULE_UNKNOWN before mmdebstrap (real kernel package)',
+  { timeout: 600_000 },
+  () =>
+    withDir(async (dir) => {
+      await writeFile(join(dir, 's.yaml'), 'kernel: { modules: { add: [sctp, no_such_mod] } }\n')
+      await failsEarly(
+        [join(dir, 's.yaml'), '-o', join(dir, 'out')],
+        'MODULE_UNKNOWN',
+        /field "kernel.modules.add\[1\]": kernel 6\.1\.\S+ has no module "no_such_mod"/,
+      )
+    }),
+)

@@ -41,26 +41,47 @@ export const buildCommand: Command = {
   name: 'build',
   help,
   async run(argv, ctx) {
-    const parsed = parseVerbArgs(this, argv, {
-      output: { type: 'string', short: 'o' },
-      json: { type: 'boolean' },
-      verbose: { type: 'boolean' },
-      'keep-work': { type: 'boolean' },
-      'print-default-spec': { type: 'boolean' },
-    }, ctx)
+    const parsed = parseVerbArgs(
+      this,
+      argv,
+      {
+        output: { type: 'string', short: 'o' },
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        'keep-work': { type: 'boolean' },
+        'print-default-spec': { type: 'boolean' },
+      },
+      ctx,
+    )
     if (!parsed) return 0
-    const v = parsed.values as { output?: string; json?: boolean; verbose?: boolean; 'keep-work'?: boolean; 'print-default-spec'?: boolean }
+    const v = parsed.values as {
+      output?: string
+      json?: boolean
+      verbose?: boolean
+      'keep-work'?: boolean
+      'print-default-spec'?: boolean
+    }
     if (v['print-default-spec']) {
       ctx.stdout.write(DEFAULT_SPEC_YAML)
       return 0
     }
-    if (parsed.positionals.length > 1) throw new InputError('USAGE', `Cannot build: expected at most one spec, got ${parsed.positionals.length}`, { hint: 'hwimage build [SPEC.yaml] [-o DIR]' })
+    if (parsed.positionals.length > 1)
+      throw new InputError('USAGE', `Cannot build: expected at most one spec, got ${parsed.positionals.length}`, {
+        hint: 'hwimage build [SPEC.yaml] [-o DIR]',
+      })
     const specPath = parsed.positionals[0]
     let text = DEFAULT_SPEC_YAML
     if (specPath) {
       text = await readFile(specPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'EISDIR') throw new InputError('USAGE', `Cannot read spec "${specPath}": it is a directory`, { hint: 'hwimage build [SPEC.yaml] [-o DIR]: the spec is a YAML file' })
-        throw new InputError('NOT_FOUND', `Cannot read spec "${specPath}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: e })
+        if (e.code === 'EISDIR')
+          throw new InputError('USAGE', `Cannot read spec "${specPath}": it is a directory`, {
+            hint: 'hwimage build [SPEC.yaml] [-o DIR]: the spec is a YAML file',
+          })
+        throw new InputError(
+          'NOT_FOUND',
+          `Cannot read spec "${specPath}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+          { cause: e },
+        )
       })
     }
     const source = specPath ? `spec "${specPath}"` : 'default spec'

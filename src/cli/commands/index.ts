@@ -12,16 +12,64 @@ export interface Verb {
 }
 
 export const verbs: Verb[] = [
-  { name: 'build', summary: 'build a hardware image from a YAML spec (default: Debian 12, UEFI+SB and BIOS)', load: async () => (await import('./build.js')).buildCommand },
-  { name: 'install', summary: 'write an image onto a disk, verified, first MiB last', load: async () => (await import('./install.js')).installCommand },
-  { name: 'inspect', summary: "show an image's partitions, boot paths, kernel and problems", load: async () => (await import('./inspect.js')).inspectCommand },
-  { name: 'boot', summary: 'boot an image once in QEMU and report what first boot proved', load: async () => (await import('./boot.js')).bootCommand },
-  { name: 'test', summary: 'boot an image across emulated firmware, storage controllers and NICs, and report', load: async () => (await import('./test.js')).testCommand },
-  { name: 'kernel', summary: 'kernel module footprint against hardware coverage; the server module set', load: async () => (await import('./kernel.js')).kernelCommand },
-  { name: 'seed', summary: 'make a first-boot seed volume (NoCloud CIDATA, config-2, Ironic config drive)', load: async () => (await import('./seed.js')).seedCommand },
-  { name: 'inventory', summary: "this machine's PCI devices, disks, NICs, firmware; --check: does an image's kernel drive it", load: async () => (await import('./inventory.js')).inventoryCommand },
-  { name: 'build-deploy', summary: 'build the network deploy environment: signed kernel + one initramfs running hwimage', load: async () => (await import('./build-deploy.js')).buildDeployCommand },
-  { name: 'listen', summary: 'receive first-boot reports over HTTP and print them as JSON lines', load: async () => (await import('./listen.js')).listenCommand },
-  { name: 'serve', summary: "a rack's deploy server: boot answers, images, seeds, machine state, JSON API", load: async () => (await import('./serve.js')).serveCommand },
-  { name: 'machines', summary: 'list, show, assign and redeploy the machines of a running serve', load: async () => (await import('./machines.js')).machinesCommand },
+  {
+    name: 'build',
+    summary: 'build a hardware image from a YAML spec (default: Debian 12, UEFI+SB and BIOS)',
+    load: async () => (await import('./build.js')).buildCommand,
+  },
+  {
+    name: 'install',
+    summary: 'write an image onto a disk, verified, first MiB last',
+    load: async () => (await import('./install.js')).installCommand,
+  },
+  {
+    name: 'inspect',
+    summary: "show an image's partitions, boot paths, kernel and problems",
+    load: async () => (await import('./inspect.js')).inspectCommand,
+  },
+  {
+    name: 'boot',
+    summary: 'boot an image once in QEMU and report what first boot proved',
+    load: async () => (await import('./boot.js')).bootCommand,
+  },
+  {
+    name: 'test',
+    summary: 'boot an image across emulated firmware, storage controllers and NICs, and report',
+    load: async () => (await import('./test.js')).testCommand,
+  },
+  {
+    name: 'kernel',
+    summary: 'kernel module footprint against hardware coverage; the server module set',
+    load: async () => (await import('./kernel.js')).kernelCommand,
+  },
+  {
+    name: 'seed',
+    summary: 'make a first-boot seed volume (NoCloud CIDATA, config-2, Ironic config drive)',
+    load: async () => (await import('./seed.js')).seedCommand,
+  },
+  {
+    name: 'inventory',
+    summary: "this machine's PCI devices, disks, NICs, firmware; --check: does an image's kernel drive it",
+    load: async () => (await import('./inventory.js')).inventoryCommand,
+  },
+  {
+    name: 'build-deploy',
+    summary: 'build the network deploy environment: signed kernel + one initramfs running hwimage',
+    load: async () => (await import('./build-deploy.js')).buildDeployCommand,
+  },
+  {
+    name: 'listen',
+    summary: 'receive first-boot reports over HTTP and print them as JSON lines',
+    load: async () => (await import('./listen.js')).listenCommand,
+  },
+  {
+    name: 'serve',
+    summary: "a rack's deploy server: boot answers, images, seeds, machine state, JSON API",
+    load: async () => (await import('./serve.js')).serveCommand,
+  },
+  {
+    name: 'machines',
+    summary: 'list, show, assign and redeploy the machines of a running serve',
+    load: async () => (await import('./machines.js')).machinesCommand,
+  },
 ]

@@ -28,7 +28,8 @@ function render(i: Inspection): string {
     '',
     '  #  name       type                   first LBA    last LBA      size  1MiB-aligned',
     ...i.table.partitions.map(
-      (p) => `${String(p.number).padStart(3)}  ${p.name.padEnd(9)}  ${p.type.padEnd(21)} ${p.firstLba.padStart(10)}  ${p.lastLba.padStart(10)}  ${formatBytes(p.sizeBytes).padStart(9)}  ${p.aligned ? 'yes' : 'NO'}`,
+      (p) =>
+        `${String(p.number).padStart(3)}  ${p.name.padEnd(9)}  ${p.type.padEnd(21)} ${p.firstLba.padStart(10)}  ${p.lastLba.padStart(10)}  ${formatBytes(p.sizeBytes).padStart(9)}  ${p.aligned ? 'yes' : 'NO'}`,
     ),
     '',
     `BIOS       ${i.boot.bios ? 'yes' : 'no'} — ${i.boot.biosDetail}`,
@@ -48,7 +49,8 @@ export const inspectCommand: Command = {
     const parsed = parseVerbArgs(this, argv, { json: { type: 'boolean' } }, ctx)
     if (!parsed) return 0
     const [image, ...rest] = parsed.positionals
-    if (!image || rest.length) throw new UsageError('Cannot inspect: expected exactly one IMAGE', { hint: 'hwimage inspect IMAGE [--json]' })
+    if (!image || rest.length)
+      throw new UsageError('Cannot inspect: expected exactly one IMAGE', { hint: 'hwimage inspect IMAGE [--json]' })
     const result = await inspectImage(image)
     ctx.stdout.write(parsed.values.json ? JSON.stringify(result, null, 2) + '\n' : render(result))
     return result.problems.length ? 1 : 0

@@ -30,15 +30,31 @@ async function target(): Promise<string> {
 }
 
 /** Runs `hwimage ARGS` from the sources; collects stdout, stderr and the exit status. */
-function hwimage(args: string[]): { child: ChildProcess; done: Promise<{ status: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
+function hwimage(args: string[]): {
+  child: ChildProcess
+  done: Promise<{ status: number | null; stdout: string; stderr: string }>
+} {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
+      ...args,
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (b: Buffer) => (stdout += b))
   child.stderr!.on('data', (b: Buffer) => (stderr += b))
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })))
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (status) => resolve({ status, stdout, stderr })),
+  )
   return { child, done }
 }
 
@@ -58,11 +74,18 @@ test('hwimage install --json prints JSON-lines events on stderr and one JSON rep
   assert.equal(names[0], 'start')
   assert.ok(names.includes('verified'))
   assert.equal(names[names.length - 1], 'done')
-  const report = JSON.parse(r.stdout) as { source: { format: string }; bytes: { written: number; skipped: number; read: number }; target: { sectorSize: number }; seconds: Record<string, number>; digests: { source: string } }
+  const report = JSON.parse(r.stdout) as {
+    source: { format: string }
+    bytes: { written: number; skipped: number; read: number }
+    target: { sectorSize: number }
+    seconds: Record<string, number>
+    digests: { source: string }
+  }
   assert.equal(report.source.format, 'zstd')
   assert.equal(report.target.sectorSize, 512)
   assert.ok(report.bytes.written > 0 && report.bytes.skipped > 0 && report.bytes.read > 0)
-  for (const stage of ['prepare', 'zero', 'write', 'sync', 'finish', 'verify', 'total']) assert.equal(typeof report.seconds[stage], 'number')
+  for (const stage of ['prepare', 'zero', 'write', 'sync', 'finish', 'verify', 'total'])
+    assert.equal(typeof report.seconds[stage], 'number')
   await assertInstalled(disk, fx, DISK, dir)
 })
 
@@ -79,7 +102,10 @@ test('hwimage install --dry-run prints the plan and writes nothing', async () =>
 })
 
 test('hwimage install without a target, or with --bmap and --no-bmap, is a usage error (exit 2)', async () => {
-  for (const args of [['install', fx.zst], ['install', fx.zst, '--disk', '/x', '--bmap', fx.bmap, '--no-bmap']]) {
+  for (const args of [
+    ['install', fx.zst],
+    ['install', fx.zst, '--disk', '/x', '--bmap', fx.bmap, '--no-bmap'],
+  ]) {
     const { child, done } = hwimage([...args, '--json'])
     child.stdin!.end()
     const r = await done
@@ -143,7 +169,10 @@ test('hwimage install of a file that is no disk image is FORMAT_IMAGE (exit 2); 
   refused.child.stdin!.end()
   const r = await refused.done
   assert.equal(r.status, 2)
-  assert.match(r.stderr, /error\[FORMAT_IMAGE\]: Cannot install .*: it does not look like a disk image: text \(it starts "these are my notes/)
+  assert.match(
+    r.stderr,
+    /error\[FORMAT_IMAGE\]: Cannot install .*: it does not look like a disk image: text \(it starts "these are my notes/,
+  )
   assert.match(r.stderr, /hint: .*--raw/)
   const forced = hwimage(['install', notes, '--disk', disk, '--raw'])
   forced.child.stdin!.end()

@@ -90,30 +90,45 @@ export const installCommand: Command = {
     if (!parsed) return 0
     const v = parsed.values
     const [source, ...rest] = parsed.positionals
-    if (!source || rest.length) throw new UsageError('Cannot install: expected exactly one SOURCE', { hint: 'hwimage install SOURCE --disk TARGET' })
+    if (!source || rest.length)
+      throw new UsageError('Cannot install: expected exactly one SOURCE', {
+        hint: 'hwimage install SOURCE --disk TARGET',
+      })
     if (v.bmap && v['no-bmap']) throw new UsageError('Cannot use both --bmap and --no-bmap')
     const json = v.json === true
     const reporter = new Reporter(ctx.stderr, json)
     const seedFormat = v['seed-format']
-    if (seedFormat !== undefined && typeof v.seed !== 'string') throw new UsageError('Cannot use --seed-format without --seed')
+    if (seedFormat !== undefined && typeof v.seed !== 'string')
+      throw new UsageError('Cannot use --seed-format without --seed')
     // The seed's modules (schema validation, YAML) load only when a seed is given: an
     // install without one starts faster.
     const seeding = typeof v.seed === 'string' ? await import('../../install/seed-partition.js') : undefined
     if (typeof seedFormat === 'string') {
       const { SEED_FORMATS } = await import('../../seed/seed-schema.js')
-      if (!(SEED_FORMATS as readonly string[]).includes(seedFormat)) throw new UsageError(`Cannot use --seed-format "${seedFormat}": expected ${SEED_FORMATS.join(' or ')}`)
+      if (!(SEED_FORMATS as readonly string[]).includes(seedFormat))
+        throw new UsageError(`Cannot use --seed-format "${seedFormat}": expected ${SEED_FORMATS.join(' or ')}`)
     }
     const seed = seeding && typeof v.seed === 'string' ? await seeding.readSeedFile(v.seed) : undefined
-    const seedWriter = seeding && seed
-      ? seeding.seedStep(seed, {
-          ...(typeof seedFormat === 'string' ? { format: seedFormat as SeedFormat } : {}),
-          onWarning: (w) => reporter.warn(w),
-          onWritten: (s) => {
-            reporter.event('seed', { partition: s.partition, offset: s.offset, sizeBytes: s.sizeBytes, label: s.label, instanceId: s.instanceId, networkVersion: s.networkVersion })
-            reporter.log(`seed partition ${s.partition} at byte ${s.offset}: ${s.label}, instance-id ${s.instanceId}, network config version ${s.networkVersion}`)
-          },
-        })
-      : undefined
+    const seedWriter =
+      seeding && seed
+        ? seeding.seedStep(seed, {
+            ...(typeof seedFormat === 'string' ? { format: seedFormat as SeedFormat } : {}),
+            onWarning: (w) => reporter.warn(w),
+            onWritten: (s) => {
+              reporter.event('seed', {
+                partition: s.partition,
+                offset: s.offset,
+                sizeBytes: s.sizeBytes,
+                label: s.label,
+                instanceId: s.instanceId,
+                networkVersion: s.networkVersion,
+              })
+              reporter.log(
+                `seed partition ${s.partition} at byte ${s.offset}: ${s.label}, instance-id ${s.instanceId}, network config version ${s.networkVersion}`,
+              )
+            },
+          })
+        : undefined
     const interactive = !json && source !== '-' && Boolean(process.stdin.isTTY) && Boolean(ctx.stderr.isTTY)
     const report = await install({
       ...(v.raw === true ? { raw: true } : {}),
@@ -132,7 +147,10 @@ export const installCommand: Command = {
       signal: ctx.signal,
       onEvent: (name, fields) => {
         reporter.event(name, fields)
-        if (name === 'resume') reporter.log(`download dropped (${String(fields.reason)}); resumed at byte ${String(fields.at)}, attempt ${String(fields.attempt)}`)
+        if (name === 'resume')
+          reporter.log(
+            `download dropped (${String(fields.reason)}); resumed at byte ${String(fields.at)}, attempt ${String(fields.attempt)}`,
+          )
       },
       onProgress: reporter.progress,
     }).catch((e: unknown) => {

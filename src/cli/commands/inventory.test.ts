@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
-import path from 'node:path'
-import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { collectInventory } from '../../deploy/inventory.js'
-import { SysfsFixture } from '../../deploy/sysfs.fixture.js'
+import type { SysfsFixture } from '../../deploy/sysfs.fixture.js'
 import { HwimageError } from '../../errors.js'
-import type { CommandContext } from '../command.js'
 import { context, machine } from './inventory.fixture.js'
 import { inventoryCommand } from './inventory.js'
-
 
 describe('hwimage inventory', () => {
   let f: SysfsFixture
@@ -48,7 +43,9 @@ describe('hwimage inventory', () => {
 
   test('--disk without --check is a usage error (exit 2)', async () => {
     const { ctx } = context()
-    await assert.rejects(inventoryCommand.run([...roots, '--disk', '/dev/sda'], ctx), (e: unknown) => e instanceof HwimageError && e.code === 'USAGE' && e.exitCode === 2)
+    await assert.rejects(
+      inventoryCommand.run([...roots, '--disk', '/dev/sda'], ctx),
+      (e: unknown) => e instanceof HwimageError && e.code === 'USAGE' && e.exitCode === 2,
+    )
   })
-
 })

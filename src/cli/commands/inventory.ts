@@ -66,9 +66,14 @@ export const inventoryCommand: Command = {
     const v = args.values as Record<string, string | boolean | undefined>
     const check = v.check as string | undefined
     if (check === undefined && (v.disk !== undefined || v['generic-kernel'] !== undefined)) {
-      throw new UsageError(`Cannot use --${v.disk !== undefined ? 'disk' : 'generic-kernel'} without --check`, { hint: 'hwimage inventory --check BUILD_DIR --disk /dev/sdX' })
+      throw new UsageError(`Cannot use --${v.disk !== undefined ? 'disk' : 'generic-kernel'} without --check`, {
+        hint: 'hwimage inventory --check BUILD_DIR --disk /dev/sdX',
+      })
     }
-    const inventory = await collectInventory({ ...(v.sysfs ? { sysfs: v.sysfs as string } : {}), ...(v.procfs ? { procfs: v.procfs as string } : {}) })
+    const inventory = await collectInventory({
+      ...(v.sysfs ? { sysfs: v.sysfs as string } : {}),
+      ...(v.procfs ? { procfs: v.procfs as string } : {}),
+    })
     if (check === undefined) {
       ctx.stdout.write(v.json ? JSON.stringify(inventory, null, 2) + '\n' : formatInventory(inventory))
       return 0
@@ -81,10 +86,16 @@ export const inventoryCommand: Command = {
       const source = (v['generic-kernel'] as string | undefined) ?? GENERIC
       const generic = await openKernel(source, { signal: ctx.signal }).catch((e: unknown) => {
         if (e instanceof HwimageError && e.code === 'INTERRUPTED') throw e
-        ctx.stderr.write(`warning: cannot read the generic kernel ${source} (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the refusal names device classes only\n`)
+        ctx.stderr.write(
+          `warning: cannot read the generic kernel ${source} (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the refusal names device classes only\n`,
+        )
         return undefined
       })
-      if (generic) verdict = preflight(inventory, kernel, { ...(disk !== undefined ? { diskPath: disk } : {}), generic: imageKernelFromTree(generic, 'generic') })
+      if (generic)
+        verdict = preflight(inventory, kernel, {
+          ...(disk !== undefined ? { diskPath: disk } : {}),
+          generic: imageKernelFromTree(generic, 'generic'),
+        })
     }
     ctx.stdout.write(v.json ? JSON.stringify({ inventory, verdict }, null, 2) + '\n' : formatVerdict(verdict, check))
     return verdict.ok ? 0 : 1
@@ -97,7 +108,13 @@ export function formatInventory(inv: Inventory): string {
   lines.push(
     ...table(
       ['PCI', 'ID', 'SUBSYSTEM', 'CLASS', 'DRIVER'],
-      inv.pci.map((p) => [p.address, `${p.vendor}:${p.device}`, p.subsystemVendor && p.subsystemDevice ? `${p.subsystemVendor}:${p.subsystemDevice}` : '-', p.class, p.driver ?? '-']),
+      inv.pci.map((p) => [
+        p.address,
+        `${p.vendor}:${p.device}`,
+        p.subsystemVendor && p.subsystemDevice ? `${p.subsystemVendor}:${p.subsystemDevice}` : '-',
+        p.class,
+        p.driver ?? '-',
+      ]),
     ),
     '',
   )
@@ -118,14 +135,28 @@ export function formatInventory(inv: Inventory): string {
     ),
     '',
   )
-  lines.push(...table(['NIC', 'MAC', 'LINK', 'DRIVER', 'PCI'], inv.nics.map((n) => [n.name, n.mac, n.link ? 'up' : 'no', n.driver ?? '-', n.pci ?? '-'])))
+  lines.push(
+    ...table(
+      ['NIC', 'MAC', 'LINK', 'DRIVER', 'PCI'],
+      inv.nics.map((n) => [n.name, n.mac, n.link ? 'up' : 'no', n.driver ?? '-', n.pci ?? '-']),
+    ),
+  )
   return lines.join('\n') + '\n'
 }
 
 /** A verdict as text: what was checked, then OK or the problems. */
 export function formatVerdict(v: PreflightVerdict, image: string): string {
-  const lines = [`image     ${image} (kernel ${v.checked.kernel.flavor} ${v.checked.kernel.version})`, `disks     ${v.checked.disks.join(', ') || '-'}`, '']
-  lines.push(...table(['ROLE', 'FOR', 'PCI', 'ID', 'IMAGE DRIVERS'], v.checked.devices.map((d) => [d.role, d.for, d.address, d.id, d.drivers.join(',') || 'NONE'])))
+  const lines = [
+    `image     ${image} (kernel ${v.checked.kernel.flavor} ${v.checked.kernel.version})`,
+    `disks     ${v.checked.disks.join(', ') || '-'}`,
+    '',
+  ]
+  lines.push(
+    ...table(
+      ['ROLE', 'FOR', 'PCI', 'ID', 'IMAGE DRIVERS'],
+      v.checked.devices.map((d) => [d.role, d.for, d.address, d.id, d.drivers.join(',') || 'NONE']),
+    ),
+  )
   if (v.checked.skipped.length) lines.push('', `not checked (no PCI function): ${v.checked.skipped.join(', ')}`)
   lines.push('')
   if (v.ok) lines.push('OK: the image drives the disk controller and a NIC with a link')
@@ -139,4 +170,3 @@ function table(head: string[], rows: string[][]): string[] {
   const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')
   return [fmt(head), ...rows.map(fmt)]
 }
-

@@ -62,7 +62,10 @@ test('kernel analyze --json reports the tree', async () => {
 
 test('kernel coverage reads several inventories and reports per class', async () => {
   const lspci = path.join(fx.root, 'lspci.txt')
-  await fs.writeFile(lspci, '00:1f.2 SATA controller [0106]: Intel Corporation ICH9 AHCI [8086:2922] (rev 02)\n00:02.0 Ethernet controller [0200]: Solarflare SFC9020 [1924:0803]\n')
+  await fs.writeFile(
+    lspci,
+    '00:1f.2 SATA controller [0106]: Intel Corporation ICH9 AHCI [8086:2922] (rev 02)\n00:02.0 Ethernet controller [0200]: Solarflare SFC9020 [1924:0803]\n',
+  )
   const sys = path.join(fx.root, 'modalias.txt')
   await fs.writeFile(sys, 'pci:v000010ECd00008168sv00001AF4sd00001100bc02sc00i00\n')
   const r = await kernel('coverage', fx.root, '--modules', 'ahci,r8169', '--inventory', lspci, sys, '--json')
@@ -90,7 +93,10 @@ test('kernel select --output writes a compressed tree and measures it', async ()
 
 test('kernel select reads additions and removals from a spec', async () => {
   const spec = path.join(fx.root, 'spec.yaml')
-  await fs.writeFile(spec, 'name: t\nkernel:\n  flavor: server\n  modules:\n    add: [snd-hda-intel]\n    remove: [r8169]\n')
+  await fs.writeFile(
+    spec,
+    'name: t\nkernel:\n  flavor: server\n  modules:\n    add: [snd-hda-intel]\n    remove: [r8169]\n',
+  )
   const s = JSON.parse((await kernel('select', fx.root, '--spec', spec, '--json')).out)
   assert.ok(s.modules.includes('snd_hda_intel'))
   assert.ok(!s.modules.includes('r8169'))
@@ -100,7 +106,10 @@ test('bad input is a named error with exit code 2', async () => {
   const unknownModule = await failure('select', fx.root, '--add', 'e1000x')
   assert.equal(unknownModule.code, 'MODULE_UNKNOWN')
   assert.match(unknownModule.message, /"e1000x"/)
-  assert.equal((await failure('coverage', fx.root, '--modules', 'nonesuch', '--inventory', 'population')).code, 'MODULE_UNKNOWN')
+  assert.equal(
+    (await failure('coverage', fx.root, '--modules', 'nonesuch', '--inventory', 'population')).code,
+    'MODULE_UNKNOWN',
+  )
   const notes = path.join(fx.root, 'notes.txt')
   await fs.writeFile(notes, 'not an inventory\n')
   const badInventory = await failure('coverage', fx.root, '--inventory', notes)
@@ -119,7 +128,11 @@ test('bad input is a named error with exit code 2', async () => {
 })
 
 test('kernel analyze refuses a depth or a top of 0, naming the option', async () => {
-  for (const [option, value] of [['--depth', '0'], ['--top', '0'], ['--depth', '1.5']]) {
+  for (const [option, value] of [
+    ['--depth', '0'],
+    ['--top', '0'],
+    ['--depth', '1.5'],
+  ]) {
     const e = await failure('analyze', fx.root, option!, value!)
     assert.equal(e.code, 'USAGE')
     assert.ok(e.message.includes(`${option}: "${value}"`), e.message)
@@ -133,5 +146,8 @@ test('kernel coverage --top 0 prints the class table without uncovered devices',
   const text = (await kernel('coverage', fx.root, '--modules', 'r8169', '--inventory', lspci, '--top', '0')).out
   assert.match(text, /^Net\/ethernet +0\.00% +0\/1/m)
   assert.doesNotMatch(text, /not covered/)
-  assert.match((await kernel('coverage', fx.root, '--modules', 'r8169', '--inventory', lspci)).out, /Net\/ethernet: not covered \(1 ids\)/)
+  assert.match(
+    (await kernel('coverage', fx.root, '--modules', 'r8169', '--inventory', lspci)).out,
+    /Net\/ethernet: not covered \(1 ids\)/,
+  )
 })

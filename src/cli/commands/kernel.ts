@@ -30,7 +30,8 @@ export const kernelCommand: Command = {
       return sub === undefined ? 2 : 0
     }
     const verb = Object.hasOwn(SUB_VERBS, sub) ? SUB_VERBS[sub] : undefined
-    if (!verb) throw new UsageError(`Cannot run "kernel ${sub}": unknown sub-verb`, { hint: 'use analyze, coverage or select' })
+    if (!verb)
+      throw new UsageError(`Cannot run "kernel ${sub}": unknown sub-verb`, { hint: 'use analyze, coverage or select' })
     return await verb.run(rest, ctx)
   },
 }

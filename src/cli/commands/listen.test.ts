@@ -26,7 +26,11 @@ test('hwimage listen --count 1 prints the POSTed report as one JSON line and exi
   const { ctx, port, out } = context()
   const done = listenCommand.run(['--port', '0', '--host', '127.0.0.1', '--count', '1', '--json'], ctx)
   const p = await port
-  const res = await fetch(`http://127.0.0.1:${p}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"instance_id":"i-1","hostname":"metal-01"}' })
+  const res = await fetch(`http://127.0.0.1:${p}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"instance_id":"i-1","hostname":"metal-01"}',
+  })
   assert.equal(res.status, 200)
   assert.equal(await done, 0)
   const lines = out().trim().split('\n')
@@ -36,7 +40,10 @@ test('hwimage listen --count 1 prints the POSTed report as one JSON line and exi
 
 test('hwimage listen fails when --timeout passes before --count reports', async () => {
   const { ctx } = context()
-  await assert.rejects(listenCommand.run(['--port', '0', '--host', '127.0.0.1', '--count', '2', '--timeout', '1', '--json'], ctx), (e: unknown) => e instanceof HwimageError && e.exitCode === 1 && /0 of 2 arrived within 1 s/.test(e.message))
+  await assert.rejects(
+    listenCommand.run(['--port', '0', '--host', '127.0.0.1', '--count', '2', '--timeout', '1', '--json'], ctx),
+    (e: unknown) => e instanceof HwimageError && e.exitCode === 1 && /0 of 2 arrived within 1 s/.test(e.message),
+  )
 })
 
 test('hwimage listen stops on SIGINT with exit 130', async () => {
@@ -51,5 +58,8 @@ test('hwimage listen stops on SIGINT with exit 130', async () => {
 test('hwimage listen needs --port', async () => {
   const { ctx } = context()
   await assert.rejects(listenCommand.run([], ctx), (e: unknown) => e instanceof HwimageError && e.exitCode === 2)
-  await assert.rejects(listenCommand.run(['--port', '70000'], ctx), (e: unknown) => e instanceof HwimageError && e.exitCode === 2)
+  await assert.rejects(
+    listenCommand.run(['--port', '70000'], ctx),
+    (e: unknown) => e instanceof HwimageError && e.exitCode === 2,
+  )
 })

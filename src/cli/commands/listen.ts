@@ -32,14 +32,21 @@ export const listenCommand: Command = {
     const args = parseVerbArgs(
       this,
       argv,
-      { port: { type: 'string' }, host: { type: 'string' }, count: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
+      {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        count: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+      },
       ctx,
       false,
     )
     if (!args) return 0
     const v = args.values as Record<string, string | boolean | undefined>
     const reporter = new Reporter(ctx.stderr, v.json === true)
-    if (typeof v.port !== 'string') throw new UsageError('Cannot listen: --port N is required', { hint: 'hwimage listen --port 8080' })
+    if (typeof v.port !== 'string')
+      throw new UsageError('Cannot listen: --port N is required', { hint: 'hwimage listen --port 8080' })
     const port = integer(v.port, '--port', 0, 65535)
     const count = typeof v.count === 'string' ? integer(v.count, '--count', 1, Number.MAX_SAFE_INTEGER) : undefined
     const timeout = typeof v.timeout === 'string' ? integer(v.timeout, '--timeout', 1, 2 ** 31 / 1000) : undefined
@@ -47,9 +54,12 @@ export const listenCommand: Command = {
 
     const listener = await listenForReports({ port, host })
     reporter.event('listening', { host: listener.host, port: listener.port })
-    reporter.log(`listening on http://${listener.host}:${listener.port}/${count ? ` for ${count} report${count > 1 ? 's' : ''}` : ''}`)
+    reporter.log(
+      `listening on http://${listener.host}:${listener.port}/${count ? ` for ${count} report${count > 1 ? 's' : ''}` : ''}`,
+    )
     let timedOut = false
-    const timer = timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), void listener.close()), timeout * 1000)
+    const timer =
+      timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), void listener.close()), timeout * 1000)
     const onAbort = () => void listener.close()
     ctx.signal.addEventListener('abort', onAbort, { once: true })
     let received = 0
@@ -64,10 +74,11 @@ export const listenCommand: Command = {
       ctx.signal.removeEventListener('abort', onAbort)
       await listener.close()
     }
-    if (ctx.signal.aborted) throw new InterruptedError(`Interrupted after ${received} report${received === 1 ? '' : 's'}`)
+    if (ctx.signal.aborted)
+      throw new InterruptedError(`Interrupted after ${received} report${received === 1 ? '' : 's'}`)
     if (timedOut && count !== undefined && received < count) {
       throw new HwimageError('NETWORK', `Cannot receive reports: ${received} of ${count} arrived within ${timeout} s`, {
-        hint: 'check that the machine booted and can reach this host and port (the seed\'s report.url)',
+        hint: "check that the machine booted and can reach this host and port (the seed's report.url)",
       })
     }
     return 0
@@ -76,6 +87,7 @@ export const listenCommand: Command = {
 
 function integer(text: string, flag: string, min: number, max: number): number {
   const n = Number(text)
-  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`Cannot use ${flag} "${text}": expected a whole number from ${min} to ${max}`)
+  if (!/^\d+$/.test(text) || n < min || n > max)
+    throw new UsageError(`Cannot use ${flag} "${text}": expected a whole number from ${min} to ${max}`)
   return n
 }

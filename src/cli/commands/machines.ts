@@ -68,15 +68,27 @@ export const machinesCommand: Command = {
     if (!args) return 0
     const v = args.values as Record<string, string | boolean | string[] | undefined>
     const [sub, mac, ...rest] = args.positionals
-    if (rest.length || (sub === 'list' && mac !== undefined)) throw new UsageError(`Cannot run "machines ${sub}": unexpected "${rest[0] ?? mac}"`, { hint: 'see `hwimage machines --help`' })
-    const server = (typeof v.server === 'string' ? v.server : process.env.HWIMAGE_SERVER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '')
-    const token = typeof v['token-file'] === 'string' ? (await fsp.readFile(v['token-file'], 'utf8')).trim() : process.env.HWIMAGE_OPERATOR_TOKEN
+    if (rest.length || (sub === 'list' && mac !== undefined))
+      throw new UsageError(`Cannot run "machines ${sub}": unexpected "${rest[0] ?? mac}"`, {
+        hint: 'see `hwimage machines --help`',
+      })
+    const server = (
+      typeof v.server === 'string' ? v.server : (process.env.HWIMAGE_SERVER ?? 'http://127.0.0.1:8080')
+    ).replace(/\/+$/, '')
+    const token =
+      typeof v['token-file'] === 'string'
+        ? (await fsp.readFile(v['token-file'], 'utf8')).trim()
+        : process.env.HWIMAGE_OPERATOR_TOKEN
     const api = (method: string, path: string, body?: unknown) => call(server, token, method, path, body)
     const needMac = () => {
-      if (!mac) throw new UsageError(`Cannot run "machines ${sub}": expected a MAC`, { hint: `hwimage machines ${sub} 52:54:00:12:34:56` })
+      if (!mac)
+        throw new UsageError(`Cannot run "machines ${sub}": expected a MAC`, {
+          hint: `hwimage machines ${sub} 52:54:00:12:34:56`,
+        })
       return encodeURIComponent(mac)
     }
-    const out = (doc: unknown, text: () => string) => ctx.stdout.write(v.json ? JSON.stringify(doc, null, 2) + '\n' : text())
+    const out = (doc: unknown, text: () => string) =>
+      ctx.stdout.write(v.json ? JSON.stringify(doc, null, 2) + '\n' : text())
 
     switch (sub) {
       case 'list': {
@@ -85,17 +97,32 @@ export const machinesCommand: Command = {
         return 0
       }
       case 'show': {
-        const doc = (await api('GET', `/api/v1/machines/${needMac()}`)) as { machine: Machine; events: Array<{ time: string; kind: string; fields: unknown }> }
+        const doc = (await api('GET', `/api/v1/machines/${needMac()}`)) as {
+          machine: Machine
+          events: Array<{ time: string; kind: string; fields: unknown }>
+        }
         out(doc, () => describe(doc.machine, doc.events))
         return 0
       }
       case 'assign': {
         const m = needMac()
-        if (typeof v.image !== 'string') throw new UsageError('Cannot assign: --image NAME is required', { hint: 'hwimage machines assign MAC --image default' })
+        if (typeof v.image !== 'string')
+          throw new UsageError('Cannot assign: --image NAME is required', {
+            hint: 'hwimage machines assign MAC --image default',
+          })
         const seedYaml = typeof v.seed === 'string' ? await readSeed(v.seed) : undefined
         const hints = Array.isArray(v['disk-hint']) ? (v['disk-hint'] as string[]) : undefined
-        const doc = (await api('POST', `/api/v1/machines/${m}/assign`, { image: v.image, ...(seedYaml !== undefined ? { seed_yaml: seedYaml } : {}), ...(hints ? { disk_hints: hints } : {}), ...(typeof v.name === 'string' ? { name: v.name } : {}) })) as { machine: Machine }
-        out(doc, () => `${doc.machine.mac}: ${doc.machine.state}, image ${doc.machine.image ?? '-'}${doc.machine.hasSeed ? ', with a seed' : ''}\n`)
+        const doc = (await api('POST', `/api/v1/machines/${m}/assign`, {
+          image: v.image,
+          ...(seedYaml !== undefined ? { seed_yaml: seedYaml } : {}),
+          ...(hints ? { disk_hints: hints } : {}),
+          ...(typeof v.name === 'string' ? { name: v.name } : {}),
+        })) as { machine: Machine }
+        out(
+          doc,
+          () =>
+            `${doc.machine.mac}: ${doc.machine.state}, image ${doc.machine.image ?? '-'}${doc.machine.hasSeed ? ', with a seed' : ''}\n`,
+        )
         return 0
       }
       case 'redeploy': {
@@ -109,7 +136,10 @@ export const machinesCommand: Command = {
         return 0
       }
       default:
-        throw new UsageError(sub ? `Cannot run "machines ${sub}": unknown subcommand` : 'Cannot run "machines": expected a subcommand', { hint: 'list, show, assign, redeploy or delete' })
+        throw new UsageError(
+          sub ? `Cannot run "machines ${sub}": unknown subcommand` : 'Cannot run "machines": expected a subcommand',
+          { hint: 'list, show, assign, redeploy or delete' },
+        )
     }
   },
 }
@@ -118,23 +148,38 @@ async function readSeed(file: string): Promise<string> {
   try {
     return await fsp.readFile(file, 'utf8')
   } catch (e) {
-    throw new InputError('NOT_FOUND', `Cannot read seed "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read seed "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    )
   }
 }
 
 /** One API call; the server's refusals become errors with its message and hint. */
-async function call(server: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<unknown> {
+async function call(
+  server: string,
+  token: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   let res: Response
   try {
     res = await fetch(server + path, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     })
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message
-    throw new HwimageError('NETWORK', `Cannot reach serve at ${server}: ${cause}`, { hint: 'is `hwimage serve` running? set --server or HWIMAGE_SERVER', cause: e })
+    throw new HwimageError('NETWORK', `Cannot reach serve at ${server}: ${cause}`, {
+      hint: 'is `hwimage serve` running? set --server or HWIMAGE_SERVER',
+      cause: e,
+    })
   }
   const text = await res.text()
   let doc: { error?: { message?: string; hint?: string } } & Record<string, unknown>
@@ -146,13 +191,19 @@ async function call(server: string, token: string | undefined, method: string, p
   if (res.ok) return doc
   const message = doc.error?.message ?? `HTTP ${res.status}`
   if (res.status === 404) throw new InputError('NOT_FOUND', message, { hint: doc.error?.hint })
-  if (res.status === 401 || res.status === 403) throw new UsageError(message, { hint: 'set HWIMAGE_OPERATOR_TOKEN or --token-file to the config\'s operator_token, or run on the server\'s host' })
+  if (res.status === 401 || res.status === 403)
+    throw new UsageError(message, {
+      hint: "set HWIMAGE_OPERATOR_TOKEN or --token-file to the config's operator_token, or run on the server's host",
+    })
   if (res.status < 500) throw new UsageError(message, { hint: doc.error?.hint })
   throw new HwimageError('NETWORK', `${message} (HTTP ${res.status})`)
 }
 
 function table(machines: Machine[]): string {
-  const rows = [['MAC', 'NAME', 'STATE', 'IMAGE', 'UPDATED'], ...machines.map((m) => [m.mac, m.name, m.state, m.image ?? '-', m.updated])]
+  const rows = [
+    ['MAC', 'NAME', 'STATE', 'IMAGE', 'UPDATED'],
+    ...machines.map((m) => [m.mac, m.name, m.state, m.image ?? '-', m.updated]),
+  ]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }
@@ -164,11 +215,16 @@ function describe(m: Machine, events: Array<{ time: string; kind: string; fields
     `  image:      ${m.image ?? '-'}${m.hasSeed ? ', with a seed' : ''}`,
     `  disk hints: ${m.diskHints.join(' ') || '-'}`,
   ]
-  if (m.inventory) lines.push(`  inventory:  ${m.inventory.firmware}, ${m.inventory.cpus} CPUs, ${(m.inventory.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.inventory.disks.length} disks, ${m.inventory.nics.length} NICs`)
-  if (m.progress?.stage) lines.push(`  progress:   ${m.progress.stage} ${m.progress.done ?? 0}${m.progress.total ? `/${m.progress.total}` : ''}`)
+  if (m.inventory)
+    lines.push(
+      `  inventory:  ${m.inventory.firmware}, ${m.inventory.cpus} CPUs, ${(m.inventory.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.inventory.disks.length} disks, ${m.inventory.nics.length} NICs`,
+    )
+  if (m.progress?.stage)
+    lines.push(
+      `  progress:   ${m.progress.stage} ${m.progress.done ?? 0}${m.progress.total ? `/${m.progress.total}` : ''}`,
+    )
   for (const [state, time] of Object.entries(m.stateTimes)) lines.push(`  ${(state + ':').padEnd(11)} ${time}`)
   lines.push('  events:')
   for (const e of events.slice(-20)) lines.push(`    ${e.time}  ${e.kind}  ${JSON.stringify(e.fields)}`)
   return lines.join('\n') + '\n'
 }
-

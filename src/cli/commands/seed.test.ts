@@ -29,13 +29,17 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-const SEED = 'hostname: metal-01\ninstance_id: iid-cli\nnetwork:\n  ethernets: [{mac: "52:54:00:12:34:56", dhcp4: true}]\n'
+const SEED =
+  'hostname: metal-01\ninstance_id: iid-cli\nnetwork:\n  ethernets: [{mac: "52:54:00:12:34:56", dhcp4: true}]\n'
 
 test('hwimage seed writes a NoCloud FAT volume and prints one JSON document with --json', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), SEED)
     const { ctx, out } = context()
-    const code = await seedCommand.run([join(dir, 's.yaml'), '-o', join(dir, 'seed.img'), '--sector-size', '4096', '--json'], ctx)
+    const code = await seedCommand.run(
+      [join(dir, 's.yaml'), '-o', join(dir, 'seed.img'), '--sector-size', '4096', '--json'],
+      ctx,
+    )
     assert.equal(code, 0)
     const result = JSON.parse(out())
     assert.equal(result.format, 'nocloud')
@@ -46,7 +50,10 @@ test('hwimage seed writes a NoCloud FAT volume and prints one JSON document with
     assert.equal(result.networkConfig.version, 1)
     assert.equal((await stat(join(dir, 'seed.img'))).size, 16 * 1024 * 1024)
     assert.equal((await stat(join(dir, 'seed.img'))).mode & 0o777, 0o600)
-    assert.match(execFileSync('blkid', ['-o', 'export', join(dir, 'seed.img')], { encoding: 'utf8' }), /^LABEL=CIDATA$/m)
+    assert.match(
+      execFileSync('blkid', ['-o', 'export', join(dir, 'seed.img')], { encoding: 'utf8' }),
+      /^LABEL=CIDATA$/m,
+    )
   }))
 
 test('hwimage seed --ironic writes base64 of a gzipped config-2 ISO', () =>
@@ -71,8 +78,14 @@ test('hwimage seed reports a bad seed as InputError naming the field (exit 2)', 
   withDir(async (dir) => {
     await writeFile(join(dir, 'bad.yaml'), 'network:\n  ethernets: [{mac: "52:54:00:12:34"}]\n')
     const { ctx } = context()
-    await assert.rejects(seedCommand.run([join(dir, 'bad.yaml'), '-o', join(dir, 'x.img')], ctx), (e: unknown) => e instanceof InputError && e.exitCode === 2 && /network\.ethernets\[0\]\.mac/.test(e.message))
-    await assert.rejects(seedCommand.run([join(dir, 'missing.yaml'), '-o', join(dir, 'x.img')], ctx), (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND')
+    await assert.rejects(
+      seedCommand.run([join(dir, 'bad.yaml'), '-o', join(dir, 'x.img')], ctx),
+      (e: unknown) => e instanceof InputError && e.exitCode === 2 && /network\.ethernets\[0\]\.mac/.test(e.message),
+    )
+    await assert.rejects(
+      seedCommand.run([join(dir, 'missing.yaml'), '-o', join(dir, 'x.img')], ctx),
+      (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND',
+    )
   }))
 
 test('hwimage seed refuses contradictory or unknown options as usage errors', () =>
@@ -107,14 +120,22 @@ async function failsWith(argv: string[], code: string, message: RegExp): Promise
 test('hwimage seed -o into a directory that does not exist is NOT_FOUND, exit 2', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), SEED)
-    await failsWith([join(dir, 's.yaml'), '-o', '/nonexistent-dir/x'], 'NOT_FOUND', /Cannot write seed to "\/nonexistent-dir\/x": directory "\/nonexistent-dir" does not exist/)
+    await failsWith(
+      [join(dir, 's.yaml'), '-o', '/nonexistent-dir/x'],
+      'NOT_FOUND',
+      /Cannot write seed to "\/nonexistent-dir\/x": directory "\/nonexistent-dir" does not exist/,
+    )
     await failsWith([join(dir, 's.yaml'), '--ironic', '-o', '/nonexistent-dir/x'], 'NOT_FOUND', /does not exist/)
   }))
 
 test('hwimage seed --image naming a missing file is NOT_FOUND, a directory USAGE (exit 2, nothing written)', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), SEED)
-    await failsWith([join(dir, 's.yaml'), '--image', '/nonexistent', '-o', join(dir, 'seed.img')], 'NOT_FOUND', /Cannot read image "\/nonexistent": no such file/)
+    await failsWith(
+      [join(dir, 's.yaml'), '--image', '/nonexistent', '-o', join(dir, 'seed.img')],
+      'NOT_FOUND',
+      /Cannot read image "\/nonexistent": no such file/,
+    )
     await failsWith([join(dir, 's.yaml'), '--image', dir, '-o', join(dir, 'seed.img')], 'USAGE', /it is a directory/)
     await assert.rejects(stat(join(dir, 'seed.img')), { code: 'ENOENT' })
   }))
@@ -122,7 +143,11 @@ test('hwimage seed --image naming a missing file is NOT_FOUND, a directory USAGE
 test('hwimage seed --size above the 256M maximum is USAGE at once, naming the maximum', () =>
   withDir(async (dir) => {
     await writeFile(join(dir, 's.yaml'), SEED)
-    await failsWith([join(dir, 's.yaml'), '--size', '1T', '-o', join(dir, 'seed.img')], 'USAGE', /Cannot use --size 1T: a seed volume is at most 256M/)
+    await failsWith(
+      [join(dir, 's.yaml'), '--size', '1T', '-o', join(dir, 'seed.img')],
+      'USAGE',
+      /Cannot use --size 1T: a seed volume is at most 256M/,
+    )
     await failsWith([join(dir, 's.yaml'), '--size', '257M', '-o', join(dir, 'seed.img')], 'USAGE', /at most 256M/)
     await assert.rejects(stat(join(dir, 'seed.img')), { code: 'ENOENT' })
   }))
@@ -139,7 +164,11 @@ test('hwimage seed into a file system without room for the volume is TARGET_TOO_
       return
     }
     try {
-      await failsWith([join(dir, 's.yaml'), '-o', join(mnt, 'seed.img')], 'TARGET_TOO_SMALL', /has 8\.0 MiB free, the volume is 16\.0 MiB/)
+      await failsWith(
+        [join(dir, 's.yaml'), '-o', join(mnt, 'seed.img')],
+        'TARGET_TOO_SMALL',
+        /has 8\.0 MiB free, the volume is 16\.0 MiB/,
+      )
       await assert.rejects(stat(join(mnt, 'seed.img')), { code: 'ENOENT' })
       const { ctx } = context()
       assert.equal(await seedCommand.run([join(dir, 's.yaml'), '--size', '4M', '-o', join(mnt, 'seed.img')], ctx), 0)

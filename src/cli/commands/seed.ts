@@ -69,28 +69,39 @@ export const seedCommand: Command = {
     const json = v.json === true
     const reporter = new Reporter(ctx.stderr, json)
     const [seedPath, ...extra] = args.positionals
-    if (!seedPath || extra.length) throw new UsageError('Cannot make a seed: give exactly one seed file', { hint: 'hwimage seed SEED.yaml -o FILE' })
+    if (!seedPath || extra.length)
+      throw new UsageError('Cannot make a seed: give exactly one seed file', { hint: 'hwimage seed SEED.yaml -o FILE' })
     const output = v.output as string | undefined
     if (!output) throw new UsageError('Cannot make a seed: -o FILE is required')
     const ironic = v.ironic === true
-    if (output === '-' && !ironic) throw new UsageError('Cannot write a volume image to stdout: "-o -" is for --ironic only')
+    if (output === '-' && !ironic)
+      throw new UsageError('Cannot write a volume image to stdout: "-o -" is for --ironic only')
 
     let format = choice(v.format, SEED_FORMATS, '--format') as SeedFormat | undefined
     let fs = choice(v.fs, ['vfat', 'iso9660'] as const, '--fs') as SeedFs | undefined
     if (ironic) {
-      if (format === 'nocloud' || fs === 'vfat') throw new UsageError('Cannot combine --ironic with --format nocloud or --fs vfat: Ironic takes an ISO 9660 config-2 drive')
+      if (format === 'nocloud' || fs === 'vfat')
+        throw new UsageError(
+          'Cannot combine --ironic with --format nocloud or --fs vfat: Ironic takes an ISO 9660 config-2 drive',
+        )
       ;[format, fs] = ['configdrive', 'iso9660']
     }
     const sectorText = choice(v['sector-size'], ['512', '4096'] as const, '--sector-size')
     const sectorSize = sectorText === '4096' ? 4096 : 512
     const sizeBytes = typeof v.size === 'string' ? Number(parseSize(v.size, '--size')) : undefined
-    if (sizeBytes !== undefined && (sizeBytes % sectorSize !== 0 || sizeBytes % 1024 !== 0 || sizeBytes < 1024 * 1024)) {
+    if (
+      sizeBytes !== undefined &&
+      (sizeBytes % sectorSize !== 0 || sizeBytes % 1024 !== 0 || sizeBytes < 1024 * 1024)
+    ) {
       throw new UsageError(`Cannot use --size ${v.size}: it must be at least 1M and a multiple of ${sectorSize}`)
     }
     if (sizeBytes !== undefined && sizeBytes > MAX_SEED_VOLUME_BYTES) {
-      throw new UsageError(`Cannot use --size ${v.size}: a seed volume is at most ${MAX_SEED_VOLUME_BYTES / 1024 / 1024}M`, {
-        hint: `the seed's files fit in the default ${SEED_PARTITION.sizeBytes / 1024 / 1024}M; leave --size out`,
-      })
+      throw new UsageError(
+        `Cannot use --size ${v.size}: a seed volume is at most ${MAX_SEED_VOLUME_BYTES / 1024 / 1024}M`,
+        {
+          hint: `the seed's files fit in the default ${SEED_PARTITION.sizeBytes / 1024 / 1024}M; leave --size out`,
+        },
+      )
     }
     const nv = choice(v['network-version'], ['1', '2'] as const, '--network-version')
 
@@ -147,7 +158,9 @@ export const seedCommand: Command = {
       }
       if (json) ctx.stdout.write(JSON.stringify(result) + '\n')
       else if (output !== '-') {
-        const what = ironic ? 'Ironic config drive (gzip+base64 of ISO 9660 config-2)' : `${volume.format} on ${volume.fs} (label ${volume.label}${volume.fs === 'vfat' ? `, ${sectorSize}-byte sectors` : ''})`
+        const what = ironic
+          ? 'Ironic config drive (gzip+base64 of ISO 9660 config-2)'
+          : `${volume.format} on ${volume.fs} (label ${volume.label}${volume.fs === 'vfat' ? `, ${sectorSize}-byte sectors` : ''})`
         ctx.stdout.write(`${output}: ${what}, ${formatBytes(written)}, instance-id ${volume.instanceId}\n`)
       }
       return 0
@@ -157,7 +170,11 @@ export const seedCommand: Command = {
   },
 }
 
-function choice<T extends string>(value: string | boolean | undefined, allowed: readonly T[], flag: string): T | undefined {
+function choice<T extends string>(
+  value: string | boolean | undefined,
+  allowed: readonly T[],
+  flag: string,
+): T | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
     throw new UsageError(`Cannot use ${flag} "${String(value)}": expected ${allowed.join(' or ')}`)
@@ -170,8 +187,15 @@ async function readSeedFile(path: string): Promise<string> {
     return await readFile(path, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'EISDIR') throw new UsageError(`Cannot read seed "${path}": it is a directory`, { hint: 'hwimage seed SEED.yaml -o FILE: the seed is a YAML file' })
-    throw new InputError('NOT_FOUND', `Cannot read seed "${path}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e })
+    if (code === 'EISDIR')
+      throw new UsageError(`Cannot read seed "${path}": it is a directory`, {
+        hint: 'hwimage seed SEED.yaml -o FILE: the seed is a YAML file',
+      })
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read seed "${path}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      { cause: e },
+    )
   }
 }
 
@@ -192,32 +216,52 @@ async function checkOutputPath(path: string): Promise<void> {
   }
   const dir = dirname(resolve(path))
   const dirSt = await stat(dir).catch(() => undefined)
-  if (!dirSt) throw new InputError('NOT_FOUND', `Cannot write seed to "${path}": directory "${dir}" does not exist`, { hint: `create it first (mkdir -p ${dir})` })
+  if (!dirSt)
+    throw new InputError('NOT_FOUND', `Cannot write seed to "${path}": directory "${dir}" does not exist`, {
+      hint: `create it first (mkdir -p ${dir})`,
+    })
   if (!dirSt.isDirectory()) throw new UsageError(`Cannot write seed to "${path}": "${dir}" is not a directory`)
   await access(dir, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(`Cannot write seed to "${path}": ${e.code === 'EROFS' ? 'the file system is read-only' : `directory "${dir}" is not writable`}`, { cause: e })
+    throw new UsageError(
+      `Cannot write seed to "${path}": ${e.code === 'EROFS' ? 'the file system is read-only' : `directory "${dir}" is not writable`}`,
+      { cause: e },
+    )
   })
 }
 
 async function checkImagePath(path: string): Promise<void> {
   const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('NOT_FOUND', `Cannot read image "${path}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`, {
-      hint: '--image names the raw image the seed is for; or give --network-version 1 or 2',
-      cause: e,
-    })
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot read image "${path}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+      {
+        hint: '--image names the raw image the seed is for; or give --network-version 1 or 2',
+        cause: e,
+      },
+    )
   })
-  if (st.isDirectory()) throw new UsageError(`Cannot read image "${path}": it is a directory`, { hint: '--image names a raw image file (NAME.img)' })
+  if (st.isDirectory())
+    throw new UsageError(`Cannot read image "${path}": it is a directory`, {
+      hint: '--image names a raw image file (NAME.img)',
+    })
 }
 
 async function checkFreeSpace(path: string, bytes: number): Promise<void> {
   const dir = dirname(resolve(path))
   const s = await statfs(dir)
   // An existing output is replaced: its blocks come back.
-  const old = await stat(path).then((st) => st.blocks * 512, () => 0)
+  const old = await stat(path).then(
+    (st) => st.blocks * 512,
+    () => 0,
+  )
   const free = s.bavail * s.bsize + old
   if (free < bytes) {
-    throw new InputError('TARGET_TOO_SMALL', `Cannot write seed to "${path}": the file system has ${formatBytes(free)} free, the volume is ${formatBytes(bytes)}`, {
-      hint: 'write it elsewhere, or give a smaller --size (16M holds every seed)',
-    })
+    throw new InputError(
+      'TARGET_TOO_SMALL',
+      `Cannot write seed to "${path}": the file system has ${formatBytes(free)} free, the volume is ${formatBytes(bytes)}`,
+      {
+        hint: 'write it elsewhere, or give a smaller --size (16M holds every seed)',
+      },
+    )
   }
 }

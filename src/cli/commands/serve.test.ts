@@ -6,7 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
 import Database from 'better-sqlite3'
-import { rawRequest, writeConfig } from '../../serve/serve-test-helpers.js'
+import { rawRequest, writeConfig } from '../../serve/serve.fixture.js'
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url))
 const MAC = '52:54:00:00:00:01'
@@ -26,21 +26,45 @@ before(async () => {
 after(() => fsp.rm(dir, { recursive: true, force: true }))
 
 /** Runs `hwimage ARGS` from the sources. */
-function hwimage(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  })
+function hwimage(
+  args: string[],
+  env: Record<string, string> = {},
+): {
+  child: ChildProcess
+  done: Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>
+} {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (b: Buffer) => (stdout += b))
   child.stderr!.on('data', (b: Buffer) => (stderr += b))
-  const done = new Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })))
+  const done = new Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>(
+    (resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })),
+  )
   return { child, done }
 }
 
 /** Starts `hwimage serve CONFIG --json` and waits for its "listening" event. */
-async function startServe(): Promise<{ child: ChildProcess; url: string; stderr: () => string; done: ReturnType<typeof hwimage>['done'] }> {
+async function startServe(): Promise<{
+  child: ChildProcess
+  url: string
+  stderr: () => string
+  done: ReturnType<typeof hwimage>['done']
+}> {
   const { child, done } = hwimage(['serve', config, '--json'])
   let err = ''
   const url = await new Promise<string>((resolve, reject) => {
@@ -73,7 +97,20 @@ test('hwimage serve logs one JSON line per request without tokens; hwimage machi
     assert.equal(list.status, 0, list.stderr)
     assert.match(list.stdout, /^MAC\s+NAME\s+STATE\s+IMAGE\s+UPDATED$/m)
     assert.match(list.stdout, /^52:54:00:00:00:01\s+node-1\s+deploying\s+default\s/m)
-    const assign = await hwimage(['machines', 'assign', '52:54:00:00:00:02', '--image', 'default', '--seed', path.join(dir, 'seed.yaml'), '--disk-hint', 'serial=ABC', '--server', s.url, '--json']).done
+    const assign = await hwimage([
+      'machines',
+      'assign',
+      '52:54:00:00:00:02',
+      '--image',
+      'default',
+      '--seed',
+      path.join(dir, 'seed.yaml'),
+      '--disk-hint',
+      'serial=ABC',
+      '--server',
+      s.url,
+      '--json',
+    ]).done
     assert.equal(assign.status, 0, assign.stderr)
     assert.equal(JSON.parse(assign.stdout).machine.hasSeed, true)
     const missing = await hwimage(['machines', 'show', '52:54:00:00:00:03'], { HWIMAGE_SERVER: s.url }).done
@@ -87,7 +124,11 @@ test('hwimage serve logs one JSON line per request without tokens; hwimage machi
     let stop = false
     const writer = (async () => {
       for (let i = 0; !stop && i < 2000; i++) {
-        const r = await rawRequest(s.url, `/api/v1/machines/${MAC}/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'note', fields: { i } }) }).catch(() => undefined)
+        const r = await rawRequest(s.url, `/api/v1/machines/${MAC}/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ kind: 'note', fields: { i } }),
+        }).catch(() => undefined)
         if (!r) return
         if (r.status === 200) acked++
       }
@@ -99,10 +140,16 @@ test('hwimage serve logs one JSON line per request without tokens; hwimage machi
     await writer
     assert.equal(end.signal, 'SIGKILL')
 
-    const logLines = s.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const logLines = s
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     const requests = logLines.filter((l) => l.event === 'request')
     assert.ok(requests.length >= acked, 'one line per request')
-    assert.ok(requests.every((l) => typeof l.method === 'string' && typeof l.status === 'number' && typeof l.ms === 'number'))
+    assert.ok(
+      requests.every((l) => typeof l.method === 'string' && typeof l.status === 'number' && typeof l.ms === 'number'),
+    )
     assert.ok(!s.stderr().includes(token), 'no token in the log')
 
     const db = new Database(path.join(dir, 'state', 'serve.sqlite'), { readonly: true })
@@ -117,11 +164,16 @@ test('hwimage serve logs one JSON line per request without tokens; hwimage machi
     try {
       const show = await hwimage(['machines', 'show', MAC, '--server', s2.url, '--json']).done
       assert.equal(show.status, 0, show.stderr)
-      const doc = JSON.parse(show.stdout) as { machine: { state: string }; events: Array<{ kind: string; fields: { i?: number } }> }
+      const doc = JSON.parse(show.stdout) as {
+        machine: { state: string }
+        events: Array<{ kind: string; fields: { i?: number } }>
+      }
       assert.equal(doc.machine.state, 'deploying')
       const notes = new Set(doc.events.filter((e) => e.kind === 'note').map((e) => e.fields.i))
       for (let i = 0; i < acked; i++) assert.ok(notes.has(i), `acknowledged event ${i} survived kill -9`)
-      const task = await rawRequest(s2.url, `/api/v1/machines/${MAC}/task`, { headers: { authorization: `Bearer ${token}` } })
+      const task = await rawRequest(s2.url, `/api/v1/machines/${MAC}/task`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
       assert.equal(task.status, 200, 'the token survived the restart')
       const two = await hwimage(['machines', 'show', '52:54:00:00:00:02', '--server', s2.url]).done
       assert.match(two.stdout, /image:\s+default, with a seed/)

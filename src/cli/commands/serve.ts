@@ -35,15 +35,33 @@ export const serveCommand: Command = {
   name: 'serve',
   help: HELP,
   async run(argv, ctx) {
-    const args = parseVerbArgs(this, argv, { json: { type: 'boolean' }, dnsmasq: { type: 'string' }, interface: { type: 'string' } }, ctx)
+    const args = parseVerbArgs(
+      this,
+      argv,
+      { json: { type: 'boolean' }, dnsmasq: { type: 'string' }, interface: { type: 'string' } },
+      ctx,
+    )
     if (!args) return 0
     const v = args.values as Record<string, string | boolean | undefined>
-    if (args.positionals.length !== 1) throw new UsageError('Cannot serve: expected one CONFIG.yaml', { hint: 'hwimage serve rack.yaml' })
+    if (args.positionals.length !== 1)
+      throw new UsageError('Cannot serve: expected one CONFIG.yaml', { hint: 'hwimage serve rack.yaml' })
     const config = await loadServeConfig(args.positionals[0]!)
     if (typeof v.dnsmasq === 'string') {
-      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v.dnsmasq)) throw new UsageError(`Cannot write a dnsmasq configuration: "${v.dnsmasq}" is not an IPv4 network address`, { hint: 'e.g. --dnsmasq 192.168.1.0' })
-      if (!config.tftpRoot) throw new UsageError('Cannot write a dnsmasq configuration: the config has no tftp_root', { hint: 'add tftp_root: /srv/hwimage/tftp' })
-      ctx.stdout.write(dnsmasqConfig({ subnet: v.dnsmasq, interface: typeof v.interface === 'string' ? v.interface : undefined, tftpRoot: config.tftpRoot }))
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(v.dnsmasq))
+        throw new UsageError(`Cannot write a dnsmasq configuration: "${v.dnsmasq}" is not an IPv4 network address`, {
+          hint: 'e.g. --dnsmasq 192.168.1.0',
+        })
+      if (!config.tftpRoot)
+        throw new UsageError('Cannot write a dnsmasq configuration: the config has no tftp_root', {
+          hint: 'add tftp_root: /srv/hwimage/tftp',
+        })
+      ctx.stdout.write(
+        dnsmasqConfig({
+          subnet: v.dnsmasq,
+          interface: typeof v.interface === 'string' ? v.interface : undefined,
+          tftpRoot: config.tftpRoot,
+        }),
+      )
       return 0
     }
     const json = v.json === true
@@ -51,11 +69,21 @@ export const serveCommand: Command = {
     const serve = await startServe(config, {
       log: (r) => {
         if (json) ctx.stderr.write(JSON.stringify(r) + '\n')
-        else if (r.event === 'request') reporter.log(`${String(r.remote)} ${String(r.method)} ${String(r.path)} ${String(r.status)} ${String(r.bytes)}B ${String(r.ms)}ms`)
+        else if (r.event === 'request')
+          reporter.log(
+            `${String(r.remote)} ${String(r.method)} ${String(r.path)} ${String(r.status)} ${String(r.bytes)}B ${String(r.ms)}ms`,
+          )
         else reporter.log(`${String(r.event)}: ${JSON.stringify(r)}`)
       },
     })
-    reporter.event('listening', { url: serve.url, host: serve.host, port: serve.port, publicUrl: config.publicUrl, stateDb: serve.store.file, machines: serve.store.list().length })
+    reporter.event('listening', {
+      url: serve.url,
+      host: serve.host,
+      port: serve.port,
+      publicUrl: config.publicUrl,
+      stateDb: serve.store.file,
+      machines: serve.store.list().length,
+    })
     reporter.log(`serving on ${serve.url} (machines reach it as ${config.publicUrl}); state in ${serve.store.file}`)
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted) return resolve()

@@ -64,31 +64,39 @@ export const testCommand: Command = {
   name: 'test',
   help,
   async run(argv, ctx) {
-    const parsed = parseVerbArgs(this, argv, {
-      firmware: { type: 'string', default: FIRMWARES.join(',') },
-      storage: { type: 'string', default: DEFAULT_STORAGE },
-      nic: { type: 'string', default: DEFAULT_NICS },
-      cells: { type: 'string', default: 'covering' },
-      jobs: { type: 'string' },
-      memory: { type: 'string', default: '1024' },
-      timeout: { type: 'string', default: '900' },
-      'disk-size': { type: 'string', default: '8G' },
-      report: { type: 'string', default: 'lab-report' },
-      'run-gaps': { type: 'boolean' },
-      resume: { type: 'boolean' },
-      compare: { type: 'boolean' },
-      prepare: { type: 'string', default: 'install' },
-      json: { type: 'boolean' },
-    }, ctx)
+    const parsed = parseVerbArgs(
+      this,
+      argv,
+      {
+        firmware: { type: 'string', default: FIRMWARES.join(',') },
+        storage: { type: 'string', default: DEFAULT_STORAGE },
+        nic: { type: 'string', default: DEFAULT_NICS },
+        cells: { type: 'string', default: 'covering' },
+        jobs: { type: 'string' },
+        memory: { type: 'string', default: '1024' },
+        timeout: { type: 'string', default: '900' },
+        'disk-size': { type: 'string', default: '8G' },
+        report: { type: 'string', default: 'lab-report' },
+        'run-gaps': { type: 'boolean' },
+        resume: { type: 'boolean' },
+        compare: { type: 'boolean' },
+        prepare: { type: 'string', default: 'install' },
+        json: { type: 'boolean' },
+      },
+      ctx,
+    )
     if (!parsed) return 0
     const v = parsed.values as Record<string, string | boolean | undefined>
     if (v.compare === true) return await compare(parsed.positionals, v.json === true, ctx.stdout)
-    if (parsed.positionals.length !== 1) throw new UsageError('Cannot test: give exactly one IMAGE or build directory', { hint: 'hwimage test out/demo' })
+    if (parsed.positionals.length !== 1)
+      throw new UsageError('Cannot test: give exactly one IMAGE or build directory', { hint: 'hwimage test out/demo' })
     const firmwares = commaList(String(v.firmware), '--firmware').map(parseFirmware)
     const cells = String(v.cells)
-    if (cells !== 'covering' && cells !== 'all') throw new UsageError(`Cannot use --cells "${cells}": it is not covering or all`)
+    if (cells !== 'covering' && cells !== 'all')
+      throw new UsageError(`Cannot use --cells "${cells}": it is not covering or all`)
     const prepare = String(v.prepare)
-    if (prepare !== 'install' && prepare !== 'overlay') throw new UsageError(`Cannot use --prepare "${prepare}": it is not install or overlay`)
+    if (prepare !== 'install' && prepare !== 'overlay')
+      throw new UsageError(`Cannot use --prepare "${prepare}": it is not install or overlay`)
     const jobs = v.jobs === undefined ? availableParallelism() : positiveInt(String(v.jobs), '--jobs')
     const reportDir = resolve(String(v.report))
     await mkdir(reportDir, { recursive: true })
@@ -114,14 +122,20 @@ export const testCommand: Command = {
     const paths = await writeMatrixReport(reportDir, result)
     if (result.interrupted) {
       const { finished, planned } = result.interrupted
-      throw new InterruptedError(`Interrupted: ${finished} of ${planned} boots finished; the report of those is in ${paths.page}`, {
-        hint: `run the same command with --resume to boot only the other ${planned - finished}`,
-      })
+      throw new InterruptedError(
+        `Interrupted: ${finished} of ${planned} boots finished; the report of those is in ${paths.page}`,
+        {
+          hint: `run the same command with --resume to boot only the other ${planned - finished}`,
+        },
+      )
     }
-    if (json) ctx.stdout.write(JSON.stringify({ ...result, reportJson: paths.json, reportPage: paths.page }, null, 2) + '\n')
+    if (json)
+      ctx.stdout.write(JSON.stringify({ ...result, reportJson: paths.json, reportPage: paths.page }, null, 2) + '\n')
     else {
       const s = result.summary
-      ctx.stdout.write(`${s.pass} pass, ${s.fail} fail, ${s.notApplicable} not applicable in ${formatDuration(result.seconds)}\nreport: ${paths.page}\n`)
+      ctx.stdout.write(
+        `${s.pass} pass, ${s.fail} fail, ${s.notApplicable} not applicable in ${formatDuration(result.seconds)}\nreport: ${paths.page}\n`,
+      )
     }
     return result.summary.fail === 0 && result.summary.pass > 0 ? 0 : 1
   },
@@ -129,7 +143,10 @@ export const testCommand: Command = {
 
 /** `--compare`: earlier runs' matrices side by side, links to console logs relative to the working directory. */
 async function compare(dirs: string[], json: boolean, stdout: NodeJS.WritableStream): Promise<number> {
-  if (dirs.length < 2) throw new UsageError('Cannot compare: give two or more report directories', { hint: 'hwimage test --compare lab/generic lab/cloud' })
+  if (dirs.length < 2)
+    throw new UsageError('Cannot compare: give two or more report directories', {
+      hint: 'hwimage test --compare lab/generic lab/cloud',
+    })
   const runs: { label: string; result: MatrixResult; linkBase: string }[] = []
   for (const arg of dirs) {
     const dir = (await stat(arg).catch(() => undefined))?.isDirectory() === false ? resolve(arg, '..') : resolve(arg)
@@ -137,14 +154,27 @@ async function compare(dirs: string[], json: boolean, stdout: NodeJS.WritableStr
     try {
       result = JSON.parse(await readFile(resolve(dir, 'report.json'), 'utf8')) as MatrixResult
     } catch (e) {
-      throw new InputError('NOT_FOUND', `Cannot compare "${arg}": ${(e as Error).message}`, { hint: 'give directories that `hwimage test --report DIR` wrote' })
+      throw new InputError('NOT_FOUND', `Cannot compare "${arg}": ${(e as Error).message}`, {
+        hint: 'give directories that `hwimage test --report DIR` wrote',
+      })
     }
-    if (!Array.isArray(result.cells) || !Array.isArray(result.firmwares)) throw new InputError('FORMAT_REPORT', `Cannot compare "${arg}": its report.json is not a lab report`)
+    if (!Array.isArray(result.cells) || !Array.isArray(result.firmwares))
+      throw new InputError('FORMAT_REPORT', `Cannot compare "${arg}": its report.json is not a lab report`)
     const base = relative(process.cwd(), dir)
-    runs.push({ label: result.image.kernelFlavor ?? result.image.name ?? arg, result, linkBase: base ? `${base}/` : '' })
+    runs.push({
+      label: result.image.kernelFlavor ?? result.image.name ?? arg,
+      result,
+      linkBase: base ? `${base}/` : '',
+    })
   }
   if (json) {
-    stdout.write(JSON.stringify(runs.map((r) => ({ label: r.label, image: r.result.image, summary: r.result.summary, cells: r.result.cells })), null, 2) + '\n')
+    stdout.write(
+      JSON.stringify(
+        runs.map((r) => ({ label: r.label, image: r.result.image, summary: r.result.summary, cells: r.result.cells })),
+        null,
+        2,
+      ) + '\n',
+    )
     return 0
   }
   const lines = runs.map((r) => {
@@ -159,7 +189,9 @@ function progress(rep: Reporter, e: MatrixEvent): void {
   rep.event(e.type, e.type === 'cell-done' ? { ...e.result, done: e.done, boots: e.boots } : { ...e })
   switch (e.type) {
     case 'start':
-      rep.log(`lab: ${e.boots} boots of ${e.cells} cells${e.resumed ? ` (${e.resumed} kept from an earlier run)` : ''}, ${e.jobs} at a time under TCG (reports to ${e.listen})`)
+      rep.log(
+        `lab: ${e.boots} boots of ${e.cells} cells${e.resumed ? ` (${e.resumed} kept from an earlier run)` : ''}, ${e.jobs} at a time under TCG (reports to ${e.listen})`,
+      )
       break
     case 'cell-start':
       rep.log(`[${e.index + 1}/${e.boots}] ${e.id}: booting`)
@@ -167,7 +199,11 @@ function progress(rep: Reporter, e: MatrixEvent): void {
     case 'cell-done': {
       const r = e.result
       const why = r.diagnosis ? ` — ${r.diagnosis.summary}` : ''
-      rep.log(`[${e.done}/${e.boots}] ${r.id}: ${cellText(r).replace(/ \[log\]\(.*\)$/, '').replaceAll('**', '')}${why}`)
+      rep.log(
+        `[${e.done}/${e.boots}] ${r.id}: ${cellText(r)
+          .replace(/ \[log\]\(.*\)$/, '')
+          .replaceAll('**', '')}${why}`,
+      )
       break
     }
     case 'milestone':

@@ -13,13 +13,20 @@ export const bootRoutes: Route[] = [
     timeout: API_TIMEOUT,
     async handle({ res, query, app }) {
       const mac = normalizeMac(query.get('mac') ?? '')
-      if (!mac) throw new HttpError(400, 'Cannot answer the boot request: ?mac= must be a MAC address such as 52:54:00:12:34:56')
+      if (!mac)
+        throw new HttpError(
+          400,
+          'Cannot answer the boot request: ?mac= must be a MAC address such as 52:54:00:12:34:56',
+        )
       const d = app.store.boot(mac, app.config.unknownMacs, 'ipxe')
       if (d.action === 'ignore') throw new HttpError(404, 'Cannot answer the boot request: unknown MAC')
       const script =
         d.action === 'local'
           ? ipxeScript({ action: 'local', mac })
-          : ipxeScript({ action: 'deploy', boot: { publicUrl: app.config.publicUrl, mac, token: d.token, kernelArgs: app.config.kernelArgs } })
+          : ipxeScript({
+              action: 'deploy',
+              boot: { publicUrl: app.config.publicUrl, mac, token: d.token, kernelArgs: app.config.kernelArgs },
+            })
       sendText(res, 200, script)
     },
   },

@@ -18,12 +18,14 @@ export const enlistRoutes: Route[] = [
     pattern: '/api/v1/enlist',
     timeout: API_TIMEOUT,
     async handle({ req, res, app }) {
-      if (app.config.unknownMacs !== 'enlist') throw new HttpError(404, 'Cannot enlist: this serve does not enlist unknown machines')
+      if (app.config.unknownMacs !== 'enlist')
+        throw new HttpError(404, 'Cannot enlist: this serve does not enlist unknown machines')
       const body = await readJson(req, enlistSchema, 4096)
       const mac = normalizeMac(body.mac)
       if (!mac) throw new HttpError(400, 'Cannot enlist: field "mac": expected a MAC address such as 52:54:00:12:34:56')
       const token = app.store.enlist(mac)
-      if (token === undefined) throw new HttpError(409, `Cannot enlist ${mac}: the machine is known; it boots with its own config and token`)
+      if (token === undefined)
+        throw new HttpError(409, `Cannot enlist ${mac}: the machine is known; it boots with its own config and token`)
       sendJson(res, 200, { mac, token })
     },
   },

@@ -22,12 +22,17 @@ export function authorizeMachine(req: IncomingMessage, app: ServeApp, rawMac: st
   if (!mac) throw new HttpError(400, 'Cannot use the path: the machine must be a MAC address such as 52:54:00:12:34:56')
   const token = bearerToken(req)
   const check = app.store.checkToken(mac, token)
-  if (check === 'missing') throw new HttpError(401, "Cannot answer: this route needs the machine's token (Authorization: Bearer …)")
+  if (check === 'missing')
+    throw new HttpError(401, "Cannot answer: this route needs the machine's token (Authorization: Bearer …)")
   if (check === 'wrong') throw new HttpError(403, "Cannot answer: the token is not this machine's")
   return { mac, token: token! }
 }
 
-const route = (methods: string[], pattern: string, handle: (ctx: RouteContext, mac: string, token: string) => Promise<void>): Route => ({
+const route = (
+  methods: string[],
+  pattern: string,
+  handle: (ctx: RouteContext, mac: string, token: string) => Promise<void>,
+): Route => ({
   methods,
   pattern,
   timeout: API_TIMEOUT,

@@ -25,11 +25,16 @@ import { API_TIMEOUT, type Route, type RouteContext } from '../route.js'
 export function authorizeOperator({ req, app }: Pick<RouteContext, 'req' | 'app'>): void {
   const want = app.config.operatorToken
   if (want === undefined) {
-    if (!isLoopback(req.socket.remoteAddress)) throw new HttpError(403, 'Cannot answer: the operator API answers the loopback address only (no operator_token in the config)')
+    if (!isLoopback(req.socket.remoteAddress))
+      throw new HttpError(
+        403,
+        'Cannot answer: the operator API answers the loopback address only (no operator_token in the config)',
+      )
     return
   }
   const got = bearerToken(req)
-  if (got === undefined) throw new HttpError(401, 'Cannot answer: the operator API needs the operator token (Authorization: Bearer …)')
+  if (got === undefined)
+    throw new HttpError(401, 'Cannot answer: the operator API needs the operator token (Authorization: Bearer …)')
   const digest = (s: string) => createHash('sha256').update(s).digest()
   if (!timingSafeEqual(digest(got), digest(want))) throw new HttpError(403, 'Cannot answer: wrong operator token')
 }
@@ -63,14 +68,23 @@ export const operatorRoutes: Route[] = [
   route(['POST'], '/api/v1/machines/:mac/assign', async ({ req, res, app, params }) => {
     const mac = macParam(params.mac!)
     const body = await readJson(req, assignSchema)
-    if (!app.config.images.has(body.image)) throw new HttpError(400, `Cannot assign: no image "${body.image}" (known: ${[...app.config.images.keys()].join(', ') || 'none'})`)
+    if (!app.config.images.has(body.image))
+      throw new HttpError(
+        400,
+        `Cannot assign: no image "${body.image}" (known: ${[...app.config.images.keys()].join(', ') || 'none'})`,
+      )
     try {
       if (body.seed_yaml !== undefined) parseSeed(body.seed_yaml, 'seed_yaml')
       if (body.disk_hints?.length) parseDiskHints(body.disk_hints)
     } catch (e) {
       throw new HttpError(400, `Cannot assign: ${(e as Error).message}`, e instanceof HwimageError ? e.hint : undefined)
     }
-    const m = app.store.assign(mac, { image: body.image, seedYaml: body.seed_yaml, diskHints: body.disk_hints, name: body.name })
+    const m = app.store.assign(mac, {
+      image: body.image,
+      seedYaml: body.seed_yaml,
+      diskHints: body.disk_hints,
+      name: body.name,
+    })
     sendJson(res, 200, { machine: m })
   }),
   route(['POST'], '/api/v1/machines/:mac/redeploy', async ({ res, app, params }) => {
@@ -89,9 +103,19 @@ export const operatorRoutes: Route[] = [
       const files = []
       for (const name of (await fsp.readdir(image.dir).catch(() => [] as string[])).sort()) {
         const st = await fsp.stat(path.join(image.dir, name)).catch(() => undefined)
-        if (st?.isFile()) files.push({ name, sizeBytes: st.size, url: `${app.config.publicUrl}/images/${encodeURIComponent(image.name)}/${encodeURIComponent(name)}` })
+        if (st?.isFile())
+          files.push({
+            name,
+            sizeBytes: st.size,
+            url: `${app.config.publicUrl}/images/${encodeURIComponent(image.name)}/${encodeURIComponent(name)}`,
+          })
       }
-      images.push({ name: image.name, file: image.file, url: `${app.config.publicUrl}/images/${encodeURIComponent(image.name)}/${encodeURIComponent(image.file)}`, files })
+      images.push({
+        name: image.name,
+        file: image.file,
+        url: `${app.config.publicUrl}/images/${encodeURIComponent(image.name)}/${encodeURIComponent(image.file)}`,
+        files,
+      })
     }
     sendJson(res, 200, { images })
   }),

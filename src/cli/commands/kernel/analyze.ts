@@ -28,11 +28,16 @@ export const analyzeCommand: Command = {
   name: 'kernel analyze',
   help: HELP,
   async run(argv, ctx) {
-    const args = parseVerbArgs(this, argv, {
-      depth: { type: 'string' },
-      top: { type: 'string' },
-      json: { type: 'boolean' },
-    }, ctx)
+    const args = parseVerbArgs(
+      this,
+      argv,
+      {
+        depth: { type: 'string' },
+        top: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      ctx,
+    )
     if (!args) return 0
     const source = kernelSource(args.positionals, this.name)
     const tree = await openKernel(source, { signal: ctx.signal })
@@ -51,7 +56,12 @@ export const analyzeCommand: Command = {
       `footprint  ${formatBytes(a.footprintBytes)} (vmlinuz + lib/modules/${a.version})`,
       '',
       `${'subsystem'.padEnd(36)} ${'modules'.padStart(7)} ${'size'.padStart(10)}  share`,
-      ...a.subsystems.slice(0, top).map((s) => `${s.subsystem.padEnd(36)} ${String(s.modules).padStart(7)} ${formatBytes(s.bytes).padStart(10)}  ${percent(s.bytes / a.moduleBytes)}`),
+      ...a.subsystems
+        .slice(0, top)
+        .map(
+          (s) =>
+            `${s.subsystem.padEnd(36)} ${String(s.modules).padStart(7)} ${formatBytes(s.bytes).padStart(10)}  ${percent(s.bytes / a.moduleBytes)}`,
+        ),
     ]
     if (a.subsystems.length > top) lines.push(`… ${a.subsystems.length - top} more (--top N, or --json)`)
     ctx.stdout.write(lines.join('\n') + '\n')

@@ -44,35 +44,58 @@ export const coverageCommand: Command = {
   name: 'kernel coverage',
   help: HELP,
   async run(argv, ctx) {
-    const args = parseVerbArgs(this, argv, {
-      inventory: { type: 'string', multiple: true },
-      modules: { type: 'string' },
-      add: { type: 'string', multiple: true },
-      remove: { type: 'string', multiple: true },
-      baseline: { type: 'string' },
-      class: { type: 'string', multiple: true },
-      'all-classes': { type: 'boolean' },
-      top: { type: 'string' },
-      json: { type: 'boolean' },
-    }, ctx)
+    const args = parseVerbArgs(
+      this,
+      argv,
+      {
+        inventory: { type: 'string', multiple: true },
+        modules: { type: 'string' },
+        add: { type: 'string', multiple: true },
+        remove: { type: 'string', multiple: true },
+        baseline: { type: 'string' },
+        class: { type: 'string', multiple: true },
+        'all-classes': { type: 'boolean' },
+        top: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      ctx,
+    )
     if (!args) return 0
     const [source, ...more] = args.positionals
     const invFiles = [...((args.values.inventory as string[] | undefined) ?? []), ...more]
-    if (!source) throw new UsageError('Cannot run "kernel coverage": KERNEL is missing', { hint: 'see `hwimage kernel coverage --help`' })
-    if (invFiles.length === 0) throw new UsageError('Cannot run "kernel coverage": no --inventory given', { hint: 'e.g. --inventory population, or an lspci -nnk dump' })
-    if (more.length > 0 && !args.values.inventory) throw new UsageError(`Cannot run "kernel coverage": unexpected argument "${more[0]}"`)
+    if (!source)
+      throw new UsageError('Cannot run "kernel coverage": KERNEL is missing', {
+        hint: 'see `hwimage kernel coverage --help`',
+      })
+    if (invFiles.length === 0)
+      throw new UsageError('Cannot run "kernel coverage": no --inventory given', {
+        hint: 'e.g. --inventory population, or an lspci -nnk dump',
+      })
+    if (more.length > 0 && !args.values.inventory)
+      throw new UsageError(`Cannot run "kernel coverage": unexpected argument "${more[0]}"`)
     const setName = (args.values.modules as string | undefined) ?? 'all'
     if ((args.values.add || args.values.remove) && setName !== 'server') {
-      throw new UsageError('Cannot use --add or --remove with "kernel coverage" unless --modules server', { hint: 'list the modules in --modules instead' })
+      throw new UsageError('Cannot use --add or --remove with "kernel coverage" unless --modules server', {
+        hint: 'list the modules in --modules instead',
+      })
     }
     const inventories = []
     for (const f of invFiles) inventories.push(await readInventoryFile(f))
     const tree = await openKernel(source, { signal: ctx.signal })
-    const modules = await namedModuleSet(tree, setName, { add: repeatedList(args.values.add), remove: repeatedList(args.values.remove) })
-    const baseTree = args.values.baseline ? await openKernel(args.values.baseline as string, { signal: ctx.signal }) : tree
+    const modules = await namedModuleSet(tree, setName, {
+      add: repeatedList(args.values.add),
+      remove: repeatedList(args.values.remove),
+    })
+    const baseTree = args.values.baseline
+      ? await openKernel(args.values.baseline as string, { signal: ctx.signal })
+      : tree
     const report = measureCoverage(
       { name: setName, tree, modules },
-      { name: args.values.baseline ? `all of ${baseTree.version}` : 'all', tree: baseTree, modules: new Set(baseTree.modules.keys()) },
+      {
+        name: args.values.baseline ? `all of ${baseTree.version}` : 'all',
+        tree: baseTree,
+        modules: new Set(baseTree.modules.keys()),
+      },
       inventories,
     )
     const only = args.values.class as string[] | undefined
@@ -103,10 +126,15 @@ function renderCoverage(r: CoverageReport, top: number, detailed: readonly strin
       `${c.class.padEnd(30)} ${(c.share === null ? '-' : percent(c.share)).padStart(8)} ${`${c.covered}/${c.baselineDriven}`.padStart(21)} ${String(c.undriven).padStart(10)} ${formatBytes(c.setModuleBytes).padStart(10)} ${formatBytes(c.baselineModuleBytes).padStart(10)}`,
     )
   }
-  const gaps = r.classes.filter((c) => c.notCovered.length > 0 && (detailed === undefined || detailed.includes(c.class)))
+  const gaps = r.classes.filter(
+    (c) => c.notCovered.length > 0 && (detailed === undefined || detailed.includes(c.class)),
+  )
   for (const c of top > 0 ? gaps : []) {
     lines.push('', `${c.class}: not covered (${c.notCovered.length} ids)`)
-    for (const d of c.notCovered.slice(0, top)) lines.push(`  ${d.id.padEnd(16)} ${String(d.count).padStart(7)}  ${d.name.slice(0, 40).padEnd(40)}  ${d.modules.join(', ')}`)
+    for (const d of c.notCovered.slice(0, top))
+      lines.push(
+        `  ${d.id.padEnd(16)} ${String(d.count).padStart(7)}  ${d.name.slice(0, 40).padEnd(40)}  ${d.modules.join(', ')}`,
+      )
     if (c.notCovered.length > top) lines.push(`  … ${c.notCovered.length - top} more (--top N, or --json)`)
   }
   return lines.join('\n') + '\n'

@@ -9,7 +9,8 @@ lib/modules/<version> directory.`
 
 /** The one positional argument, KERNEL; a UsageError when it is missing or followed by another. */
 export function kernelSource(positionals: string[], verb: string): string {
-  if (positionals.length === 0) throw new UsageError(`Cannot run "${verb}": KERNEL is missing`, { hint: `see \`hwimage ${verb} --help\`` })
+  if (positionals.length === 0)
+    throw new UsageError(`Cannot run "${verb}": KERNEL is missing`, { hint: `see \`hwimage ${verb} --help\`` })
   if (positionals.length > 1) throw new UsageError(`Cannot run "${verb}": unexpected argument "${positionals[1]}"`)
   return positionals[0]!
 }

@@ -41,21 +41,27 @@ export const selectCommand: Command = {
   name: 'kernel select',
   help: HELP,
   async run(argv, ctx) {
-    const args = parseVerbArgs(this, argv, {
-      add: { type: 'string', multiple: true },
-      remove: { type: 'string', multiple: true },
-      spec: { type: 'string' },
-      'image-root': { type: 'string' },
-      output: { type: 'string' },
-      compression: { type: 'string' },
-      list: { type: 'boolean' },
-      'no-symbol-check': { type: 'boolean' },
-      json: { type: 'boolean' },
-    }, ctx)
+    const args = parseVerbArgs(
+      this,
+      argv,
+      {
+        add: { type: 'string', multiple: true },
+        remove: { type: 'string', multiple: true },
+        spec: { type: 'string' },
+        'image-root': { type: 'string' },
+        output: { type: 'string' },
+        compression: { type: 'string' },
+        list: { type: 'boolean' },
+        'no-symbol-check': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+      ctx,
+    )
     if (!args) return 0
     const source = kernelSource(args.positionals, this.name)
     const compression = ((args.values.compression as string | undefined) ?? 'xz') as ModuleCompression
-    if (!['xz', 'zstd', 'none'].includes(compression)) throw new UsageError(`Cannot parse --compression: "${compression}" is not xz, zstd or none`)
+    if (!['xz', 'zstd', 'none'].includes(compression))
+      throw new UsageError(`Cannot parse --compression: "${compression}" is not xz, zstd or none`)
     const extras = { add: repeatedList(args.values.add), remove: repeatedList(args.values.remove) }
     if (args.values.spec) {
       const fromSpec = await readModuleExtras(args.values.spec as string)
@@ -69,7 +75,8 @@ export const selectCommand: Command = {
       skipSymbolCheck: Boolean(args.values['no-symbol-check']),
       signal: ctx.signal,
     })
-    for (const m of selection.missingFromKernel) reporter.warn(`policy names module "${m}", which kernel ${tree.version} does not have`)
+    for (const m of selection.missingFromKernel)
+      reporter.warn(`policy names module "${m}", which kernel ${tree.version} does not have`)
     let written: WrittenTree | undefined
     if (args.values.output) {
       written = await writeModuleTree(tree, new Set(selection.modules), args.values.output as string, {
@@ -98,7 +105,9 @@ function renderSelection(s: ServerModuleSelection, w: WrittenTree | undefined): 
     `modules    ${s.modules.length}, ${formatBytes(s.moduleBytes)} uncompressed; with vmlinuz ${formatBytes(s.footprintBytes)}`,
     `symbols    ${s.symbolsChecked ? 'depmod -e: none unresolved' : 'not checked'}`,
     `firmware   ${s.firmware.length} files asked for by ${Object.keys(s.firmwareByModule).length} modules` +
-      (s.missingFirmware === null ? ' (give --image-root to check an image)' : `; ${s.missingFirmware.length} missing from the image`),
+      (s.missingFirmware === null
+        ? ' (give --image-root to check an image)'
+        : `; ${s.missingFirmware.length} missing from the image`),
   ]
   if (s.dropped.length) lines.push(`dropped    ${s.dropped.map((d) => `${d.module} (${d.because})`).join(', ')}`)
   if (s.builtinRequested.length) lines.push(`built in   ${s.builtinRequested.join(', ')}`)
@@ -108,6 +117,12 @@ function renderSelection(s: ServerModuleSelection, w: WrittenTree | undefined): 
       `footprint  ${formatBytes(w.prune.footprintBytes)} = vmlinuz ${formatBytes(w.prune.vmlinuzBytes)} + lib/modules/${s.kernel} ${formatBytes(w.prune.treeBytes)}; depmod -e on the written tree: ${w.unresolved.length} unresolved`,
     )
   }
-  if (s.missingFirmware?.length) lines.push('', 'missing firmware:', ...s.missingFirmware.slice(0, 20).map((f) => `  ${f}`), ...(s.missingFirmware.length > 20 ? [`  … ${s.missingFirmware.length - 20} more (--json)`] : []))
+  if (s.missingFirmware?.length)
+    lines.push(
+      '',
+      'missing firmware:',
+      ...s.missingFirmware.slice(0, 20).map((f) => `  ${f}`),
+      ...(s.missingFirmware.length > 20 ? [`  … ${s.missingFirmware.length - 20} more (--json)`] : []),
+    )
   return lines.join('\n') + '\n'
 }

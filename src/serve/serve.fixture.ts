@@ -15,15 +15,29 @@ export interface RawResponse {
 }
 
 /** Sends one request with `rawPath` exactly as given. */
-export function rawRequest(base: string, rawPath: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<RawResponse> {
+export function rawRequest(
+  base: string,
+  rawPath: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
   const u = new URL(base)
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: rawPath, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: rawPath,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     if (opts.body !== undefined) req.end(opts.body)
     else req.end()
@@ -38,12 +52,19 @@ export function json<T = Record<string, unknown>>(r: RawResponse): T {
 /** Writes serve.yaml in `dir` with an image "default" at `imageDir`, plus extra YAML. */
 export async function writeConfig(dir: string, imageDir: string, extra = ''): Promise<string> {
   const file = path.join(dir, 'serve.yaml')
-  await fsp.writeFile(file, `listen: { host: 127.0.0.1, port: 0 }\npublic_url: http://10.0.2.2:8080\nstate_dir: ${path.join(dir, 'state')}\nimages:\n  default: ${imageDir}\n${extra}`)
+  await fsp.writeFile(
+    file,
+    `listen: { host: 127.0.0.1, port: 0 }\npublic_url: http://10.0.2.2:8080\nstate_dir: ${path.join(dir, 'state')}\nimages:\n  default: ${imageDir}\n${extra}`,
+  )
   return file
 }
 
 /** A proxy in front of `target` that cuts the first GET without Range of a path ending in `suffix` after `after` bytes. */
-export async function cuttingProxy(target: string, suffix: string, after: number): Promise<{ url: string; cuts: number; close(): Promise<void> }> {
+export async function cuttingProxy(
+  target: string,
+  suffix: string,
+  after: number,
+): Promise<{ url: string; cuts: number; close(): Promise<void> }> {
   const t = new URL(target)
   const state = { cuts: 0 }
   const sockets = new Set<net.Socket>()
@@ -84,9 +105,10 @@ export async function cuttingProxy(target: string, suffix: string, after: number
     get cuts() {
       return state.cuts
     },
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => r())
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => r())
+      }),
   }
 }
