@@ -6,8 +6,9 @@ SHELL := /bin/bash
 OUT ?= out/demo
 TEST_IMAGE_DIR ?= .cache/test-image
 TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
+DEPLOY_ENV_DIR ?= .cache/deploy-env
 
-.PHONY: setup demo test test-unit test-integration test-images bench typecheck lint format clean
+.PHONY: setup demo test test-unit test-integration test-images deploy-env bench typecheck lint format clean
 
 setup:
 	@scripts/setup.sh
@@ -44,6 +45,12 @@ test-images: setup
 	  if [ "$(REUSE_TEST_IMAGE)" = 1 ] && [ -f $$dir/manifest.json ]; then echo "reusing $$dir"; continue; fi; \
 	  rm -rf $$dir && ./bin/hwimage build $$spec -o $$dir || exit 1; \
 	done
+
+# The network deploy environment (kernel + initramfs running hwimage), like test-images:
+# REUSE_TEST_IMAGE=1 keeps one from an earlier run.
+deploy-env: setup
+	@if [ "$(REUSE_TEST_IMAGE)" = 1 ] && [ -f $(DEPLOY_ENV_DIR)/manifest.json ]; then echo "reusing $(DEPLOY_ENV_DIR)"; \
+	else rm -rf $(DEPLOY_ENV_DIR) && ./bin/hwimage build-deploy -o $(DEPLOY_ENV_DIR); fi
 
 test-integration: setup test-images
 	shopt -s globstar nullglob; HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
