@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { mergedPath, parseLdd } from './host-files.js'
 
 test('parseLdd() names every library of sgdisk as ldd resolves it, the loader included', () => {
-  const libs = parseLdd(execFileSync('ldd', ['/usr/bin/sgdisk']).toString())
+  const libs = parseLdd(execFileSync('ldd', ['/usr/sbin/sgdisk']).toString())
   assert.ok(libs.some((l) => /\/libc\.so\.6$/.test(l)))
   assert.ok(libs.some((l) => /ld-linux-x86-64\.so\.2$/.test(l)))
   assert.ok(!libs.some((l) => l.includes('vdso')))
