@@ -14,6 +14,7 @@ import { eventSchema, firstBootSchema, inventorySchema, progressSchema } from '.
 import { deployTask, seedForMachine } from '../deploy-task.js'
 import { bearerToken, HttpError, readJson, sendJson, sendText } from '../http-util.js'
 import { normalizeMac } from '../mac.js'
+import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext, type ServeApp } from '../route.js'
 
 /** The MAC of the path, once the request's token is this machine's; else 400/401/403. */
@@ -53,7 +54,7 @@ export const machineRoutes: Route[] = [
   }),
   route(['POST'], '/api/v1/machines/:mac/inventory', async ({ req, res, app }, mac) => {
     const inventory = await readJson(req, inventorySchema)
-    const m = app.store.recordInventory(mac, inventory)
+    const m = await preflightMachine(app, app.store.recordInventory(mac, inventory))
     sendJson(res, 200, deployTask(m, app.config))
   }),
   route(['POST'], '/api/v1/machines/:mac/progress', async ({ req, res, app }, mac) => {

@@ -19,6 +19,7 @@ import { parseSeed } from '../../seed/seed-schema.js'
 import { assignSchema } from '../api-schemas.js'
 import { bearerToken, HttpError, isLoopback, readJson, sendJson } from '../http-util.js'
 import { normalizeMac } from '../mac.js'
+import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext } from '../route.js'
 
 /** Refuses a request that is not the operator's (see the header). */
@@ -79,12 +80,16 @@ export const operatorRoutes: Route[] = [
     } catch (e) {
       throw new HttpError(400, `Cannot assign: ${(e as Error).message}`, e instanceof HwimageError ? e.hint : undefined)
     }
-    const m = app.store.assign(mac, {
-      image: body.image,
-      seedYaml: body.seed_yaml,
-      diskHints: body.disk_hints,
-      name: body.name,
-    })
+    // A machine whose inventory is known is checked against the image now (preflight-check.ts).
+    const m = await preflightMachine(
+      app,
+      app.store.assign(mac, {
+        image: body.image,
+        seedYaml: body.seed_yaml,
+        diskHints: body.disk_hints,
+        name: body.name,
+      }),
+    )
     sendJson(res, 200, { machine: m })
   }),
   route(['POST'], '/api/v1/machines/:mac/redeploy', async ({ res, app, params }) => {
