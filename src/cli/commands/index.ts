@@ -58,6 +58,11 @@ export const verbs: Verb[] = [
     load: async () => (await import('./build-deploy.js')).buildDeployCommand,
   },
   {
+    name: 'deploy-agent',
+    summary: 'in the deploy environment: inventory to serve, install the assigned image and seed, report, reboot',
+    load: async () => (await import('./deploy-agent.js')).deployAgentCommand,
+  },
+  {
     name: 'listen',
     summary: 'receive first-boot reports over HTTP and print them as JSON lines',
     load: async () => (await import('./listen.js')).listenCommand,
