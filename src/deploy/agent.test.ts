@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test'
 import { decodeGpt } from '../disk/gpt.js'
 import { HwimageError } from '../errors.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from '../install/image.fixture.js'
-import { assertInstalled, fileDigest, readBytes } from '../install/install.fixture.js'
+import { assertInstalled, assertNoTable, fileDigest, readBytes } from '../install/install.fixture.js'
 import { loadServeConfig } from '../serve/config.js'
 import { json, rawRequest } from '../serve/serve.fixture.js'
 import { startServe, type RunningServe } from '../serve/server.js'
@@ -26,6 +26,7 @@ const DISK = 64 * MiB
 const GOOD = '52:54:00:00:02:01'
 const SMALL = '52:54:00:00:02:02'
 const STRANGER = '52:54:00:00:02:03'
+const BADSUM = '52:54:00:00:02:04'
 const SEED =
   'hostname: node-1\ninstance_id: agent-test-1\nusers:\n  - name: ops\n    ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAGENTTESTKEY ops@x"]\n'
 
@@ -49,6 +50,11 @@ before(async () => {
   await fsp.mkdir(out)
   fx = await makeFixtureImage(out, { formats: ['zst'] })
   await fsp.writeFile(path.join(dir, 'seed.yaml'), SEED)
+  // The same image served with a SHA256SUMS that does not match it (a corrupt mirror).
+  const bad = path.join(dir, 'bad')
+  await fsp.mkdir(bad)
+  for (const f of [fx.zst, fx.bmap]) await fsp.copyFile(f, path.join(bad, path.basename(f)))
+  await fsp.writeFile(path.join(bad, 'SHA256SUMS'), `${'0'.repeat(64)}  ${path.basename(fx.zst)}\n`)
   // public_url is what the task's image URLs are made of: the port serve will listen on.
   const port = await freePort()
   const file = path.join(dir, 'serve.yaml')
@@ -59,10 +65,12 @@ public_url: http://127.0.0.1:${port}
 state_dir: ${path.join(dir, 'state')}
 images:
   default: ${out}
+  bad: ${path.join(dir, 'bad')}
 machines:
   ${GOOD}: { name: node-1, image: default, seed: ${path.join(dir, 'seed.yaml')}, disk_hints: "size=>=60M" }
   ${SMALL}: { name: node-2, image: default }
   ${STRANGER}: { name: node-3, image: default }
+  ${BADSUM}: { name: node-4, image: bad }
 `,
   )
   serve = await startServe(await loadServeConfig(file), { log: (r) => logs.push(r) })
@@ -234,6 +242,15 @@ test('a disk smaller than the image: the agent reports TARGET_TOO_SMALL with its
     await rawRequest(serve.url, `/api/v1/machines/${SMALL}/task`, { headers: { authorization: `Bearer ${token}` } }),
   )
   assert.equal(task.action, 'stop')
+  // Booted again before an operator redeploys: the agent is told to stay, and stays.
+  const again = await runAgent({
+    identity: { url: serve.url, mac: SMALL, token, enlist: false },
+    roots: m.roots,
+    effects: { reboot: async () => void rebooted++ },
+  })
+  assert.equal(again.outcome, 'stopped')
+  assert.equal(rebooted, 0)
+  assert.equal((await show(SMALL)).machine.state, 'failed')
   const head = await readBytes(m.disk, 0, MiB)
   const tail = await readBytes(m.disk, small - MiB, MiB)
   assert.throws(
@@ -241,4 +258,21 @@ test('a disk smaller than the image: the agent reports TARGET_TOO_SMALL with its
     (e: unknown) => e instanceof HwimageError && e.code === 'FORMAT_GPT',
     'no valid GPT on the disk',
   )
+})
+
+test('an image whose digest does not match, found after writing: failed with CHECKSUM_MISMATCH, both ends of the disk zeroed', async () => {
+  const m = await machineTree(BADSUM, DISK)
+  const token = await bootToken(BADSUM)
+  await assert.rejects(
+    runAgent({ identity: { url: serve.url, mac: BADSUM, token, enlist: false }, roots: m.roots, reboot: false }),
+    (e: unknown) => e instanceof HwimageError && e.code === 'CHECKSUM_MISMATCH',
+  )
+  const { machine, events } = await show(BADSUM)
+  assert.equal(machine.state, 'failed')
+  assert.equal(machine.error?.code, 'CHECKSUM_MISMATCH')
+  assert.ok(
+    events.some((e) => e.kind === 'stage'),
+    'progress was reported before the failure',
+  )
+  await assertNoTable(m.disk)
 })
