@@ -27,6 +27,7 @@ const GOOD = '52:54:00:00:02:01'
 const SMALL = '52:54:00:00:02:02'
 const STRANGER = '52:54:00:00:02:03'
 const BADSUM = '52:54:00:00:02:04'
+const NEWCOMER = '52:54:00:00:02:05'
 const SEED =
   'hostname: node-1\ninstance_id: agent-test-1\nusers:\n  - name: ops\n    ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAGENTTESTKEY ops@x"]\n'
 
@@ -63,6 +64,7 @@ before(async () => {
     `listen: { host: 127.0.0.1, port: ${port} }
 public_url: http://127.0.0.1:${port}
 state_dir: ${path.join(dir, 'state')}
+unknown_macs: enlist
 images:
   default: ${out}
   bad: ${path.join(dir, 'bad')}
@@ -275,4 +277,35 @@ test('an image whose digest does not match, found after writing: failed with CHE
     'progress was reported before the failure',
   )
   await assertNoTable(m.disk)
+})
+
+test('an unknown machine enlists itself, waits for an operator, and installs once assigned', async () => {
+  const m = await machineTree(NEWCOMER, DISK)
+  const lines: string[] = []
+  const agent = runAgent({
+    identity: { url: serve.url, mac: NEWCOMER, enlist: true },
+    roots: m.roots,
+    reboot: false,
+    pollMs: 100,
+    log: (l) => lines.push(l),
+  })
+  for (let i = 0; (await show(NEWCOMER)).machine?.state !== 'enlisted'; i++) {
+    assert.ok(i < 100, 'the machine enlists')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const a = await rawRequest(serve.url, `/api/v1/machines/${NEWCOMER}/assign`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: 'default', disk_hints: ['serial=disk-05'] }),
+  })
+  assert.equal(a.status, 200, a.body.toString())
+  const r = await agent
+  assert.equal(r.outcome, 'installed')
+  assert.equal(r.disk, m.disk)
+  assert.ok(
+    lines.some((l) => /serve: wait \(no image assigned/.test(l)),
+    lines.join('\n'),
+  )
+  assert.equal((await show(NEWCOMER)).machine.state, 'installed')
+  await assertInstalled(m.disk, fx, DISK, await fsp.mkdtemp(path.join(dir, 'scratch-')))
 })
