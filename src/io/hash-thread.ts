@@ -117,7 +117,19 @@ export class HashThread {
   /** Stops the thread; pending requests are rejected. */
   async close(): Promise<void> {
     this.fail(new Error('the hashing thread was closed'))
-    await this.worker.terminate()
+    // Node 20's terminate() can leave its promise pending with nothing keeping the event
+    // loop alive (seen under load, for a thread closed within milliseconds of being made,
+    // as a dry run does): the caller's await then never returned and the process ended
+    // mid-await. The thread's own 'exit' event, or a timer, ends the wait instead.
+    const exited = new Promise<void>((resolve) => {
+      if (this.worker.threadId === -1) resolve()
+      this.worker.once('exit', () => resolve())
+    })
+    const stopped = this.worker.terminate().catch(() => {})
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))
+    await Promise.race([stopped, exited, bound])
+    clearTimeout(timer)
   }
 
   private ask(message: Record<string, unknown>): Promise<Reply> {
