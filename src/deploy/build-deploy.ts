@@ -36,12 +36,27 @@ export const DEPLOY_KERNEL_PACKAGE = 'linux-image-amd64'
 
 /** The programs the installer runs (src/tools/programs.ts), copied from this host. */
 export const DEPLOY_PROGRAMS = [
-  'blkdiscard', 'fallocate', 'wipefs', 'setpriv', 'xargs', 'blockdev',
-  'xz', 'gzip', 'zstd', 'sgdisk', 'mkfs.vfat', 'mcopy', 'mmd', 'mdir', 'debugfs', 'efibootmgr',
+  'blkdiscard',
+  'fallocate',
+  'wipefs',
+  'setpriv',
+  'xargs',
+  'blockdev',
+  'xz',
+  'gzip',
+  'zstd',
+  'sgdisk',
+  'mkfs.vfat',
+  'mcopy',
+  'mmd',
+  'mdir',
+  'debugfs',
+  'efibootmgr',
 ] as const
 
 /** The kernel command line the environment expects; the server fills the placeholders. */
-export const DEPLOY_CMDLINE = 'console=tty0 console=ttyS0,115200n8 hwimage.url=<URL> hwimage.token=<TOKEN> hwimage.mac=<MAC>'
+export const DEPLOY_CMDLINE =
+  'console=tty0 console=ttyS0,115200n8 hwimage.url=<URL> hwimage.token=<TOKEN> hwimage.mac=<MAC>'
 
 /** Options for buildDeploy(). */
 export interface BuildDeployOptions {
@@ -99,11 +114,20 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
   const signal = opts.signal
   const outDir = path.resolve(opts.outDir)
   await fs.mkdir(outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-    throw new InputError('NOT_FOUND', `Cannot build the deploy environment: ${outDir} cannot be made (${e.code ?? e.message})`, { cause: e })
+    throw new InputError(
+      'NOT_FOUND',
+      `Cannot build the deploy environment: ${outDir} cannot be made (${e.code ?? e.message})`,
+      { cause: e },
+    )
   })
   const work = await fs.mkdtemp(path.join(outDir, '.work-'))
   const stage = path.join(work, 'root')
-  const partDirs = { modules: ['usr/lib/modules'], hwimage: ['usr/bin/hwimage'], busybox: ['usr/bin/busybox'], scripts: ['init', UDHCPC_SCRIPT_PATH.slice(1)] }
+  const partDirs = {
+    modules: ['usr/lib/modules'],
+    hwimage: ['usr/bin/hwimage'],
+    busybox: ['usr/bin/busybox'],
+    scripts: ['init', UDHCPC_SCRIPT_PATH.slice(1)],
+  }
   try {
     await makeSkeleton(stage)
 
@@ -111,19 +135,33 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
     const cacheOpts = { ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), ...(signal ? { signal } : {}) }
     const tree = await openKernel(`apt:${DEPLOY_KERNEL_PACKAGE}`, cacheOpts)
     const selection = await selectServerModules(tree, SERVER_POLICY, {}, { ...(signal ? { signal } : {}) })
-    const written = await writeModuleTree(tree, new Set(selection.modules), path.join(work, 'kernel'), { compression: 'none', ...(signal ? { signal } : {}) })
-    if (written.unresolved.length > 0) throw new HwimageError('KERNEL_UNRESOLVED', `Cannot build the deploy environment: ${written.unresolved.length} unresolved symbols in the module set`)
+    const written = await writeModuleTree(tree, new Set(selection.modules), path.join(work, 'kernel'), {
+      compression: 'none',
+      ...(signal ? { signal } : {}),
+    })
+    if (written.unresolved.length > 0)
+      throw new HwimageError(
+        'KERNEL_UNRESOLVED',
+        `Cannot build the deploy environment: ${written.unresolved.length} unresolved symbols in the module set`,
+      )
     await fs.rename(path.join(written.root, 'lib/modules'), path.join(stage, 'usr/lib/modules'))
     const config = await fs.readFile(path.join(tree.root!, 'boot', `config-${tree.version}`), 'utf8').catch(() => '')
     const rdZstd = /^CONFIG_RD_ZSTD=y$/m.test(config)
     const rdXz = /^CONFIG_RD_XZ=y$/m.test(config)
     if (!(compression === 'zstd' ? rdZstd : rdXz)) {
-      throw new InputError('USAGE', `Cannot build the deploy environment: kernel ${tree.version} cannot unpack a ${compression} initramfs (CONFIG_RD_${compression.toUpperCase()} is not set)`, { hint: `use --compression ${rdZstd ? 'zstd' : 'xz'}` })
+      throw new InputError(
+        'USAGE',
+        `Cannot build the deploy environment: kernel ${tree.version} cannot unpack a ${compression} initramfs (CONFIG_RD_${compression.toUpperCase()} is not set)`,
+        { hint: `use --compression ${rdZstd ? 'zstd' : 'xz'}` },
+      )
     }
     await fs.copyFile(tree.vmlinuzPath!, path.join(outDir, 'vmlinuz'))
 
     step('busybox (busybox-static)')
-    const busyboxDeb = await fetchKernelPackage('busybox-static', { cacheDir: path.join(opts.cacheDir ?? '/var/cache/hwimage'), ...(signal ? { signal } : {}) })
+    const busyboxDeb = await fetchKernelPackage('busybox-static', {
+      cacheDir: path.join(opts.cacheDir ?? '/var/cache/hwimage'),
+      ...(signal ? { signal } : {}),
+    })
     await run(['dpkg-deb', '-x', busyboxDeb, path.join(work, 'busybox')], { signal })
     await fs.copyFile(path.join(work, 'busybox/bin/busybox'), path.join(stage, 'usr/bin/busybox'))
     await fs.chmod(path.join(stage, 'usr/bin/busybox'), 0o755)
@@ -142,7 +180,9 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
     const sea = await makeSea(seaFile, work, { ...(signal ? { signal } : {}) })
     // node's libraries, and libzstd for the addon (which travels inside the executable).
     await copier.addLibrariesOf(seaFile, { ...(signal ? { signal } : {}) })
-    await copier.addLibrariesOf(path.join(PACKAGE_ROOT, 'build/Release/zstd_frames.node'), { ...(signal ? { signal } : {}) })
+    await copier.addLibrariesOf(path.join(PACKAGE_ROOT, 'build/Release/zstd_frames.node'), {
+      ...(signal ? { signal } : {}),
+    })
     const libraries = [...copier.bytes.keys()].filter((k) => k.includes('/lib')).sort()
 
     // Busybox applets for everything the host's programs do not already provide.
@@ -159,7 +199,10 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
     const initrd = path.join(outDir, 'initrd')
     const measure = opts.measureParts !== false
     const partJob = measure ? measureParts(stage, work, partDirs, compression, level, signal) : Promise.resolve(null)
-    const [packed, partSizes] = await Promise.all([compressInitramfs(archive, initrd, compression, { level, ...(signal ? { signal } : {}) }), partJob])
+    const [packed, partSizes] = await Promise.all([
+      compressInitramfs(archive, initrd, compression, { level, ...(signal ? { signal } : {}) }),
+      partJob,
+    ])
     const decompressSeconds = await timeDecompression(initrd, compression, { ...(signal ? { signal } : {}) })
 
     const size = async (rels: string[]) => {
@@ -171,20 +214,61 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
       }
       return total
     }
-    const programsBytes = (await regularFileBytes(stage)) - (await size([...partDirs.modules, ...partDirs.hwimage, ...partDirs.busybox, ...partDirs.scripts]))
+    const programsBytes =
+      (await regularFileBytes(stage)) -
+      (await size([...partDirs.modules, ...partDirs.hwimage, ...partDirs.busybox, ...partDirs.scripts]))
     const kernelBytes = (await fs.stat(path.join(outDir, 'vmlinuz'))).size
     const total = kernelBytes + packed.bytes
     const manifest: DeployManifest = {
       version: 1,
       builtAt: new Date().toISOString(),
-      kernel: { package: path.basename(tree.source).replace(/\.deb$/, '').replace('%3a', ':'), version: tree.version, file: 'vmlinuz', bytes: kernelBytes, rdZstd, rdXz },
-      initramfs: { file: 'initrd', format: 'cpio newc', compression, level, bytes: packed.bytes, uncompressedBytes, entries, compressSeconds: packed.seconds, decompressSeconds },
+      kernel: {
+        package: path
+          .basename(tree.source)
+          .replace(/\.deb$/, '')
+          .replace('%3a', ':'),
+        version: tree.version,
+        file: 'vmlinuz',
+        bytes: kernelBytes,
+        rdZstd,
+        rdXz,
+      },
+      initramfs: {
+        file: 'initrd',
+        format: 'cpio newc',
+        compression,
+        level,
+        bytes: packed.bytes,
+        uncompressedBytes,
+        entries,
+        compressSeconds: packed.seconds,
+        decompressSeconds,
+      },
       total: { bytes: total, goalBytes: DEPLOY_SIZE_GOAL, withinGoal: total <= DEPLOY_SIZE_GOAL },
       parts: {
-        modules: { count: selection.modules.length, bytes: await size(partDirs.modules), compressedBytes: partSizes?.modules ?? null, compression: 'none', signed: true },
-        hwimage: { nodeVersion: sea.nodeVersion, bytes: sea.bytes, compressedBytes: partSizes?.hwimage ?? null, bundleBytes: sea.bundleBytes, addonBytes: sea.addonBytes },
+        modules: {
+          count: selection.modules.length,
+          bytes: await size(partDirs.modules),
+          compressedBytes: partSizes?.modules ?? null,
+          compression: 'none',
+          signed: true,
+        },
+        hwimage: {
+          nodeVersion: sea.nodeVersion,
+          bytes: sea.bytes,
+          compressedBytes: partSizes?.hwimage ?? null,
+          bundleBytes: sea.bundleBytes,
+          addonBytes: sea.addonBytes,
+        },
         programs: { programs, libraries, bytes: programsBytes, compressedBytes: partSizes?.rest ?? null },
-        busybox: { package: path.basename(busyboxDeb).replace(/\.deb$/, '').replace('%3a', ':'), bytes: await size(partDirs.busybox), compressedBytes: partSizes?.busybox ?? null },
+        busybox: {
+          package: path
+            .basename(busyboxDeb)
+            .replace(/\.deb$/, '')
+            .replace('%3a', ':'),
+          bytes: await size(partDirs.busybox),
+          compressedBytes: partSizes?.busybox ?? null,
+        },
         scripts: { bytes: await size(partDirs.scripts), compressedBytes: partSizes?.scripts ?? null },
       },
       cmdline: DEPLOY_CMDLINE,
@@ -199,7 +283,21 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
 }
 
 async function makeSkeleton(stage: string): Promise<void> {
-  for (const d of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/lib64', 'etc', 'dev', 'proc', 'sys', 'run', 'tmp', 'root', 'var/log', 'mnt']) {
+  for (const d of [
+    'usr/bin',
+    'usr/sbin',
+    'usr/lib',
+    'usr/lib64',
+    'etc',
+    'dev',
+    'proc',
+    'sys',
+    'run',
+    'tmp',
+    'root',
+    'var/log',
+    'mnt',
+  ]) {
     await fs.mkdir(path.join(stage, d), { recursive: true })
   }
   await fs.chmod(path.join(stage, 'tmp'), 0o1777)
@@ -220,7 +318,8 @@ async function linkApplets(stage: string): Promise<void> {
     const name = path.basename(rel)
     if (await exists(to)) continue
     // A host program of the same name elsewhere on PATH wins too (usr/sbin vs usr/bin).
-    if ((await exists(path.join(stage, 'usr/bin', name))) || (await exists(path.join(stage, 'usr/sbin', name)))) continue
+    if ((await exists(path.join(stage, 'usr/bin', name))) || (await exists(path.join(stage, 'usr/sbin', name))))
+      continue
     await fs.mkdir(path.dirname(to), { recursive: true })
     await fs.symlink(path.relative(path.dirname(to), path.join(stage, 'usr/bin/busybox')), to)
   }
@@ -249,7 +348,12 @@ async function measureParts(
     }
     const archive = path.join(dir, `${name}.cpio`)
     await writeNewcArchive(root, archive, { nodes: [] })
-    out[name] = (await compressInitramfs(archive, `${archive}.${compression}`, compression, { level, ...(signal ? { signal } : {}) })).bytes
+    out[name] = (
+      await compressInitramfs(archive, `${archive}.${compression}`, compression, {
+        level,
+        ...(signal ? { signal } : {}),
+      })
+    ).bytes
     await fs.rm(root, { recursive: true, force: true })
   }
   return out
@@ -271,5 +375,8 @@ async function restOf(stage: string, covered: string[]): Promise<string[]> {
 }
 
 async function exists(p: string): Promise<boolean> {
-  return await fs.lstat(p).then(() => true, () => false)
+  return await fs.lstat(p).then(
+    () => true,
+    () => false,
+  )
 }

@@ -11,7 +11,10 @@ test('parseLdd() names every library of sgdisk as ldd resolves it, the loader in
 })
 
 test('parseLdd() refuses a library ldd did not find', () => {
-  assert.throws(() => parseLdd('\tlibmissing.so.1 => not found\n'), (e: unknown) => (e as { code?: string }).code === 'TOOL_MISSING')
+  assert.throws(
+    () => parseLdd('\tlibmissing.so.1 => not found\n'),
+    (e: unknown) => (e as { code?: string }).code === 'TOOL_MISSING',
+  )
 })
 
 test('mergedPath() puts /lib, /bin, /sbin and /lib64 under usr/', () => {

@@ -20,7 +20,8 @@ export function parseLdd(text: string): string[] {
     const arrow = /=>\s*(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line)
     const bare = /^\s*(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line)
     const missing = /^\s*(\S+)\s*=>\s*not found/.exec(line)
-    if (missing) throw new HwimageError('TOOL_MISSING', `Cannot copy a program's libraries: ${missing[1]} not found by ldd`)
+    if (missing)
+      throw new HwimageError('TOOL_MISSING', `Cannot copy a program's libraries: ${missing[1]} not found by ldd`)
     const p = arrow?.[1] ?? bare?.[1]
     if (p && !out.includes(p)) out.push(p)
   }
@@ -52,10 +53,20 @@ export class HostFileCopier {
   static async which(program: string): Promise<string> {
     for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
       const p = path.join(dir, program)
-      if (await fs.access(p, fs.constants.X_OK).then(() => true, () => false)) return p
+      if (
+        await fs.access(p, fs.constants.X_OK).then(
+          () => true,
+          () => false,
+        )
+      )
+        return p
     }
     const pkg = packageOf(program)
-    throw new HwimageError('TOOL_MISSING', `Cannot put "${program}" into the deploy environment: it is not installed here`, pkg ? { hint: `apt-get install ${pkg}` } : {})
+    throw new HwimageError(
+      'TOOL_MISSING',
+      `Cannot put "${program}" into the deploy environment: it is not installed here`,
+      pkg ? { hint: `apt-get install ${pkg}` } : {},
+    )
   }
 
   /** Copies a program (or a shared object) and every library ldd names for it; returns bytes added. */

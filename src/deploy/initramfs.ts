@@ -29,14 +29,23 @@ export const DEFAULT_NODES: readonly DeviceNode[] = [
 ]
 
 /** The argv that compresses `input` into `output` for the kernel. */
-export function compressInitramfsArgv(compression: InitramfsCompression, input: string, output: string, level?: number): string[] {
+export function compressInitramfsArgv(
+  compression: InitramfsCompression,
+  input: string,
+  output: string,
+  level?: number,
+): string[] {
   if (compression === 'zstd') return ['zstd', `-${level ?? 19}`, '-T0', '-q', '-f', '-o', output, '--', input]
   // The kernel's xz decoder checks CRC32 and no other check type (lib/xz/xz_dec_stream.c).
   return ['xz', '--check=crc32', `-${level ?? 6}`, '-T0', '-q', '-f', '-c', '--', input]
 }
 
 /** Writes `stageDir` as a newc archive to `outFile`; returns the number of entries and bytes. */
-export async function writeNewcArchive(stageDir: string, outFile: string, opts: { nodes?: readonly DeviceNode[]; mtime?: number } = {}): Promise<{ entries: number; bytes: number }> {
+export async function writeNewcArchive(
+  stageDir: string,
+  outFile: string,
+  opts: { nodes?: readonly DeviceNode[]; mtime?: number } = {},
+): Promise<{ entries: number; bytes: number }> {
   const mtime = opts.mtime ?? 0
   const out = await fs.open(outFile, 'w')
   let ino = 1
@@ -48,7 +57,20 @@ export async function writeNewcArchive(stageDir: string, outFile: string, opts: 
     bytes += b.length
   }
   const header = (name: string, mode: number, fileSize: number, rdev: [number, number] = [0, 0]): Uint8Array => {
-    const e: NewcEntry = { name, mode, ino: ino++, uid: 0, gid: 0, nlink: (mode & S_IF.dir) === S_IF.dir ? 2 : 1, mtime, fileSize, devMajor: 0, devMinor: 0, rdevMajor: rdev[0], rdevMinor: rdev[1] }
+    const e: NewcEntry = {
+      name,
+      mode,
+      ino: ino++,
+      uid: 0,
+      gid: 0,
+      nlink: (mode & S_IF.dir) === S_IF.dir ? 2 : 1,
+      mtime,
+      fileSize,
+      devMajor: 0,
+      devMinor: 0,
+      rdevMajor: rdev[0],
+      rdevMinor: rdev[1],
+    }
     entries++
     return encodeNewcHeader(e)
   }
@@ -104,9 +126,15 @@ export async function compressInitramfs(
 }
 
 /** Seconds Debian's decompressor takes for `file` on this machine (the manifest's measure of boot cost). */
-export async function timeDecompression(file: string, compression: InitramfsCompression, opts: { signal?: AbortSignal } = {}): Promise<number> {
+export async function timeDecompression(
+  file: string,
+  compression: InitramfsCompression,
+  opts: { signal?: AbortSignal } = {},
+): Promise<number> {
   const started = Date.now()
   // -t: decompress and check, writing nothing.
-  await run(compression === 'zstd' ? ['zstd', '-t', '-q', '--', file] : ['xz', '-t', '-q', '--', file], { signal: opts.signal })
+  await run(compression === 'zstd' ? ['zstd', '-t', '-q', '--', file] : ['xz', '-t', '-q', '--', file], {
+    signal: opts.signal,
+  })
   return (Date.now() - started) / 1000
 }

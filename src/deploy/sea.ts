@@ -64,7 +64,10 @@ export async function bundleCli(outFile: string): Promise<number> {
   try {
     esbuild = await import('esbuild')
   } catch (e) {
-    throw new HwimageError('TOOL_MISSING', 'Cannot bundle hwimage: esbuild is not installed', { hint: 'run `npm ci` in the checkout (esbuild is a devDependency)', cause: e })
+    throw new HwimageError('TOOL_MISSING', 'Cannot bundle hwimage: esbuild is not installed', {
+      hint: 'run `npm ci` in the checkout (esbuild is a devDependency)',
+      cause: e,
+    })
   }
   await esbuild.build({
     entryPoints: [path.join(PACKAGE_ROOT, 'src/cli/sea-run.ts')],
@@ -84,11 +87,19 @@ export async function bundleCli(outFile: string): Promise<number> {
 }
 
 /** Builds the single executable at `outFile`, using `workDir` for the bundle and the blob. */
-export async function makeSea(outFile: string, workDir: string, opts: { node?: string; signal?: AbortSignal } = {}): Promise<SeaResult> {
+export async function makeSea(
+  outFile: string,
+  workDir: string,
+  opts: { node?: string; signal?: AbortSignal } = {},
+): Promise<SeaResult> {
   const node = opts.node ?? process.execPath
   const addon = path.join(PACKAGE_ROOT, 'build/Release/zstd_frames.node')
   await fs.access(addon).catch((e) => {
-    throw new HwimageError('TOOL_MISSING', `Cannot build hwimage's executable: the native addon "${addon}" was not built`, { hint: 'run `make setup`', cause: e })
+    throw new HwimageError(
+      'TOOL_MISSING',
+      `Cannot build hwimage's executable: the native addon "${addon}" was not built`,
+      { hint: 'run `make setup`', cause: e },
+    )
   })
   const bundle = path.join(workDir, 'hwimage.cjs')
   const bundleBytes = await bundleCli(bundle)
@@ -103,5 +114,12 @@ export async function makeSea(outFile: string, workDir: string, opts: { node?: s
   await run(postjectArgv(node, postject, outFile, blob), { signal: opts.signal })
   await fs.chmod(outFile, 0o755)
   const nodeVersion = (await run([node, '--version'], { signal: opts.signal })).stdout.trim()
-  return { path: outFile, bytes: (await fs.stat(outFile)).size, bundleBytes, nodeBytes, nodeVersion, addonBytes: (await fs.stat(addon)).size }
+  return {
+    path: outFile,
+    bytes: (await fs.stat(outFile)).size,
+    bundleBytes,
+    nodeBytes,
+    nodeVersion,
+    addonBytes: (await fs.stat(addon)).size,
+  }
 }

@@ -30,11 +30,17 @@ export function zstdNative(): ZstdNative {
   if (loaded) return loaded
   try {
     // In the deploy environment's single executable the addon is an asset (src/io/sea-addon.ts).
-    loaded = isSea() ? loadSeaAddon<ZstdNative>(ZSTD_ADDON_ASSET) : (createRequire(import.meta.url)(ADDON) as ZstdNative)
+    loaded = isSea()
+      ? loadSeaAddon<ZstdNative>(ZSTD_ADDON_ASSET)
+      : (createRequire(import.meta.url)(ADDON) as ZstdNative)
   } catch (e) {
-    throw new HwimageError('TOOL_MISSING', `Cannot load hwimage's native addon "${ADDON}": ${(e as Error).message.split('\n')[0]}`, {
-      hint: 'run `make setup` (it builds the addon with node-gyp; it needs libzstd-dev, g++ and make)',
-    })
+    throw new HwimageError(
+      'TOOL_MISSING',
+      `Cannot load hwimage's native addon "${ADDON}": ${(e as Error).message.split('\n')[0]}`,
+      {
+        hint: 'run `make setup` (it builds the addon with node-gyp; it needs libzstd-dev, g++ and make)',
+      },
+    )
   }
   return loaded
 }

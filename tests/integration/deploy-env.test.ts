@@ -36,8 +36,15 @@ async function environment(): Promise<DeployManifest> {
 }
 
 /** Boots QEMU until `done` holds on the console (or the timeout); returns the console text. */
-async function boot(args: string[], serialLog: string, timeoutMs: number, done: (text: string) => boolean): Promise<string> {
-  const child = spawnTool(['qemu-system-x86_64', ...args, '-serial', `file:${serialLog}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+async function boot(
+  args: string[],
+  serialLog: string,
+  timeoutMs: number,
+  done: (text: string) => boolean,
+): Promise<string> {
+  const child = spawnTool(['qemu-system-x86_64', ...args, '-serial', `file:${serialLog}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let stderr = ''
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()))
   const exited = new Promise<void>((r) => child.on('exit', () => r()))
@@ -60,8 +67,16 @@ async function boot(args: string[], serialLog: string, timeoutMs: number, done: 
 }
 
 function checkConsole(text: string, log: string): void {
-  assert.match(text, new RegExp(`${DEPLOY_MARKERS.dhcp} \\S+ 52:54:00:12:34:56 10\\.0\\.2\\.15/24 router 10\\.0\\.2\\.2`), `a DHCP lease on the boot NIC (${log})`)
-  assert.match(text, new RegExp(`${DEPLOY_MARKERS.up} mac=52:54:00:12:34:56 `), `the boot MAC from the command line (${log})`)
+  assert.match(
+    text,
+    new RegExp(`${DEPLOY_MARKERS.dhcp} \\S+ 52:54:00:12:34:56 10\\.0\\.2\\.15/24 router 10\\.0\\.2\\.2`),
+    `a DHCP lease on the boot NIC (${log})`,
+  )
+  assert.match(
+    text,
+    new RegExp(`${DEPLOY_MARKERS.up} mac=52:54:00:12:34:56 `),
+    `the boot MAC from the command line (${log})`,
+  )
   assert.match(text, new RegExp(`${DEPLOY_MARKERS.version} hwimage \\d+\\.\\d+\\.\\d+`), `hwimage ran (${log})`)
   // The kernel itself logs its command line ("Command line: …"), token included: hence one-time
   // tokens. What runs after it (/init, hwimage) never prints it.
@@ -69,7 +84,10 @@ function checkConsole(text: string, log: string): void {
   const inv = new RegExp(`${DEPLOY_MARKERS.inventoryBegin}\\n(.*)\\n${DEPLOY_MARKERS.inventoryEnd}`).exec(text)
   assert.ok(inv, `the inventory was printed (${log})`)
   const inventory = JSON.parse(inv[1]!) as { nics: { mac: string }[]; cpus: number; firmware: string }
-  assert.ok(inventory.nics.some((n) => n.mac === '52:54:00:12:34:56'), 'the inventory lists the NIC')
+  assert.ok(
+    inventory.nics.some((n) => n.mac === '52:54:00:12:34:56'),
+    'the inventory lists the NIC',
+  )
   assert.equal(inventory.cpus, 2)
 }
 
@@ -95,7 +113,9 @@ test('build-deploy: kernel + initramfs within 64 MiB, every part measured, zstd 
   assert.deepEqual([...head], [0x28, 0xb5, 0x2f, 0xfd])
 })
 
-test('deploy environment boots under SeaBIOS via iPXE and HTTP: DHCP, hwimage, inventory', { timeout: 200_000 }, async () => {
+test('deploy environment boots under SeaBIOS via iPXE and HTTP: DHCP, hwimage, inventory', {
+  timeout: 200_000,
+}, async () => {
   await environment()
   const work = await mkdtemp(join(tmpdir(), 'deploy-bios-'))
   const server = http.createServer((req, res) => {
@@ -116,9 +136,26 @@ test('deploy environment boots under SeaBIOS via iPXE and HTTP: DHCP, hwimage, i
     )
     const log = join(work, 'serial.log')
     const text = await boot(
-      ['-accel', 'tcg', '-machine', 'pc', '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none',
-        '-netdev', `user,id=n0,tftp=${join(work, 'tftp')},bootfile=boot.ipxe`, '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,bootindex=1'],
-      log, 180_000, finished,
+      [
+        '-accel',
+        'tcg',
+        '-machine',
+        'pc',
+        '-m',
+        '2048',
+        '-smp',
+        '2',
+        '-nodefaults',
+        '-display',
+        'none',
+        '-netdev',
+        `user,id=n0,tftp=${join(work, 'tftp')},bootfile=boot.ipxe`,
+        '-device',
+        'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,bootindex=1',
+      ],
+      log,
+      180_000,
+      finished,
     )
     checkConsole(text, log)
   } finally {
@@ -127,7 +164,9 @@ test('deploy environment boots under SeaBIOS via iPXE and HTTP: DHCP, hwimage, i
   }
 })
 
-test('deploy environment boots under OVMF with Secure Boot: shim → grubnetx64 → signed kernel over TFTP', { timeout: 300_000 }, async () => {
+test('deploy environment boots under OVMF with Secure Boot: shim → grubnetx64 → signed kernel over TFTP', {
+  timeout: 300_000,
+}, async () => {
   await environment()
   const work = await mkdtemp(join(tmpdir(), 'deploy-sb-'))
   try {
@@ -145,12 +184,32 @@ test('deploy environment boots under OVMF with Secure Boot: shim → grubnetx64 
     await copyFile(OVMF_FILES['uefi-sb'].varsTemplate, vars)
     const log = join(work, 'serial.log')
     const text = await boot(
-      ['-accel', 'tcg', '-machine', 'q35,smm=on', '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none',
-        '-global', 'driver=cfi.pflash01,property=secure,value=on',
-        '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_FILES['uefi-sb'].code}`,
-        '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-        '-netdev', `user,id=n0,tftp=${tftp},bootfile=shimx64.efi`, '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=,bootindex=1'],
-      log, 280_000, finished,
+      [
+        '-accel',
+        'tcg',
+        '-machine',
+        'q35,smm=on',
+        '-m',
+        '2048',
+        '-smp',
+        '2',
+        '-nodefaults',
+        '-display',
+        'none',
+        '-global',
+        'driver=cfi.pflash01,property=secure,value=on',
+        '-drive',
+        `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_FILES['uefi-sb'].code}`,
+        '-drive',
+        `if=pflash,format=raw,unit=1,file=${vars}`,
+        '-netdev',
+        `user,id=n0,tftp=${tftp},bootfile=shimx64.efi`,
+        '-device',
+        'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=,bootindex=1',
+      ],
+      log,
+      280_000,
+      finished,
     )
     assert.match(text, /secureboot: Secure boot enabled/, 'the kernel says Secure Boot is enabled')
     assert.match(text, /Kernel is locked down from EFI Secure Boot/, 'lockdown is on')

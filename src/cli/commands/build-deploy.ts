@@ -40,20 +40,31 @@ export const buildDeployCommand: Command = {
     const args = parseVerbArgs(
       this,
       argv,
-      { output: { type: 'string', short: 'o' }, compression: { type: 'string' }, level: { type: 'string' }, 'no-measure': { type: 'boolean' }, json: { type: 'boolean' } },
+      {
+        output: { type: 'string', short: 'o' },
+        compression: { type: 'string' },
+        level: { type: 'string' },
+        'no-measure': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
       ctx,
       false,
     )
     if (!args) return 0
     const v = args.values as Record<string, string | boolean | undefined>
-    if (typeof v.output !== 'string') throw new UsageError('Cannot build the deploy environment: -o DIR is required', { hint: 'hwimage build-deploy -o out/deploy' })
+    if (typeof v.output !== 'string')
+      throw new UsageError('Cannot build the deploy environment: -o DIR is required', {
+        hint: 'hwimage build-deploy -o out/deploy',
+      })
     const compression = (v.compression as string | undefined) ?? 'zstd'
-    if (compression !== 'zstd' && compression !== 'xz') throw new UsageError(`Cannot parse --compression: "${compression}" is not zstd or xz`)
+    if (compression !== 'zstd' && compression !== 'xz')
+      throw new UsageError(`Cannot parse --compression: "${compression}" is not zstd or xz`)
     let level: number | undefined
     if (typeof v.level === 'string') {
       level = Number(v.level)
       const max = compression === 'zstd' ? 19 : 9
-      if (!Number.isInteger(level) || level < 1 || level > max) throw new UsageError(`Cannot parse --level: "${v.level}" is not a ${compression} level from 1 to ${max}`)
+      if (!Number.isInteger(level) || level < 1 || level > max)
+        throw new UsageError(`Cannot parse --level: "${v.level}" is not a ${compression} level from 1 to ${max}`)
     }
     const outDir = resolve(v.output)
     const rep = new Reporter(ctx.stderr, v.json === true)
