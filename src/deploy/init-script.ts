@@ -54,7 +54,11 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=0755 tmpfs /run
 # efivarfs is a module in Debian's kernel and no device asks for it: the inventory reads SecureBoot there.
 # Its mount point /sys/firmware/efi/efivars appears only once the module is loaded: test for efi.
-[ -d /sys/firmware/efi ] && modprobe -q efivarfs; [ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+if [ -d /sys/firmware/efi ]; then
+  modprobe efivarfs || echo "hwimage-deploy: modprobe efivarfs failed"
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars || echo "hwimage-deploy: mounting efivarfs failed"
+  echo "hwimage-deploy: efivarfs: $(ls /sys/firmware/efi/efivars 2>&1 | wc -l) variables"
+fi
 echo "hwimage-deploy: kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs"
 
 # Kernel command line: hwimage.url= hwimage.token= hwimage.mac=, and BOOTIF= as

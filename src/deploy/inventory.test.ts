@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { collectInventory, countRanges, SECURE_BOOT_VAR } from './inventory.js'
+import { BOOT_PARAMS, collectInventory, countRanges, SECURE_BOOT_VAR } from './inventory.js'
 import { SysfsFixture } from './sysfs.fixture.js'
 
 // A QEMU-like q35 machine: an AHCI controller with a SATA disk, an NVMe disk, a
@@ -248,6 +248,14 @@ describe('collectInventory()', () => {
     // Attributes alone (a truncated variable) is not "enabled".
     await f.write('', { [SECURE_BOOT_VAR]: new Uint8Array([0x06, 0, 0, 0]) })
     assert.equal((await collect()).firmware, 'uefi')
+    // No readable variable: the kernel's boot_params say what its EFI stub found (3 = enabled).
+    const params = new Uint8Array(4096)
+    params[0x1ec] = 2
+    await f.write('', { [BOOT_PARAMS]: params })
+    assert.equal((await collect()).firmware, 'uefi')
+    params[0x1ec] = 3
+    await f.write('', { [BOOT_PARAMS]: params })
+    assert.equal((await collect()).firmware, 'uefi-secureboot')
   })
 })
 

@@ -47,8 +47,23 @@ export async function readFirmware(sys: string): Promise<Inventory['firmware']> 
   if (!(await exists(path.join(sys, 'firmware/efi')))) return 'bios'
   const v = await fsp.readFile(path.join(sys, SECURE_BOOT_VAR)).catch(() => undefined)
   // efivarfs: 4 bytes of attributes, then the data; SecureBoot's data is one byte.
-  return v !== undefined && v.length >= 5 && v[4] === 1 ? 'uefi-secureboot' : 'uefi'
+  if (v !== undefined && v.length >= 5) return v[4] === 1 ? 'uefi-secureboot' : 'uefi'
+  // Without the variable (efivarfs not mounted, or not readable as a file — so it was in the
+  // deploy environment under OVMF): the kernel's own record, what its EFI stub found.
+  const params = await fsp.readFile(path.join(sys, BOOT_PARAMS)).catch(() => undefined)
+  return params !== undefined &&
+    params.length > BOOT_PARAMS_SECURE_BOOT &&
+    params[BOOT_PARAMS_SECURE_BOOT] === EFI_SECUREBOOT_MODE_ENABLED
+    ? 'uefi-secureboot'
+    : 'uefi'
 }
+
+/** x86 boot_params as the kernel exports them (Documentation/ABI/testing/sysfs-kernel-boot_params). */
+export const BOOT_PARAMS = 'kernel/boot_params/data'
+/** struct boot_params' `secure_boot` byte (arch/x86/include/uapi/asm/bootparam.h, offset 0x1ec). */
+const BOOT_PARAMS_SECURE_BOOT = 0x1ec
+/** enum efi_secureboot_mode (include/linux/efi.h): unset 0, unknown 1, disabled 2, enabled 3. */
+const EFI_SECUREBOOT_MODE_ENABLED = 3
 
 /** The online CPUs (cpu/online ranges such as "0-3,6"), else /proc/cpuinfo's processors. */
 export async function readCpuCount(sys: string, proc: string): Promise<number> {
