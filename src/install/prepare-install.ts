@@ -153,14 +153,13 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
     for (const p of layout.problems) warnings.push(`image partition table: ${p.message}`)
 
     // The fit: sector size, size, the table for the disk, the seed.
-    const fits = (check: () => void): boolean => {
+    /** A check of the fit whose failure is a refusal (collected by a dry run). */
+    const fits = (check: () => void): void => {
       try {
         check()
-        return true
       } catch (e) {
         if (!(e instanceof HwimageError)) throw e
         refuse(e)
-        return false
       }
     }
     const base = {

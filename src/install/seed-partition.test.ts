@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
+import { spawnCli } from '../cli/cli.fixture.js'
 import { newGpt, validateGpt, type Gpt, type GptPartition } from '../disk/gpt.js'
 import { GUID_BIOS_BOOT, GUID_ESP, GUID_LINUX_ROOT_X86_64, GUID_MS_BASIC_DATA } from '../disk/guid.js'
 import { HwimageError } from '../errors.js'
@@ -107,7 +108,6 @@ test("the root offset is the x86-64 root partition's start", () => {
 })
 
 // The CLI end to end on a file: install --seed, then read the disk back with Debian's tools.
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
 let dir: string
 let fx: FixtureImage
 before(async () => {
@@ -117,26 +117,6 @@ before(async () => {
 after(async () => {
   await fsp.rm(dir, { recursive: true, force: true })
 })
-
-function hwimage(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b: Buffer) => (stdout += b))
-  child.stderr.on('data', (b: Buffer) => (stderr += b))
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })))
-}
 
 test('hwimage install --seed onto a sparse file: cidata partition last, a clean FAT labelled CIDATA with 512-byte sectors, the seed files and hwimage.json with the install', async () => {
   const disk = path.join(dir, 'disk.raw')
@@ -213,3 +193,8 @@ test('hwimage install --seed-format configdrive writes a config-2 volume; a bad 
   assert.equal(bad.status, 2)
   assert.match(bad.stderr, /--seed-format "iso"/)
 })
+
+/** Runs `hwimage ARGS` from the sources to its end. */
+function hwimage(args: string[]) {
+  return spawnCli(args).done
+}

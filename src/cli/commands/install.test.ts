@@ -5,12 +5,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
+import { spawnCli } from '../cli.fixture.js'
 import { garbageFile, makeFixtureImage, type FixtureImage } from '../../install/image.fixture.js'
 import { assertNoTable, assertInstalled, fileDigest } from '../../install/install.fixture.js'
 
 const MiB = 1 << 20
 const DISK = 64 * MiB
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url))
 let dir: string
 let fx: FixtureImage
 let n = 0
@@ -27,35 +27,6 @@ async function target(): Promise<string> {
   const file = path.join(dir, `disk-${++n}.raw`)
   await garbageFile(file, DISK, n)
   return file
-}
-
-/** Runs `hwimage ARGS` from the sources; collects stdout, stderr and the exit status. */
-function hwimage(args: string[]): {
-  child: ChildProcess
-  done: Promise<{ status: number | null; stdout: string; stderr: string }>
-} {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
-      ...args,
-    ],
-    {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (b: Buffer) => (stdout += b))
-  child.stderr!.on('data', (b: Buffer) => (stderr += b))
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (status) => resolve({ status, stdout, stderr })),
-  )
-  return { child, done }
 }
 
 const events = (stderr: string): Array<Record<string, unknown>> =>
@@ -178,3 +149,8 @@ test('hwimage install of a file that is no disk image is FORMAT_IMAGE (exit 2); 
   forced.child.stdin!.end()
   assert.equal((await forced.done).status, 0)
 })
+
+/** Runs `hwimage ARGS` with stdin a pipe (the tests end it). */
+function hwimage(args: string[]) {
+  return spawnCli(args, { stdin: 'pipe' })
+}

@@ -5,10 +5,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
+import { spawnCli } from '../cli.fixture.js'
 import Database from 'better-sqlite3'
 import { rawRequest, writeConfig } from '../../serve/serve.fixture.js'
 
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url))
 const MAC = '52:54:00:00:00:01'
 let dir: string
 let config: string
@@ -24,39 +24,6 @@ before(async () => {
   config = await writeConfig(dir, out, `machines:\n  ${MAC}: { name: node-1, image: default }\n`)
 })
 after(() => fsp.rm(dir, { recursive: true, force: true }))
-
-/** Runs `hwimage ARGS` from the sources. */
-function hwimage(
-  args: string[],
-  env: Record<string, string> = {},
-): {
-  child: ChildProcess
-  done: Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>
-} {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1))`,
-      ...args,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (b: Buffer) => (stdout += b))
-  child.stderr!.on('data', (b: Buffer) => (stderr += b))
-  const done = new Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>(
-    (resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })),
-  )
-  return { child, done }
-}
 
 /** Starts `hwimage serve CONFIG --json` and waits for its "listening" event. */
 async function startServe(): Promise<{
@@ -186,3 +153,8 @@ test('hwimage serve logs one JSON line per request without tokens; hwimage machi
     s.child.kill('SIGKILL')
   }
 })
+
+/** Runs `hwimage ARGS` from the sources, with extra environment. */
+function hwimage(args: string[], env: Record<string, string> = {}) {
+  return spawnCli(args, { env })
+}
