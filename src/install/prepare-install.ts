@@ -110,7 +110,9 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       ),
     )
   }
-  const { existingTable, signatures } = await probeTarget(target, opts, warnings)
+  // wipefs is a process of its own: it runs while the source is opened and its first MiB read.
+  const probing = probeTarget(target, opts, warnings)
+  probing.catch(() => {}) // awaited below; a failure to open the source comes first
 
   // The source.
   const source = await openByteSource(opts.source, { ...http, ...(opts.stdin ? { stdin: opts.stdin } : {}) })
@@ -162,6 +164,7 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
         refuse(e)
       }
     }
+    const { existingTable, signatures } = await probing
     const base = {
       source,
       format,
