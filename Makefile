@@ -50,11 +50,12 @@ test-images: setup
 # REUSE_TEST_IMAGE=1 keeps one from an earlier run.
 deploy-env: setup
 	@if [ "$(REUSE_TEST_IMAGE)" = 1 ] && [ -f $(DEPLOY_ENV_DIR)/manifest.json ]; then echo "reusing $(DEPLOY_ENV_DIR)"; \
-	else rm -rf $(DEPLOY_ENV_DIR) && ./bin/hwimage build-deploy -o $(DEPLOY_ENV_DIR); fi
+	else rm -rf $(DEPLOY_ENV_DIR) && ./bin/hwimage build-deploy -o $(DEPLOY_ENV_DIR) --no-measure; fi
 
-test-integration: setup test-images
+test-integration: setup test-images deploy-env
 	shopt -s globstar nullglob; HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
 	  HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
+	  HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/integration/*.test.ts
 
 # The default image (the test image, built here when missing) unless HWIMAGE_BENCH_IMAGE_DIR names another.

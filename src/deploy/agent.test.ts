@@ -18,7 +18,7 @@ import { json, rawRequest } from '../serve/serve.fixture.js'
 import { startServe, type RunningServe } from '../serve/server.js'
 import { run } from '../tools/run.js'
 import type { BootEntrySpec } from '../tools/efibootmgr.js'
-import { runAgent } from './agent.js'
+import { runAgent, runAgentRetrying } from './agent.js'
 import { SysfsFixture } from './sysfs.fixture.js'
 
 const MiB = 1 << 20
@@ -28,6 +28,7 @@ const SMALL = '52:54:00:00:02:02'
 const STRANGER = '52:54:00:00:02:03'
 const BADSUM = '52:54:00:00:02:04'
 const NEWCOMER = '52:54:00:00:02:05'
+const RETRIER = '52:54:00:00:02:06'
 const SEED =
   'hostname: node-1\ninstance_id: agent-test-1\nusers:\n  - name: ops\n    ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAGENTTESTKEY ops@x"]\n'
 
@@ -73,6 +74,7 @@ machines:
   ${SMALL}: { name: node-2, image: default }
   ${STRANGER}: { name: node-3, image: default }
   ${BADSUM}: { name: node-4, image: bad }
+  ${RETRIER}: { name: node-6, image: default, disk_hints: "serial=no-such-disk" }
 `,
   )
   serve = await startServe(await loadServeConfig(file), { log: (r) => logs.push(r) })
@@ -308,4 +310,52 @@ test('an unknown machine enlists itself, waits for an operator, and installs onc
   )
   assert.equal((await show(NEWCOMER)).machine.state, 'installed')
   await assertInstalled(m.disk, fx, DISK, await fsp.mkdtemp(path.join(dir, 'scratch-')))
+})
+
+test('runAgentRetrying(): no disk matches the hints (failed, the disks listed); the operator assigns new hints and the agent installs in place; a redeploy revokes the token and the machine reboots', async () => {
+  const m = await machineTree(RETRIER, DISK)
+  const token = await bootToken(RETRIER)
+  const lines: string[] = []
+  let rebooted = 0
+  const assign = async (body: Record<string, unknown>, what = 'assign') => {
+    const r = await rawRequest(serve.url, `/api/v1/machines/${RETRIER}/${what}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    assert.equal(r.status, 200, r.body.toString())
+  }
+  const agent = runAgentRetrying({
+    identity: { url: serve.url, mac: RETRIER, token, enlist: false },
+    roots: m.roots,
+    retryMs: 100,
+    log: (l) => lines.push(l),
+    effects: { reboot: async () => void rebooted++ },
+  })
+  for (let i = 0; (await show(RETRIER)).machine.state !== 'failed'; i++) {
+    assert.ok(i < 200, `the deploy fails: ${lines.join('\n')}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const failed = (await show(RETRIER)).machine
+  assert.match(failed.error!.message, /no-such-disk/)
+  assert.match(failed.error!.message, /vda/, 'the disks are listed')
+  await assign({ image: 'default', disk_hints: ['serial=disk-06'] })
+  const r = await agent
+  assert.equal(r.outcome, 'installed')
+  assert.equal(rebooted, 1, 'rebooted into the installed disk')
+  assert.equal((await show(RETRIER)).machine.state, 'installed')
+  await assertInstalled(m.disk, fx, DISK, await fsp.mkdtemp(path.join(dir, 'scratch-')))
+
+  // An operator redeploys: this deploy's token no longer opens serve's API, so the machine reboots to get a new one.
+  await assign({}, 'redeploy')
+  const again = await runAgentRetrying({
+    identity: { url: serve.url, mac: RETRIER, token, enlist: false },
+    roots: m.roots,
+    retryMs: 100,
+    log: (l) => lines.push(l),
+    effects: { reboot: async () => void rebooted++ },
+  })
+  assert.equal(again.outcome, 'rebooting')
+  assert.equal(rebooted, 2)
+  assert.ok(lines.some((l) => /refused this deploy's token/.test(l)))
 })

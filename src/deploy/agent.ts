@@ -99,6 +99,39 @@ export async function runAgent(opts: AgentOptions): Promise<AgentResult> {
   }
 }
 
+/**
+ * runAgent() until the machine is installed, for the deploy environment's /init: after a
+ * failure or a "stay" it asks serve again every `retryMs`, so that an operator's assign
+ * (a failed machine goes back to deploying, same token) starts the next install in place.
+ * A refused token means an operator redeployed (which revokes the deploy's tokens): the
+ * machine reboots, and its next network boot brings a new one.
+ */
+export async function runAgentRetrying(opts: AgentOptions & { retryMs: number }): Promise<AgentResult> {
+  const log = (line: string) => opts.log?.(line)
+  let identity = opts.identity
+  for (;;) {
+    try {
+      if (!identity.token) {
+        log(`enlisting ${identity.mac} at ${identity.url}`)
+        identity = { ...identity, token: await enlistMachine(identity.url, identity.mac, opts.signal), enlist: false }
+      }
+      const r = await runAgent({ ...opts, identity })
+      if (r.outcome !== 'stopped') return r
+    } catch (e) {
+      if (opts.signal?.aborted) throw e
+      if (e instanceof ServeRefusedError && (e.status === 401 || e.status === 403) && identity.token) {
+        log("serve refused this deploy's token (an operator redeployed it): rebooting for a new network boot")
+        if (opts.reboot === false) throw e
+        await (opts.effects?.reboot ?? rebootNow)()
+        return { outcome: 'rebooting', task: { action: 'reboot', state: 'deploying', reason: 'token revoked' } }
+      }
+      // Reported to serve by runAgent() (or serve cannot be reached): wait for an operator.
+    }
+    log(`asking serve again in ${Math.round(opts.retryMs / 1000)} s (an operator can assign or redeploy)`)
+    await sleep(opts.retryMs, opts.signal)
+  }
+}
+
 async function deploy(opts: AgentOptions, client: ServeClient, log: (line: string) => void): Promise<AgentResult> {
   const inventory = await collectInventory(opts.roots ?? {})
   log(

@@ -10,6 +10,8 @@
 //   HWIMAGE-DEPLOY-UP mac=<boot mac> url=<server>       network up, hwimage about to run
 //   HWIMAGE-VERSION <output of hwimage --version>
 //   HWIMAGE-INVENTORY-BEGIN / -END                      `hwimage inventory --json`, one line
+//   HWIMAGE-AGENT-START                                 `hwimage deploy-agent` runs (its log follows)
+//   HWIMAGE-AGENT-EXIT <status>                         it ended without rebooting
 //   HWIMAGE-DEPLOY-FAILED <reason>                      then a shell
 // The token is a secret: it is never printed, only whether it was given.
 
@@ -21,6 +23,8 @@ export const DEPLOY_MARKERS = {
   inventoryBegin: 'HWIMAGE-INVENTORY-BEGIN',
   inventoryEnd: 'HWIMAGE-INVENTORY-END',
   failed: 'HWIMAGE-DEPLOY-FAILED',
+  agentStart: 'HWIMAGE-AGENT-START',
+  agentExit: 'HWIMAGE-AGENT-EXIT',
   done: 'HWIMAGE-DEPLOY-DONE',
 } as const
 
@@ -52,6 +56,8 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=0755 tmpfs /run
+# The installer's spools and the seed's private directory (node's os.tmpdir()).
+mount -t tmpfs -o mode=1777 tmpfs /tmp
 # efivarfs is a module in Debian's kernel and no device asks for it: the inventory reads SecureBoot there.
 # Its mount point /sys/firmware/efi/efivars appears only once the module is loaded: test for efi.
 if [ -d /sys/firmware/efi ]; then
@@ -134,6 +140,16 @@ if hwimage inventory --help >/dev/null 2>&1; then
   else
     fail "hwimage inventory: $(tail -n 3 /run/inventory.err)"
   fi
+fi
+# The deploy: with serve's URL on the command line, the agent reports, installs and
+# reboots (src/deploy/agent.ts). It returns only when it did not reboot: after a failure
+# it keeps asking serve (--retry) so that an operator can redeploy from the server.
+if [ -n "$HWIMAGE_URL" ]; then
+  echo "${M.agentStart}"
+  hwimage deploy-agent --retry 30 2>&1
+  rc=$?
+  echo "${M.agentExit} $rc"
+  [ $rc -eq 0 ] || fail "hwimage deploy-agent exited with status $rc"
 fi
 echo "${M.done}"
 rescue

@@ -58,4 +58,6 @@ export interface Inventory {
   pci: PciDevice[]
   disks: DiskInfo[]
   nics: NicInfo[]
+  /** Seconds since this kernel started (/proc/uptime), so serve can date the boot. */
+  uptimeSeconds?: number
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { readFile } from 'node:fs/promises'
 import { BOOT_PARAMS, collectInventory, countRanges, SECURE_BOOT_VAR } from './inventory.js'
 import { SysfsFixture } from './sysfs.fixture.js'
 
@@ -272,6 +273,8 @@ test("collectInventory() on this machine's /sys: CPUs, memory, 4-hex PCI ids, di
   assert.ok(inv.cpus >= 1, `cpus ${inv.cpus}`)
   assert.ok(inv.memoryBytes > 0)
   assert.ok(['bios', 'uefi', 'uefi-secureboot'].includes(inv.firmware))
+  const uptime = Number((await readFile('/proc/uptime', 'utf8')).split(' ')[0])
+  assert.ok(inv.uptimeSeconds !== undefined && Math.abs(inv.uptimeSeconds - uptime) < 60, `uptime ${inv.uptimeSeconds}`)
   for (const p of inv.pci) {
     assert.match(p.vendor, /^[0-9a-f]{4}$/)
     assert.match(p.device, /^[0-9a-f]{4}$/)

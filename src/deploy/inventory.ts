@@ -31,15 +31,32 @@ export async function collectInventory(opts: InventoryRoots = {}): Promise<Inven
   const sys = await fsp.realpath(opts.sysfs ?? '/sys')
   const proc = opts.procfs ?? '/proc'
   const dev = opts.devfs ?? '/dev'
-  const [firmware, cpus, memoryBytes, pci, disks, nics] = await Promise.all([
+  const [firmware, cpus, memoryBytes, pci, disks, nics, uptimeSeconds] = await Promise.all([
     readFirmware(sys),
     readCpuCount(sys, proc),
     readMemoryBytes(proc),
     readPciDevices(sys),
     readDisks(sys, dev),
     readNics(sys),
+    readUptime(proc),
   ])
-  return { version: 1, firmware, cpus, memoryBytes, pci, disks, nics }
+  return {
+    version: 1,
+    firmware,
+    cpus,
+    memoryBytes,
+    pci,
+    disks,
+    nics,
+    ...(uptimeSeconds !== undefined ? { uptimeSeconds } : {}),
+  }
+}
+
+/** /proc/uptime's first number (seconds since the kernel started), or undefined. */
+export async function readUptime(proc: string): Promise<number | undefined> {
+  const text = await fsp.readFile(path.join(proc, 'uptime'), 'utf8').catch(() => '')
+  const n = Number(text.split(/\s+/)[0])
+  return text && Number.isFinite(n) && n >= 0 ? n : undefined
 }
 
 /** bios, uefi, or uefi-secureboot (the SecureBoot variable's value byte is 1). */

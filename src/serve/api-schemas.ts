@@ -55,6 +55,7 @@ export const inventorySchema: z.ZodType<Inventory> = z.object({
       }),
     )
     .max(256),
+  uptimeSeconds: z.number().min(0).optional(),
 })
 
 /** A progress update (the deploy environment sends a few per second at most). */

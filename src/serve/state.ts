@@ -336,6 +336,7 @@ export class MachineStore {
         nics: inventory.nics.length,
         pci: inventory.pci.length,
         firmware: inventory.firmware,
+        ...(inventory.uptimeSeconds !== undefined ? { uptimeSeconds: inventory.uptimeSeconds } : {}),
       })
       return row
     })

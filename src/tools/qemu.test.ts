@@ -137,6 +137,21 @@ test('buildQemuArgs() wires user networking with host forwards, the MAC and no P
   ])
 })
 
+test('buildQemuArgs() with netboot: slirp TFTP and bootfile, the NIC first, the disk second, the ROM for SeaBIOS only', () => {
+  const netboot = { tftpRoot: '/srv/tftp', bootfile: 'boot.ipxe' }
+  const bios = buildQemuArgs(machine({ nicName: 'e1000', netboot }))
+  assert.deepEqual(values(bios, '-netdev'), ['user,id=n0,tftp=/srv/tftp,bootfile=boot.ipxe'])
+  assert.equal(values(bios, '-device').at(-1), 'e1000,netdev=n0,mac=52:54:00:00:00:01,bootindex=1')
+  assert.ok(
+    values(bios, '-device').some((d) => d.endsWith('drive=d0,bootindex=2')),
+    'the disk boots second',
+  )
+  const sb = buildQemuArgs(
+    machine({ firmware: 'uefi-sb', varsPath: '/lab/vars.fd', netboot: { ...netboot, bootfile: 'shimx64.efi' } }),
+  )
+  assert.equal(values(sb, '-device').at(-1), 'e1000,netdev=n0,mac=52:54:00:00:00:01,romfile=,bootindex=1')
+})
+
 test('buildQemuArgs() doubles commas in disk paths', () => {
   assert.equal(escapeOpt('/a,b/c'), '/a,,b/c')
   const args = buildQemuArgs(machine({ disks: [{ path: '/x,y.img', format: 'raw', role: 'boot' }] }))

@@ -56,6 +56,12 @@ export interface QemuMachine {
   name?: string
   /** OVMF code path override (tests, other distributions). */
   ovmfCode?: string
+  /**
+   * Boot from the network first and the boot disk second: slirp's DHCP names `bootfile`
+   * and its TFTP serves `tftpRoot`. SeaBIOS boots through the NIC's iPXE option ROM;
+   * OVMF through its own network stack (no option ROM: Secure Boot refuses unsigned ones).
+   */
+  netboot?: { tftpRoot: string; bootfile: string }
 }
 
 const HBA = 'hba0'
@@ -118,7 +124,7 @@ function storageArgs(m: QemuMachine): string[] {
   ordered.forEach((d, i) => {
     const id = `d${i}`
     args.push('-drive', drive(id, d))
-    const bootindex = d.role === 'boot' ? ',bootindex=1' : ''
+    const bootindex = d.role === 'boot' ? `,bootindex=${m.netboot ? 2 : 1}` : ''
     if (!onController.includes(d)) {
       args.push('-device', `virtio-blk-pci,drive=${id}`)
       return
@@ -154,13 +160,24 @@ function nicArgs(m: QemuMachine): string[] {
   // User networking: the guest gets 10.0.2.15 by DHCP and reaches the host's
   // loopback as 10.0.2.2; hostfwd maps a host loopback port into the guest.
   const fwd = (m.hostForwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('')
-  const args = ['-netdev', `user,id=n0${fwd}`]
+  const nb = m.netboot
+  const tftp = nb ? `,tftp=${escapeOpt(nb.tftpRoot)},bootfile=${escapeOpt(nb.bootfile)}` : ''
+  const args = ['-netdev', `user,id=n0${tftp}${fwd}`]
   const n = m.nic
+  const bootindex = nb ? ',bootindex=1' : ''
   if (n.bus === 'usb')
-    args.push('-device', 'qemu-xhci,id=usbnic', '-device', `${n.device},netdev=n0,mac=${m.macAddress},bus=usbnic.0`)
-  // romfile= drops the NIC's iPXE option ROM: the firmware must not try PXE first.
-  else if (n.bus === 'pci') args.push('-device', `${n.device},netdev=n0,mac=${m.macAddress},romfile=`)
-  else args.push('-device', `${n.device},netdev=n0,mac=${m.macAddress}`)
+    args.push(
+      '-device',
+      'qemu-xhci,id=usbnic',
+      '-device',
+      `${n.device},netdev=n0,mac=${m.macAddress},bus=usbnic.0${bootindex}`,
+    )
+  // romfile= drops the NIC's iPXE option ROM: the firmware must not try PXE first, and
+  // OVMF network-boots with its own drivers; only SeaBIOS needs the ROM to boot from the network.
+  else if (n.bus === 'pci') {
+    const rom = nb && m.firmware === 'bios' ? '' : ',romfile='
+    args.push('-device', `${n.device},netdev=n0,mac=${m.macAddress}${rom}${bootindex}`)
+  } else args.push('-device', `${n.device},netdev=n0,mac=${m.macAddress}${bootindex}`)
   return args
 }
 

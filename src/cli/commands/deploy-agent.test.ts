@@ -11,7 +11,7 @@ test('hwimage deploy-agent --help names the command line it reads and gives an e
   const { ctx, out } = context()
   assert.equal(await deployAgentCommand.run(['--help'], ctx), 0)
   assert.match(out(), /hwimage\.url=, hwimage\.mac= \(or BOOTIF=01-…\), hwimage\.token=/)
-  assert.match(out(), /^Example .*\n {2}hwimage deploy-agent$/m)
+  assert.match(out(), /^Example .*\n {2}hwimage deploy-agent --retry 30$/m)
 })
 
 test('hwimage deploy-agent: a command line without a serve URL, or a bad --poll, is a usage error (exit 2)', async () => {

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises'
 import { agentIdentity } from '../../deploy/agent-cmdline.js'
-import { runAgent } from '../../deploy/agent.js'
+import { type AgentOptions, runAgent, runAgentRetrying } from '../../deploy/agent.js'
 import { InputError, UsageError } from '../../errors.js'
 import { parseVerbArgs, type Command } from '../command.js'
 
@@ -31,6 +31,9 @@ Options:
       --disk PATH      install onto PATH instead of the disk the hints choose (tests)
       --no-reboot      stop after the install instead of rebooting
       --poll SECONDS   how often to ask again while serve says wait (default 15)
+      --retry SECONDS  after a failure, stay and ask serve again this often, so an
+                       operator's assign retries in place (a redeploy revokes the
+                       token: the machine reboots into a new network boot)
       --sysfs DIR, --procfs DIR, --devfs DIR
                        read the inventory from another tree (tests)
   -h, --help           this help
@@ -38,7 +41,7 @@ Options:
 Exit status: 0 installed (or rebooting), 1 failed or told to stay, 2 usage.
 
 Example (what the deploy environment's /init runs):
-  hwimage deploy-agent
+  hwimage deploy-agent --retry 30
 Example (by hand, against a serve on the LAN, without rebooting):
   hwimage deploy-agent --cmdline /tmp/cmdline --no-reboot
 `
@@ -59,6 +62,7 @@ export const deployAgentCommand: Command = {
         disk: { type: 'string' },
         'no-reboot': { type: 'boolean' },
         poll: { type: 'string' },
+        retry: { type: 'string' },
         sysfs: { type: 'string' },
         procfs: { type: 'string' },
         devfs: { type: 'string' },
@@ -89,12 +93,15 @@ export const deployAgentCommand: Command = {
     const poll = str('poll')
     if (poll !== undefined && !(Number(poll) > 0))
       throw new UsageError(`Cannot use --poll "${poll}": expected a number of seconds above 0`)
+    const retry = str('retry')
+    if (retry !== undefined && !(Number(retry) > 0))
+      throw new UsageError(`Cannot use --retry "${retry}": expected a number of seconds above 0`)
     const roots = {
       ...(str('sysfs') ? { sysfs: str('sysfs')! } : {}),
       ...(str('procfs') ? { procfs: str('procfs')! } : {}),
       ...(str('devfs') ? { devfs: str('devfs')! } : {}),
     }
-    const r = await runAgent({
+    const agentOpts: AgentOptions = {
       identity,
       roots,
       ...(str('disk') ? { disk: str('disk')! } : {}),
@@ -102,7 +109,11 @@ export const deployAgentCommand: Command = {
       ...(poll !== undefined ? { pollMs: Number(poll) * 1000 } : {}),
       log: (line) => ctx.stderr.write(`hwimage deploy-agent: ${line}\n`),
       signal: ctx.signal,
-    })
+    }
+    const r =
+      retry === undefined
+        ? await runAgent(agentOpts)
+        : await runAgentRetrying({ ...agentOpts, retryMs: Number(retry) * 1000 })
     return r.outcome === 'stopped' ? 1 : 0
   },
 }

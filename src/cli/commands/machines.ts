@@ -1,6 +1,7 @@
 // `hwimage machines list|show|assign|redeploy|delete`: a client of serve's operator API
 // (docs/deploy.md), nothing more — the server is the one source of truth.
 
+import type { DeployPhases } from '../../serve/deploy-phases.js'
 import { promises as fsp } from 'node:fs'
 import { HwimageError, InputError, UsageError } from '../../errors.js'
 import { parseVerbArgs, type Command } from '../command.js'
@@ -99,9 +100,10 @@ export const machinesCommand: Command = {
       case 'show': {
         const doc = (await api('GET', `/api/v1/machines/${needMac()}`)) as {
           machine: Machine
+          phases?: DeployPhases
           events: Array<{ time: string; kind: string; fields: unknown }>
         }
-        out(doc, () => describe(doc.machine, doc.events))
+        out(doc, () => describe(doc.machine, doc.events, doc.phases))
         return 0
       }
       case 'assign': {
@@ -208,7 +210,11 @@ function table(machines: Machine[]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
 }
 
-function describe(m: Machine, events: Array<{ time: string; kind: string; fields: unknown }>): string {
+function describe(
+  m: Machine,
+  events: Array<{ time: string; kind: string; fields: unknown }>,
+  phases?: DeployPhases,
+): string {
   const lines = [
     `${m.mac}  ${m.name}`,
     `  state:      ${m.state}${m.error?.code ? ` (${m.error.code}: ${m.error.message ?? ''})` : ''}`,
@@ -224,6 +230,8 @@ function describe(m: Machine, events: Array<{ time: string; kind: string; fields
       `  progress:   ${m.progress.stage} ${m.progress.done ?? 0}${m.progress.total ? `/${m.progress.total}` : ''}`,
     )
   for (const [state, time] of Object.entries(m.stateTimes)) lines.push(`  ${(state + ':').padEnd(11)} ${time}`)
+  const phaseText = Object.entries(phases?.seconds ?? {}).map(([k, v]) => `${k} ${v} s`)
+  if (phaseText.length) lines.push(`  phases:     ${phaseText.join(', ')}`)
   lines.push('  events:')
   for (const e of events.slice(-20)) lines.push(`    ${e.time}  ${e.kind}  ${JSON.stringify(e.fields)}`)
   return lines.join('\n') + '\n'

@@ -4,7 +4,7 @@
 // answered (403 otherwise). Listings carry no tokens and no seed text.
 //
 //   GET    /api/v1/machines             every machine
-//   GET    /api/v1/machines/MAC         one machine and its events
+//   GET    /api/v1/machines/MAC         one machine, the phases of its deploy (deploy-phases.ts) and its events
 //   POST   /api/v1/machines/MAC/assign  {image, seed_yaml?, disk_hints?, name?}
 //   POST   /api/v1/machines/MAC/redeploy
 //   DELETE /api/v1/machines/MAC
@@ -19,6 +19,7 @@ import { parseSeed } from '../../seed/seed-schema.js'
 import { assignSchema } from '../api-schemas.js'
 import { bearerToken, HttpError, isLoopback, readJson, sendJson } from '../http-util.js'
 import { normalizeMac } from '../mac.js'
+import { deployPhases } from '../deploy-phases.js'
 import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext } from '../route.js'
 
@@ -64,7 +65,8 @@ export const operatorRoutes: Route[] = [
     const mac = macParam(params.mac!)
     const m = app.store.get(mac)
     if (!m) throw new HttpError(404, `Cannot show machine ${mac}: no such machine`)
-    sendJson(res, 200, { machine: m, events: app.store.events(mac) })
+    const events = app.store.events(mac)
+    sendJson(res, 200, { machine: m, phases: deployPhases(m, events), events })
   }),
   route(['POST'], '/api/v1/machines/:mac/assign', async ({ req, res, app, params }) => {
     const mac = macParam(params.mac!)

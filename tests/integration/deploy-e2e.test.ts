@@ -1,0 +1,374 @@
+// Network deploy end to end, real parts only: `hwimage serve` (the CLI, its SQLite state and
+// TFTP tree), QEMU's network boot (slirp's DHCP and TFTP; iPXE ROMs under SeaBIOS, OVMF's
+// own stack under Secure Boot), the deploy environment (.cache/deploy-env, built by the
+// Makefile's deploy-env target), the installer inside it writing a blank 20 GiB disk, the
+// reboot into the installed image, cloud-init applying the seed, and the first-boot report
+// reaching serve. Everything is asserted through serve's JSON API (and the console).
+//
+// One QEMU process per deploy: the guest reboots itself from the deploy environment into the
+// installed disk. Two deploys, each proving several things at once:
+//   - OVMF + Secure Boot, an unknown MAC enlisting itself (shim → grubnetx64 → signed kernel
+//     over TFTP), assigned through `hwimage machines assign`, BootNext to the installed shim;
+//   - SeaBIOS via iPXE and HTTP, a MAC known to the config (pre-assigned); serve is killed
+//     with SIGKILL mid-install and restarted: the install resumes (Range), the state is intact,
+//     and after the reboot serve answers "boot the local disk" (iPXE exit).
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import { join, resolve } from 'node:path'
+import type { DeployManifest } from '../../src/deploy/build-deploy.js'
+import { DEPLOY_MARKERS } from '../../src/deploy/init-script.js'
+import type { DeployPhases } from '../../src/serve/deploy-phases.js'
+import type { MachineEvent, MachineRecord } from '../../src/serve/state.js'
+import { bootMachine, type BootResult } from '../../src/lab/boot.js'
+import { stripControl } from '../../src/lab/console-watch.js'
+import { classifyNic, classifyStorage, loadDeviceCatalog } from '../../src/tools/qemu-devices.js'
+import type { Firmware } from '../../src/tools/qemu.js'
+import { CLI, testImage } from './fixture.js'
+
+const DEPLOY_DIR = resolve(process.env.HWIMAGE_DEPLOY_ENV_DIR ?? '.cache/deploy-env')
+const DISK_BYTES = 20 * 1024 ** 3
+const KERNEL_ARGS = 'console=tty0 console=ttyS0,115200n8'
+
+function deployEnvironment(): DeployManifest {
+  const file = join(DEPLOY_DIR, 'manifest.json')
+  if (!existsSync(file))
+    throw new Error(`${DEPLOY_DIR} holds no deploy environment (run the integration tier through \`make test\`)`)
+  return JSON.parse(readFileSync(file, 'utf8')) as DeployManifest
+}
+
+/** A TCP port free on 127.0.0.1 now (serve must keep one port across a restart: the guest has it). */
+async function freePort(): Promise<number> {
+  const s = net.createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as net.AddressInfo).port
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+/** `hwimage serve CONFIG --json`, the CLI as an operator runs it. */
+class Serve {
+  child!: ChildProcess
+  log = ''
+  private constructor(readonly config: string) {}
+
+  static async start(config: string): Promise<Serve> {
+    const s = new Serve(config)
+    await s.spawn()
+    return s
+  }
+
+  async spawn(): Promise<void> {
+    const child = spawn(CLI, ['serve', this.config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = child
+    let mine = ''
+    await new Promise<void>((resolve, reject) => {
+      const onData = (b: Buffer) => {
+        mine += b
+        this.log += b
+        if (/"event":"listening"/.test(mine)) resolve()
+      }
+      child.stdout!.on('data', (b: Buffer) => (this.log += b))
+      child.stderr!.on('data', onData)
+      child.once('exit', () => reject(new Error(`serve exited: ${mine.slice(-2000)}`)))
+    })
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    const gone = new Promise((r) => this.child.once('exit', r))
+    this.child.kill(signal)
+    await gone
+  }
+}
+
+interface MachineDoc {
+  machine: MachineRecord
+  phases: DeployPhases
+  events: MachineEvent[]
+}
+
+/** The operator API over loopback (no operator_token: loopback only). */
+async function api(port: number, path: string): Promise<MachineDoc | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`)
+  if (res.status === 404) return undefined
+  assert.equal(res.status, 200, `GET ${path}: ${res.status}`)
+  return (await res.json()) as MachineDoc
+}
+
+/** A blank (all-zero, sparse) disk: nothing on it, as on a new server. */
+async function blankDisk(path: string): Promise<void> {
+  const fh = await open(path, 'w')
+  await fh.truncate(DISK_BYTES)
+  await fh.close()
+}
+
+function seedYaml(hostname: string, instanceId: string, mac: string): string {
+  return [
+    `hostname: ${hostname}`,
+    `instance_id: ${instanceId}`,
+    'network:',
+    '  ethernets:',
+    `    - mac: "${mac}"`,
+    '      dhcp4: true',
+    '',
+  ].join('\n')
+}
+
+interface DeployRun {
+  boot: BootResult
+  doc: MachineDoc
+  console: string
+  seen: string[]
+}
+
+/**
+ * Boots a machine whose first boot device is the network, and follows serve's API every
+ * 2 s until the machine is deployed or failed; `onPoll` sees every answer (assign, faults).
+ */
+async function deploy(o: {
+  dir: string
+  firmware: Firmware
+  mac: string
+  bootfile: string
+  tftpRoot: string
+  port: number
+  timeoutMs: number
+  onPoll?: (doc: MachineDoc | undefined) => Promise<void>
+}): Promise<DeployRun> {
+  const catalog = await loadDeviceCatalog()
+  await blankDisk(join(o.dir, 'disk.raw'))
+  let last: MachineDoc | undefined
+  let finished = false
+  const seen: string[] = []
+  let pollError: unknown
+  const poller = (async () => {
+    while (!finished) {
+      await new Promise((r) => setTimeout(r, 2000))
+      let doc: MachineDoc | undefined
+      try {
+        doc = await api(o.port, `/api/v1/machines/${o.mac}`)
+      } catch (e) {
+        // serve restarting (the fault test): ask again.
+        if ((e as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') continue
+        throw e
+      }
+      if (doc) {
+        last = doc
+        if (seen.at(-1) !== doc.machine.state) seen.push(doc.machine.state)
+      }
+      await o.onPoll?.(doc)
+      if (doc && (doc.machine.state === 'deployed' || doc.machine.state === 'failed')) finished = true
+    }
+  })().catch((e) => {
+    pollError = e
+    finished = true
+  })
+  const boot = await bootMachine({
+    machine: {
+      firmware: o.firmware,
+      storage: classifyStorage(catalog, 'virtio-blk-pci'),
+      nic: classifyNic(catalog, 'virtio-net-pci'),
+      disks: [{ path: join(o.dir, 'disk.raw'), format: 'raw', role: 'boot' }],
+      memoryMiB: 2048,
+      cpus: 2,
+      macAddress: o.mac,
+      netboot: { tftpRoot: o.tftpRoot, bootfile: o.bootfile },
+      name: `deploy-${o.firmware}`,
+    },
+    workDir: o.dir,
+    timeoutMs: o.timeoutMs,
+    done: (c) => finished || c.has('panic'),
+  })
+  finished = true
+  await poller
+  if (pollError) throw pollError
+  const console = stripControl(await readFile(boot.serialLog, 'utf8').catch(() => ''))
+  assert.ok(last, `serve never knew ${o.mac} (${boot.outcome}); console: ${boot.serialLog}\n${console.slice(-3000)}`)
+  const doc = (await api(o.port, `/api/v1/machines/${o.mac}`)) ?? last
+  return { boot, doc, console, seen }
+}
+
+/** What every deploy must show: deployed, the seed applied, the phases dated, the disk's first boot reported. */
+function assertDeployed(
+  r: DeployRun,
+  o: { mac: string; hostname: string; instanceId: string; firmware: string },
+): void {
+  const { machine, phases, events } = r.doc
+  const context = `states ${r.seen.join(' → ')}; error ${JSON.stringify(machine.error)}; console tail:\n${r.console.slice(-3000)}`
+  assert.equal(machine.state, 'deployed', context)
+  assert.equal(machine.inventory?.firmware, o.firmware, 'the inventory names the firmware mode')
+  assert.ok(
+    machine.inventory?.disks.some((d) => d.sizeBytes === DISK_BYTES),
+    'the inventory lists the 20 GiB disk',
+  )
+  const report = machine.installReport as { bytes?: { written?: number }; verify?: unknown } | null
+  assert.ok((report?.bytes?.written ?? 0) > 0, 'the install report reached serve')
+  const first = machine.firstBootReport as { instance_id?: string; hostname?: string } | null
+  assert.equal(first?.instance_id, o.instanceId, 'cloud-init applied the seed (instance-id)')
+  assert.equal(first?.hostname, o.hostname, 'cloud-init applied the seed (hostname)')
+  const stages = new Set(events.filter((e) => e.kind === 'stage').map((e) => e.fields.stage))
+  assert.ok(stages.has('write'), `progress reached serve while writing (stages: ${[...stages].join(', ')})`)
+  for (const k of ['deployEnvironmentBoot', 'install', 'reboot', 'firstBoot', 'total'] as const)
+    assert.ok((phases.seconds[k] ?? -1) > 0, `phase ${k} is dated: ${JSON.stringify(phases)}`)
+  // The deploy environment's console: DHCP on the boot NIC, the MAC and serve's URL from the command line.
+  const mac = o.mac
+  assert.match(r.console, new RegExp(`${DEPLOY_MARKERS.dhcp} \\S+ ${mac} 10\\.0\\.2\\.15/24 router 10\\.0\\.2\\.2`))
+  assert.match(
+    r.console,
+    new RegExp(`${DEPLOY_MARKERS.up} mac=${mac} url=http://10\\.0\\.2\\.2:\\d+ token=(given|none)`),
+  )
+  assert.match(r.console, new RegExp(`${DEPLOY_MARKERS.version} hwimage \\d+\\.\\d+\\.\\d+`))
+  assert.ok(r.console.includes(DEPLOY_MARKERS.agentStart), 'the deploy environment ran the agent')
+}
+
+function phaseLine(name: string, r: DeployRun): string {
+  const s = r.doc.phases.seconds
+  return `${name}: deploy environment up ${s.deployEnvironmentBoot} s, waiting ${s.waitForAssignment ?? 0} s, install ${s.install} s, reboot ${s.reboot} s, first boot to report ${s.firstBoot} s, total ${s.total} s (QEMU ran ${r.boot.seconds.toFixed(0)} s)`
+}
+
+test('network deploy under OVMF with Secure Boot: an unknown machine enlists over TFTP, is assigned, installs, boots its disk and reports', {
+  timeout: 25 * 60_000,
+}, async () => {
+  deployEnvironment()
+  const image = testImage()
+  const dir = await mkdtemp('/var/tmp/hwimage-deploy-sb-')
+  const mac = '52:54:00:d0:00:01'
+  const port = await freePort()
+  let serve: Serve | undefined
+  try {
+    await writeFile(join(dir, 'seed.yaml'), seedYaml('deployed-sb-01', 'deploy-sb-1', mac), { mode: 0o600 })
+    const config = join(dir, 'serve.yaml')
+    await writeFile(
+      config,
+      [
+        `listen: { host: 127.0.0.1, port: ${port} }`,
+        `public_url: http://10.0.2.2:${port}`,
+        `state_dir: ${join(dir, 'state')}`,
+        `deploy_dir: ${DEPLOY_DIR}`,
+        `tftp_root: ${join(dir, 'tftp')}`,
+        `images: { default: ${image.dir} }`,
+        'unknown_macs: enlist',
+        `kernel_args: ${KERNEL_ARGS}`,
+        '',
+      ].join('\n'),
+    )
+    serve = await Serve.start(config)
+    let assigned = false
+    const r = await deploy({
+      dir,
+      firmware: 'uefi-sb',
+      mac,
+      bootfile: 'shimx64.efi',
+      tftpRoot: join(dir, 'tftp'),
+      port,
+      timeoutMs: 22 * 60_000,
+      async onPoll(doc) {
+        if (assigned || doc?.machine.state !== 'enlisted') return
+        assigned = true
+        // The operator's way: the CLI against serve's API.
+        const out = await runCli(
+          ['machines', 'assign', mac, '--image', 'default', '--seed', join(dir, 'seed.yaml')],
+          port,
+        )
+        assert.equal(out.status, 0, out.stderr)
+      },
+    })
+    assert.ok(assigned, `the machine enlisted (states ${r.seen.join(' → ')})`)
+    assert.deepEqual(r.seen.slice(0, 2), ['enlisted', 'deploying'], 'it waited for the operator, enlisted')
+    assertDeployed(r, { mac, hostname: 'deployed-sb-01', instanceId: 'deploy-sb-1', firmware: 'uefi-secureboot' })
+    // The deploy environment's kernel ran under Secure Boot with lockdown, and so did the installed one.
+    assert.ok((r.console.match(/secureboot: Secure boot enabled/g) ?? []).length >= 2, 'Secure Boot in both kernels')
+    assert.match(r.console, /Kernel is locked down from EFI Secure Boot/)
+    const entry = r.doc.events.find((e) => e.kind === 'boot-entry')
+    assert.match(String(entry?.fields.bootnum ?? ''), /^[0-9A-F]{4}$/, `BootNext was set: ${JSON.stringify(entry)}`)
+    assert.doesNotMatch(serve.log, /hwimage\.token=|Bearer [A-Za-z0-9_-]{20}/, 'serve logs no token')
+    console.log(phaseLine('uefi-sb', r))
+  } finally {
+    await serve?.kill('SIGTERM').catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('network deploy under SeaBIOS via iPXE and HTTP: a known machine installs; serve killed -9 and restarted mid-install; then the disk boots', {
+  timeout: 25 * 60_000,
+}, async () => {
+  deployEnvironment()
+  const image = testImage()
+  const dir = await mkdtemp('/var/tmp/hwimage-deploy-bios-')
+  const mac = '52:54:00:d0:00:02'
+  const port = await freePort()
+  let serve: Serve | undefined
+  try {
+    await writeFile(join(dir, 'seed.yaml'), seedYaml('deployed-bios-01', 'deploy-bios-1', mac), { mode: 0o600 })
+    const config = join(dir, 'serve.yaml')
+    await writeFile(
+      config,
+      [
+        `listen: { host: 127.0.0.1, port: ${port} }`,
+        `public_url: http://10.0.2.2:${port}`,
+        `state_dir: ${join(dir, 'state')}`,
+        `deploy_dir: ${DEPLOY_DIR}`,
+        `tftp_root: ${join(dir, 'tftp')}`,
+        `images: { default: ${image.dir} }`,
+        'unknown_macs: ignore',
+        `kernel_args: ${KERNEL_ARGS}`,
+        'machines:',
+        `  "${mac}": { name: bios-01, image: default, seed: seed.yaml, disk_hints: "min-size=10G" }`,
+        '',
+      ].join('\n'),
+    )
+    serve = await Serve.start(config)
+    let restarted = false
+    let killedAt = 0
+    const r = await deploy({
+      dir,
+      firmware: 'bios',
+      mac,
+      bootfile: 'boot.ipxe',
+      tftpRoot: join(dir, 'tftp'),
+      port,
+      timeoutMs: 22 * 60_000,
+      async onPoll(doc) {
+        const p = doc?.machine.progress as { stage?: string; done?: number } | null | undefined
+        if (restarted || p?.stage !== 'write' || (p.done ?? 0) < 64 * 1024 ** 2) return
+        restarted = true
+        killedAt = p.done ?? 0
+        await serve!.kill('SIGKILL')
+        await new Promise((res) => setTimeout(res, 3000))
+        await serve!.spawn()
+      },
+    })
+    assert.ok(restarted, `serve was killed mid-install (states ${r.seen.join(' → ')})`)
+    assert.deepEqual(r.seen[0], 'deploying', 'a configured machine with an image deploys at its first boot')
+    assertDeployed(r, { mac, hostname: 'deployed-bios-01', instanceId: 'deploy-bios-1', firmware: 'bios' })
+    const report = r.doc.machine.installReport as { resumes?: number }
+    assert.ok((report.resumes ?? 0) >= 1, `the download resumed after serve came back: ${JSON.stringify(report)}`)
+    // The state from before the kill survived it: the boot answer and the inventory are still on record.
+    const kinds = r.doc.events.map((e) => e.kind)
+    assert.ok(kinds.indexOf('inventory') >= 0 && kinds.indexOf('inventory') < kinds.indexOf('installed'))
+    // After the install the machine network-booted again and was told to boot its disk.
+    const boots = r.doc.events.filter((e) => e.kind === 'boot')
+    assert.ok(boots.length >= 2, `a second network boot, answered "local": ${JSON.stringify(boots)}`)
+    assert.match(r.console, /is installed, booting from the local disk/)
+    assert.doesNotMatch(serve.log, /hwimage\.token=|Bearer [A-Za-z0-9_-]{20}/, 'serve logs no token')
+    console.log(`${phaseLine('bios', r)}; serve killed at ${(killedAt / 2 ** 20).toFixed(0)} MiB written`)
+  } finally {
+    await serve?.kill('SIGTERM').catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+async function runCli(args: string[], port: number): Promise<{ status: number | null; stderr: string }> {
+  const child = spawn(CLI, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, HWIMAGE_SERVER: `http://127.0.0.1:${port}` },
+  })
+  let stderr = ''
+  child.stderr!.on('data', (b: Buffer) => (stderr += b))
+  const status = await new Promise<number | null>((r) => child.on('close', r))
+  return { status, stderr }
+}
