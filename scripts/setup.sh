@@ -15,6 +15,7 @@ PACKAGES=(
   libzstd-dev g++ make
   shim-signed grub-efi-amd64-signed grub-common dnsmasq-base
   efibootmgr binutils
+  gpg gpg-agent gpgv gpgconf
 )
 
 missing=()

@@ -58,6 +58,11 @@ export const PROGRAMS = {
   efibootmgr: 'efibootmgr',
   strip: 'binutils',
   ldd: 'libc-bin',
+  // The catalog (src/catalog/): signing with a key in GNUPGHOME, verifying against a pinned keyring.
+  gpg: 'gpg',
+  gpgv: 'gpgv',
+  // Tests stop the gpg-agent of their throwaway GNUPGHOME.
+  gpgconf: 'gpgconf',
 } as const
 
 /** A program hwimage knows how to run. */
