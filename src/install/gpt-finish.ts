@@ -5,7 +5,7 @@
 // boot.img, which points at core.img by LBA, and the disk signature) and everything after
 // the primary entry array stay exactly as the image has them.
 
-import { encodeGpt, resizeGpt, type Gpt } from '../disk/gpt.js'
+import { encodeGpt, entryArraySectors, resizeGpt, type Gpt } from '../disk/gpt.js'
 import { MBR_SIZE } from '../disk/mbr.js'
 import { InputError } from '../errors.js'
 
@@ -41,8 +41,13 @@ export function resizeForDisk(gpt: Gpt, diskBytes: number): Gpt {
   }
 }
 
-/** Encodes `gpt` and patches it into a copy of the image's first MiB. */
-export function patchFirstMiB(imageFirstMiB: Uint8Array, gpt: Gpt): FinishedGpt {
+/**
+ * Encodes `gpt` and patches it into a copy of the image's first MiB. `imageGpt`, the
+ * image's own table, matters when it was made for another sector size (a 4Kn disk): its
+ * primary header and entry array are zeroed first, so no second, stale table is left for
+ * a tool that looks at the image's offsets.
+ */
+export function patchFirstMiB(imageFirstMiB: Uint8Array, gpt: Gpt, imageGpt?: Gpt): FinishedGpt {
   const { primary, backup, backupOffset } = encodeGpt(gpt)
   const ss = gpt.sectorSize
   if (primary.length > imageFirstMiB.length)
@@ -51,6 +56,10 @@ export function patchFirstMiB(imageFirstMiB: Uint8Array, gpt: Gpt): FinishedGpt 
       `Cannot write the partition table: it needs ${primary.length} bytes, more than the ${imageFirstMiB.length} held back`,
     )
   const firstMiB = new Uint8Array(imageFirstMiB)
+  if (imageGpt && imageGpt.sectorSize !== ss) {
+    const old = imageGpt.sectorSize
+    firstMiB.fill(0, old, Math.min(firstMiB.length, old * (2 + entryArraySectors(imageGpt.entryCount, old))))
+  }
   firstMiB.set(primary.subarray(MBR_RECORDS_OFFSET, MBR_SIZE), MBR_RECORDS_OFFSET)
   firstMiB.set(primary.subarray(ss), ss)
   return { gpt, firstMiB, backup, backupOffset: Number(backupOffset) }

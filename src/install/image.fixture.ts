@@ -13,6 +13,7 @@ import { writeSeekableZstd } from '../build/seekable-zstd.js'
 import { encodeGpt, newGpt, type Gpt } from '../disk/gpt.js'
 import { GUID_BIOS_BOOT, GUID_ESP, GUID_LINUX_ROOT_X86_64 } from '../disk/guid.js'
 import { mkfsExt4, mkfsFat } from '../tools/mkfs.js'
+import { mcopyIn } from '../tools/mtools.js'
 import { run } from '../tools/run.js'
 
 const MiB = 1 << 20
@@ -47,6 +48,10 @@ export interface FixtureOptions {
   rootDataBytes?: number
   /** Which companions to make (default all). */
   formats?: Array<'zst' | 'xz' | 'gz' | 'qcow2'>
+  /** Files in the ESP (default none): a boot loader's worth of random bytes, a config, a long name, an empty directory. */
+  espFiles?: boolean
+  /** The ESP's size in MiB (default 8; the root partition follows it). */
+  espMiB?: number
 }
 
 /** Makes NAME.img (+ .bmap, .zst, .xz, .gz, .qcow2, SHA256SUMS) in `dir`. */
@@ -55,8 +60,9 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
   const size = (opts.sizeMiB ?? 24) * MiB
   const img = path.join(dir, `${name}.img`)
   const biosBoot = { offset: 1 * MiB, length: 1 * MiB }
-  const esp = { offset: 2 * MiB, length: 8 * MiB }
-  const root = { offset: 10 * MiB, length: size - 11 * MiB }
+  const espMiB = opts.espMiB ?? 8
+  const esp = { offset: 2 * MiB, length: espMiB * MiB }
+  const root = { offset: (2 + espMiB) * MiB, length: size - (3 + espMiB) * MiB }
 
   let gpt = newGpt({ sectorSize: 512, diskSectors: BigInt(size / 512) })
   const part = (number: number, typeGuid: string, r: { offset: number; length: number }, partName: string) => ({
@@ -115,6 +121,24 @@ export async function makeFixtureImage(dir: string, opts: FixtureOptions = {}): 
   })
   await mkfsFat({ image: img, offsetBytes: esp.offset, sizeBytes: esp.length, label: 'ESP', volumeId: '1A2B3C4D' })
   await fsp.rm(tree, { recursive: true, force: true })
+  if (opts.espFiles) {
+    const files = path.join(dir, `${name}-esp`)
+    await fsp.mkdir(path.join(files, 'EFI/BOOT'), { recursive: true })
+    await fsp.mkdir(path.join(files, 'EFI/debian'), { recursive: true })
+    await fsp.mkdir(path.join(files, 'empty'), { recursive: true })
+    await fsp.writeFile(path.join(files, 'EFI/BOOT/BOOTX64.EFI'), randomBytes(300 * 1024))
+    await fsp.writeFile(
+      path.join(files, 'EFI/debian/grub.cfg'),
+      'search --fs-uuid --set=root 0000\nconfigfile ($root)/boot/grub/grub.cfg\n',
+    )
+    await fsp.writeFile(path.join(files, 'EFI/debian/A file with a long name.txt'), randomBytes(5000))
+    await mcopyIn(
+      img,
+      esp.offset,
+      ['EFI', 'empty'].map((e) => path.join(files, e)),
+    )
+    await fsp.rm(files, { recursive: true, force: true })
+  }
 
   const bmap = (await writeBmap(img)).path
   const want = new Set(opts.formats ?? ['zst', 'xz', 'gz', 'qcow2'])

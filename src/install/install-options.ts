@@ -71,6 +71,11 @@ export interface InstallOptions {
   /** Asks the user (TTY) whether to overwrite; absent: refuse without --yes. */
   confirm?: (question: string) => Promise<boolean>
   seed?: SeedStep
+  /**
+   * A 512-byte-sector image that can boot by BIOS is converted for a 4Kn disk only with
+   * this (--uefi-only): BIOS cannot boot from 4096-byte sectors. No effect otherwise.
+   */
+  uefiOnly?: boolean
   stdin?: Readable
   http?: Omit<HttpOptions, 'signal'>
   /** Spool directory for zstd/xz (default /dev/shm or the temp dir); null: decompress through a pipe. */

@@ -9,7 +9,7 @@ import type { ByteSource } from '../io/byte-source.js'
 import type { ImageReader } from '../io/image-reader.js'
 import type { ImageFormat } from './detect-format.js'
 import { FIRST_MIB, type ImageLayout } from './image-layout.js'
-import type { InstallPlan } from './install-report.js'
+import type { InstallPlan, SectorConversionPlan } from './install-report.js'
 import type { LocatedBmap } from './locate-bmap.js'
 import type { TargetInfo } from './target-info.js'
 import type { BusyReason } from './target-safety.js'
@@ -24,14 +24,16 @@ export type Stage = 'prepare' | 'zero' | 'write' | 'sync' | 'finish' | 'verify'
 /**
  * The executor's steps, in order (install-steps.ts runs them): zero the target's first and
  * last MiB → zero the image's span (no bmap) → write the image, first MiB held back →
- * check the source (size, digest) → finish the table (the backup entries at the disk's
- * end) → add the seed → write the first MiB, then the backup header → read back.
+ * check the source (size, digest) → make the FATs again for a 4Kn disk → finish the table
+ * (the backup entries at the disk's end) → add the seed → write the first MiB, then the
+ * backup header → read back.
  */
 export const STEP_NAMES = [
   'zero-ends',
   'zero-span',
   'write-image',
   'check-source',
+  'convert-fat',
   'finish-table',
   'add-seed',
   'write-first-mib',
@@ -60,6 +62,8 @@ export interface PlanInputs {
   resized?: { gpt: Gpt; backupOffset: number }
   /** The seed partition, placed at the disk's end. */
   seed?: PlacedPartition
+  /** A 512-byte-sector image converted for a 4Kn disk. */
+  conversion?: SectorConversionPlan
   verify: boolean
 }
 
@@ -173,8 +177,10 @@ export function describePlan(p: PlanInputs): InstallPlan {
         }
       : {}),
     ...(p.seed ? { seed: { partition: p.seed.number, offset: p.seed.offset, sizeBytes: p.seed.sizeBytes } } : {}),
+    ...(p.conversion ? { sectorConversion: p.conversion } : {}),
     steps: STEP_NAMES.filter((s) => {
       if (s === 'zero-span') return zeroing.length > 2
+      if (s === 'convert-fat') return p.conversion !== undefined
       if (s === 'finish-table') return p.resized !== undefined
       if (s === 'add-seed') return p.seed !== undefined
       if (s === 'read-back') return p.verify

@@ -1,9 +1,41 @@
 // What an install did (or, with --dry-run, would do): the JSON document `hwimage install
 // --json` prints on stdout, and its short human form.
 
+import type { TrimmedPartition } from '../disk/gpt-sector-size.js'
 import type { Signature } from '../tools/wipefs.js'
 import type { StepName } from './install-plan.js'
 import type { BusyReason } from './target-safety.js'
+
+/** A 512-byte-sector image converted for a 4096-byte-sector disk (sector-conversion.ts). */
+export interface SectorConversionPlan {
+  from: number
+  to: number
+  /** The GPT re-encoded in `to`-byte LBAs, byte offsets kept; partitions whose end moved down to a `to`-byte boundary. */
+  gpt: { trimmed: TrimmedPartition[] }
+  /** Partitions whose FAT is made again with `to`-byte sectors (the ESP; a basic data partition if it holds a FAT). */
+  fat: Array<{ partition: number; name: string; offset: number; sizeBytes: number; esp?: boolean }>
+  /** Other partitions checked to work on `to`-byte sectors (ext4: block size and size). */
+  checked: number[]
+  /** --uefi-only was given. */
+  uefiOnly: boolean
+  /** With --uefi-only: the image's BIOS boot partition and MBR boot code, left as they are and unused. */
+  biosBootKept?: { partition?: number; bootCode: boolean }
+  /** After the install: what each FAT became. */
+  converted?: FatConverted[]
+}
+
+/** One FAT made again for the disk's sector size: same volume id, label and files. */
+export interface FatConverted {
+  partition: number
+  name: string
+  volumeId: string
+  label?: string
+  from: { bytesPerSector: number; fatBits: number; clusters: number }
+  to: { bytesPerSector: number; fatBits: number; clusters: number }
+  /** Files copied (directories not counted) and their bytes. */
+  files: number
+  bytes: number
+}
 
 /** The install's plan, known before anything is written. */
 export interface InstallPlan {
@@ -38,6 +70,8 @@ export interface InstallPlan {
   gptResize?: { diskSectors: string; lastUsableLba: string; backupOffset: number }
   /** The seed partition added at the end of the disk. */
   seed?: { partition: number; offset: number; sizeBytes: number }
+  /** A 512-byte-sector image converted for the disk's 4096-byte sectors. */
+  sectorConversion?: SectorConversionPlan
   /** The executor's steps that will run, in order. */
   steps: StepName[]
   /** Why the install is refused (a dry run shows the plan and exits with this). */
@@ -116,6 +150,7 @@ export function formatPlan(p: InstallPlan): string {
   lines.push(`plan:    ${modeText}`)
   for (const z of p.zeroing)
     lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
+  if (p.sectorConversion) lines.push(...conversionLines(p.sectorConversion))
   if (p.gptResize)
     lines.push(
       `         move the backup GPT to the end of the disk (byte ${p.gptResize.backupOffset}), last usable LBA ${p.gptResize.lastUsableLba}`,
@@ -131,6 +166,26 @@ export function formatPlan(p: InstallPlan): string {
   return lines.join('\n') + '\n'
 }
 
+/** The dry run's lines for a sector conversion. */
+function conversionLines(c: SectorConversionPlan): string[] {
+  const lines = [
+    `         convert for ${c.to}-byte sectors: the GPT re-encoded in ${c.to}-byte LBAs (partitions keep their byte offsets)`,
+  ]
+  for (const t of c.gpt.trimmed)
+    lines.push(`         partition ${t.number} ends ${t.bytes} bytes earlier, on a ${c.to}-byte boundary`)
+  for (const f of c.fat)
+    lines.push(
+      `         make partition ${f.partition} "${f.name}"'s FAT again with ${c.to}-byte sectors (same files, volume id and label)`,
+    )
+  if (c.checked.length)
+    lines.push(`         check partition ${c.checked.join(', ')} for ${c.to}-byte sectors (ext4 block size)`)
+  if (c.biosBootKept)
+    lines.push(
+      `         UEFI boot only: ${c.biosBootKept.partition !== undefined ? `BIOS boot partition ${c.biosBootKept.partition}` : ''}${c.biosBootKept.partition !== undefined && c.biosBootKept.bootCode ? ' and ' : ''}${c.biosBootKept.bootCode ? 'MBR boot code' : ''} kept, unused`,
+    )
+  return lines
+}
+
 /** A one-paragraph summary of a finished install (stdout without --json). */
 export function formatReport(r: InstallReport): string {
   const lines = [
@@ -142,6 +197,16 @@ export function formatReport(r: InstallReport): string {
     lines.push(
       `bmap ranges verified: ${r.ranges.verified}${r.ranges.streamed ? ` (${r.ranges.streamed} written before their check)` : ''}${r.ranges.unverified ? `, ${r.ranges.unverified} without a digest written unverified` : ''}`,
     )
+  if (r.sectorConversion) {
+    const c = r.sectorConversion
+    const fats = (c.converted ?? []).map(
+      (f) =>
+        `partition ${f.partition} FAT${f.from.fatBits}/${f.from.bytesPerSector} → FAT${f.to.fatBits}/${f.to.bytesPerSector} (${f.files} files, id ${f.volumeId})`,
+    )
+    lines.push(
+      `converted for ${c.to}-byte sectors: GPT re-encoded in ${c.to}-byte LBAs${fats.length ? `; ${fats.join('; ')}` : ''}${c.biosBootKept ? '; UEFI boot only' : ''}`,
+    )
+  }
   if (r.readBack) lines.push(`read back and compared: ${mib(r.readBack.bytes)}`)
   if (r.resumes)
     lines.push(

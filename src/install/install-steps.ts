@@ -23,9 +23,10 @@ import { patchFirstMiB } from './gpt-finish.js'
 import { FIRST_MIB } from './image-layout.js'
 import type { InstallFacts, InstallOptions } from './install-options.js'
 import { bmapRanges, type Stage, type StepName } from './install-plan.js'
-import type { InstallReport } from './install-report.js'
+import type { FatConverted, InstallReport } from './install-report.js'
 import type { PreparedInstall } from './prepare-install.js'
 import { readBack, type WrittenItem } from './read-back.js'
+import { convertFilesystems } from './sector-conversion.js'
 import { writeImage, type WriteOutcome } from './write-image.js'
 
 /** Ranges up to this size are verified before they are written (the image builder splits ranges at 32 MiB). */
@@ -55,6 +56,9 @@ interface Execution {
   backupHeader?: { offset: number; bytes: Uint8Array }
   written: WrittenItem[]
   readBackBytes?: number
+  /** What the convert-fat step made of each FAT (a 4Kn disk). */
+  converted?: FatConverted[]
+  convertedBytes?: number
 }
 
 const STAGE_OF: Record<StepName, Stage> = {
@@ -62,6 +66,7 @@ const STAGE_OF: Record<StepName, Stage> = {
   'zero-span': 'zero',
   'write-image': 'write',
   'check-source': 'write',
+  'convert-fat': 'finish',
   'finish-table': 'finish',
   'add-seed': 'finish',
   'write-first-mib': 'finish',
@@ -160,6 +165,35 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
   },
 
   /**
+   * A 512-byte image on a 4Kn disk: each FAT (the ESP) made again with the disk's sector
+   * size over its partition, the other partitions checked (sector-conversion.ts). After
+   * the source is verified, before the table: a failure here leaves no table. What
+   * --verify reads back there is the new volume, not the image's bytes.
+   */
+  async 'convert-fat'(x) {
+    const c = x.p.conversion!
+    const done = await convertFilesystems(x.dev, c.plan, c.gpt, signalOpt(x))
+    x.converted = done.fat
+    x.warnings.push(...done.warnings)
+    const overlaps = (w: WrittenItem, r: { offset: number; length: number }) => {
+      const length = 'bytes' in w ? w.bytes.length : w.length
+      return w.offset < r.offset + r.length && r.offset < w.offset + length
+    }
+    // An image extent that reaches into a converted partition is no longer on the disk as written.
+    x.written = x.written.filter((w) => !done.written.some((r) => overlaps(w, r)))
+    x.written.push(...done.written)
+    x.convertedBytes = done.written.reduce((n, w) => n + w.length, 0)
+    for (const f of done.fat)
+      x.opts.onEvent?.('converted', {
+        partition: f.partition,
+        from: f.from.bytesPerSector,
+        to: f.to.bytesPerSector,
+        fatBits: f.to.fatBits,
+        files: f.files,
+      })
+  },
+
+  /**
    * The disk's table: the backup entry array at the disk's end now, its header only after
    * the first MiB (a valid backup header beside a zeroed primary is a table that
    * `sgdisk`, firmware and the kernel would restore from).
@@ -173,7 +207,7 @@ const STEPS: Record<StepName, (x: Execution) => Promise<void>> = {
     await x.dev.read(imageBytes - tailLength, tail)
     const check = decodeGpt(held, tail, BigInt(imageBytes), layout.sectorSize!)
     if (!check.backupOk) x.warnings.push("the image's backup GPT is damaged (its primary table is used)")
-    const fin = patchFirstMiB(held, table!.gpt)
+    const fin = patchFirstMiB(held, table!.gpt, layout.gpt)
     const ss = x.dev.sectorSize
     const entries = alignedBytes(fin.backup.length - ss)
     entries.set(fin.backup.subarray(0, fin.backup.length - ss))
@@ -292,7 +326,7 @@ export async function executeInstall(
     bytes: {
       read: p.reader.bytesRead(),
       image: x.imageBytes!,
-      written: outcome.bytesWritten + firstMiBLength,
+      written: outcome.bytesWritten + firstMiBLength + (x.convertedBytes ?? 0),
       skipped: outcome.bytesSkipped,
       zeroed: x.zeroedBytes,
     },
@@ -305,6 +339,7 @@ export async function executeInstall(
           },
         }
       : {}),
+    ...(plan.sectorConversion ? { sectorConversion: { ...plan.sectorConversion, converted: x.converted ?? [] } } : {}),
     ...(x.readBackBytes !== undefined ? { readBack: { bytes: x.readBackBytes } } : {}),
     ...(p.resumes.count > 0 ? { resumes: { ...p.resumes, at: [...p.resumes.at] } } : {}),
     seconds: ctx.seconds,

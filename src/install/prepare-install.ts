@@ -22,6 +22,7 @@ import { detectFormat, MAGIC_BYTES, notADiskImage } from './detect-format.js'
 import { listDisks, selectDisk } from './disk-hints.js'
 import { encodeGpt } from '../disk/gpt.js'
 import { resizeForDisk } from './gpt-finish.js'
+import { convertsSectors, type PlannedConversion, planSectorConversion } from './sector-conversion.js'
 import { assertSectorSizes, FIRST_MIB, readImageLayout, type ImageLayout } from './image-layout.js'
 import type { InstallOptions, PlacedPartition } from './install-options.js'
 import { bmapRanges, describePlan, imageSizeOf } from './install-plan.js'
@@ -44,8 +45,10 @@ export interface PreparedInstall {
   readonly head: Uint8Array
   readonly located: LocatedBmap | undefined
   readonly expected: string | undefined
-  /** The table to write: the image's, sized for the disk, with the seed's partition; and the seed's place. */
+  /** The table to write: the image's, sized for the disk (in its LBAs), with the seed's partition; and the seed's place. */
   readonly table: { gpt: Gpt; seed?: PlacedPartition } | undefined
+  /** A 512-byte image onto a 4Kn disk: the table in the disk's LBAs before resizing, and what the convert-fat step does. */
+  readonly conversion: PlannedConversion | undefined
   /** Resumes of a download so far (it goes on counting while the executor reads). */
   readonly resumes: { count: number; bytesRerequested: number; at: number[] }
   /** Warnings so far (the executor adds its own). */
@@ -180,7 +183,14 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       verify: opts.verify === true,
     }
     const imageSize = imageSizeOf(base)
-    fits(() => assertSectorSizes(layout, target.sectorSize, target.path))
+    // A 512-byte image onto a 4Kn disk is converted (sector-conversion.ts); any other mismatch is refused.
+    let converting: PlannedConversion | undefined
+    if (convertsSectors(layout, target.sectorSize)) {
+      fits(() => {
+        converting = planSectorConversion(layout, head, target.path, { uefiOnly: opts.uefiOnly === true })
+      })
+      if (converting?.refusal) refuse(converting.refusal)
+    } else fits(() => assertSectorSizes(layout, target.sectorSize, target.path))
     fits(() => {
       if (imageSize !== undefined && imageSize > target.size) {
         throw new InputError(
@@ -192,9 +202,10 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
     })
     let table: { gpt: Gpt; seed?: PlacedPartition } | undefined
     let resized: { gpt: Gpt; backupOffset: number } | undefined
-    if (layout.gpt && layout.sectorSize === target.sectorSize) {
+    const imageGpt = converting?.gpt ?? (layout.sectorSize === target.sectorSize ? layout.gpt : undefined)
+    if (imageGpt) {
       fits(() => {
-        const gpt = resizeForDisk(layout.gpt!, target.size)
+        const gpt = resizeForDisk(imageGpt, target.size)
         resized = { gpt, backupOffset: Number(encodeGpt(gpt).backupOffset) }
         table = { gpt }
       })
@@ -218,6 +229,7 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       ...base,
       ...(resized ? { resized } : {}),
       ...(table?.seed ? { seed: table.seed } : {}),
+      ...(converting && table ? { conversion: converting.plan } : {}),
     })
     if (refusals[0])
       plan.refused = {
@@ -237,6 +249,7 @@ export async function prepareInstall(opts: InstallOptions, ctx: PrepareContext):
       located,
       expected,
       table,
+      conversion: converting,
       resumes,
       warnings,
       close: async () => {

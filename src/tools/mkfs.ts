@@ -60,6 +60,8 @@ export interface FatOptions {
   sectorSize?: number
   /** 32 for an ESP; 12/16 for small volumes. */
   fatBits?: 12 | 16 | 32
+  /** Sectors per cluster (-s); default: 1 for FAT32, mkfs.vfat's choice otherwise. */
+  sectorsPerCluster?: number
 }
 
 /** mkfs.vfat argv writing at an offset of an existing image file. */
@@ -68,7 +70,8 @@ export function mkfsFatArgv(o: FatOptions): string[] {
   const argv = ['mkfs.vfat', '-S', String(sectorSize), '-n', o.label, '-i', o.volumeId]
   if (o.fatBits) argv.push('-F', String(o.fatBits))
   // One sector per cluster keeps a 100 MiB FAT32 above its 65525-cluster minimum.
-  if (o.fatBits === 32) argv.push('-s', '1')
+  if (o.sectorsPerCluster !== undefined) argv.push('-s', String(o.sectorsPerCluster))
+  else if (o.fatBits === 32) argv.push('-s', '1')
   if (o.offsetBytes) argv.push(`--offset=${o.offsetBytes / sectorSize}`)
   argv.push(o.image, String(Math.floor(o.sizeBytes / 1024)))
   return argv

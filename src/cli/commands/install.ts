@@ -43,6 +43,12 @@ First boot:
                         this install (image digest, target, time). The schema is
                         in docs/first-boot-contract.md
   --seed-format F       nocloud or configdrive: overrides the seed's format:
+Disk:
+  --uefi-only           a 512-byte-sector image onto a 4096-byte-sector (4Kn) disk
+                        is converted (GPT in 4 KiB LBAs, the ESP's FAT made again
+                        with 4 KiB sectors); an image that can boot by BIOS is
+                        refused there (BIOS cannot boot from 4Kn) unless this is
+                        given: then it boots by UEFI only
 Safety and output:
   --verify              read everything written back from the disk and compare
   --dry-run             print the plan (sizes, checks, what is zeroed, what it would
@@ -84,6 +90,7 @@ export const installCommand: Command = {
         json: { type: 'boolean' },
         seed: { type: 'string' },
         'seed-format': { type: 'string' },
+        'uefi-only': { type: 'boolean' },
       },
       ctx,
     )
@@ -144,6 +151,7 @@ export const installCommand: Command = {
       yes: v.yes === true,
       ...(interactive ? { confirm: (q: string) => askYes(q, ctx.stderr, ctx.signal) } : {}),
       ...(seedWriter ? { seed: seedWriter } : {}),
+      ...(v['uefi-only'] === true ? { uefiOnly: true } : {}),
       signal: ctx.signal,
       onEvent: (name, fields) => {
         reporter.event(name, fields)
