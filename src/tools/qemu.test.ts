@@ -92,6 +92,24 @@ test('buildQemuArgs() wires the boot disk first with bootindex=1 and the seed af
   ])
 })
 
+test('buildQemuArgs() gives a 4Kn disk 4096-byte logical and physical blocks on virtio-blk and NVMe, and refuses it on AHCI', () => {
+  const boot = { path: '/lab/disk.raw', format: 'raw', role: 'boot', blockSize: 4096 } as const
+  const four = ',logical_block_size=4096,physical_block_size=4096'
+  assert.deepEqual(
+    values(buildQemuArgs(machine({ disks: [boot] })), '-device')[0],
+    `virtio-blk-pci,drive=d0,bootindex=1${four}`,
+  )
+  assert.deepEqual(
+    values(buildQemuArgs(machine({ storageName: 'nvme', disks: [boot] })), '-device')[0],
+    `nvme,serial=hwimage0,drive=d0,bootindex=1${four}`,
+  )
+  assert.throws(
+    () => buildQemuArgs(machine({ storageName: 'ahci', disks: [boot] })),
+    /4096-byte sectors need virtio-blk/,
+  )
+  assert.ok(!values(buildQemuArgs(machine()), '-device').some((d) => /logical_block_size/.test(d)), 'none by default')
+})
+
 test("buildQemuArgs() puts both disks on a SCSI HBA's bus", () => {
   const args = buildQemuArgs(machine({ storageName: 'megasas' }))
   assert.deepEqual(values(args, '-device').slice(0, 3), [
@@ -208,13 +226,15 @@ test('QEMU accepts the command line for every storage kind, NIC bus and firmware
       ['piix4-ide', 'ne2k_isa', 'bios'],
       ['usb-storage', 'e1000', 'bios'],
       ['pvscsi', 'e1000', 'bios'],
+      ['virtio-blk', 'e1000', 'uefi-sb', 4096],
+      ['nvme', 'e1000', 'uefi-sb', 4096],
     ] as const
-    for (const [storage, nic, firmware] of cases) {
+    for (const [storage, nic, firmware, blockSize] of cases) {
       const args = buildQemuArgs({
         firmware,
         storage: classifyStorage(real, storage),
         nic: classifyNic(real, nic),
-        disks,
+        disks: blockSize ? disks.map((d) => ({ ...d, blockSize })) : disks,
         memoryMiB: 256,
         cpus: 1,
         serialLog: join(dir, 'serial.log'),
@@ -223,7 +243,7 @@ test('QEMU accepts the command line for every storage kind, NIC bus and firmware
         hostForwards: [{ hostPort: 0, guestPort: 22 }],
       })
       const r = await run(['qemu-system-x86_64', ...args, '-S', '-monitor', 'stdio'], { input: 'quit\n' })
-      assert.equal(r.status, 0, `${storage} ${nic} ${firmware}`)
+      assert.equal(r.status, 0, `${storage} ${nic} ${firmware}${blockSize ? ` ${blockSize}-byte sectors` : ''}`)
     }
   } finally {
     await rm(dir, { recursive: true, force: true })

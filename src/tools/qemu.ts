@@ -25,6 +25,8 @@ export interface QemuDisk {
   format: 'raw' | 'qcow2'
   /** boot: gets bootindex=1; seed: the NoCloud volume; extra: any other disk. */
   role: 'boot' | 'seed' | 'extra'
+  /** The disk's logical and physical sector size (default QEMU's 512); 4096: a 4Kn disk (virtio-blk, NVMe, SCSI only). */
+  blockSize?: 512 | 4096
 }
 
 /** A TCP port on the host's loopback forwarded to a port of the guest. */
@@ -124,9 +126,9 @@ function storageArgs(m: QemuMachine): string[] {
   ordered.forEach((d, i) => {
     const id = `d${i}`
     args.push('-drive', drive(id, d))
-    const bootindex = d.role === 'boot' ? `,bootindex=${m.netboot ? 2 : 1}` : ''
+    const bootindex = `${d.role === 'boot' ? `,bootindex=${m.netboot ? 2 : 1}` : ''}${blockSizeProps(d, s.kind)}`
     if (!onController.includes(d)) {
-      args.push('-device', `virtio-blk-pci,drive=${id}`)
+      args.push('-device', `virtio-blk-pci,drive=${id}${blockSizeProps(d, 'virtio-blk')}`)
       return
     }
     const slot = onController.indexOf(d)
@@ -154,6 +156,14 @@ function storageArgs(m: QemuMachine): string[] {
     }
   })
   return args
+}
+
+/** A 4Kn disk: QEMU's block device properties (hw/block/block.c), which IDE/AHCI and usb-storage do not take beyond 512. */
+function blockSizeProps(d: QemuDisk, kind: StorageDevice['kind']): string {
+  if (d.blockSize === undefined || d.blockSize === 512) return ''
+  if (kind !== 'virtio-blk' && kind !== 'nvme' && kind !== 'scsi-hba')
+    throw new TypeError(`buildQemuArgs(): ${d.blockSize}-byte sectors need virtio-blk, NVMe or SCSI, not ${kind}`)
+  return `,logical_block_size=${d.blockSize},physical_block_size=${d.blockSize}`
 }
 
 function nicArgs(m: QemuMachine): string[] {
