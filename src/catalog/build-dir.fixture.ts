@@ -81,3 +81,43 @@ export async function makeBuildDir(dir: string, opts: BuildDirOptions = {}): Pro
   await fsp.writeFile(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
   return { dir, fx, manifest }
 }
+
+/**
+ * A copy of a build whose .img.zst differs (a zstd skippable frame appended, RFC 8878
+ * §3.1.2: decoders skip it) and whose SHA256SUMS and manifest say so: another version of
+ * the same product, made in milliseconds. `date` sets its build date.
+ */
+export async function variantBuild(from: TestBuild, dir: string, n: number, date?: string): Promise<TestBuild> {
+  await fsp.mkdir(dir, { recursive: true })
+  for (const name of await fsp.readdir(from.dir))
+    if ((await fsp.stat(path.join(from.dir, name))).isFile())
+      await fsp.copyFile(path.join(from.dir, name), path.join(dir, name))
+  const zst = path.join(dir, path.basename(from.fx.zst))
+  const frame = Buffer.alloc(12)
+  frame.writeUInt32LE(0x184d2a5e, 0)
+  frame.writeUInt32LE(4, 4)
+  frame.writeUInt32LE(n, 8)
+  await fsp.appendFile(zst, frame)
+  const img = path.join(dir, path.basename(from.fx.img))
+  const outs = [img, zst, `${img}.bmap`]
+  const qcow2 = path.join(dir, path.basename(from.fx.qcow2))
+  if (
+    await fsp.stat(qcow2).then(
+      () => true,
+      () => false,
+    )
+  )
+    outs.push(qcow2)
+  const files = await writeSums(dir, outs)
+  const manifest: Manifest = {
+    ...from.manifest,
+    files,
+    build: { ...from.manifest.build, date: date ?? from.manifest.build.date },
+  }
+  await fsp.writeFile(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+  return {
+    dir,
+    fx: { ...from.fx, dir, img, zst, bmap: `${img}.bmap`, qcow2, sums: path.join(dir, 'SHA256SUMS') },
+    manifest,
+  }
+}

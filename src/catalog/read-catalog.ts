@@ -113,7 +113,9 @@ export async function readCatalog(spec: string, opts: ReadCatalogOptions = {}): 
       throw new InputError(
         'SIGNATURE_MISSING',
         `Cannot verify the catalog ${spec}: it is not signed (no ${SIGNED_INDEX_PATH})`,
-        { hint: 'publish it with --sign-key KEY, or pass --insecure to use it unverified' },
+        {
+          hint: 'publish it with --sign-key KEY; to use it unverified, install with --insecure instead of --keyring (catalog list/show: leave out --keyring)',
+        },
       )
     const where = resolveCatalogPath(location, SIGNED_INDEX_PATH)
     const v = await gpgvVerifyClearSigned(sIndex, keyring.path, where)

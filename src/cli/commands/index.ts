@@ -23,6 +23,16 @@ export const verbs: Verb[] = [
     load: async () => (await import('./install.js')).installCommand,
   },
   {
+    name: 'publish',
+    summary: 'publish builds into a signed simplestreams catalog (MAAS, sstream-*, install --catalog)',
+    load: async () => (await import('./publish.js')).publishCommand,
+  },
+  {
+    name: 'catalog',
+    summary: 'list or show what a simplestreams catalog (URL or directory) holds',
+    load: async () => (await import('./catalog.js')).catalogCommand,
+  },
+  {
     name: 'inspect',
     summary: "show an image's partitions, boot paths, kernel and problems",
     load: async () => (await import('./inspect.js')).inspectCommand,

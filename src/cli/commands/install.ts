@@ -9,6 +9,7 @@ import { parseVerbArgs, type Command } from '../command.js'
 import { Reporter } from '../progress.js'
 
 const help = `Usage: hwimage install SOURCE (--disk TARGET | --disk-hint KEY=VALUE…) [options]
+       hwimage install --catalog URL|DIR NAME[@SERIAL] (--keyring FILE | --insecure) --disk TARGET [options]
 
 Writes a disk image onto a disk (block device) or an image file, fast and verified.
 The target's first MiB (where the partition table lives) is written last, after
@@ -26,6 +27,14 @@ Target:
                         name, hctl, rotational, size (20G, >=100G, <=2T),
                         min-size, max-size; repeat or comma-separate (Ironic's
                         root device hints). None or several matching is an error.
+Catalog (docs/catalog.md):
+  --catalog URL|DIR     install by name from a simplestreams catalog: NAME is a
+                        product (org.hwimage:debian:12:amd64:server), an alias
+                        (bookworm/server) or latest; @SERIAL picks a version
+                        (default the newest). The image's SHA-256 and size, and
+                        its bmap, come from the signed catalog
+  --keyring FILE        the keyring the catalog must be signed by (gpgv)
+  --insecure            use a catalog without checking its signatures
 Image:
   --bmap FILE|URL       the block map to use (default: found beside SOURCE)
   --no-bmap             ignore any bmap: zero the image's span, write data blocks
@@ -65,6 +74,8 @@ Examples:
   hwimage install out/default/debian-12-server-amd64.img.zst --disk /dev/sdb --dry-run
   hwimage install https://images.example/debian-12-server-amd64.img.zst \
       --disk-hint serial=S3Z1NB0K --seed metal-01.yaml --yes --json
+  hwimage install --catalog https://images.example/hwimage/ bookworm/server \
+      --keyring /etc/hwimage/keyring.gpg --disk /dev/sdb --yes
 See docs/install.md for the zeroing contract and worked examples.
 `
 
@@ -90,6 +101,9 @@ export const installCommand: Command = {
         json: { type: 'boolean' },
         seed: { type: 'string' },
         'seed-format': { type: 'string' },
+        catalog: { type: 'string' },
+        keyring: { type: 'string' },
+        insecure: { type: 'boolean' },
         'uefi-only': { type: 'boolean' },
       },
       ctx,
@@ -136,14 +150,38 @@ export const installCommand: Command = {
             },
           })
         : undefined
+    // --catalog: the positional is a name; the catalog gives the source, its digest and bmap (src/catalog/).
+    if (typeof v.catalog !== 'string' && (typeof v.keyring === 'string' || v.insecure))
+      throw new UsageError('Cannot use --keyring or --insecure without --catalog')
+    if (typeof v.catalog === 'string' && (v.sha256 || v['sha256-url'] || v.bmap || v['no-bmap']))
+      throw new UsageError(
+        'Cannot use --sha256, --sha256-url, --bmap or --no-bmap with --catalog: the catalog gives them',
+      )
+    const fromCatalog =
+      typeof v.catalog === 'string'
+        ? await (await import('../../catalog/install-source.js')).catalogInstallSource({
+            catalog: v.catalog,
+            ref: source,
+            ...(typeof v.keyring === 'string' ? { keyring: v.keyring } : {}),
+            insecure: v.insecure === true,
+            signal: ctx.signal,
+          })
+        : undefined
+    if (fromCatalog) {
+      const { product, serial } = fromCatalog.version
+      reporter.event('catalog', { product, serial, source: fromCatalog.source, signedBy: fromCatalog.signedBy ?? null })
+      if (fromCatalog.signedBy) reporter.log(`catalog: ${product}@${serial}, signed by ${fromCatalog.signedBy}`)
+      else reporter.warn(`the catalog is not verified (--insecure): ${product}@${serial} is installed on its word`)
+    }
     const interactive = !json && source !== '-' && Boolean(process.stdin.isTTY) && Boolean(ctx.stderr.isTTY)
     const report = await install({
       ...(v.raw === true ? { raw: true } : {}),
-      source,
+      source: fromCatalog?.source ?? source,
       ...(typeof v.disk === 'string' ? { disk: v.disk } : {}),
       ...(Array.isArray(v['disk-hint']) ? { diskHints: parseDiskHints(v['disk-hint'] as string[]) } : {}),
       ...(v['no-bmap'] ? { bmap: false as const } : typeof v.bmap === 'string' ? { bmap: v.bmap } : {}),
       ...(typeof v.sha256 === 'string' ? { sha256: v.sha256 } : {}),
+      ...(fromCatalog ? { sha256: fromCatalog.sha256, ...(fromCatalog.bmap ? { bmap: fromCatalog.bmap } : {}) } : {}),
       ...(typeof v['sha256-url'] === 'string' ? { sha256Url: v['sha256-url'] } : {}),
       imageDigest: v['image-digest'] === true,
       verify: v.verify === true,
@@ -161,12 +199,14 @@ export const installCommand: Command = {
           )
       },
       onProgress: reporter.progress,
-    }).catch((e: unknown) => {
-      // A dry run that the install would refuse: the plan first, then the refusal (and its exit code).
-      const plan = planOfRefusal(e)
-      if (plan) ctx.stdout.write(json ? JSON.stringify(plan) + '\n' : formatPlan(plan))
-      throw e
     })
+      .catch((e: unknown) => {
+        // A dry run that the install would refuse: the plan first, then the refusal (and its exit code).
+        const plan = planOfRefusal(e)
+        if (plan) ctx.stdout.write(json ? JSON.stringify(plan) + '\n' : formatPlan(plan))
+        throw e
+      })
+      .finally(() => fromCatalog?.close())
     reporter.clearBar()
     for (const w of report.warnings) reporter.warn(w)
     if (json) ctx.stdout.write(JSON.stringify(report) + '\n')
