@@ -208,8 +208,10 @@ test('an image that boots by BIOS is refused on a 4Kn disk without --uefi-only, 
   await assert.rejects(
     install({ source: fx.zst, disk: dev, yes: true }),
     (e: unknown) =>
-      code('SECTOR_SIZE_MISMATCH', /for BIOS boot: .*BIOS boot partition \(14\) and MBR boot code cannot boot/)(e) &&
-      /--uefi-only/.test((e as HwimageError).hint ?? ''),
+      code(
+        'SECTOR_SIZE_MISMATCH',
+        /for BIOS boot: .*boots by BIOS \(its BIOS boot partition 14, its MBR boot code\), which cannot boot/,
+      )(e) && /--uefi-only/.test((e as HwimageError).hint ?? ''),
   )
   assert.equal(sha(await readBytes(dev, 0, DISK)), before)
   // The dry run shows the conversion it would do, then stops on the same refusal.

@@ -89,12 +89,12 @@ export function planSectorConversion(
   }
   let refusal: HwimageError | undefined
   if (biosBoot && !opts.uefiOnly) {
-    const what = [bios ? `a BIOS boot partition (${bios.number})` : '', bootCode ? 'MBR boot code' : '']
+    const what = [bios ? `its BIOS boot partition ${bios.number}` : '', bootCode ? 'its MBR boot code' : '']
       .filter(Boolean)
-      .join(' and ')
+      .join(', ')
     refusal = new InputError(
       'SECTOR_SIZE_MISMATCH',
-      `Cannot install onto "${targetPath}" for BIOS boot: the image is made for ${from}-byte sectors, the disk has ${to}-byte logical sectors, and the image's ${what} cannot boot from it (BIOS firmware and GRUB's boot code read 512-byte sectors)`,
+      `Cannot install onto "${targetPath}" for BIOS boot: the image is made for ${from}-byte sectors, the disk has ${to}-byte logical sectors, and the image boots by BIOS (${what}), which cannot boot from such a disk (BIOS firmware and GRUB's boot code read 512-byte sectors)`,
       {
         hint: `pass --uefi-only to convert it for UEFI boot only (GPT in ${to}-byte LBAs, ESP made again with ${to}-byte sectors; the BIOS boot code stays, unused), or use a disk with 512-byte logical sectors`,
       },
