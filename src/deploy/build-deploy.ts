@@ -54,6 +54,17 @@ export const DEPLOY_PROGRAMS = [
   'efibootmgr',
 ] as const
 
+/**
+ * glibc's iconv modules mtools needs: it converts file names through code page 850 (its
+ * default) and, without the module, cannot open any FAT ("Error converting to codepage 850",
+ * then "Cannot initialize '::'"), so the seed partition could not be written.
+ */
+export const DEPLOY_GCONV_FILES = [
+  '/usr/lib/x86_64-linux-gnu/gconv/gconv-modules',
+  '/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.d/gconv-modules-extra.conf',
+  '/usr/lib/x86_64-linux-gnu/gconv/IBM850.so',
+] as const
+
 /** The kernel command line the environment expects; the server fills the placeholders. */
 export const DEPLOY_CMDLINE =
   'console=tty0 console=ttyS0,115200n8 hwimage.url=<URL> hwimage.token=<TOKEN> hwimage.mac=<MAC>'
@@ -174,6 +185,7 @@ export async function buildDeploy(opts: BuildDeployOptions): Promise<DeployManif
       await copier.addWithLibraries(host, { ...(signal ? { signal } : {}) })
       programs.push(host)
     }
+    for (const f of DEPLOY_GCONV_FILES) await copier.add(f)
 
     step('hwimage as one executable (esbuild, node --experimental-sea-config, postject)')
     const seaFile = path.join(stage, 'usr/bin/hwimage')

@@ -4,8 +4,10 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { run } from '../../src/tools/run.js'
 import { DEPLOY_SIZE_GOAL, type DeployManifest } from '../../src/deploy/build-deploy.js'
 
 const DIR = resolve(process.env.HWIMAGE_DEPLOY_ENV_DIR ?? '.cache/deploy-env')
@@ -34,4 +36,22 @@ test('build-deploy: kernel + initramfs within 64 MiB, each part sized, zstd the 
   await fh.read(head, 0, 4, 0)
   await fh.close()
   assert.deepEqual([...head], [0x28, 0xb5, 0x2f, 0xfd])
+})
+
+test('the initramfs runs what the installer runs: hwimage, sgdisk, and mtools writing a FAT (chroot into the unpacked initrd)', async () => {
+  await environment()
+  const root = await mkdtemp(join(tmpdir(), 'deploy-initrd-'))
+  try {
+    await run(['sh', '-c', `zstd -dc ${JSON.stringify(join(DIR, 'initrd'))} | cpio -idm --quiet`], { cwd: root })
+    const inRoot = (argv: string[]) => run(['chroot', root, ...argv])
+    assert.match((await inRoot(['/usr/bin/hwimage', '--version'])).stdout, /^hwimage \d+\.\d+\.\d+/)
+    assert.match((await inRoot(['/usr/sbin/sgdisk', '--version'])).stdout, /GPT fdisk/)
+    // The seed partition is a FAT written with mtools, which needs glibc's code page 850 module.
+    await writeFile(join(root, 'tmp/meta-data'), 'instance-id: x\n')
+    await inRoot(['/usr/sbin/mkfs.vfat', '-C', '-n', 'CIDATA', '/tmp/seed.img', '4096'])
+    await inRoot(['/usr/bin/mcopy', '-i', '/tmp/seed.img', '/tmp/meta-data', '::/'])
+    assert.match((await inRoot(['/usr/bin/mdir', '-i', '/tmp/seed.img', '::'])).stdout, /meta-data/)
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
 })
