@@ -1,0 +1,204 @@
+// Network deploy faults, real parts only (`make test-deploy-faults`, not in `make test`: two
+// more QEMU boots). Both under SeaBIOS via iPXE and HTTP, the quicker network boot:
+//   - one machine, two blank disks (20 GiB and 1 GiB), configured with disk hints no disk
+//     matches: it fails with DEVICE_SELECT and its disks listed, and stays in the deploy
+//     environment; the operator assigns hints choosing the 1 GiB disk (smaller than the
+//     image): it fails with TARGET_TOO_SMALL and nothing on either disk; the operator assigns
+//     hints choosing the 20 GiB disk: the same boot of the deploy environment installs, the
+//     machine reboots into its disk and reports its first boot. No reboot between the tries.
+//   - an unknown MAC with `unknown_macs: ignore`: serve answers its boot request 404 and
+//     serves it nothing else; the machine never appears in the API.
+// A wrong or revoked token is refused by serve's routes (src/serve/server.test.ts) and the
+// agent's answer to it (src/deploy/agent.test.ts), both against a real serve.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { open, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DEPLOY_MARKERS } from '../../src/deploy/init-script.js'
+import { bootMachine } from '../../src/lab/boot.js'
+import { classifyNic, classifyStorage, loadDeviceCatalog } from '../../src/tools/qemu-devices.js'
+import {
+  DEPLOY_DIR,
+  DISK_BYTES,
+  KERNEL_ARGS,
+  blankDisk,
+  deploy,
+  deployEnvironment,
+  freePort,
+  runCli,
+  Serve,
+  seedYaml,
+} from '../integration/deploy-fixture.js'
+import { testImage } from '../integration/fixture.js'
+
+const GiB = 1024 ** 3
+const SMALL_DISK = 1 * GiB
+
+/** True when the file holds only zero bytes: nothing was written to the disk. */
+async function allZero(file: string): Promise<boolean> {
+  const fh = await open(file, 'r')
+  try {
+    const buf = Buffer.alloc(8 << 20)
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+      if (bytesRead === 0) return true
+      for (let i = 0; i < bytesRead; i++) if (buf[i] !== 0) return false
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+function serveConfig(dir: string, port: number, extra: string[]): string {
+  return [
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    `public_url: http://10.0.2.2:${port}`,
+    `state_dir: ${join(dir, 'state')}`,
+    `deploy_dir: ${DEPLOY_DIR}`,
+    `tftp_root: ${join(dir, 'tftp')}`,
+    `images: { default: ${testImage().dir} }`,
+    `kernel_args: ${KERNEL_ARGS}`,
+    ...extra,
+    '',
+  ].join('\n')
+}
+
+test('deploy faults: no disk matches the hints, then a disk smaller than the image, then an operator retry that deploys — in one boot of the deploy environment', {
+  timeout: 30 * 60_000,
+}, async () => {
+  deployEnvironment()
+  const dir = await mkdtemp('/var/tmp/hwimage-deploy-faults-')
+  const mac = '52:54:00:d0:00:11'
+  const port = await freePort()
+  let serve: Serve | undefined
+  try {
+    await writeFile(join(dir, 'seed.yaml'), seedYaml('faults-01', 'deploy-faults-1', mac), { mode: 0o600 })
+    const config = join(dir, 'serve.yaml')
+    await writeFile(
+      config,
+      serveConfig(dir, port, [
+        'unknown_macs: ignore',
+        'machines:',
+        `  "${mac}": { name: faults-01, image: default, seed: seed.yaml, disk_hints: "min-size=100G" }`,
+      ]),
+    )
+    serve = await Serve.start(config)
+    const errors: { code: string; message: string }[] = []
+    let answered = 0
+    const assign = async (hint: string) => {
+      const out = await runCli(
+        ['machines', 'assign', mac, '--image', 'default', '--seed', join(dir, 'seed.yaml'), '--disk-hint', hint],
+        port,
+      )
+      assert.equal(out.status, 0, out.stderr)
+    }
+    const r = await deploy({
+      dir,
+      firmware: 'bios',
+      mac,
+      bootfile: 'boot.ipxe',
+      tftpRoot: join(dir, 'tftp'),
+      port,
+      timeoutMs: 25 * 60_000,
+      disks: [DISK_BYTES, SMALL_DISK],
+      settled: (doc) => doc.machine.state === 'deployed' || errors.length > 2,
+      async onPoll(doc) {
+        // A new failure is a "failed" event newer than the last one answered (the preflight
+        // check at assign time fails a machine without it passing through deploying).
+        const failure = doc?.events.filter((e) => e.kind === 'failed' && e.id > answered).at(-1)
+        if (!failure || !doc) return
+        answered = failure.id
+        errors.push(doc.machine.error as { code: string; message: string })
+        if (errors.length === 1) await assign('max-size=2G')
+        else if (errors.length === 2) await assign('min-size=10G')
+      },
+    })
+    const context = `errors ${JSON.stringify(errors)}; states ${r.seen.join(' → ')}; console tail:\n${r.console.slice(-3000)}`
+    assert.equal(errors[0]?.code, 'DEVICE_SELECT', context)
+    assert.match(errors[0]!.message, /\/dev\/vda \(20\.0 GiB/, `the disks are listed: ${errors[0]!.message}`)
+    assert.match(errors[0]!.message, /\/dev\/vdb \(1\.0 GiB/, `the disks are listed: ${errors[0]!.message}`)
+    assert.equal(errors[1]?.code, 'TARGET_TOO_SMALL', context)
+    assert.equal(r.doc.machine.state, 'deployed', context)
+    const first = r.doc.machine.firstBootReport as { instance_id?: string } | null
+    assert.equal(first?.instance_id, 'deploy-faults-1', 'the retried install booted and applied the seed')
+    // The failures wrote nothing: the small disk is still blank, and the third try installed the big one.
+    assert.ok(await allZero(r.disks[1]!), 'the disk smaller than the image was not written')
+    const gpt = Buffer.alloc(8)
+    const fh = await open(r.disks[0]!, 'r')
+    await fh.read(gpt, 0, 8, 512)
+    await fh.close()
+    assert.equal(gpt.toString('latin1'), 'EFI PART', 'the 20 GiB disk holds the installed GPT')
+    // The three tries ran in one boot of the deploy environment: it stayed after each failure.
+    assert.equal(r.console.split(DEPLOY_MARKERS.up).length - 1, 1, 'one boot of the deploy environment')
+    const failed = r.doc.events.filter((e) => e.kind === 'failed')
+    assert.ok(failed.length >= 1, 'the failures are events')
+    console.log(
+      `faults: ${errors.map((e) => e.code).join(', ')}, then deployed; phases ${JSON.stringify(r.doc.phases.seconds)}`,
+    )
+  } finally {
+    await serve?.kill('SIGTERM').catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('deploy faults: an unknown MAC with unknown_macs: ignore is served nothing and never appears', {
+  timeout: 10 * 60_000,
+}, async () => {
+  deployEnvironment()
+  const dir = await mkdtemp('/var/tmp/hwimage-deploy-unknown-')
+  const mac = '52:54:00:d0:00:12'
+  const port = await freePort()
+  let serve: Serve | undefined
+  try {
+    const config = join(dir, 'serve.yaml')
+    await writeFile(config, serveConfig(dir, port, ['unknown_macs: ignore']))
+    serve = await Serve.start(config)
+    const disk = join(dir, 'disk0.raw')
+    await blankDisk(disk)
+    const catalog = await loadDeviceCatalog()
+    const refused = () => /"path":"\/boot\/ipxe\?mac=[^"]*","status":404/.test(serve!.log)
+    let refusedAt = 0
+    const boot = await bootMachine({
+      machine: {
+        firmware: 'bios',
+        storage: classifyStorage(catalog, 'virtio-blk-pci'),
+        nic: classifyNic(catalog, 'virtio-net-pci'),
+        disks: [{ path: disk, format: 'raw', role: 'boot' }],
+        memoryMiB: 1024,
+        cpus: 1,
+        macAddress: mac,
+        netboot: { tftpRoot: join(dir, 'tftp'), bootfile: 'boot.ipxe' },
+        name: 'deploy-unknown',
+      },
+      workDir: dir,
+      timeoutMs: 6 * 60_000,
+      // After the refusal, 20 s more: long enough for anything else the machine might ask for.
+      done: () => {
+        if (!refusedAt && refused()) refusedAt = Date.now()
+        return refusedAt > 0 && Date.now() - refusedAt > 20_000
+      },
+    })
+    const console = await readFile(boot.serialLog, 'utf8').catch(() => '')
+    assert.ok(refusedAt > 0, `serve refused the boot request (${boot.outcome}); serve log:\n${serve.log.slice(-2000)}`)
+    const requests = serve.log
+      .split('\n')
+      .filter((l) => l.includes('"event":"request"'))
+      .map((l) => JSON.parse(l) as { path: string; status: number })
+    assert.ok(requests.length > 0)
+    for (const q of requests)
+      assert.ok(
+        q.path.startsWith('/boot/ipxe?') && q.status === 404,
+        `only a refused boot request: ${JSON.stringify(q)}`,
+      )
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/machines/${mac}`)
+    assert.equal(res.status, 404, 'the machine is not on record')
+    const list = (await (await fetch(`http://127.0.0.1:${port}/api/v1/machines`)).json()) as { machines: unknown[] }
+    assert.equal(list.machines.length, 0, 'no machine is on record')
+    assert.ok(!console.includes(DEPLOY_MARKERS.up), 'the deploy environment did not boot')
+    assert.ok(await allZero(disk), 'the disk was not written')
+  } finally {
+    await serve?.kill('SIGTERM').catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+  }
+})
