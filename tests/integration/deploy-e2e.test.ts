@@ -194,7 +194,10 @@ test('network deploy under SeaBIOS via iPXE and HTTP: a known machine installs; 
       `a configured machine with an image deploys at its first boot, no enlisting (states ${r.seen.join(' → ')})`,
     )
     const report = r.doc.machine.installReport as { resumes?: { count?: number } }
-    assert.ok((report.resumes?.count ?? 0) >= 1, `the download resumed after serve came back: ${JSON.stringify(report)}`)
+    assert.ok(
+      (report.resumes?.count ?? 0) >= 1,
+      `the download resumed after serve came back: ${JSON.stringify(report)}`,
+    )
     // The state from before the kill survived it: the boot answer and the inventory are still on record.
     const kinds = r.doc.events.map((e) => e.kind)
     assert.ok(kinds.indexOf('inventory') >= 0 && kinds.indexOf('inventory') < kinds.indexOf('installed'))
