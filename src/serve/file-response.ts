@@ -51,13 +51,14 @@ export function ifRangeMatches(header: string | undefined, etag: string, lastMod
   return v === lastModified
 }
 
-/** Sends `name` from `root` (GET or HEAD), honouring Range and If-Range. */
+/** Sends `name` from `root` (GET or HEAD), honouring Range and If-Range; `headers` replace the defaults (content-type …). */
 export async function sendFile(
   req: IncomingMessage,
   res: ServerResponse,
   root: string,
   name: string,
   signal?: AbortSignal,
+  headers?: Record<string, string>,
 ): Promise<void> {
   if (!FILE_NAME_RE.test(name))
     throw new HttpError(
@@ -90,26 +91,27 @@ export async function sendFile(
     const size = st.size
     const etag = `"${size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}-${st.ino.toString(16)}"`
     const lastModified = st.mtime.toUTCString()
-    const headers: Record<string, string | number> = {
+    const sent: Record<string, string | number> = {
       'accept-ranges': 'bytes',
       etag,
       'last-modified': lastModified,
       'content-type': contentTypeOf(name),
       'cache-control': 'no-cache',
+      ...headers,
     }
     const ifRange = req.headers['if-range']
     const asked = ifRangeMatches(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag, lastModified)
       ? parseRange(req.headers.range, size)
       : undefined
     if (asked === 'unsatisfiable') {
-      res.writeHead(416, { ...headers, 'content-range': `bytes */${size}`, 'content-length': 0 })
+      res.writeHead(416, { ...sent, 'content-range': `bytes */${size}`, 'content-length': 0 })
       res.end()
       return
     }
     const range = asked ?? { start: 0, end: size - 1 }
     const length = size === 0 ? 0 : range.end - range.start + 1
     res.writeHead(asked ? 206 : 200, {
-      ...headers,
+      ...sent,
       'content-length': length,
       ...(asked ? { 'content-range': `bytes ${range.start}-${range.end}/${size}` } : {}),
     })

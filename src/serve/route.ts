@@ -3,12 +3,15 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ServeConfig } from './config.js'
+import type { EventStream } from './event-stream.js'
 import type { MachineStore } from './state.js'
 
 /** What every handler gets. */
 export interface ServeApp {
   config: ServeConfig
   store: MachineStore
+  /** The dashboard's live streams (routes/stream.ts). */
+  stream: EventStream
   /** One JSON record to the log (redacted by the logger). */
   log(record: Record<string, unknown>): void
 }

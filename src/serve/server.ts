@@ -12,11 +12,14 @@ import type { ServeConfig } from './config.js'
 import { HttpError, pathSegments, queryOf, sendJson, sendText } from './http-util.js'
 import { redact, redactRecord } from './redact.js'
 import { matchPattern, type Route, type ServeApp } from './route.js'
+import { EventStream, type EventStreamOptions } from './event-stream.js'
 import { bootRoutes } from './routes/boot.js'
+import { dashboardRoutes } from './routes/dashboard.js'
 import { enlistRoutes } from './routes/enlist.js'
 import { fileRoutes } from './routes/files.js'
 import { machineRoutes } from './routes/machine.js'
 import { operatorRoutes } from './routes/operator.js'
+import { streamRoutes } from './routes/stream.js'
 import { MachineStore, StateConflictError } from './state.js'
 import { syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
 
@@ -27,6 +30,8 @@ export const ROUTES: readonly Route[] = [
   ...enlistRoutes,
   ...machineRoutes,
   ...operatorRoutes,
+  ...streamRoutes,
+  ...dashboardRoutes,
 ]
 
 /** Options of startServe beyond the config. */
@@ -40,6 +45,8 @@ export interface ServeOptions {
   host?: string
   /** Shorter limits than the defaults (tests): receiving a request, and an API route's answer. */
   timeouts?: { requestMs?: number; apiMs?: number }
+  /** The dashboard's live stream (tests: a short heartbeat, small pages). */
+  stream?: EventStreamOptions
 }
 
 /** A running serve. */
@@ -48,6 +55,8 @@ export interface RunningServe {
   host: string
   port: number
   store: MachineStore
+  /** The open dashboard streams. */
+  stream: EventStream
   server: Server
   /** Resolves when the TFTP tree has caught up with every change so far. */
   tftpSettled(): Promise<void>
@@ -82,7 +91,8 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
           )
       })
     }
-    const app: ServeApp = { config, store, log }
+    const stream = new EventStream(store, opts.stream)
+    const app: ServeApp = { config, store, stream, log }
     const server = createServer((req, res) => void handle(app, req, res, opts.timeouts?.apiMs))
     // Receiving a request (headers and body) is bounded; responses are bounded per route.
     server.headersTimeout = 10_000
@@ -108,9 +118,12 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
       host,
       port,
       store,
+      stream,
       server,
       tftpSettled: () => tftpChain,
       close: async () => {
+        // The streams end first, as a finished response: EventSource sees the end and reconnects later.
+        stream.close()
         await new Promise<void>((r) => {
           server.close(() => r())
           server.closeAllConnections()

@@ -244,6 +244,23 @@ export class MachineStore {
     return rows.map((r) => ({ ...r, fields: JSON.parse(r.fields) as Record<string, unknown> }))
   }
 
+  /** Events of every machine after the event `afterId`, oldest first, at most `limit` (the dashboard's stream). */
+  eventsAfter(afterId: number, limit = 200): MachineEvent[] {
+    const rows = this.db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Array<{
+      id: number
+      mac: string
+      time: string
+      kind: string
+      fields: string
+    }>
+    return rows.map((r) => ({ ...r, fields: JSON.parse(r.fields) as Record<string, unknown> }))
+  }
+
+  /** The id of the latest event (0 when there is none). */
+  lastEventId(): number {
+    return (this.db.prepare('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0
+  }
+
   /** The seed YAML assigned to a machine (secret: served only with its token). */
   seedOf(mac: string): string | undefined {
     return this.row(mac)?.seed_yaml ?? undefined

@@ -3,28 +3,36 @@
 // (401 without, 403 wrong); without it, only requests from the loopback address are
 // answered (403 otherwise). Listings carry no tokens and no seed text.
 //
-//   GET    /api/v1/machines             every machine
-//   GET    /api/v1/machines/MAC         one machine, the phases of its deploy (deploy-phases.ts) and its events
+//   GET    /api/v1/machines             every machine (?phases=1: and the phases of each one's deploy)
+//   GET    /api/v1/machines/MAC         one machine, the disk its hints choose, the phases of its deploy (deploy-phases.ts) and its events
 //   POST   /api/v1/machines/MAC/assign  {image, seed_yaml?, disk_hints?, name?}
 //   POST   /api/v1/machines/MAC/redeploy
 //   DELETE /api/v1/machines/MAC
-//   GET    /api/v1/images               the images and their URLs
+//   GET    /api/v1/images               the images, their URLs and what their manifest.json says (image-info.ts)
+//   GET    /api/v1/images/NAME          one image, with its packages
 
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
-import path from 'node:path'
+import { chooseDisk } from '../../deploy/choose-disk.js'
 import { HwimageError } from '../../errors.js'
 import { parseDiskHints } from '../../install/disk-hints.js'
 import { parseSeed } from '../../seed/seed-schema.js'
 import { assignSchema } from '../api-schemas.js'
 import { bearerToken, HttpError, isLoopback, readJson, sendJson } from '../http-util.js'
 import { normalizeMac } from '../mac.js'
-import { deployPhases } from '../deploy-phases.js'
+import { type DeployPhases, deployPhases } from '../deploy-phases.js'
+import { imageInfo } from '../image-info.js'
+import type { MachineRecord } from '../state.js'
 import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext } from '../route.js'
 
-/** Refuses a request that is not the operator's (see the header). */
-export function authorizeOperator({ req, app }: Pick<RouteContext, 'req' | 'app'>): void {
+/**
+ * Refuses a request that is not the operator's (see the header). `queryToken`: the token may
+ * also come as `?access_token=` (RFC 6750 §2.3), for EventSource, which cannot set headers.
+ */
+export function authorizeOperator(
+  { req, app, query }: Pick<RouteContext, 'req' | 'app' | 'query'>,
+  opts: { queryToken?: boolean } = {},
+): void {
   const want = app.config.operatorToken
   if (want === undefined) {
     if (!isLoopback(req.socket.remoteAddress))
@@ -34,11 +42,22 @@ export function authorizeOperator({ req, app }: Pick<RouteContext, 'req' | 'app'
       )
     return
   }
-  const got = bearerToken(req)
+  const got = bearerToken(req) ?? (opts.queryToken ? (query.get('access_token') ?? undefined) : undefined)
   if (got === undefined)
     throw new HttpError(401, 'Cannot answer: the operator API needs the operator token (Authorization: Bearer …)')
   const digest = (s: string) => createHash('sha256').update(s).digest()
   if (!timingSafeEqual(digest(got), digest(want))) throw new HttpError(403, 'Cannot answer: wrong operator token')
+}
+
+/** The disk the machine's hints choose in its inventory, as the deploy agent and the pre-flight check choose it. */
+function chosenDisk(m: MachineRecord): { path: string } | { error: { code: string; message: string } } | null {
+  if (!m.inventory) return null
+  try {
+    return { path: chooseDisk(m.inventory, m.diskHints).path }
+  } catch (e) {
+    const err = e as HwimageError
+    return { error: { code: err.code ?? 'INTERNAL', message: err.hint ? `${err.message} (${err.hint})` : err.message } }
+  }
 }
 
 function macParam(raw: string): string {
@@ -58,15 +77,19 @@ const route = (methods: string[], pattern: string, handle: (ctx: RouteContext) =
 })
 
 export const operatorRoutes: Route[] = [
-  route(['GET'], '/api/v1/machines', async ({ res, app }) => {
-    sendJson(res, 200, { machines: app.store.list() })
+  route(['GET'], '/api/v1/machines', async ({ res, app, query }) => {
+    const machines = app.store.list()
+    if (query.get('phases') !== '1') return sendJson(res, 200, { machines })
+    const phases: Record<string, DeployPhases> = {}
+    for (const m of machines) phases[m.mac] = deployPhases(m, app.store.events(m.mac))
+    sendJson(res, 200, { machines, phases })
   }),
   route(['GET'], '/api/v1/machines/:mac', async ({ res, app, params }) => {
     const mac = macParam(params.mac!)
     const m = app.store.get(mac)
     if (!m) throw new HttpError(404, `Cannot show machine ${mac}: no such machine`)
     const events = app.store.events(mac)
-    sendJson(res, 200, { machine: m, phases: deployPhases(m, events), events })
+    sendJson(res, 200, { machine: m, disk: chosenDisk(m), phases: deployPhases(m, events), events })
   }),
   route(['POST'], '/api/v1/machines/:mac/assign', async ({ req, res, app, params }) => {
     const mac = macParam(params.mac!)
@@ -106,24 +129,12 @@ export const operatorRoutes: Route[] = [
   }),
   route(['GET'], '/api/v1/images', async ({ res, app }) => {
     const images = []
-    for (const image of app.config.images.values()) {
-      const files = []
-      for (const name of (await fsp.readdir(image.dir).catch(() => [] as string[])).sort()) {
-        const st = await fsp.stat(path.join(image.dir, name)).catch(() => undefined)
-        if (st?.isFile())
-          files.push({
-            name,
-            sizeBytes: st.size,
-            url: `${app.config.publicUrl}/images/${encodeURIComponent(image.name)}/${encodeURIComponent(name)}`,
-          })
-      }
-      images.push({
-        name: image.name,
-        file: image.file,
-        url: `${app.config.publicUrl}/images/${encodeURIComponent(image.name)}/${encodeURIComponent(image.file)}`,
-        files,
-      })
-    }
+    for (const image of app.config.images.values()) images.push(await imageInfo(image, app.config.publicUrl))
     sendJson(res, 200, { images })
+  }),
+  route(['GET'], '/api/v1/images/:name', async ({ res, app, params }) => {
+    const image = app.config.images.get(params.name!)
+    if (!image) throw new HttpError(404, `Cannot show image "${params.name}": no such image in the config`)
+    sendJson(res, 200, { image: await imageInfo(image, app.config.publicUrl, { packages: true }) })
   }),
 ]
