@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every package a program in src/tools/programs.ts comes from, plus firmware files
-# and what QEMU boots need, and what the native addon builds with (libzstd-dev, g++, make).
+# and what QEMU boots need, and what the native addon builds with (libzstd-dev, g++, make),
+# and the browser the dashboard's test drives (chromium, through playwright-core).
 # Keep in step with PROGRAMS and HOST_FILES.
 PACKAGES=(
   mmdebstrap debian-archive-keyring arch-test e2fsprogs dosfstools mtools gdisk fdisk util-linux
@@ -16,6 +17,7 @@ PACKAGES=(
   shim-signed grub-efi-amd64-signed grub-common dnsmasq-base
   efibootmgr binutils
   gpg gpg-agent gpgv gpgconf
+  chromium
 )
 
 missing=()
