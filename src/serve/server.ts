@@ -150,6 +150,8 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
     (bytes += typeof chunk === 'function' ? 0 : chunkLength(chunk)), end(chunk, ...rest)
   )) as typeof res.end
   const rawUrl = req.url ?? '/'
+  // Read now: once a long response (a download, the dashboard's stream) closes, the socket has no address.
+  const remote = req.socket.remoteAddress
   res.once('close', () => {
     app.log({
       event: 'request',
@@ -158,7 +160,7 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
       status: res.statusCode,
       bytes,
       ms: Date.now() - started,
-      remote: req.socket.remoteAddress,
+      remote,
       ...(res.writableFinished ? {} : { aborted: true }),
     })
   })

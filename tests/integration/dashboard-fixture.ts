@@ -33,8 +33,8 @@ export interface DashboardHandles {
   row(mac: string): Locator
   /** Waits until the machine's row shows `state` (the page updates itself: no reload). */
   waitForState(mac: string, state: string, timeoutMs?: number): Promise<void>
-  /** A PNG of the page in OUTPUT_DIR (or `dir`); returns its path. */
-  screenshot(name: string, opts?: { fullPage?: boolean }): Promise<string>
+  /** A PNG of the page (or of the element `selector` matches) in the output directory; returns its path. */
+  screenshot(name: string, opts?: { fullPage?: boolean; selector?: string }): Promise<string>
   close(): Promise<void>
 }
 
@@ -90,7 +90,8 @@ export async function openDashboard(
       },
       async screenshot(name, o = {}) {
         const file = join(outDir, `${name}.png`)
-        await page.screenshot({ path: file, fullPage: o.fullPage ?? false })
+        if (o.selector) await page.locator(o.selector).screenshot({ path: file })
+        else await page.screenshot({ path: file, fullPage: o.fullPage ?? false })
         return file
       },
       close: () => browser.close(),

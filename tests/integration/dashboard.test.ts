@@ -217,6 +217,8 @@ test('a failed machine shows its error in words in the list', async () => {
     await d.row(CONFIGURED).locator('[data-field=error]').textContent(),
     'CHECKSUM_MISMATCH: Cannot install /dev/vda: the image read does not match SHA256SUMS',
   )
+  // One machine installing, one failed: the list as an operator watches it.
+  await d.screenshot('machines-live', { selector: 'body' })
 })
 
 test('the enlisted machine reaches "deployed" with the time of each phase', async () => {
