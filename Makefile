@@ -8,7 +8,7 @@ TEST_IMAGE_DIR ?= .cache/test-image
 TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
 DEPLOY_ENV_DIR ?= .cache/deploy-env
 
-.PHONY: setup demo test test-unit test-integration test-deploy-faults test-images deploy-env bench typecheck lint format clean
+.PHONY: setup demo test test-unit test-integration test-deploy test-images deploy-env bench typecheck lint format clean
 
 setup:
 	@scripts/setup.sh
@@ -58,10 +58,10 @@ test-integration: setup test-images deploy-env
 	  HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/integration/*.test.ts
 
-# Network deploy faults under QEMU (two more boots, ~10 min): not part of `make test`.
-test-deploy-faults: setup test-images deploy-env
+# The network deploy's longer matrix under QEMU (faults; a real network with dnsmasq): not in `make test`.
+test-deploy: setup test-images deploy-env
 	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
-	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/deploy-faults/*.test.ts
+	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/deploy/*.test.ts
 
 # The default image (the test image, built here when missing) unless HWIMAGE_BENCH_IMAGE_DIR names another.
 bench: setup

@@ -17,7 +17,9 @@ test('alignedBytes() gives zeroed memory that an O_DIRECT write accepts', async 
       b.fill(7)
       const { bytesWritten } = await fh.write(b, 0, 4096, 0)
       assert.equal(bytesWritten, 4096)
-      await assert.rejects(fh.write(Buffer.alloc(4096 + 16).subarray(16), 0, 4096, 4096), /EINVAL/)
+      // 16 bytes past an aligned address: misaligned for any logical block size (a plain
+      // Buffer.alloc()'s address + 16 lands on a 512-byte boundary one time in 32).
+      await assert.rejects(fh.write(alignedBytes(8192).subarray(16, 16 + 4096), 0, 4096, 4096), /EINVAL/)
     }
   } finally {
     await fh?.close()

@@ -26,6 +26,8 @@ export interface BootOptions {
   /** How often the serial log is read (default 250 ms). */
   pollMs?: number
   qemu?: string
+  /** A command QEMU runs under, e.g. `['ip', 'netns', 'exec', 'NS']` for a tap device in a network namespace. */
+  wrap?: readonly string[]
 }
 
 /** How a boot ended and what its console showed. */
@@ -63,7 +65,7 @@ export async function bootMachine(opts: BootOptions): Promise<BootResult> {
   }
   const args = buildQemuArgs({ ...opts.machine, serialLog, ...(varsPath ? { varsPath } : {}) })
   const program = opts.qemu ?? 'qemu-system-x86_64'
-  const argv = [program, ...args]
+  const argv = [...(opts.wrap ?? []), program, ...args]
   const watcher = new ConsoleWatcher()
   const started = Date.now()
   const elapsed = () => (Date.now() - started) / 1000

@@ -127,7 +127,11 @@ export interface DnsmasqOptions {
  * UEFI x86-64 (client architecture 7 and 9, RFC 4578 §2.1) gets shim, which loads grubx64.efi
  * beside it; iPXE (user class "iPXE") gets boot.ipxe, which chains to serve's script over HTTP;
  * a BIOS PXE ROM that is not iPXE is chained to iPXE (undionly.kpxe from Debian's ipxe package,
- * to be copied into the TFTP root). Written from the man page; not yet run on a real network.
+ * to be copied into the TFTP root). Run on a bridged network with another DHCP server and
+ * iPXE in tests/deploy/real-network.test.ts. No `tftp-secure`: dnsmasq started as root drops to
+ * its own user, and tftp-secure then refuses every file that user does not own ("cannot
+ * access …: Permission denied") — serve writes the tree world-readable instead (it holds boot
+ * files and per-machine configs, which TFTP serves to anyone on the network who names them).
  */
 export function dnsmasqConfig(o: DnsmasqOptions): string {
   return [
@@ -139,7 +143,6 @@ export function dnsmasqConfig(o: DnsmasqOptions): string {
     'log-dhcp',
     'enable-tftp',
     `tftp-root=${o.tftpRoot}`,
-    'tftp-secure',
     'dhcp-userclass=set:ipxe,iPXE',
     // iPXE asks again with user class "iPXE": boot.ipxe (TFTP) chains to serve's script with its MAC.
     'pxe-service=tag:ipxe,x86PC,"hwimage serve (iPXE)",boot.ipxe',

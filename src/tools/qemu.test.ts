@@ -170,6 +170,16 @@ test('buildQemuArgs() with netboot: slirp TFTP and bootfile, the NIC first, the 
   assert.equal(values(sb, '-device').at(-1), 'e1000,netdev=n0,mac=52:54:00:00:00:01,romfile=,bootindex=1')
 })
 
+test('buildQemuArgs() with netboot on a tap device: no slirp, the NIC first, the ROM for SeaBIOS; no host forwards', () => {
+  const bios = buildQemuArgs(machine({ nicName: 'e1000', netboot: { tap: 'tap0' } }))
+  assert.deepEqual(values(bios, '-netdev'), ['tap,id=n0,ifname=tap0,script=no,downscript=no'])
+  assert.equal(values(bios, '-device').at(-1), 'e1000,netdev=n0,mac=52:54:00:00:00:01,bootindex=1')
+  assert.throws(
+    () => buildQemuArgs(machine({ netboot: { tap: 'tap0' }, hostForwards: [{ hostPort: 2222, guestPort: 22 }] })),
+    /hostForwards need user networking/,
+  )
+})
+
 test('buildQemuArgs() doubles commas in disk paths', () => {
   assert.equal(escapeOpt('/a,b/c'), '/a,,b/c')
   const args = buildQemuArgs(machine({ disks: [{ path: '/x,y.img', format: 'raw', role: 'boot' }] }))

@@ -60,10 +60,12 @@ export interface QemuMachine {
   ovmfCode?: string
   /**
    * Boot from the network first and the boot disk second: slirp's DHCP names `bootfile`
-   * and its TFTP serves `tftpRoot`. SeaBIOS boots through the NIC's iPXE option ROM;
-   * OVMF through its own network stack (no option ROM: Secure Boot refuses unsigned ones).
+   * and its TFTP serves `tftpRoot`; or, with `tap`, the NIC is on that tap device (a real
+   * network: DHCP and TFTP come from whatever serves it, e.g. dnsmasq). SeaBIOS boots
+   * through the NIC's iPXE option ROM; OVMF through its own network stack (no option ROM:
+   * Secure Boot refuses unsigned ones).
    */
-  netboot?: { tftpRoot: string; bootfile: string }
+  netboot?: { tftpRoot: string; bootfile: string } | { tap: string }
 }
 
 const HBA = 'hba0'
@@ -171,8 +173,14 @@ function nicArgs(m: QemuMachine): string[] {
   // loopback as 10.0.2.2; hostfwd maps a host loopback port into the guest.
   const fwd = (m.hostForwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('')
   const nb = m.netboot
-  const tftp = nb ? `,tftp=${escapeOpt(nb.tftpRoot)},bootfile=${escapeOpt(nb.bootfile)}` : ''
-  const args = ['-netdev', `user,id=n0${tftp}${fwd}`]
+  let args: string[]
+  if (nb && 'tap' in nb) {
+    if (fwd) throw new TypeError('buildQemuArgs(): hostForwards need user networking, not a tap device')
+    args = ['-netdev', `tap,id=n0,ifname=${escapeOpt(nb.tap)},script=no,downscript=no`]
+  } else {
+    const tftp = nb ? `,tftp=${escapeOpt(nb.tftpRoot)},bootfile=${escapeOpt(nb.bootfile)}` : ''
+    args = ['-netdev', `user,id=n0${tftp}${fwd}`]
+  }
   const n = m.nic
   const bootindex = nb ? ',bootindex=1' : ''
   if (n.bus === 'usb')

@@ -1,7 +1,7 @@
 // The network deploy tests' shared parts: `hwimage serve` as an operator runs it (the CLI,
 // its config file), serve's JSON API, blank disks, and one QEMU machine that boots from the
 // network and is followed through the API until it is deployed or failed. Used by
-// deploy-e2e.test.ts (make test) and tests/deploy-faults (make test-deploy-faults).
+// deploy-e2e.test.ts (make test) and tests/deploy/ (make test-deploy).
 
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -42,16 +42,21 @@ export async function freePort(): Promise<number> {
 export class Serve {
   child!: ChildProcess
   log = ''
-  private constructor(readonly config: string) {}
+  private constructor(
+    readonly config: string,
+    readonly wrap: readonly string[],
+  ) {}
 
-  static async start(config: string): Promise<Serve> {
-    const s = new Serve(config)
+  /** `wrap`: a command serve runs under, e.g. `['ip', 'netns', 'exec', 'NS']` (it must exec serve). */
+  static async start(config: string, wrap: readonly string[] = []): Promise<Serve> {
+    const s = new Serve(config, wrap)
     await s.spawn()
     return s
   }
 
   async spawn(): Promise<void> {
-    const child = spawn(CLI, ['serve', this.config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const argv = [...this.wrap, CLI, 'serve', this.config, '--json']
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     let mine = ''
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-// Network deploy faults, real parts only (`make test-deploy-faults`, not in `make test`: two
+// Network deploy faults, real parts only (`make test-deploy`, not in `make test`: two
 // more QEMU boots). Both under SeaBIOS via iPXE and HTTP, the quicker network boot:
 //   - one machine, two blank disks (20 GiB and 1 GiB), configured with disk hints no disk
 //     matches: it fails with DEVICE_SELECT and its disks listed, and stays in the deploy
