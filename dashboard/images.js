@@ -1,6 +1,7 @@
 // Images (#/images): what serve's config offers, from GET /api/v1/images — each image's
 // boot modes, sizes, kernel, packages (from its build's manifest.json) and files; the full
-// package list from GET /api/v1/images/NAME when asked for.
+// package list from GET /api/v1/images/NAME when asked for; and the hardware lab's results
+// (GET /api/v1/images/NAME/lab) drawn as the firmware × storage × NIC grid.
 
 import { api } from './api.js'
 import { h, replace } from './dom.js'
@@ -72,6 +73,7 @@ function imageCard(img) {
           packagesDetails(img.name),
         ]
       : h('p', { class: 'error' }, img.manifestError ?? 'No manifest.json.'),
+    labSection(img.name),
     h(
       'details',
       {},
@@ -115,4 +117,90 @@ function packagesDetails(name) {
     }
   })
   return details
+}
+
+/** The lab grid: one row per storage controller and NIC, one column per firmware; the diagnosis on hover. */
+function labSection(name) {
+  const section = h('section', { class: 'lab', dataset: { field: 'lab' } })
+  api(`/api/v1/images/${encodeURIComponent(name)}/lab`).then(
+    (doc) => {
+      if (doc.error) return replace(section, h('h3', {}, 'Hardware lab'), h('p', { class: 'error' }, doc.error))
+      if (!doc.lab)
+        return replace(
+          section,
+          h('h3', {}, 'Hardware lab'),
+          h('p', { class: 'muted' }, 'No results: run hwimage test IMAGE_DIR --report IMAGE_DIR/lab-report.'),
+        )
+      replace(section, labGridView(doc.lab))
+    },
+    (e) => replace(section, h('p', { class: 'error' }, e.message)),
+  )
+  return section
+}
+
+function labGridView(lab) {
+  const cells = new Map(lab.cells.map((c) => [`${c.firmware}--${c.storage}--${c.nic}`, c]))
+  const s = lab.summary
+  const rows = []
+  for (const storage of lab.storages)
+    for (const [i, nic] of lab.nics.entries())
+      rows.push(
+        h(
+          'tr',
+          {},
+          i === 0 ? h('th', { rowspan: lab.nics.length, scope: 'rowgroup' }, storage) : null,
+          h('th', { scope: 'row', class: 'nic' }, nic),
+          lab.firmwares.map((fw) => labCell(cells.get(`${fw}--${storage}--${nic}`), `${fw}--${storage}--${nic}`)),
+        ),
+      )
+  return [
+    h('h3', {}, 'Hardware lab'),
+    h(
+      'p',
+      { class: 'lab-summary' },
+      h('span', { class: 'lab-pass-text' }, `${s.pass} pass`),
+      ', ',
+      h('span', { class: s.fail ? 'error' : '' }, `${s.fail} fail`),
+      `, ${s.notApplicable} not applicable · ${lab.mode === 'all' ? 'full matrix' : 'covering set'} · `,
+      `kernel ${lab.image.kernelFlavor ?? '?'} ${lab.image.kernelVersion ?? ''} · ${time(lab.started)}, ${duration(lab.seconds)}`,
+    ),
+    h(
+      'div',
+      { class: 'scroll' },
+      h(
+        'table',
+        { class: 'lab-grid' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, 'storage'),
+            h('th', {}, 'NIC'),
+            lab.firmwares.map((f) => h('th', {}, f)),
+          ),
+        ),
+        h('tbody', {}, rows),
+      ),
+    ),
+  ]
+}
+
+function labCell(c, id) {
+  if (!c) return h('td', { class: 'lab-cell lab-none', dataset: { cell: id } }, '')
+  const status = c.status === 'n/a' ? 'na' : c.status
+  const title =
+    c.status === 'pass'
+      ? `passed in ${duration(c.seconds)}${c.secureBoot ? `, Secure Boot ${c.secureBoot}` : ''}`
+      : c.status === 'fail'
+        ? `${c.diagnosis?.code ?? 'failed'}: ${c.diagnosis?.summary ?? ''}${c.reached ? ` (reached ${c.reached})` : ''}`
+        : `not applicable: ${c.reason ?? ''}`
+  const text =
+    c.status === 'pass'
+      ? duration(c.seconds, { whole: true })
+      : c.status === 'fail'
+        ? (c.diagnosis?.code ?? 'fail')
+        : '–'
+  return h('td', { class: `lab-cell lab-${status}`, title, dataset: { cell: id, status: c.status } }, text)
 }

@@ -118,3 +118,18 @@ test('GET /api/v1/images carries each manifest summary; GET /api/v1/images/NAME 
   for (const p of ['/api/v1/images/%2e%2e', '/api/v1/images/..', '/api/v1/images/a%2fb'])
     assert.equal((await rawRequest(serve.url, p)).status, 400, p)
 })
+
+test('GET /api/v1/images/NAME/lab: null without a report, the grid of IMAGE_DIR/lab-report/report.json, 404 for an unknown image', async () => {
+  assert.deepEqual(json(await rawRequest(serve.url, '/api/v1/images/default/lab')), { lab: null })
+  await fsp.mkdir(path.join(imageDir, 'lab-report'))
+  await fsp.copyFile(
+    new URL('../../docs/lab/cloud/report.json', import.meta.url),
+    path.join(imageDir, 'lab-report', 'report.json'),
+  )
+  const { lab } = json<{ lab: { nics: string[]; cells: Array<{ status: string }> } }>(
+    await rawRequest(serve.url, '/api/v1/images/default/lab'),
+  )
+  assert.ok(lab.nics.includes('e1000'))
+  assert.ok(lab.cells.some((c) => c.status === 'fail'))
+  assert.equal((await rawRequest(serve.url, '/api/v1/images/nope/lab')).status, 404)
+})

@@ -24,6 +24,7 @@ const ENLISTING = '52:54:00:da:00:01'
 const CONFIGURED = '52:54:00:da:00:02'
 const GiB = 2 ** 30
 const VIRTIO_BLK = pci('0000:00:05.0', '1af4', '1001', '010000', ['1af4', '0002'])
+const LAB_REPORT = new URL('../../docs/lab/cloud/report.json', import.meta.url)
 const VIRTIO_NET = pci('0000:00:03.0', '1af4', '1000', '020000', ['1af4', '0001'])
 
 let dir: string
@@ -91,6 +92,12 @@ async function show(mac: string): Promise<MachineDoc & { disk: unknown }> {
 before(async () => {
   const image = testImage()
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-dashboard-'))
+  // The test image's files, linked (it stays read-only), with a lab report beside them where
+  // `hwimage test IMAGE_DIR --report IMAGE_DIR/lab-report` puts one: the cloud kernel's run kept in docs/lab.
+  const imageDir = path.join(dir, 'image')
+  await fsp.mkdir(path.join(imageDir, 'lab-report'), { recursive: true })
+  for (const f of await fsp.readdir(image.dir)) await fsp.symlink(path.join(image.dir, f), path.join(imageDir, f))
+  await fsp.copyFile(LAB_REPORT, path.join(imageDir, 'lab-report', 'report.json'))
   port = await freePort()
   base = `http://127.0.0.1:${port}`
   const config = path.join(dir, 'serve.yaml')
@@ -102,7 +109,7 @@ state_dir: ${path.join(dir, 'state')}
 unknown_macs: enlist
 operator_token: ${OPERATOR}
 images:
-  default: ${image.dir}
+  default: ${imageDir}
 machines:
   ${CONFIGURED}: { name: rack1-node2, image: default }
 `,
@@ -327,6 +334,26 @@ test('the Images page shows what the manifest says', async () => {
   )
   await card.locator('details.packages summary').click()
   await card.locator('details.packages tr', { hasText: 'cloud-init' }).first().waitFor()
+  // The lab's grid: a cell per firmware × storage × NIC, coloured by status, the diagnosis on hover.
+  const lab = JSON.parse(await fsp.readFile(LAB_REPORT, 'utf8')) as {
+    firmwares: string[]
+    storages: string[]
+    nics: string[]
+    summary: { pass: number; fail: number }
+    cells: Array<{ id: string; status: string; diagnosis?: { code: string; summary: string } }>
+  }
+  const grid = card.locator('table.lab-grid')
+  await grid.waitFor()
+  assert.deepEqual(await grid.locator('thead th').allTextContents(), ['storage', 'NIC', ...lab.firmwares])
+  assert.equal(await grid.locator('td.lab-cell').count(), lab.firmwares.length * lab.storages.length * lab.nics.length)
+  assert.equal(await grid.locator('td.lab-pass').count(), lab.summary.pass)
+  assert.equal(await grid.locator('td.lab-fail').count(), lab.summary.fail)
+  const failed = lab.cells.find((c) => c.status === 'fail')!
+  const cell = grid.locator(`td[data-cell="${failed.id}"]`)
+  assert.equal(await cell.textContent(), failed.diagnosis!.code)
+  assert.match((await cell.getAttribute('title')) ?? '', new RegExp(`^${failed.diagnosis!.code}: `))
+  await card.locator('details.packages summary').click()
+  await d.screenshot('images', { fullPage: true })
 })
 
 test('on a phone the machines list is one card per machine, with no horizontal scrolling', async () => {

@@ -10,6 +10,7 @@
 //   DELETE /api/v1/machines/MAC
 //   GET    /api/v1/images               the images, their URLs and what their manifest.json says (image-info.ts)
 //   GET    /api/v1/images/NAME          one image, with its packages
+//   GET    /api/v1/images/NAME/lab      its hardware-lab grid (lab-report.ts), or null
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { chooseDisk } from '../../deploy/choose-disk.js'
@@ -21,6 +22,7 @@ import { bearerToken, HttpError, isLoopback, readJson, sendJson } from '../http-
 import { normalizeMac } from '../mac.js'
 import { type DeployPhases, deployPhases } from '../deploy-phases.js'
 import { imageInfo } from '../image-info.js'
+import { readLabGrid } from '../lab-report.js'
 import type { MachineRecord } from '../state.js'
 import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext } from '../route.js'
@@ -136,5 +138,10 @@ export const operatorRoutes: Route[] = [
     const image = app.config.images.get(params.name!)
     if (!image) throw new HttpError(404, `Cannot show image "${params.name}": no such image in the config`)
     sendJson(res, 200, { image: await imageInfo(image, app.config.publicUrl, { packages: true }) })
+  }),
+  route(['GET'], '/api/v1/images/:name/lab', async ({ res, app, params }) => {
+    const image = app.config.images.get(params.name!)
+    if (!image) throw new HttpError(404, `Cannot show the lab results of "${params.name}": no such image in the config`)
+    sendJson(res, 200, await readLabGrid(image.dir))
   }),
 ]
