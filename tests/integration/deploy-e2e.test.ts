@@ -8,14 +8,15 @@
 // One QEMU process per deploy: the guest reboots itself from the deploy environment into the
 // installed disk. Two deploys, each proving several things at once:
 //   - OVMF + Secure Boot, an unknown MAC enlisting itself (shim → grubnetx64 → signed kernel
-//     over TFTP), assigned through `hwimage machines assign`, BootNext to the installed shim;
+//     over TFTP), followed in the dashboard (Debian's chromium) and assigned through its
+//     page, BootNext to the installed shim;
 //   - SeaBIOS via iPXE and HTTP, a MAC known to the config (pre-assigned); serve is killed
 //     with SIGKILL mid-install and restarted: the install resumes (Range), the state is intact,
 //     and after the reboot serve answers "boot the local disk" (iPXE exit).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEPLOY_MARKERS } from '../../src/deploy/init-script.js'
 import {
@@ -26,10 +27,10 @@ import {
   deploy,
   deployEnvironment,
   freePort,
-  runCli,
   Serve,
   seedYaml,
 } from './deploy-fixture.js'
+import { type DashboardHandles, openDashboard } from './dashboard-fixture.js'
 import { testImage } from './fixture.js'
 
 function assertDeployed(
@@ -78,6 +79,7 @@ test('network deploy under OVMF with Secure Boot: an unknown machine enlists ove
   const mac = '52:54:00:d0:00:01'
   const port = await freePort()
   let serve: Serve | undefined
+  let dash: DashboardHandles | undefined
   try {
     await writeFile(join(dir, 'seed.yaml'), seedYaml('deployed-sb-01', 'deploy-sb-1', mac), { mode: 0o600 })
     const config = join(dir, 'serve.yaml')
@@ -96,6 +98,22 @@ test('network deploy under OVMF with Secure Boot: an unknown machine enlists ove
       ].join('\n'),
     )
     serve = await Serve.start(config)
+    // The operator watches and acts in the dashboard (loopback: no sign-in), the page opened
+    // before the machine exists; a window mark proves it never reloads.
+    dash = await openDashboard(`http://127.0.0.1:${port}/`)
+    await dash.page.evaluate(() => {
+      ;(window as unknown as Record<string, boolean>).e2eMark = true
+    })
+    // What the list's row shows of the install: its stage and bytes done.
+    const rowProgress = () =>
+      dash!.page.evaluate((m) => {
+        const row = document.querySelector(`table.machines tr[data-mac="${m}"]`)
+        const done = row?.querySelector('progress')?.getAttribute('data-done')
+        const stage = row?.querySelector('[data-field=stage]')?.textContent
+        return done && stage ? { stage, done: Number(done) } : null
+      }, mac)
+    const progressSeen: { stage: string; done: number }[] = []
+    let appeared = false
     let assigned = false
     const r = await deploy({
       dir,
@@ -106,17 +124,33 @@ test('network deploy under OVMF with Secure Boot: an unknown machine enlists ove
       port,
       timeoutMs: 22 * 60_000,
       async onPoll(doc) {
-        if (assigned || doc?.machine.state !== 'enlisted') return
+        if (!doc) return
+        if (!appeared) {
+          // serve knows the machine: the list shows it without a reload.
+          await dash!.row(mac).waitFor({ timeout: 10_000 })
+          appeared = true
+        }
+        if (doc.machine.state === 'deploying') {
+          const p = await rowProgress()
+          if (p && p.done !== progressSeen.at(-1)?.done) progressSeen.push(p)
+        }
+        if (assigned || doc.machine.state !== 'enlisted') return
         assigned = true
-        // The operator's way: the CLI against serve's API.
-        const out = await runCli(
-          ['machines', 'assign', mac, '--image', 'default', '--seed', join(dir, 'seed.yaml')],
-          port,
-        )
-        assert.equal(out.status, 0, out.stderr)
+        // Assigned through the machine's page: the image and the seed in the form.
+        const { page } = dash!
+        await dash!.row(mac).locator('[data-field=name] a').click()
+        const form = page.locator('form[data-action=assign]')
+        await form.locator('select[name=image] option[value=default]').waitFor({ state: 'attached' })
+        await form.locator('select[name=image]').selectOption('default')
+        await form.locator('textarea[name=seed]').fill(await readFile(join(dir, 'seed.yaml'), 'utf8'))
+        await form.locator('button[type=submit]').click()
+        await page.locator('.result.ok', { hasText: 'Assigned default' }).waitFor({ timeout: 15_000 })
+        await dash!.screenshot('e2e-uefi-sb-assigned', { fullPage: true })
+        await page.locator('nav a[data-nav=machines]').click()
       },
     })
     assert.ok(assigned, `the machine enlisted (states ${r.seen.join(' → ')})`)
+    assert.ok(appeared, 'the dashboard listed the machine')
     assertDeployed(r, { mac, hostname: 'deployed-sb-01', instanceId: 'deploy-sb-1', firmware: 'uefi-secureboot' })
     // On record from its first boot request ('new'), it enlisted and waited for the operator.
     const enlisted = r.seen.indexOf('enlisted')
@@ -130,8 +164,27 @@ test('network deploy under OVMF with Secure Boot: an unknown machine enlists ove
     const entry = r.doc.events.find((e) => e.kind === 'boot-entry')
     assert.match(String(entry?.fields.bootnum ?? ''), /^[0-9A-F]{4}$/, `BootNext was set: ${JSON.stringify(entry)}`)
     assert.doesNotMatch(serve.log, /hwimage\.token=|Bearer [A-Za-z0-9_-]{20}/, 'serve logs no token')
+    // The dashboard followed the real deploy live: the bar advanced, then deployed with its phases.
+    assert.ok(
+      progressSeen.some(
+        (p, i) => i > 0 && p.stage === progressSeen[i - 1]!.stage && p.done > progressSeen[i - 1]!.done,
+      ),
+      `the progress bar advanced without a reload: ${JSON.stringify(progressSeen)}`,
+    )
+    await dash.waitForState(mac, 'deployed', 15_000)
+    const phases = dash.row(mac).locator('[data-field=phases]')
+    for (const p of ['deployEnvironmentBoot', 'install', 'reboot', 'firstBoot'])
+      assert.match((await phases.locator(`[data-phase=${p}]`).textContent()) ?? '', /\d s/, `phase ${p} shown`)
+    assert.equal(
+      await dash.page.evaluate(() => (window as unknown as Record<string, boolean>).e2eMark),
+      true,
+      'the page was never reloaded',
+    )
+    console.log(`dashboard screenshot: ${await dash.screenshot('e2e-uefi-sb-deployed', { selector: 'body' })}`)
+    assert.deepEqual(dash.errors, [], `no console errors: ${dash.console.join('\n')}`)
     console.log(phaseLine('uefi-sb', r))
   } finally {
+    await dash?.close().catch(() => undefined)
     await serve?.kill('SIGTERM').catch(() => undefined)
     await rm(dir, { recursive: true, force: true })
   }
