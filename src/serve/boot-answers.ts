@@ -137,6 +137,8 @@ export function dnsmasqConfig(o: DnsmasqOptions): string {
   return [
     '# Written by hwimage serve: proxy DHCP + TFTP for network boot; the addresses come from',
     "# the network's own DHCP server.",
+    "# UEFI: Debian's GRUB takes its TFTP server from the DHCP server's answer, not from this",
+    "# proxy: set the network DHCP server's next-server to this host (docs/deploy.md).",
     'port=0',
     ...(o.interface ? [`interface=${o.interface}`, 'bind-interfaces'] : []),
     `dhcp-range=${o.subnet},proxy`,
