@@ -60,7 +60,8 @@ test-integration: setup test-images deploy-env
 
 # The network deploy's longer matrix under QEMU (faults; a real network with dnsmasq): not in `make test`.
 test-deploy: setup test-images deploy-env
-	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
+	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
+	  HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/deploy/*.test.ts
 
 # The default image (the test image, built here when missing) unless HWIMAGE_BENCH_IMAGE_DIR names another.

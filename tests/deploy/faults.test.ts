@@ -1,11 +1,14 @@
-// Network deploy faults, real parts only (`make test-deploy`, not in `make test`: two
-// more QEMU boots). Both under SeaBIOS via iPXE and HTTP, the quicker network boot:
-//   - one machine, two blank disks (20 GiB and 1 GiB), configured with disk hints no disk
-//     matches: it fails with DEVICE_SELECT and its disks listed, and stays in the deploy
-//     environment; the operator assigns hints choosing the 1 GiB disk (smaller than the
-//     image): it fails with TARGET_TOO_SMALL and nothing on either disk; the operator assigns
-//     hints choosing the 20 GiB disk: the same boot of the deploy environment installs, the
-//     machine reboots into its disk and reports its first boot. No reboot between the tries.
+// Network deploy faults, real parts only (`make test-deploy`, not in `make test`). Under
+// SeaBIOS via iPXE and HTTP, the quicker network boot:
+//   - one machine, two blank disks (20 GiB and 1 GiB) on q35's AHCI controller, configured
+//     with the cloud-kernel test image, whose kernel has no AHCI driver: serve's pre-flight
+//     check refuses it when the inventory arrives (PREFLIGHT_REFUSED naming 8086:2922 and
+//     the flavor), nothing installed — the deploy environment itself drives the disks. The
+//     operator assigns the default image with hints no disk matches: DEVICE_SELECT with the
+//     disks listed; hints choosing the 1 GiB disk (smaller than the image): TARGET_TOO_SMALL,
+//     nothing on either disk; hints choosing the 20 GiB disk: the same boot of the deploy
+//     environment installs, the machine reboots into its disk and reports its first boot.
+//     Four tries in one boot: it stays in the deploy environment after each failure.
 //   - an unknown MAC with `unknown_macs: ignore`: serve answers its boot request 404 and
 //     serves it nothing else; the machine never appears in the API.
 // A wrong or revoked token is refused by serve's routes (src/serve/server.test.ts) and the
@@ -33,6 +36,8 @@ import {
 import { testImage } from '../integration/fixture.js'
 
 const GiB = 1024 ** 3
+/** The cloud-kernel test image (make test-images builds it): its kernel cannot drive AHCI. */
+const CLOUD_IMAGE = process.env.HWIMAGE_TEST_CLOUD_IMAGE_DIR ?? ''
 const SMALL_DISK = 1 * GiB
 
 /** True when the file holds only zero bytes: nothing was written to the disk. */
@@ -57,17 +62,18 @@ function serveConfig(dir: string, port: number, extra: string[]): string {
     `state_dir: ${join(dir, 'state')}`,
     `deploy_dir: ${DEPLOY_DIR}`,
     `tftp_root: ${join(dir, 'tftp')}`,
-    `images: { default: ${testImage().dir} }`,
+    `images: { default: ${testImage().dir}${CLOUD_IMAGE ? `, cloud: ${CLOUD_IMAGE}` : ''} }`,
     `kernel_args: ${KERNEL_ARGS}`,
     ...extra,
     '',
   ].join('\n')
 }
 
-test('deploy faults: no disk matches the hints, then a disk smaller than the image, then an operator retry that deploys — in one boot of the deploy environment', {
+test('deploy faults: the pre-flight refusal, no disk matching the hints, a disk smaller than the image, then an operator retry that deploys — in one boot of the deploy environment', {
   timeout: 30 * 60_000,
 }, async () => {
   deployEnvironment()
+  assert.ok(CLOUD_IMAGE, 'HWIMAGE_TEST_CLOUD_IMAGE_DIR names the cloud-kernel test image (make test-deploy)')
   const dir = await mkdtemp('/var/tmp/hwimage-deploy-faults-')
   const mac = '52:54:00:d0:00:11'
   const port = await freePort()
@@ -80,12 +86,13 @@ test('deploy faults: no disk matches the hints, then a disk smaller than the ima
       serveConfig(dir, port, [
         'unknown_macs: ignore',
         'machines:',
-        `  "${mac}": { name: faults-01, image: default, seed: seed.yaml, disk_hints: "min-size=100G" }`,
+        `  "${mac}": { name: faults-01, image: cloud, seed: seed.yaml }`,
       ]),
     )
     serve = await Serve.start(config)
     const errors: { code: string; message: string }[] = []
     let answered = 0
+    let blankAtRefusal = false
     const assign = async (hint: string) => {
       const out = await runCli(
         ['machines', 'assign', mac, '--image', 'default', '--seed', join(dir, 'seed.yaml'), '--disk-hint', hint],
@@ -102,7 +109,8 @@ test('deploy faults: no disk matches the hints, then a disk smaller than the ima
       port,
       timeoutMs: 25 * 60_000,
       disks: [DISK_BYTES, SMALL_DISK],
-      settled: (doc) => doc.machine.state === 'deployed' || errors.length > 2,
+      storage: 'ide-hd',
+      settled: (doc) => doc.machine.state === 'deployed' || errors.length > 3,
       async onPoll(doc) {
         // A new failure is a "failed" event newer than the last one answered (the preflight
         // check at assign time fails a machine without it passing through deploying).
@@ -110,15 +118,23 @@ test('deploy faults: no disk matches the hints, then a disk smaller than the ima
         if (!failure || !doc) return
         answered = failure.id
         errors.push(doc.machine.error as { code: string; message: string })
-        if (errors.length === 1) await assign('max-size=2G')
-        else if (errors.length === 2) await assign('min-size=10G')
+        // Refused before anything was installed: the disks are still blank.
+        if (errors.length === 1)
+          blankAtRefusal = (await allZero(join(dir, 'disk0.raw'))) && (await allZero(join(dir, 'disk1.raw')))
+        if (errors.length === 1) await assign('min-size=100G')
+        else if (errors.length === 2) await assign('max-size=2G')
+        else if (errors.length === 3) await assign('min-size=10G')
       },
     })
     const context = `errors ${JSON.stringify(errors)}; states ${r.seen.join(' → ')}; console tail:\n${r.console.slice(-3000)}`
-    assert.equal(errors[0]?.code, 'DEVICE_SELECT', context)
-    assert.match(errors[0]!.message, /\/dev\/vda \(20\.0 GiB/, `the disks are listed: ${errors[0]!.message}`)
-    assert.match(errors[0]!.message, /\/dev\/vdb \(1\.0 GiB/, `the disks are listed: ${errors[0]!.message}`)
-    assert.equal(errors[1]?.code, 'TARGET_TOO_SMALL', context)
+    assert.equal(errors[0]?.code, 'PREFLIGHT_REFUSED', context)
+    assert.match(errors[0]!.message, /8086:2922/, `the refusal names the controller: ${errors[0]!.message}`)
+    assert.match(errors[0]!.message, /kernel\.flavor/, `and the flavor to use: ${errors[0]!.message}`)
+    assert.ok(blankAtRefusal, 'nothing was written before the pre-flight refusal')
+    assert.equal(errors[1]?.code, 'DEVICE_SELECT', context)
+    assert.match(errors[1]!.message, /\/dev\/sda \(20\.0 GiB/, `the disks are listed: ${errors[1]!.message}`)
+    assert.match(errors[1]!.message, /\/dev\/sdb \(1\.0 GiB/, `the disks are listed: ${errors[1]!.message}`)
+    assert.equal(errors[2]?.code, 'TARGET_TOO_SMALL', context)
     assert.equal(r.doc.machine.state, 'deployed', context)
     const first = r.doc.machine.firstBootReport as { instance_id?: string } | null
     assert.equal(first?.instance_id, 'deploy-faults-1', 'the retried install booted and applied the seed')
@@ -129,7 +145,7 @@ test('deploy faults: no disk matches the hints, then a disk smaller than the ima
     await fh.read(gpt, 0, 8, 512)
     await fh.close()
     assert.equal(gpt.toString('latin1'), 'EFI PART', 'the 20 GiB disk holds the installed GPT')
-    // The three tries ran in one boot of the deploy environment: it stayed after each failure.
+    // The four tries ran in one boot of the deploy environment: it stayed after each failure.
     assert.equal(r.console.split(DEPLOY_MARKERS.up).length - 1, 1, 'one boot of the deploy environment')
     const failed = r.doc.events.filter((e) => e.kind === 'failed')
     assert.ok(failed.length >= 1, 'the failures are events')

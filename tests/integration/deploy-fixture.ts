@@ -135,6 +135,8 @@ export async function deploy(o: {
   onPoll?: (doc: MachineDoc | undefined) => Promise<void>
   /** The machine's blank disks, in bytes (default: one of 20 GiB); the first is the boot disk. */
   disks?: number[]
+  /** The disks' controller, a QEMU device name (default virtio-blk-pci). */
+  storage?: string
   /** When following the machine ends (default: deployed or failed). */
   settled?: (doc: MachineDoc) => boolean
 }): Promise<DeployRun> {
@@ -174,7 +176,7 @@ export async function deploy(o: {
   const boot = await bootMachine({
     machine: {
       firmware: o.firmware,
-      storage: classifyStorage(catalog, 'virtio-blk-pci'),
+      storage: classifyStorage(catalog, o.storage ?? 'virtio-blk-pci'),
       nic: classifyNic(catalog, 'virtio-net-pci'),
       disks: disks.map((d, i) => ({
         path: d.path,
