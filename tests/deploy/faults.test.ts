@@ -132,8 +132,9 @@ test('deploy faults: the pre-flight refusal, no disk matching the hints, a disk 
     assert.match(errors[0]!.message, /kernel\.flavor/, `and the flavor to use: ${errors[0]!.message}`)
     assert.ok(blankAtRefusal, 'nothing was written before the pre-flight refusal')
     assert.equal(errors[1]?.code, 'DEVICE_SELECT', context)
-    assert.match(errors[1]!.message, /\/dev\/sda \(20\.0 GiB/, `the disks are listed: ${errors[1]!.message}`)
-    assert.match(errors[1]!.message, /\/dev\/sdb \(1\.0 GiB/, `the disks are listed: ${errors[1]!.message}`)
+    // Both disks listed (AHCI's port order names them; the 20 GiB boot disk need not be sda).
+    assert.match(errors[1]!.message, /\/dev\/sd[ab] \(20\.0 GiB/, `the disks are listed: ${errors[1]!.message}`)
+    assert.match(errors[1]!.message, /\/dev\/sd[ab] \(1\.0 GiB/, `the disks are listed: ${errors[1]!.message}`)
     assert.equal(errors[2]?.code, 'TARGET_TOO_SMALL', context)
     assert.equal(r.doc.machine.state, 'deployed', context)
     const first = r.doc.machine.firstBootReport as { instance_id?: string } | null
