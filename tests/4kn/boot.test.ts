@@ -16,7 +16,7 @@ import { listenForReports, type ReceivedReport, type ReportListener } from '../.
 import { classifyNic, classifyStorage, loadDeviceCatalog } from '../../src/tools/qemu-devices.js'
 import { macAddressFor } from '../../src/tools/qemu.js'
 import { run } from '../../src/tools/run.js'
-import { CLI, testImage } from './fixture.js'
+import { CLI, testImage } from '../integration/fixture.js'
 
 const image = testImage()
 const DISK = 8 * 2 ** 30
