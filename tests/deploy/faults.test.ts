@@ -22,9 +22,7 @@ import { DEPLOY_MARKERS } from '../../src/deploy/init-script.js'
 import { bootMachine } from '../../src/lab/boot.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog } from '../../src/tools/qemu-devices.js'
 import {
-  DEPLOY_DIR,
   DISK_BYTES,
-  KERNEL_ARGS,
   blankDisk,
   deploy,
   deployEnvironment,
@@ -32,12 +30,17 @@ import {
   runCli,
   Serve,
   seedYaml,
+  serveConfig,
 } from '../integration/deploy-fixture.js'
 import { testImage } from '../integration/fixture.js'
 
 const GiB = 1024 ** 3
 /** The cloud-kernel test image (make test-images builds it): its kernel cannot drive AHCI. */
 const CLOUD_IMAGE = process.env.HWIMAGE_TEST_CLOUD_IMAGE_DIR ?? ''
+const images = (): Record<string, string> => ({
+  default: testImage().dir,
+  ...(CLOUD_IMAGE ? { cloud: CLOUD_IMAGE } : {}),
+})
 const SMALL_DISK = 1 * GiB
 
 /** True when the file holds only zero bytes: nothing was written to the disk. */
@@ -55,20 +58,6 @@ async function allZero(file: string): Promise<boolean> {
   }
 }
 
-function serveConfig(dir: string, port: number, extra: string[]): string {
-  return [
-    `listen: { host: 127.0.0.1, port: ${port} }`,
-    `public_url: http://10.0.2.2:${port}`,
-    `state_dir: ${join(dir, 'state')}`,
-    `deploy_dir: ${DEPLOY_DIR}`,
-    `tftp_root: ${join(dir, 'tftp')}`,
-    `images: { default: ${testImage().dir}${CLOUD_IMAGE ? `, cloud: ${CLOUD_IMAGE}` : ''} }`,
-    `kernel_args: ${KERNEL_ARGS}`,
-    ...extra,
-    '',
-  ].join('\n')
-}
-
 test('deploy faults: the pre-flight refusal, no disk matching the hints, a disk smaller than the image, then an operator retry that deploys — in one boot of the deploy environment', {
   timeout: 30 * 60_000,
 }, async () => {
@@ -83,7 +72,7 @@ test('deploy faults: the pre-flight refusal, no disk matching the hints, a disk 
     const config = join(dir, 'serve.yaml')
     await writeFile(
       config,
-      serveConfig(dir, port, [
+      serveConfig(dir, port, images(), [
         'unknown_macs: ignore',
         'machines:',
         `  "${mac}": { name: faults-01, image: cloud, seed: seed.yaml }`,
@@ -169,7 +158,7 @@ test('deploy faults: an unknown MAC with unknown_macs: ignore is served nothing 
   let serve: Serve | undefined
   try {
     const config = join(dir, 'serve.yaml')
-    await writeFile(config, serveConfig(dir, port, ['unknown_macs: ignore']))
+    await writeFile(config, serveConfig(dir, port, images(), ['unknown_macs: ignore']))
     serve = await Serve.start(config)
     const disk = join(dir, 'disk0.raw')
     await blankDisk(disk)

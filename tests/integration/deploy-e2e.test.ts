@@ -20,15 +20,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEPLOY_MARKERS } from '../../src/deploy/init-script.js'
 import {
-  DEPLOY_DIR,
   DISK_BYTES,
-  KERNEL_ARGS,
   type DeployRun,
   deploy,
   deployEnvironment,
   freePort,
   Serve,
   seedYaml,
+  serveConfig,
 } from './deploy-fixture.js'
 import { type DashboardHandles, openDashboard } from './dashboard-fixture.js'
 import { testImage } from './fixture.js'
@@ -85,20 +84,7 @@ describe('two machines deploying at the same time', { concurrency: 2 }, () => {
     try {
       await writeFile(join(dir, 'seed.yaml'), seedYaml('deployed-sb-01', 'deploy-sb-1', mac), { mode: 0o600 })
       const config = join(dir, 'serve.yaml')
-      await writeFile(
-        config,
-        [
-          `listen: { host: 127.0.0.1, port: ${port} }`,
-          `public_url: http://10.0.2.2:${port}`,
-          `state_dir: ${join(dir, 'state')}`,
-          `deploy_dir: ${DEPLOY_DIR}`,
-          `tftp_root: ${join(dir, 'tftp')}`,
-          `images: { default: ${image.dir} }`,
-          'unknown_macs: enlist',
-          `kernel_args: ${KERNEL_ARGS}`,
-          '',
-        ].join('\n'),
-      )
+      await writeFile(config, serveConfig(dir, port, { default: image.dir }, ['unknown_macs: enlist']))
       serve = await Serve.start(config)
       // The operator watches and acts in the dashboard (loopback: no sign-in), the page opened
       // before the machine exists; a window mark proves it never reloads.
@@ -206,19 +192,11 @@ describe('two machines deploying at the same time', { concurrency: 2 }, () => {
       const config = join(dir, 'serve.yaml')
       await writeFile(
         config,
-        [
-          `listen: { host: 127.0.0.1, port: ${port} }`,
-          `public_url: http://10.0.2.2:${port}`,
-          `state_dir: ${join(dir, 'state')}`,
-          `deploy_dir: ${DEPLOY_DIR}`,
-          `tftp_root: ${join(dir, 'tftp')}`,
-          `images: { default: ${image.dir} }`,
+        serveConfig(dir, port, { default: image.dir }, [
           'unknown_macs: ignore',
-          `kernel_args: ${KERNEL_ARGS}`,
           'machines:',
           `  "${mac}": { name: bios-01, image: default, seed: seed.yaml, disk_hints: "min-size=10G" }`,
-          '',
-        ].join('\n'),
+        ]),
       )
       serve = await Serve.start(config)
       let restarted = false

@@ -92,6 +92,27 @@ export async function api(port: number, path: string): Promise<MachineDoc | unde
   return (await res.json()) as MachineDoc
 }
 
+/**
+ * serve's config for a test over slirp: loopback only (the guest reaches it as 10.0.2.2),
+ * state and TFTP tree under `dir`, the given images, then `extra` lines (unknown_macs, machines).
+ */
+export function serveConfig(dir: string, port: number, images: Record<string, string>, extra: string[]): string {
+  const list = Object.entries(images)
+    .map(([name, path]) => `${name}: ${path}`)
+    .join(', ')
+  return [
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    `public_url: http://10.0.2.2:${port}`,
+    `state_dir: ${join(dir, 'state')}`,
+    `deploy_dir: ${DEPLOY_DIR}`,
+    `tftp_root: ${join(dir, 'tftp')}`,
+    `images: { ${list} }`,
+    `kernel_args: ${KERNEL_ARGS}`,
+    ...extra,
+    '',
+  ].join('\n')
+}
+
 /** A blank (all-zero, sparse) disk: nothing on it, as on a new server. */
 export async function blankDisk(path: string, bytes = DISK_BYTES): Promise<void> {
   const fh = await open(path, 'w')
