@@ -53,7 +53,7 @@ export interface AgentOptions {
   log?: (line: string) => void
   signal?: AbortSignal
   /** Retries of serve's API (defaults of ServeClient). */
-  retry?: { attempts?: number; retryDelayMs?: number }
+  retry?: { attempts?: number; retryDelayMs?: number; maxDelayMs?: number; timeoutMs?: number }
   /** Replace the side effects that end the deploy (tests). */
   effects?: { setBootNext?: (spec: BootEntrySpec) => Promise<string>; reboot?: () => Promise<void> }
 }

@@ -1,8 +1,14 @@
-// The deploy agent's side of serve's machine API (docs/deploy.md, "API"): JSON over
-// HTTP with the machine's one-time token as `Authorization: Bearer`. A refused request
-// (4xx) is not retried; a connection failure or a 5xx is retried a few times, because
-// the deploy environment's network may still be settling and serve may be restarting.
-// The token is never part of an error message.
+// The deploy agent's side of serve's machine API (docs/api.md): JSON over HTTP with the
+// machine's one-time token as `Authorization: Bearer`. A refused request (4xx) is not
+// retried; a connection failure, a timeout or a 5xx is retried with exponential backoff
+// and full jitter (so a hundred agents that lost serve at once do not come back at once),
+// because the deploy environment's network may still be settling and serve may be
+// restarting. Every POST carries an Idempotency-Key, "<this client's random id>:<sequence>",
+// the same on each retry, which serve stores with the change: a POST whose answer was lost
+// (serve killed after its commit) is not applied a second time. The token is never part
+// of an error message.
+
+import { randomUUID } from 'node:crypto'
 
 import { HwimageError, InterruptedError } from '../errors.js'
 import type { DeployTask } from '../serve/deploy-task.js'
@@ -25,13 +31,22 @@ export interface ServeClientOptions {
   mac: string
   token: string
   signal?: AbortSignal
-  /** Attempts for a connection failure or a 5xx (default 4), with this first delay, doubling (default 1000 ms). */
+  /** Attempts for a connection failure, a timeout or a 5xx (default 6), the first delay at most this, doubling (default 1000 ms), never more than maxDelayMs (default 15 s). */
   attempts?: number
   retryDelayMs?: number
+  maxDelayMs?: number
+  /** One attempt's limit (default 20 s; serve's API routes answer within 15 s). */
+  timeoutMs?: number
 }
 
 /** One machine's API client. */
 export class ServeClient {
+  /** This client's part of its requests' Idempotency-Keys. */
+  readonly runId = randomUUID()
+  private seq = 0
+  /** Attempts made after the first, over every request (how often serve was not there). */
+  retries = 0
+
   constructor(private readonly opts: ServeClientOptions) {}
 
   private path(what: string): string {
@@ -47,8 +62,9 @@ export class ServeClient {
     return this.json('GET', this.path('task')) as Promise<DeployTask>
   }
 
+  /** One attempt only: progress is sent again a moment later anyway, and the latest is what counts. */
   progress(p: { stage: string; done: number; total?: number; rate?: number; resumes?: number }): Promise<unknown> {
-    return this.json('POST', this.path('progress'), p)
+    return this.json('POST', this.path('progress'), p, 1)
   }
 
   event(kind: string, fields: Record<string, unknown>): Promise<unknown> {
@@ -60,26 +76,35 @@ export class ServeClient {
     return (await this.request('GET', url)).text()
   }
 
-  private async json(method: string, url: string, body?: unknown): Promise<unknown> {
-    return (await this.request(method, url, body)).json()
+  /** The first-boot report, as the installed system sends it (tests and simulated agents). */
+  report(r: Record<string, unknown>): Promise<unknown> {
+    return this.json('POST', this.path('report'), r)
   }
 
-  private async request(method: string, url: string, body?: unknown): Promise<Response> {
-    const attempts = this.opts.attempts ?? 4
+  private async json(method: string, url: string, body?: unknown, attempts?: number): Promise<unknown> {
+    return (await this.request(method, url, body, attempts)).json()
+  }
+
+  private async request(method: string, url: string, body?: unknown, attemptsAt?: number): Promise<Response> {
+    const attempts = attemptsAt ?? this.opts.attempts ?? 6
     let delay = this.opts.retryDelayMs ?? 1000
     const what = `${method} ${new URL(url).pathname}`
+    // The same key on every attempt: that is what lets serve recognise a retry.
+    const key = method === 'POST' ? `"${this.runId}:${++this.seq}"` : undefined
     for (let i = 1; ; i++) {
       let res: Response | undefined
       let failure: string
+      const timeout = AbortSignal.timeout(this.opts.timeoutMs ?? 20_000)
       try {
         res = await fetch(url, {
           method,
           headers: {
             authorization: `Bearer ${this.opts.token}`,
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...(key ? { 'idempotency-key': key } : {}),
           },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+          signal: this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout,
         })
         if (res.ok) return res
         const text = await res.text()
@@ -97,14 +122,18 @@ export class ServeClient {
         if (e instanceof ServeRefusedError) throw e
         if (this.opts.signal?.aborted) throw new InterruptedError(`Interrupted: ${what}`, { cause: e })
         const cause = (e as { cause?: { code?: string; message?: string } }).cause
-        failure = cause?.code ?? cause?.message ?? (e as Error).message
+        failure = timeout.aborted
+          ? `no answer within ${(this.opts.timeoutMs ?? 20_000) / 1000} s`
+          : (cause?.code ?? cause?.message ?? (e as Error).message)
       }
       if (i >= attempts)
         throw new HwimageError('NETWORK', `Cannot ${what} at ${new URL(url).host}: ${failure} (${attempts} attempts)`, {
           hint: 'check that serve runs and that this machine reaches its public_url',
         })
-      await new Promise((r) => setTimeout(r, delay))
-      delay *= 2
+      this.retries++
+      // Full jitter (a random wait up to the backoff): agents cut off together spread out.
+      await sleep(Math.random() * delay, this.opts.signal)
+      delay = Math.min(delay * 2, this.opts.maxDelayMs ?? 15_000)
     }
   }
 }
@@ -126,4 +155,19 @@ export async function enlistMachine(url: string, mac: string, signal?: AbortSign
       res.status === 404 ? 'serve does not enlist unknown machines (unknown_macs: ignore)' : undefined,
     )
   return ((await res.json()) as { token: string }).token
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new InterruptedError('Interrupted: waiting to retry'))
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t)
+        reject(new InterruptedError('Interrupted: waiting to retry'))
+      },
+      { once: true },
+    )
+  })
 }

@@ -128,6 +128,23 @@ export function bearerToken(req: IncomingMessage): string | undefined {
   return m?.[1]
 }
 
+/**
+ * The request's Idempotency-Key (draft-ietf-httpapi-idempotency-key-header: a structured
+ * field string, so quoted; a bare token is taken too), or undefined; a bad one is a 400.
+ */
+export function idempotencyKey(req: IncomingMessage): string | undefined {
+  const raw = req.headers['idempotency-key']
+  if (raw === undefined) return undefined
+  const v = (Array.isArray(raw) ? raw.join(',') : raw).trim()
+  const m = /^"([A-Za-z0-9._:-]{1,128})"$|^([A-Za-z0-9._:-]{1,128})$/.exec(v)
+  if (!m)
+    throw new HttpError(
+      400,
+      'Cannot read the request: the Idempotency-Key header must be 1 to 128 letters, digits, ".", "_", ":" or "-", quoted',
+    )
+  return m[1] ?? m[2]
+}
+
 /** Whether a socket address is the loopback (127.0.0.0/8, ::1, and IPv4-mapped 127.x). */
 export function isLoopback(address: string | undefined): boolean {
   if (!address) return false

@@ -3,6 +3,9 @@
 // every change in one transaction, so a `kill -9` or a restart leaves the last committed
 // state (SQLite's atomic commit, https://sqlite.org/atomiccommit.html; WAL: https://sqlite.org/wal.html).
 // Tokens are stored as SHA-256 digests: a copy of the database gives no machine's token.
+// An agent's POSTs carry an Idempotency-Key (docs/api.md): the key is stored in the same
+// transaction as the change it made, so a POST retried after a lost answer, a timeout or a
+// serve restart is answered from the database and never applied twice.
 
 import Database from 'better-sqlite3'
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
@@ -13,7 +16,22 @@ import type { Inventory } from '../deploy/inventory-types.js'
 import type { ConfiguredMachine } from './config.js'
 import { bootsDeployEnvironment, nextState, type MachineAction, type MachineState } from './machine-states.js'
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
+
+/** How long a request's Idempotency-Key is remembered (an agent retries within minutes). */
+export const REQUEST_KEY_RETENTION_MS = 24 * 3600_000
+
+/** Version 2: the keys of the agents' requests already applied. */
+const SCHEMA_V2 = `
+CREATE TABLE agent_requests (
+  mac TEXT NOT NULL,
+  key TEXT NOT NULL,
+  route TEXT NOT NULL,
+  time TEXT NOT NULL,
+  PRIMARY KEY (mac, key)
+);
+CREATE INDEX agent_requests_time ON agent_requests (time);
+`
 
 const SCHEMA = `
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -50,7 +68,7 @@ CREATE TABLE events (
   fields TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX events_mac ON events (mac, id);
-`
+${SCHEMA_V2}`
 
 /** A machine as the API shows it (no token, no seed text). */
 export interface MachineRecord {
@@ -71,6 +89,9 @@ export interface MachineRecord {
   created: string
   updated: string
 }
+
+/** applyOnce()'s outcome: applied now (with apply's value), or a retry of a request applied before. */
+export type ApplyOnce<T> = { replayed: false; value: T } | { replayed: true }
 
 /** One event of a machine. */
 export interface MachineEvent {
@@ -123,6 +144,7 @@ export function tokenDigest(token: string): string {
 export class MachineStore {
   private readonly db: Database.Database
   private readonly listeners: Array<(mac: string) => void> = []
+  private keysSincePrune = 0
   /** The database file. */
   readonly file: string
 
@@ -162,6 +184,11 @@ export class MachineStore {
         return
       }
       const row = this.db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
+      if (row?.version === 1) {
+        this.db.exec(SCHEMA_V2)
+        this.db.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION)
+        return
+      }
       if (row?.version !== SCHEMA_VERSION) {
         throw new InputError(
           'CONFIG_INVALID',
@@ -223,6 +250,32 @@ export class MachineStore {
       }
     })()
     for (const mac of touched) this.changed(mac)
+  }
+
+  /**
+   * Runs `apply` (one of the record* methods) once per (MAC, Idempotency-Key): the key is
+   * stored in the same transaction as apply's change, so a retry of a request that was
+   * applied is "replayed" (nothing changes) even across a crash. No key: always applied.
+   */
+  applyOnce<T>(mac: string, key: string | undefined, route: string, apply: () => T): ApplyOnce<T> {
+    if (key === undefined) return { replayed: false, value: apply() }
+    const r = this.db.transaction((): ApplyOnce<T> => {
+      if (this.db.prepare('SELECT 1 FROM agent_requests WHERE mac = ? AND key = ?').get(mac, key))
+        return { replayed: true }
+      this.db
+        .prepare('INSERT INTO agent_requests (mac, key, route, time) VALUES (?, ?, ?, ?)')
+        .run(mac, key, route, new Date().toISOString())
+      return { replayed: false, value: apply() }
+    })()
+    if (++this.keysSincePrune >= 1000) this.pruneRequestKeys()
+    return r
+  }
+
+  /** Forgets Idempotency-Keys older than REQUEST_KEY_RETENTION_MS (before `now`); returns how many. */
+  pruneRequestKeys(now = Date.now()): number {
+    this.keysSincePrune = 0
+    const before = new Date(now - REQUEST_KEY_RETENTION_MS).toISOString()
+    return this.db.prepare('DELETE FROM agent_requests WHERE time < ?').run(before).changes
   }
 
   /** A machine, or undefined. */
@@ -449,6 +502,7 @@ export class MachineStore {
   remove(mac: string): boolean {
     const n = this.db.transaction(() => {
       const r = this.db.prepare('DELETE FROM machines WHERE mac = ?').run(mac)
+      this.db.prepare('DELETE FROM agent_requests WHERE mac = ?').run(mac)
       if (r.changes) this.event(mac, 'deleted', {})
       return r.changes
     })()

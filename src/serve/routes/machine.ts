@@ -8,14 +8,20 @@
 //   POST /api/v1/machines/MAC/progress    {stage, done, total?, rate?}
 //   POST /api/v1/machines/MAC/events      {kind, fields}: "installed" (fields.report), "failed" (code, message, logTail)
 //   POST /api/v1/machines/MAC/report      the installed system's first-boot report
+//
+// The POSTs take an Idempotency-Key header (the agent sends "<run id>:<sequence>"): a key
+// this machine sent before is answered from the current state, with Idempotent-Replayed:
+// true, and changes nothing (state.ts applyOnce), so a retried POST never makes a second
+// event or a 409 for a move already made.
 
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { eventSchema, firstBootSchema, inventorySchema, progressSchema } from '../api-schemas.js'
 import { deployTask, seedForMachine } from '../deploy-task.js'
-import { bearerToken, HttpError, readJson, sendJson, sendText } from '../http-util.js'
+import { bearerToken, HttpError, idempotencyKey, readJson, sendJson, sendText } from '../http-util.js'
 import { normalizeMac } from '../mac.js'
 import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext, type ServeApp } from '../route.js'
+import type { ApplyOnce, MachineRecord } from '../state.js'
 
 /** The MAC of the path, once the request's token is this machine's; else 400/401/403. */
 export function authorizeMachine(req: IncomingMessage, app: ServeApp, rawMac: string): { mac: string; token: string } {
@@ -53,23 +59,52 @@ export const machineRoutes: Route[] = [
     sendText(res, 200, seedForMachine(seed, mac, app.config.publicUrl, token), 'application/yaml; charset=utf-8')
   }),
   route(['POST'], '/api/v1/machines/:mac/inventory', async ({ req, res, app }, mac) => {
+    const key = idempotencyKey(req)
     const inventory = await readJson(req, inventorySchema)
-    const m = await preflightMachine(app, app.store.recordInventory(mac, inventory))
+    const r = app.store.applyOnce(mac, key, 'inventory', () => app.store.recordInventory(mac, inventory))
+    if (r.replayed) return replay(res, deployTask(app.store.get(mac)!, app.config))
+    const m = await preflightMachine(app, r.value)
     sendJson(res, 200, deployTask(m, app.config))
   }),
   route(['POST'], '/api/v1/machines/:mac/progress', async ({ req, res, app }, mac) => {
+    const key = idempotencyKey(req)
     const p = await readJson(req, progressSchema)
-    const m = app.store.recordProgress(mac, p)
-    sendJson(res, 200, { state: m.state })
+    answer(
+      res,
+      app,
+      mac,
+      app.store.applyOnce(mac, key, 'progress', () => app.store.recordProgress(mac, p)),
+    )
   }),
   route(['POST'], '/api/v1/machines/:mac/events', async ({ req, res, app }, mac) => {
+    const key = idempotencyKey(req)
     const e = await readJson(req, eventSchema)
-    const m = app.store.recordEvent(mac, e.kind, e.fields)
-    sendJson(res, 200, { state: m.state })
+    answer(
+      res,
+      app,
+      mac,
+      app.store.applyOnce(mac, key, 'events', () => app.store.recordEvent(mac, e.kind, e.fields)),
+    )
   }),
   route(['POST'], '/api/v1/machines/:mac/report', async ({ req, res, app }, mac) => {
+    const key = idempotencyKey(req)
     const r = await readJson(req, firstBootSchema)
-    const m = app.store.recordFirstBoot(mac, r)
-    sendJson(res, 200, { state: m.state })
+    answer(
+      res,
+      app,
+      mac,
+      app.store.applyOnce(mac, key, 'report', () => app.store.recordFirstBoot(mac, r)),
+    )
   }),
 ]
+
+/** {state} of the machine after an applied request, or now for a replayed one. */
+function answer(res: ServerResponse, app: ServeApp, mac: string, r: ApplyOnce<MachineRecord>): void {
+  if (r.replayed) replay(res, { state: app.store.get(mac)!.state })
+  else sendJson(res, 200, { state: r.value.state })
+}
+
+function replay(res: ServerResponse, body: unknown): void {
+  res.setHeader('idempotent-replayed', 'true')
+  sendJson(res, 200, body)
+}
