@@ -31,6 +31,14 @@ export type ErrorCode =
   | 'SECTOR_SIZE_MISMATCH'
   | 'MODULE_UNKNOWN'
   | 'NOT_FOUND'
+  // hwimage convert's refusals of an input image (docs/convert.md)
+  | 'CONVERT_NO_ROOT'
+  | 'CONVERT_ROOT_ENCRYPTED'
+  | 'CONVERT_ROOT_LVM'
+  | 'CONVERT_NOT_DEBIAN'
+  | 'CONVERT_NOT_BOOKWORM'
+  | 'CONVERT_NOT_AMD64'
+  | 'CONVERT_NO_SPACE'
   // environment and failures (exit 1)
   | 'TOOL_MISSING'
   | 'TOOL_FAILED'

@@ -12,6 +12,10 @@ export interface Ext4Options {
   label: string
   /** Directory whose contents become the filesystem (mkfs.ext4 -d). */
   fromDir?: string
+  /** Exactly these features (-O none,…), as another file system had them (hwimage convert); default mke2fs.conf's. */
+  features?: string[]
+  /** Inode size in bytes (-I); default mke2fs.conf's. */
+  inodeSize?: number
 }
 
 /**
@@ -36,6 +40,8 @@ export function mkfsExt4Argv(o: Ext4Options): string[] {
     '-E',
     `offset=${o.offsetBytes},lazy_itable_init=0,lazy_journal_init=0,nodiscard,root_owner=0:0`,
   ]
+  if (o.features) argv.push('-O', ['none', ...o.features].join(','))
+  if (o.inodeSize) argv.push('-I', String(o.inodeSize))
   if (o.fromDir) argv.push('-d', o.fromDir)
   argv.push(o.image, String(blocks))
   return argv

@@ -33,6 +33,9 @@ export const PROGRAMS = {
   mount: 'mount',
   umount: 'mount',
   losetup: 'util-linux',
+  // hwimage convert: apt in a chroot of the image tree, in a private mount namespace; rdump's missing device nodes.
+  unshare: 'util-linux',
+  mknod: 'coreutils',
   lsblk: 'util-linux',
   findmnt: 'util-linux',
   zstd: 'zstd',

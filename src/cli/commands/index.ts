@@ -33,6 +33,11 @@ export const verbs: Verb[] = [
     load: async () => (await import('./catalog.js')).catalogCommand,
   },
   {
+    name: 'convert',
+    summary: 'an existing Debian 12 cloud image → a hardware image (the hardware kernel inserted)',
+    load: async () => (await import('./convert.js')).convertCommand,
+  },
+  {
     name: 'inspect',
     summary: "show an image's partitions, boot paths, kernel and problems",
     load: async () => (await import('./inspect.js')).inspectCommand,
