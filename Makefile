@@ -75,5 +75,13 @@ bench: setup
 	@if [ -z "$$HWIMAGE_BENCH_IMAGE_DIR" ] && [ ! -f $(TEST_IMAGE_DIR)/manifest.json ]; then ./bin/hwimage build -o $(TEST_IMAGE_DIR); fi
 	HWIMAGE_BENCH_IMAGE_DIR=$${HWIMAGE_BENCH_IMAGE_DIR:-$(abspath $(TEST_IMAGE_DIR))} node --import tsx bench/install-bench.ts
 
+# hwimage serve at fleet scale (docs/benchmarks.md, "serve at load"): 32 and 128 clients downloading
+# the default image from serve and from nginx (paired rounds), then 1,000 simulated deploy agents.
+# Not in `make test`; ~3 min on an idle machine.
+.PHONY: bench-serve
+bench-serve: setup
+	@if [ -z "$$HWIMAGE_BENCH_IMAGE_DIR" ] && [ ! -f $(TEST_IMAGE_DIR)/manifest.json ]; then ./bin/hwimage build -o $(TEST_IMAGE_DIR); fi
+	HWIMAGE_BENCH_IMAGE_DIR=$${HWIMAGE_BENCH_IMAGE_DIR:-$(abspath $(TEST_IMAGE_DIR))} node --import tsx bench/serve-bench.ts
+
 clean:
 	rm -rf dist out .cache

@@ -9,8 +9,8 @@
 import { constants, promises as fsp } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import path from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import { HttpError } from './http-util.js'
+import { sendRange } from './send-range.js'
 
 const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/
 
@@ -84,7 +84,6 @@ export async function sendFile(
   } catch {
     throw new HttpError(404, `Cannot serve "${name}": no such file`)
   }
-  let streaming = false
   try {
     const st = await fh.stat()
     if (!st.isFile()) throw new HttpError(404, `Cannot serve "${name}": not a file`)
@@ -119,15 +118,12 @@ export async function sendFile(
       res.end()
       return
     }
-    streaming = true
-    // The stream closes the handle when it ends or is destroyed (autoClose).
-    const stream = fh.createReadStream({ start: range.start, end: range.end, highWaterMark: 1 << 20 })
-    await pipeline(stream, res, { signal }).catch(() => {
+    await sendRange(fh.fd, res, range.start, range.end, signal).catch(() => {
       // The client went away, or the route's idle timeout fired: nothing to answer.
       res.destroy()
     })
   } finally {
-    if (!streaming) await fh.close()
+    await fh.close()
   }
 }
 
