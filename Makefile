@@ -8,10 +8,14 @@ TEST_IMAGE_DIR ?= .cache/test-image
 TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
 DEPLOY_ENV_DIR ?= .cache/deploy-env
 
-.PHONY: setup demo test test-unit test-integration test-deploy test-4kn test-images deploy-env bench typecheck lint format clean
+.PHONY: setup setup-ironic demo test test-unit test-integration test-deploy test-4kn test-images deploy-env bench typecheck lint format clean
 
 setup:
 	@scripts/setup.sh
+
+# setup plus OpenStack Ironic and OpenIPMI for lab/ironic (docs/ironic.md): not needed by make test.
+setup-ironic:
+	@scripts/setup.sh --ironic
 
 demo: setup
 	@start=$$(date +%s); ./bin/hwimage build -o $(OUT) && \
@@ -69,6 +73,14 @@ test-deploy: setup test-images deploy-env
 test-4kn: setup test-images
 	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/4kn/*.test.ts
+
+# hwimage convert on the cloud-kernel test image: the conversion, the lab (input and output on
+# 10 cells each) and an upgrade boot with a reboot (~35 min of QEMU): out of `make test`.
+.PHONY: test-convert
+test-convert: setup test-images
+	node_modules/.bin/tsc -p tsconfig.build.json
+	HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
+	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/convert/*.test.ts
 
 # The default image (the test image, built here when missing) unless HWIMAGE_BENCH_IMAGE_DIR names another.
 bench: setup

@@ -78,7 +78,7 @@ export function parseLsP(dir: string, text: string): TreeEntry[] {
 export function splitAnswers(text: string): string[] {
   const answers: string[] = []
   let current: string[] | undefined
-  for (const line of text.split('\n')) {
+  for (const line of text.replace(/\n$/, '').split('\n')) {
     if (line.startsWith('debugfs: ')) {
       current = []
       answers.push('')

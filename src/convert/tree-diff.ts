@@ -30,7 +30,7 @@ export interface DiffSummary {
 const RULES: [DiffCategory, RegExp][] = [
   [
     'modules',
-    /^\/(usr\/)?lib\/modules\/|^\/etc\/hwimage\/server-modules\.list$|^\/etc\/kernel\/postinst\.d\/a0-hwimage/,
+    /^\/(usr\/)?lib\/modules\/|^\/etc\/hwimage(\/server-modules\.list)?$|^\/etc\/kernel\/postinst\.d\/a0-hwimage/,
   ],
   [
     'initramfs',
@@ -38,7 +38,7 @@ const RULES: [DiffCategory, RegExp][] = [
   ],
   [
     'kernel',
-    /^\/boot\/(vmlinuz|config|System\.map)-|^\/(vmlinuz)(\.old)?$|^\/usr\/lib\/linux-image-|^\/usr\/share\/doc\/linux-image-|^\/usr\/share\/lintian\/overrides\/linux-image-|^\/etc\/kernel\//,
+    /^\/boot\/(vmlinuz|config|System\.map)-|^\/(vmlinuz)(\.old)?$|^\/usr\/lib\/linux-image-|^\/usr\/share\/doc\/linux-image-|^\/usr\/share\/lintian\/overrides\/linux-image-|^\/usr\/share\/bug\/linux-image-|^\/etc\/kernel\//,
   ],
   ['grub', /^\/boot\/grub\/|^\/etc\/default\/grub/],
   [

@@ -39,9 +39,11 @@ Options:
       --verbose      show apt's output
   -h, --help         this help
 
-Example:
+Examples:
   hwimage convert debian-12-genericcloud-amd64.qcow2 -o out/converted
-  hwimage test out/converted --compare debian-12-genericcloud-amd64.qcow2
+  hwimage convert https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2 \
+      -o out/converted --kernel generic --grow 512M
+  hwimage test out/converted --report lab-converted    (then: hwimage test --compare lab-input lab-converted)
 
 Needs root (apt and dpkg run in a chroot of the image's tree). See docs/convert.md.
 `

@@ -1,0 +1,259 @@
+// hwimage convert on the project's cloud-kernel build (laid out like Debian's official
+// cloud image: GPT, root 1, BIOS boot 14, ESP 15), end to end with the real tools:
+//   1. the conversion (server kernel, the default): the manifest's convertedFrom and diff,
+//      the table, ids and the other partitions unchanged, e2fsck and sgdisk clean, the
+//      extended attributes kept, `hwimage inspect` showing the new kernel;
+//   2. the lab, input and output on the same cells (SeaBIOS and OVMF with Secure Boot ×
+//      virtio-blk, AHCI, MegaRAID × virtio-net, e1000e): the output passes every cell, the
+//      input fails the AHCI, MegaRAID and e1000e ones; `hwimage test --compare` side by side;
+//   3. upgradeable: one boot of the converted image (OVMF Secure Boot, AHCI, e1000e) runs
+//      `apt-get install --reinstall` of its kernel package and update-grub from Debian's
+//      mirror, reboots, and boots again.
+// Every QEMU boot runs under flock /tmp/hwimage-qemu.lock. `make test-convert` (not make test).
+
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import type { ConvertManifest } from '../../src/convert/convert-image.js'
+import { bootMachine } from '../../src/lab/boot.js'
+import type { MatrixResult } from '../../src/lab/matrix.js'
+import { classifyNic, classifyStorage, loadDeviceCatalog } from '../../src/tools/qemu-devices.js'
+import { macAddressFor } from '../../src/tools/qemu.js'
+import { run } from '../../src/tools/run.js'
+
+const CLI = join(import.meta.dirname, '../../bin/hwimage')
+const LOCK = ['flock', '/tmp/hwimage-qemu.lock']
+const MiB = 1 << 20
+const cloudDir = process.env.HWIMAGE_TEST_CLOUD_IMAGE_DIR ?? ''
+const work = process.env.HWIMAGE_CONVERT_WORK ?? join(tmpdir(), 'hwimage-convert-test')
+const outDir = join(work, 'converted')
+
+interface InputManifest {
+  name: string
+  image: { file: string }
+  partitions: { number: number; uniqueGuid: string; firstLba: string; lastLba: string; uuid: string; label: string }[]
+  kernel: { flavor: string; version: string }
+}
+
+const cloudManifest = (): InputManifest => JSON.parse(readFileSync(join(cloudDir, 'manifest.json'), 'utf8'))
+let converted: ConvertManifest | undefined
+
+async function sha256Range(file: string, offset: number, length: number): Promise<string> {
+  const h = createHash('sha256')
+  const fh = await open(file, 'r')
+  try {
+    const buf = Buffer.alloc(4 * MiB)
+    for (let at = 0; at < length; at += buf.length) {
+      const n = Math.min(buf.length, length - at)
+      await fh.read(buf, 0, n, offset + at)
+      h.update(buf.subarray(0, n))
+    }
+  } finally {
+    await fh.close()
+  }
+  return h.digest('hex')
+}
+
+test('convert turns the cloud-kernel build into a server-kernel image: same table, ids and other partitions, the diff in the manifest', async () => {
+  assert.ok(
+    existsSync(join(cloudDir, 'manifest.json')),
+    'HWIMAGE_TEST_CLOUD_IMAGE_DIR names the cloud-flavor build (make test-convert)',
+  )
+  await rm(work, { recursive: true, force: true })
+  await mkdir(work, { recursive: true })
+  const input = cloudManifest()
+  const inputImage = join(cloudDir, input.image.file)
+  const started = Date.now()
+  const r = await run([CLI, 'convert', `${inputImage}.zst`, '-o', outDir, '--json'])
+  const seconds = (Date.now() - started) / 1000
+  const m = JSON.parse(r.stdout) as ConvertManifest
+  converted = m
+  console.log(`conversion took ${seconds.toFixed(0)} s`)
+  console.log(`diff: ${JSON.stringify(m.convertedFrom.diff.categories)}; other: ${m.convertedFrom.diff.other.length}`)
+
+  // The kernel: Debian's generic package, cut to the server set; the cloud kernel purged.
+  assert.equal(m.kernel.flavor, 'server')
+  assert.match(m.kernel.version, /^\d+\.\d+\.\d+-\d+-amd64$/)
+  assert.ok(m.packages['linux-image-amd64'], 'linux-image-amd64 installed (apt keeps upgrading it)')
+  assert.equal(m.packages['linux-image-cloud-amd64'], undefined)
+  assert.ok(!Object.keys(m.packages).some((p) => p.includes('cloud-amd64')), 'no cloud kernel package left')
+  for (const mod of ['ahci', 'megaraid_sas', 'e1000e']) assert.ok(m.kernel.modules.includes(mod), `module ${mod}`)
+  assert.deepEqual(Object.keys(m.convertedFrom.kernel.packages).sort(), [
+    `linux-image-${input.kernel.version}`,
+    'linux-image-cloud-amd64',
+  ])
+  assert.deepEqual(m.convertedFrom.kernel.versions, [input.kernel.version])
+  assert.equal(
+    m.convertedFrom.sha256,
+    (await readFile(join(cloudDir, 'SHA256SUMS'), 'utf8')).match(/^(\w+)\s+\S+\.zst$/m)?.[1],
+  )
+  assert.equal(m.convertedFrom.format, 'zstd')
+  assert.deepEqual(m.convertedFrom.boot, { bios: 'kept', uefi: 'kept' })
+
+  // The diff: kernel, modules, initramfs, GRUB and apt changed; nothing else.
+  const c = m.convertedFrom.diff.categories
+  for (const k of ['kernel', 'modules', 'initramfs', 'grub', 'apt'] as const)
+    assert.ok(c[k].added + c[k].removed + c[k].changed > 0, `${k} changed`)
+  assert.deepEqual(m.convertedFrom.diff.other, [], 'nothing outside kernel, modules, initramfs, GRUB and apt state')
+  // What rdump alone would lose was carried over: hard links, device nodes, file capabilities.
+  assert.ok(m.convertedFrom.tree.xattrs > 0, 'extended attributes set again')
+
+  // The table: the same partitions, GUIDs, LBAs; the root's UUID and label.
+  const image = join(outDir, m.image.file)
+  const rows = (p: InputManifest['partitions']) =>
+    p.map((x) => ({ n: x.number, g: x.uniqueGuid, f: x.firstLba, l: x.lastLba })).sort((a, b) => a.n - b.n)
+  assert.deepEqual(rows(m.partitions), rows(input.partitions))
+  const root = input.partitions.find((p) => p.number === 1)!
+  assert.equal(m.convertedFrom.rootFs.uuid, root.uuid)
+  const dump = (await run(['dumpe2fs', '-h', `${image}?offset=${Number(root.firstLba) * 512}`])).stdout
+  assert.match(dump, new RegExp(`Filesystem UUID:\\s+${root.uuid}`))
+  assert.match(dump, new RegExp(`Filesystem volume name:\\s+${root.label}`))
+  assert.match((await run(['sgdisk', '-v', image])).stdout, /No problems found/)
+  await run(['e2fsck', '-fn', `${image}?offset=${Number(root.firstLba) * 512}`])
+  // The BIOS boot and ESP partitions are byte for byte the input's, and so is the MBR boot code.
+  for (const n of [14, 15]) {
+    const p = input.partitions.find((x) => x.number === n)!
+    const off = Number(p.firstLba) * 512
+    const len = (Number(p.lastLba) - Number(p.firstLba) + 1) * 512
+    assert.equal(
+      await sha256Range(image, off, len),
+      await sha256Range(inputImage, off, len),
+      `partition ${n} unchanged`,
+    )
+  }
+  assert.equal(await sha256Range(image, 0, 440), await sha256Range(inputImage, 0, 440), 'MBR boot code unchanged')
+  // ping's file capability survived the read-out and write-back.
+  const ea = await run(['debugfs', '-R', 'ea_list /usr/bin/ping', `${image}?offset=${Number(root.firstLba) * 512}`])
+  const eaIn = await run([
+    'debugfs',
+    '-R',
+    'ea_list /usr/bin/ping',
+    `${inputImage}?offset=${Number(root.firstLba) * 512}`,
+  ])
+  assert.equal(ea.stdout, eaIn.stdout)
+
+  // The outputs a build writes, and inspect sees the new kernel.
+  for (const f of [m.image.file, `${m.image.file}.zst`, `${m.image.file}.bmap`, 'SHA256SUMS', 'manifest.json'])
+    assert.ok(existsSync(join(outDir, f)), f)
+  await run(['sha256sum', '-c', 'SHA256SUMS'], { cwd: outDir })
+  const inspect = JSON.parse((await run([CLI, 'inspect', image, '--json'])).stdout) as {
+    kernel: { versions: string[] } | null
+    boot: { bios: boolean; uefi: boolean; secureBootChain: boolean }
+  }
+  assert.deepEqual(inspect.kernel?.versions, [m.kernel.version])
+  assert.ok(inspect.boot.bios && inspect.boot.uefi && inspect.boot.secureBootChain)
+})
+
+const CELLS = [
+  '--firmware',
+  'bios,uefi-sb',
+  '--storage',
+  'virtio-blk,ahci,megasas',
+  '--nic',
+  'virtio-net-pci,e1000e',
+  '--cells',
+  'all',
+  '--jobs',
+  '2',
+  '--timeout',
+  '900',
+]
+
+test('the lab: the converted image boots on AHCI, MegaRAID and e1000e under SeaBIOS and OVMF Secure Boot, and on virtio; the input does not; --compare shows both', async () => {
+  assert.ok(converted, 'the conversion test ran first')
+  const outReport = join(work, 'lab-converted')
+  const inReport = join(work, 'lab-input')
+  const lab = async (image: string, report: string): Promise<MatrixResult> => {
+    const r = await run([...LOCK, CLI, 'test', image, ...CELLS, '--report', report, '--json'], { okStatus: [0, 1] })
+    return JSON.parse(r.stdout) as MatrixResult
+  }
+  const out = await lab(outDir, outReport)
+  const inp = await lab(cloudDir, inReport)
+  const key = (c: MatrixResult['cells'][number]) => `${c.firmware} ${c.storage} ${c.nic}`
+  const booted = out.cells.filter((c) => c.status !== 'n/a')
+  assert.equal(booted.length, 10, 'ten cells (OVMF does not boot from MegaRAID)')
+  for (const c of booted) assert.equal(c.status, 'pass', `${key(c)}: ${c.diagnosis?.code ?? ''} ${c.serialLog ?? ''}`)
+  for (const c of booted.filter((x) => x.firmware === 'uefi-sb')) assert.equal(c.secureBoot, 'enabled', key(c))
+  for (const c of inp.cells.filter((x) => x.status !== 'n/a')) {
+    const hardware = c.storage === 'ahci' || c.storage === 'megasas' || c.nic === 'e1000e'
+    assert.equal(c.status, hardware ? 'fail' : 'pass', `input ${key(c)}: ${c.diagnosis?.code ?? ''}`)
+  }
+  const cmp = await run([CLI, 'test', '--compare', inReport, outReport])
+  console.log(cmp.stdout)
+  assert.match(cmp.stdout, /cloud/)
+  assert.match(cmp.stdout, /server/)
+})
+
+test('the converted image stays upgradeable: apt-get install --reinstall of its kernel and update-grub in the machine, then it boots again', async () => {
+  assert.ok(converted, 'the conversion test ran first')
+  const dir = await mkdtemp(join(work, 'upgrade-'))
+  const disk = join(dir, 'disk.img')
+  await writeFile(disk, '')
+  await truncate(disk, 8 * 1024 * MiB)
+  const pkg = `linux-image-${converted.kernel.version}`
+  const script = [
+    `echo HWIMAGE-UPGRADE-START > /dev/ttyS0`,
+    `apt-get update > /dev/ttyS0 2>&1`,
+    `DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y ${pkg} > /dev/ttyS0 2>&1`,
+    `update-grub > /dev/ttyS0 2>&1`,
+    `echo "HWIMAGE-UPGRADE-OK $(ls /lib/modules/$(uname -r)/kernel -R | grep -c '\\.ko')" > /dev/ttyS0`,
+    'systemctl reboot',
+  ].join(' && ')
+  const seed = join(dir, 'seed.yaml')
+  await writeFile(
+    seed,
+    JSON.stringify({
+      hostname: 'converted-upgrade',
+      user_data: {
+        bootcmd: [['sh', '-c', 'echo "HWIMAGE-BOOT $(cat /proc/sys/kernel/random/boot_id)" > /dev/ttyS0']],
+        runcmd: [['sh', '-c', `${script} || echo HWIMAGE-UPGRADE-FAILED > /dev/ttyS0`]],
+      },
+    }),
+  )
+  await run([CLI, 'install', join(outDir, converted.image.file), '--disk', disk, '--seed', seed, '--yes'])
+  const catalog = await loadDeviceCatalog()
+  const serial = join(dir, 'serial.log')
+  const text = () => (existsSync(serial) ? readFileSync(serial, 'utf8') : '')
+  const bootsSeen = () => new Set(text().match(/HWIMAGE-BOOT \S+/g) ?? []).size
+  // The boot under the QEMU lock: a child that waits for it, then this process boots.
+  const holder = run([
+    'flock',
+    '/tmp/hwimage-qemu.lock',
+    'sh',
+    '-c',
+    `echo locked > ${join(dir, 'locked')}; while [ ! -e ${join(dir, 'release')} ]; do sleep 1; done`,
+  ])
+  while (!existsSync(join(dir, 'locked'))) await new Promise((r) => setTimeout(r, 1000))
+  let boot: Awaited<ReturnType<typeof bootMachine>>
+  try {
+    boot = await bootMachine({
+      machine: {
+        firmware: 'uefi-sb',
+        storage: classifyStorage(catalog, 'ahci'),
+        nic: classifyNic(catalog, 'e1000e'),
+        disks: [{ path: disk, format: 'raw', role: 'boot' }],
+        memoryMiB: 1536,
+        cpus: 2,
+        macAddress: macAddressFor(0xc0ffee),
+        name: 'convert-upgrade',
+      },
+      workDir: dir,
+      timeoutMs: 25 * 60_000,
+      done: (c) => bootsSeen() >= 2 || /HWIMAGE-UPGRADE-FAILED/.test(text()) || c.has('panic'),
+    })
+  } finally {
+    await writeFile(join(dir, 'release'), '')
+    await holder
+  }
+  const log = text()
+  assert.match(log, /HWIMAGE-UPGRADE-OK \d+/, `reinstall and update-grub succeeded (${serial})`)
+  assert.match(log, new RegExp(`Setting up ${pkg.replaceAll('.', '\\.')}`), 'apt reinstalled the kernel package')
+  assert.equal(bootsSeen(), 2, `booted again after the reboot (${boot.outcome}, ${serial})`)
+  assert.ok((log.match(/Secure boot enabled/g) ?? []).length >= 2, 'Secure Boot in both boots')
+  console.log(`upgrade boot with reboot: ${boot.seconds.toFixed(0)} s`)
+  await rm(dir, { recursive: true, force: true })
+})
