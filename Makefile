@@ -8,14 +8,10 @@ TEST_IMAGE_DIR ?= .cache/test-image
 TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
 DEPLOY_ENV_DIR ?= .cache/deploy-env
 
-.PHONY: setup setup-ironic demo test test-unit test-integration test-deploy test-4kn test-images deploy-env bench typecheck lint format clean
+.PHONY: setup demo test test-unit test-integration test-deploy test-4kn test-images deploy-env bench typecheck lint format clean
 
 setup:
 	@scripts/setup.sh
-
-# setup plus OpenStack Ironic and OpenIPMI for lab/ironic (docs/ironic.md): not needed by make test.
-setup-ironic:
-	@scripts/setup.sh --ironic
 
 demo: setup
 	@start=$$(date +%s); ./bin/hwimage build -o $(OUT) && \
