@@ -5,7 +5,6 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { ServeClient } from '../deploy/serve-client.js'
-import { makeFixtureImage } from '../install/image.fixture.js'
 import { loadServeConfig } from './config.js'
 import { json, rawRequest, writeConfig } from './serve.fixture.js'
 import { startServe, type RunningServe } from './server.js'
@@ -18,7 +17,7 @@ before(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-serve-idem-'))
   const out = path.join(dir, 'out')
   await fsp.mkdir(out)
-  await makeFixtureImage(out, { formats: ['zst'] })
+  await fsp.writeFile(path.join(out, 'fixture.img.zst'), 'not an image: only the API is used here')
   const machines = MACS.map((m, i) => `  ${m}: { name: node-${i + 1}, image: default }\n`).join('')
   const file = await writeConfig(dir, out, `unknown_macs: ignore\nmachines:\n${machines}`)
   serve = await startServe(await loadServeConfig(file), { port: 0, host: '127.0.0.1' })
@@ -104,8 +103,10 @@ test('ServeClient: the answer of a committed POST is lost (the connection cut af
   const target = new URL(serve.url)
   let cut = 0
   const keys: string[] = []
+  const sockets = new Set<net.Socket>()
   const proxy = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname)
+    sockets.add(client).add(upstream)
     let request = ''
     client.on('data', (d: Buffer) => {
       request += d.toString('latin1')
@@ -143,6 +144,7 @@ test('ServeClient: the answer of a committed POST is lost (the connection cut af
     assert.notEqual(keys.at(-1), keys[0])
     assert.match(keys.at(-1)!, /^"[0-9a-f-]{36}:2"$/)
   } finally {
+    for (const s of sockets) s.destroy()
     await new Promise<void>((r) => proxy.close(() => r()))
   }
 })

@@ -43,8 +43,8 @@ export interface ServeOptions {
   /** Listen on this port instead of the config's (tests: 0). */
   port?: number
   host?: string
-  /** Shorter limits than the defaults (tests): receiving a request, and an API route's answer. */
-  timeouts?: { requestMs?: number; apiMs?: number }
+  /** Shorter limits than the defaults (tests): a request's headers, the whole request, an API route's answer, a file stream's longest stall. */
+  timeouts?: { headersMs?: number; requestMs?: number; apiMs?: number; streamIdleMs?: number }
   /** The dashboard's live stream (tests: a short heartbeat, small pages). */
   stream?: EventStreamOptions
 }
@@ -93,9 +93,15 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
     }
     const stream = new EventStream(store, opts.stream)
     const app: ServeApp = { config, store, stream, log }
-    const server = createServer((req, res) => void handle(app, req, res, opts.timeouts?.apiMs))
+    const server = createServer(
+      // node:http enforces headersTimeout and requestTimeout only when it checks its
+      // connections, every 30 s by default: a slowloris client would hold its socket for
+      // 40 s instead of 10. Checking every second costs one walk over the open connections.
+      { connectionsCheckingInterval: Math.min(1000, opts.timeouts?.headersMs ?? 1000) },
+      (req, res) => void handle(app, req, res, opts.timeouts),
+    )
     // Receiving a request (headers and body) is bounded; responses are bounded per route.
-    server.headersTimeout = 10_000
+    server.headersTimeout = opts.timeouts?.headersMs ?? 10_000
     server.requestTimeout = opts.timeouts?.requestMs ?? 60_000
     server.keepAliveTimeout = 5_000
     const host = opts.host ?? config.listen.host
@@ -138,7 +144,12 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
   }
 }
 
-async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, apiMs?: number): Promise<void> {
+async function handle(
+  app: ServeApp,
+  req: IncomingMessage,
+  res: ServerResponse,
+  timeouts: ServeOptions['timeouts'] = {},
+): Promise<void> {
   const started = Date.now()
   let bytes = 0
   const write = res.write.bind(res) as (...a: unknown[]) => boolean
@@ -192,7 +203,7 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
     const { route, params } = found
     isApi = route.pattern.startsWith('/api/')
     if (route.timeout.kind === 'total') {
-      const ms = apiMs ?? route.timeout.ms
+      const ms = timeouts.apiMs ?? route.timeout.ms
       timer = setTimeout(() => {
         ctrl.abort()
         if (!res.headersSent) {
@@ -203,7 +214,9 @@ async function handle(app: ServeApp, req: IncomingMessage, res: ServerResponse, 
         res.once('finish', () => req.socket.destroy())
       }, ms)
     } else {
-      res.setTimeout(route.timeout.ms, () => {
+      // A reader that stops reading stalls the stream (pipeline() waits for the socket to
+      // drain, so serve holds at most a chunk or two for it): after this long it is dropped.
+      res.setTimeout(timeouts.streamIdleMs ?? route.timeout.ms, () => {
         ctrl.abort()
         res.destroy()
       })
