@@ -2,18 +2,20 @@
 // What the user can get wrong is checked first (preflight.ts, spec-modules.ts), so a
 // mistake ends the build in seconds, not after mmdebstrap's minutes.
 
-import { randomUUID, randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile, readdir, lstat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { withContext } from '../errors.js'
+import { InputError, withContext } from '../errors.js'
+import { run } from '../tools/run.js'
 import { applyServerKernel } from './server-kernel.js'
-import type { BuildSpec } from './spec.js'
+import { RELEASES, type BuildSpec } from './spec.js'
 import type { ImageIds } from './customize-script.js'
 import { makeRootfs, writeStage } from './rootfs.js'
 import { planLayout } from './layout.js'
 import { writeDiskImage } from './disk-image.js'
 import { writeBmap, writeSums, writeZst } from './outputs.js'
+import { qcow2Name, writeQcow2 } from './qcow2-output.js'
+import { deriveIds, newestPackageEpoch, normaliseTree, specDigest } from './reproducible.js'
 import {
   checkCacheDir,
   checkFileSizeLimit,
@@ -78,19 +80,33 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   const work = opts.workDir ?? (await mkdtemp('/var/tmp/hwimage-build-'))
   const rootDir = join(work, 'root')
   const stage = join(work, 'stage')
-  const ids: ImageIds = { rootUuid: randomUUID(), espVolumeId: fatVolumeId() }
+  // Fixed by the spec and hwimage's version, so two builds of one spec are the same bytes (reproducible.ts).
+  const derived = deriveIds(spec, HWIMAGE_VERSION)
+  const ids: ImageIds = derived
   try {
     await writeStage(stage, spec, ids, opts.specDir)
     step('root tree (mmdebstrap)')
     await makeRootfs(spec, rootDir, stage, { signal: opts.signal, verbose: opts.verbose }).catch((e) => {
       throw withContext('making the root tree with mmdebstrap', e)
     })
+    const epoch = sourceDateEpoch() ?? (await newestPackageEpoch(rootDir))
     if (spec.kernel.flavor === 'server') {
       step('server kernel (module set, xz, depmod, initramfs)')
-      await applyServerKernel(rootDir, spec.kernel.modules, { signal: opts.signal }).catch((e) => {
-        throw withContext('cutting the kernel to the server module set', e)
+      await applyServerKernel(rootDir, spec.kernel.modules, { signal: opts.signal, sourceDateEpoch: epoch }).catch(
+        (e) => {
+          throw withContext('cutting the kernel to the server module set', e)
+        },
+      )
+    } else {
+      // The package's postinst made it without SOURCE_DATE_EPOCH: again, sorted and with clamped times.
+      step('initramfs (reproducible)')
+      await run(['chroot', rootDir, 'update-initramfs', '-u', '-k', 'all'], {
+        env: { SOURCE_DATE_EPOCH: String(epoch) },
+        ...(opts.signal ? { signal: opts.signal } : {}),
       })
     }
+    step(`tree normalised to SOURCE_DATE_EPOCH ${epoch} (${new Date(epoch * 1000).toISOString()})`)
+    await normaliseTree(rootDir, epoch)
     const packages = await installedPackages(rootDir)
     const kernel = await kernelInfo(rootDir, spec.kernel.flavor)
     const content = await contentSize(rootDir)
@@ -102,17 +118,37 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
     })
     await checkFileSizeLimit(opts.outDir, layout.imageBytes, source)
     await checkFreeSpace([
-      { dir: opts.outDir, bytes: outputBytesEstimate(layout.rootFsBytes, content.bytes), what: 'image and .zst' },
+      {
+        dir: opts.outDir,
+        // The qcow2 is about as large as the .zst (qcow2-output.ts).
+        bytes:
+          outputBytesEstimate(layout.rootFsBytes, content.bytes) +
+          (spec.qcow2 === false ? 0 : Math.round(content.bytes / 3)),
+        what: spec.qcow2 === false ? 'image and .zst' : 'image, .zst and .qcow2',
+      },
     ])
 
     const image = join(opts.outDir, `${spec.name}.img`)
-    const { gpt } = await writeDiskImage({ image, rootDir, layout, ids, signal: opts.signal, onStep: step })
+    const { gpt } = await writeDiskImage({
+      image,
+      rootDir,
+      layout,
+      ids,
+      sourceDateEpoch: epoch,
+      signal: opts.signal,
+      onStep: step,
+    })
     step('bmap')
     const { path: bmap, mappedBytes } = await writeBmap(image)
     step('zstd')
     const zst = await writeZst(image, opts.signal)
+    const outputs = [image, zst, bmap]
+    if (spec.qcow2 !== false) {
+      step(`qcow2 (${spec.qcow2} clusters)`)
+      outputs.push(await writeQcow2(image, join(opts.outDir, qcow2Name(spec.name)), spec.qcow2, opts.signal))
+    }
     step('digests and manifest')
-    const files = await writeSums(opts.outDir, [image, zst, bmap])
+    const files = await writeSums(opts.outDir, outputs)
     const manifest: Manifest = {
       hwimage: { manifestVersion: 1, version: HWIMAGE_VERSION },
       name: spec.name,
@@ -128,6 +164,12 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
         diskGuid: gpt.diskGuid,
       },
       files,
+      inputs: {
+        specSha256: specDigest(spec),
+        sourceDateEpoch: epoch,
+        mirrors: [spec.mirror, spec.security_mirror],
+        suites: mirrorSuites(spec),
+      },
       build: {
         seconds: Math.round((Date.now() - started) / 100) / 10,
         date: new Date().toISOString(),
@@ -141,10 +183,25 @@ export async function buildImage(spec: BuildSpec, opts: BuildOptions): Promise<M
   }
 }
 
-/** A random FAT volume ID, written as fstab and blkid show it: "1A2B-3C4D". */
-function fatVolumeId(): string {
-  const hex = randomBytes(4).toString('hex').toUpperCase()
-  return `${hex.slice(0, 4)}-${hex.slice(4)}`
+/** SOURCE_DATE_EPOCH from the environment, when the caller fixes it; undefined when unset. */
+function sourceDateEpoch(): number | undefined {
+  const v = process.env.SOURCE_DATE_EPOCH
+  if (v === undefined || v === '') return undefined
+  if (!/^\d+$/.test(v))
+    throw new InputError('USAGE', `Cannot build: SOURCE_DATE_EPOCH is "${v}", not a number of seconds`, {
+      hint: 'unset it (the newest package dates the build) or give seconds since 1970, e.g. SOURCE_DATE_EPOCH=$(date +%s)',
+    })
+  return Number(v)
+}
+
+/** The apt sources a build reads, as mmdebstrap is given them. */
+function mirrorSuites(spec: BuildSpec): string[] {
+  const rel = RELEASES[spec.release]
+  return [
+    `${spec.mirror} ${spec.release} main`,
+    `${spec.mirror} ${rel.updates} main`,
+    `${spec.security_mirror} ${rel.security} main`,
+  ]
 }
 
 /** Bytes (rounded up to 4 KiB blocks) and inodes the root tree needs. */

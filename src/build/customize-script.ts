@@ -13,6 +13,12 @@ export interface ImageIds {
   rootUuid: string
   /** FAT volume ID of the ESP, as fstab writes it: "ABCD-1234". */
   espVolumeId: string
+  /** ext4 directory hash seed (a UUID); mke2fs draws one when absent. */
+  rootHashSeed?: string
+  /** GPT disk GUID; random when absent. */
+  diskGuid?: string
+  /** GPT unique partition GUIDs by partition number; random when absent. */
+  partitionGuids?: Record<number, string>
 }
 
 /** /etc/default/grub.d/50-hwimage.cfg: serial and VGA consoles, no "quiet", short menu. */

@@ -10,9 +10,11 @@ import { join } from 'node:path'
 import { encodeGpt, newGpt, type Gpt } from '../disk/gpt.js'
 import { GUID_BIOS_BOOT, GUID_ESP, GUID_LINUX_ROOT_X86_64, randomGuid } from '../disk/guid.js'
 import { patchBootImage, patchCoreImage } from '../disk/grub-bios.js'
-import { mkfsExt4, mkfsFat } from '../tools/mkfs.js'
-import { mcopy, mmd } from '../tools/mtools.js'
+import { ext4Env, mkfsExt4Argv, mkfsFatArgv } from '../tools/mkfs.js'
+import { mcopyArgv, mmdArgv } from '../tools/mtools.js'
+import { run } from '../tools/run.js'
 import { withContext } from '../errors.js'
+import { fixExt4InodeTimes } from './reproducible.js'
 import { SECTOR, type ImageLayout, partitionOf } from './layout.js'
 import { espGrubStub, type ImageIds } from './customize-script.js'
 
@@ -43,10 +45,14 @@ export async function writeDiskImage(opts: {
   rootDir: string
   layout: ImageLayout
   ids: ImageIds
+  /** SOURCE_DATE_EPOCH: every time the file systems record (reproducible.ts); the current time when absent. */
+  sourceDateEpoch?: number
   signal?: AbortSignal
   onStep?: (step: string) => void
 }): Promise<WrittenImage> {
   const { image, rootDir, layout, ids } = opts
+  const epoch = opts.sourceDateEpoch
+  const dateEnv: Record<string, string> = epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) }
   const step = opts.onStep ?? (() => {})
   const root = partitionOf(layout, 'root')
   const esp = partitionOf(layout, 'esp')
@@ -62,44 +68,51 @@ export async function writeDiskImage(opts: {
   }
 
   step('root filesystem')
-  await mkfsExt4(
-    {
-      image,
-      offsetBytes: root.offset,
-      sizeBytes: layout.rootFsBytes,
-      uuid: ids.rootUuid,
-      label: 'root',
-      fromDir: rootDir,
-    },
-    opts.signal,
-  ).catch((e) => {
-    throw withContext('making the root filesystem (mkfs.ext4 -d)', e)
+  const ext4Argv = mkfsExt4Argv({
+    image,
+    offsetBytes: root.offset,
+    sizeBytes: layout.rootFsBytes,
+    uuid: ids.rootUuid,
+    label: 'root',
+    fromDir: rootDir,
   })
+  // The directory hash seed is otherwise random (mke2fs -E hash_seed=, man mke2fs).
+  if (ids.rootHashSeed) ext4Argv[ext4Argv.indexOf('-E') + 1] += `,hash_seed=${ids.rootHashSeed}`
+  const fakeTime = epoch === undefined ? {} : { E2FSPROGS_FAKE_TIME: String(epoch) }
+  await run(ext4Argv, { env: { ...ext4Env, ...fakeTime }, ...(opts.signal ? { signal: opts.signal } : {}) })
+    .then(() => (epoch === undefined ? 0 : fixExt4InodeTimes(image, root.offset, epoch, opts.signal)))
+    .catch((e) => {
+      throw withContext('making the root filesystem (mkfs.ext4 -d)', e)
+    })
 
   step('EFI system partition')
-  await mkfsFat(
-    {
-      image,
-      offsetBytes: esp.offset,
-      sizeBytes: esp.size,
-      label: 'ESP',
-      volumeId: ids.espVolumeId.replace('-', ''),
-      fatBits: 32,
-    },
-    opts.signal,
-  )
-  await fillEsp(image, esp.offset, rootDir, ids).catch((e) => {
+  const fatArgv = mkfsFatArgv({
+    image,
+    offsetBytes: esp.offset,
+    sizeBytes: esp.size,
+    label: 'ESP',
+    volumeId: ids.espVolumeId.replace('-', ''),
+    fatBits: 32,
+  })
+  // --invariant: no time or random value in the boot sector (the volume id stays ours, -i).
+  if (epoch !== undefined) fatArgv.splice(1, 0, '--invariant')
+  await run(fatArgv, { env: dateEnv, ...(opts.signal ? { signal: opts.signal } : {}) })
+  await fillEsp(image, esp.offset, rootDir, ids, dateEnv).catch((e) => {
     throw withContext('filling the ESP (mtools)', e)
   })
 
   step('partition table and BIOS boot code')
   const gpt: Gpt = {
-    ...newGpt({ sectorSize: SECTOR, diskSectors: BigInt(layout.imageBytes / SECTOR) }),
+    ...newGpt({
+      sectorSize: SECTOR,
+      diskSectors: BigInt(layout.imageBytes / SECTOR),
+      ...(ids.diskGuid ? { diskGuid: ids.diskGuid } : {}),
+    }),
     partitions: layout.partitions
       .map((p) => ({
         number: p.number,
         typeGuid: p.role === 'root' ? GUID_LINUX_ROOT_X86_64 : p.role === 'esp' ? GUID_ESP : GUID_BIOS_BOOT,
-        uniqueGuid: randomGuid(),
+        uniqueGuid: ids.partitionGuids?.[p.number] ?? randomGuid(),
         firstLba: BigInt(p.offset / SECTOR),
         lastLba: BigInt((p.offset + p.size) / SECTOR - 1),
         attributes: 0n,
@@ -129,20 +142,33 @@ export async function writeDiskImage(opts: {
   return { gpt, ids }
 }
 
-async function fillEsp(image: string, offset: number, rootDir: string, ids: ImageIds): Promise<void> {
-  await mmd(image, offset, ['/EFI', '/EFI/BOOT', '/EFI/debian'])
-  for (const f of ESP_FILES) for (const to of f.to) await mcopy(image, offset, join(rootDir, f.from), to)
+async function fillEsp(
+  image: string,
+  offset: number,
+  rootDir: string,
+  ids: ImageIds,
+  dateEnv: Record<string, string>,
+): Promise<void> {
+  // mtools stamps directory entries with SOURCE_DATE_EPOCH when it is set (else the current time).
+  const env = { ...MTOOLS_ENV, ...dateEnv }
+  const mmd = (dirs: string[]) => run(mmdArgv(image, offset, dirs), { env })
+  const mcopy = (from: string, to: string) => run(mcopyArgv(image, offset, from, to), { env })
+  await mmd(['/EFI', '/EFI/BOOT', '/EFI/debian'])
+  for (const f of ESP_FILES) for (const to of f.to) await mcopy(join(rootDir, f.from), to)
   const tmp = await mkdtemp(join(tmpdir(), 'hwimage-esp-'))
   try {
     const stub = join(tmp, 'grub.cfg')
     await writeFile(stub, espGrubStub(ids))
     // Debian's signed GRUB reads its config from EFI/debian; EFI/BOOT gets a copy for other loaders.
-    await mcopy(image, offset, stub, '/EFI/debian/grub.cfg')
-    await mcopy(image, offset, stub, '/EFI/BOOT/grub.cfg')
+    await mcopy(stub, '/EFI/debian/grub.cfg')
+    await mcopy(stub, '/EFI/BOOT/grub.cfg')
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }
 }
+
+// As tools/mtools.ts runs them: mtools refuses FAT geometry it finds odd unless told not to check.
+const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1', MTOOLS_NO_VFAT: undefined }
 
 async function writeAll(fh: Awaited<ReturnType<typeof open>>, bytes: Uint8Array, position: number): Promise<void> {
   let done = 0

@@ -40,6 +40,13 @@ export interface Manifest {
   }[]
   image: { file: string; sizeBytes: number; mappedBytes: number; sectorSize: number; diskGuid: string }
   files: OutputFile[]
+  /**
+   * What the build depended on besides `packages` (the versions installed), so that it can
+   * be repeated: the spec's digest (as validated, keys sorted), SOURCE_DATE_EPOCH, the apt
+   * sources. Absent in manifests of hwimage before reproducible builds.
+   */
+  inputs?: { specSha256: string; sourceDateEpoch: number; mirrors: string[]; suites: string[] }
+  /** The only part two builds of the same inputs differ in. */
   build: { seconds: number; date: string; host: string }
 }
 

@@ -28,14 +28,20 @@ export interface ServerKernelResult {
 export async function applyServerKernel(
   rootDir: string,
   extras: { add: string[]; remove: string[] },
-  opts: { signal?: AbortSignal } = {},
+  opts: {
+    signal?: AbortSignal /** SOURCE_DATE_EPOCH for mkinitramfs (sorted, clamped cpio). */
+    sourceDateEpoch?: number
+  } = {},
 ): Promise<ServerKernelResult> {
   const tree = await openKernel(rootDir, { signal: opts.signal })
   const selection = await selectServerModules(tree, SERVER_POLICY, extras, { imageRoot: rootDir, signal: opts.signal })
   await pruneModuleTree(rootDir, tree.version, new Set(selection.modules), { compression: 'xz', signal: opts.signal })
   await writeUpgradeHook(rootDir, selection.modules)
   // MODULES=most: the initramfs takes every block and storage driver still present.
-  await run(['chroot', rootDir, 'update-initramfs', '-u', '-k', tree.version], { signal: opts.signal })
+  await run(['chroot', rootDir, 'update-initramfs', '-u', '-k', tree.version], {
+    signal: opts.signal,
+    ...(opts.sourceDateEpoch === undefined ? {} : { env: { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch) } }),
+  })
   return { selection, version: tree.version }
 }
 

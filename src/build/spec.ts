@@ -85,6 +85,8 @@ const schema = z.strictObject({
   mirror: z.url({ protocol: /^https?$/ }).default('http://deb.debian.org/debian'),
   security_mirror: z.url({ protocol: /^https?$/ }).default('http://deb.debian.org/debian-security'),
   cache: z.union([z.string().min(1), z.null()]).default('/var/cache/hwimage/apt'),
+  // NAME.qcow2 beside the raw image: its cluster compression, or false for none (qcow2-output.ts).
+  qcow2: z.union([z.enum(['zstd', 'zlib']), z.literal(false)]).default('zstd'),
 })
 
 /** A validated build spec with every default filled in. */

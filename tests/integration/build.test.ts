@@ -74,7 +74,7 @@ test('manifest.json records spec, packages, kernel, partitions, sizes, files and
   assert.ok(m.image.mappedBytes > 200 * MiB && m.image.mappedBytes < m.image.sizeBytes)
   assert.deepEqual(
     m.files.map((f) => f.name).sort(),
-    [`${m.name}.img`, `${m.name}.img.bmap`, `${m.name}.img.zst`].sort(),
+    [`${m.name}.img`, `${m.name}.img.bmap`, `${m.name}.img.zst`, `${m.name}.qcow2`].sort(),
   )
   assert.ok(m.build.seconds > 0)
 })
@@ -192,9 +192,35 @@ test('bmaptool copy with our .bmap writes a disk identical to the image in every
   }
 })
 
+test('the .qcow2 is compressed with zstd clusters, qemu-img check finds it clean, and qemu-img compare finds it equal to the raw image', async () => {
+  const m = image.manifest
+  const q = join(image.dir, `${m.name}.qcow2`)
+  const info = JSON.parse((await run(['qemu-img', 'info', '--output=json', q])).stdout) as {
+    format: string
+    'virtual-size': number
+    'actual-size': number
+    'format-specific': { data: { 'compression-type': string } }
+  }
+  assert.equal(info.format, 'qcow2')
+  assert.equal(info['virtual-size'], m.image.sizeBytes)
+  assert.equal(info['format-specific'].data['compression-type'], 'zstd')
+  // Compressed: well below the mapped bytes it holds.
+  const bytes = (await stat(q)).size
+  assert.ok(bytes < m.image.mappedBytes * 0.6, `qcow2 of ${bytes} bytes against ${m.image.mappedBytes} mapped`)
+  const check = await run(['qemu-img', 'check', '--output=json', q])
+  const report = JSON.parse(check.stdout) as { 'check-errors': number; corruptions?: number; leaks?: number }
+  assert.equal(report['check-errors'], 0)
+  assert.equal(report.corruptions ?? 0, 0)
+  assert.equal(report.leaks ?? 0, 0)
+  const cmp = await run(['qemu-img', 'compare', '-f', 'raw', '-F', 'qcow2', join(image.dir, m.image.file), q], {
+    okStatus: [0, 1],
+  })
+  assert.equal(cmp.status, 0, `qemu-img compare: ${cmp.stdout.trim()}`)
+})
+
 test('SHA256SUMS verifies with sha256sum -c and matches the manifest', async () => {
   const r = await run(['sha256sum', '-c', 'SHA256SUMS'], { cwd: image.dir })
-  assert.equal(r.stdout.trim().split('\n').length, 3)
+  assert.equal(r.stdout.trim().split('\n').length, 4, 'the image, .zst, .bmap and .qcow2')
   const sums = await readFile(join(image.dir, 'SHA256SUMS'), 'utf8')
   for (const f of image.manifest.files) assert.ok(sums.includes(`${f.sha256}  ${f.name}`))
 })

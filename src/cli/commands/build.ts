@@ -22,7 +22,9 @@ Writes to DIR (default: out/<name>):
   NAME.img        sparse raw disk image
   NAME.img.zst    zstd-compressed image
   NAME.img.bmap   block map (bmaptool format 2.0)
-  SHA256SUMS      digests of the three
+  NAME.qcow2      compressed qcow2 for OpenStack Glance / Ironic (spec key
+                  qcow2: zstd (default), zlib for QEMU before 5.1, or false)
+  SHA256SUMS      digests of the image files
   manifest.json   spec, packages, kernel, partitions, sizes, digests, build time
 
 Options:
