@@ -25,6 +25,8 @@ export const DEPLOY_MARKERS = {
   failed: 'HWIMAGE-DEPLOY-FAILED',
   agentStart: 'HWIMAGE-AGENT-START',
   agentExit: 'HWIMAGE-AGENT-EXIT',
+  /** Agent mode for OpenStack Ironic (ipa-api-url= on the command line): `hwimage ironic-agent` runs. */
+  ironicAgentStart: 'HWIMAGE-IRONIC-AGENT-START',
   done: 'HWIMAGE-DEPLOY-DONE',
 } as const
 
@@ -69,9 +71,10 @@ echo "hwimage-deploy: kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CP
 
 # Kernel command line: hwimage.url= hwimage.token= hwimage.mac=, and BOOTIF= as
 # iPXE or pxelinux write it (01-52-54-00-12-34-56: ARP type 1, then the MAC).
-HWIMAGE_URL= HWIMAGE_TOKEN= HWIMAGE_MAC= BOOTIF=
+HWIMAGE_URL= HWIMAGE_TOKEN= HWIMAGE_MAC= BOOTIF= IPA_API_URL=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
+    ipa-api-url=*) IPA_API_URL=\${arg#*=} ;;
     hwimage.url=*) HWIMAGE_URL=\${arg#*=} ;;
     hwimage.token=*) HWIMAGE_TOKEN=\${arg#*=} ;;
     hwimage.mac=*) HWIMAGE_MAC=\${arg#*=} ;;
@@ -150,6 +153,14 @@ if [ -n "$HWIMAGE_URL" ]; then
   rc=$?
   echo "${M.agentExit} $rc"
   [ $rc -eq 0 ] || fail "hwimage deploy-agent exited with status $rc"
+elif [ -n "$IPA_API_URL" ]; then
+  # Booted by OpenStack Ironic's PXE boot: act as its agent (src/ironic/agent.ts) until
+  # Ironic powers the machine off.
+  echo "${M.ironicAgentStart} api=$IPA_API_URL"
+  hwimage ironic-agent 2>&1
+  rc=$?
+  echo "${M.agentExit} $rc"
+  fail "hwimage ironic-agent exited with status $rc"
 fi
 echo "${M.done}"
 rescue

@@ -78,6 +78,11 @@ export const verbs: Verb[] = [
     load: async () => (await import('./deploy-agent.js')).deployAgentCommand,
   },
   {
+    name: 'ironic-agent',
+    summary: "in the deploy environment booted by OpenStack Ironic: act as Ironic's agent (direct deploy)",
+    load: async () => (await import('./ironic-agent.js')).ironicAgentCommand,
+  },
+  {
     name: 'listen',
     summary: 'receive first-boot reports over HTTP and print them as JSON lines',
     load: async () => (await import('./listen.js')).listenCommand,
