@@ -8,10 +8,14 @@ TEST_IMAGE_DIR ?= .cache/test-image
 TEST_CLOUD_IMAGE_DIR ?= .cache/test-image-cloud
 DEPLOY_ENV_DIR ?= .cache/deploy-env
 
-.PHONY: setup demo test test-unit test-integration test-deploy test-4kn test-repro test-images deploy-env bench typecheck lint format clean
+.PHONY: setup setup-ironic demo test test-unit test-integration test-deploy test-4kn test-repro test-images deploy-env bench typecheck lint format clean
 
 setup:
 	@scripts/setup.sh
+
+# setup plus OpenStack Ironic and OpenIPMI for lab/ironic (docs/ironic.md): not needed by make test.
+setup-ironic:
+	@scripts/setup.sh --ironic
 
 demo: setup
 	@start=$$(date +%s); ./bin/hwimage build -o $(OUT) && \
@@ -69,6 +73,13 @@ test-deploy: setup test-images deploy-env
 test-4kn: setup test-images
 	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/4kn/*.test.ts
+
+# Faults under load (tests/load/): hwimage serve killed with SIGKILL under 32 downloads and
+# 100 simulated deploy agents, then started again; slow and hostile clients are in the unit
+# tier (src/serve/hostile-clients.test.ts). No QEMU; ~40 s. Not in `make test`.
+.PHONY: test-load
+test-load: setup
+	node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/load/*.test.ts
 
 # hwimage convert on the cloud-kernel test image: the conversion, the lab (input and output on
 # 10 cells each) and an upgrade boot with a reboot (~35 min of QEMU): out of `make test`.

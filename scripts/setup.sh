@@ -20,6 +20,12 @@ PACKAGES=(
   chromium
 )
 
+# `scripts/setup.sh --ironic` (make setup-ironic) adds OpenStack Ironic 21.4 and OpenIPMI for
+# lab/ironic and make test-ironic only: ~220 packages, ~1.5 min here, so not in a plain setup.
+IRONIC_PACKAGES=(ironic-api ironic-conductor ironic-common python3-ironicclient openipmi ipmitool)
+with_ironic=0
+[ "${1:-}" = --ironic ] && with_ironic=1 && PACKAGES+=("${IRONIC_PACKAGES[@]}")
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,7 +38,19 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # The ironic packages' postinst would start ironic-api, ironic-conductor, tftpd-hpa and xinetd
+  # as system services: a policy-rc.d that refuses (only while installing, only if none exists)
+  # keeps them stopped; the lab starts its own Ironic (lab/ironic/start.sh).
+  policy_made=0
+  if ((with_ironic)) && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_made=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || { ((policy_made)) && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  ((policy_made)) && rm -f /usr/sbin/policy-rc.d
+  # On a machine booted with systemd they would start at the next boot (and hold port 6385).
+  if ((with_ironic)) && [ -d /run/systemd/system ]; then
+    systemctl disable --now ironic-api ironic-conductor tftpd-hpa xinetd >&2 2>/dev/null || true
+  fi
 fi
 
 # npm ci only when the lock file changed since the last install.
