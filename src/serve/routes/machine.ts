@@ -62,7 +62,7 @@ export const machineRoutes: Route[] = [
     const key = idempotencyKey(req)
     const inventory = await readJson(req, inventorySchema)
     const r = app.store.applyOnce(mac, key, 'inventory', () => app.store.recordInventory(mac, inventory))
-    if (r.replayed) return replay(res, deployTask(app.store.get(mac)!, app.config))
+    if (r.replayed) return replay(res, app, mac, 'inventory', deployTask(app.store.get(mac)!, app.config))
     const m = await preflightMachine(app, r.value)
     sendJson(res, 200, deployTask(m, app.config))
   }),
@@ -73,6 +73,7 @@ export const machineRoutes: Route[] = [
       res,
       app,
       mac,
+      'progress',
       app.store.applyOnce(mac, key, 'progress', () => app.store.recordProgress(mac, p)),
     )
   }),
@@ -83,6 +84,7 @@ export const machineRoutes: Route[] = [
       res,
       app,
       mac,
+      'events',
       app.store.applyOnce(mac, key, 'events', () => app.store.recordEvent(mac, e.kind, e.fields)),
     )
   }),
@@ -93,18 +95,21 @@ export const machineRoutes: Route[] = [
       res,
       app,
       mac,
+      'report',
       app.store.applyOnce(mac, key, 'report', () => app.store.recordFirstBoot(mac, r)),
     )
   }),
 ]
 
 /** {state} of the machine after an applied request, or now for a replayed one. */
-function answer(res: ServerResponse, app: ServeApp, mac: string, r: ApplyOnce<MachineRecord>): void {
-  if (r.replayed) replay(res, { state: app.store.get(mac)!.state })
+function answer(res: ServerResponse, app: ServeApp, mac: string, route: string, r: ApplyOnce<MachineRecord>): void {
+  if (r.replayed) replay(res, app, mac, route, { state: app.store.get(mac)!.state })
   else sendJson(res, 200, { state: r.value.state })
 }
 
-function replay(res: ServerResponse, body: unknown): void {
+function replay(res: ServerResponse, app: ServeApp, mac: string, route: string, body: unknown): void {
+  // In the log: how often an agent's answer was lost (serve restarted, a timeout, the network).
+  app.log({ event: 'replayed', mac, route })
   res.setHeader('idempotent-replayed', 'true')
   sendJson(res, 200, body)
 }
