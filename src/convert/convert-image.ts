@@ -192,8 +192,13 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertManifes
         noSpace(opts.source, opts.flavor, content * 1.1 + 64 * MiB, fsBytes)
       throw withContext('writing the root file system back (mkfs.ext4 -d)', e)
     })
-    const paths = new Set(after.keys())
-    const xattrs = await writeXattrs(rootDevice, readout.xattrs, (p) => paths.has(p), opts.signal)
+    // Attributes go back onto the paths the conversion left as they were; a file apt replaced has its package's own.
+    const xattrs = await writeXattrs(
+      rootDevice,
+      readout.xattrs,
+      (p) => after.has(p) && after.get(p) === before.get(p),
+      opts.signal,
+    )
     if (gpt !== input.gpt || boot.bios === 'missing')
       await writeTable(image, gpt, input, rootDir, boot.bios === 'missing')
     const uefi = boot.uefi === 'missing' ? await fillEsp(image, input, rootDir) : boot.uefi
