@@ -7,44 +7,19 @@
 // and lets the seed's user in with the seed's key), and the guest sees 4096-byte sectors.
 
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
-import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { bootMachine } from '../../src/lab/boot.js'
-import { listenForReports, type ReceivedReport, type ReportListener } from '../../src/seed/report-listener.js'
+import { listenForReports } from '../../src/seed/report-listener.js'
 import { classifyNic, classifyStorage, loadDeviceCatalog } from '../../src/tools/qemu-devices.js'
 import { macAddressFor } from '../../src/tools/qemu.js'
 import { run } from '../../src/tools/run.js'
 import { CLI, testImage } from '../integration/fixture.js'
+import { freePort, nextReport, opsUser, sshArgv, sshKey } from '../integration/guest.js'
 
 const image = testImage()
 const DISK = 8 * 2 ** 30
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise<void>((resolve) => srv.close(() => resolve()))
-  return port
-}
-
-async function nextReport(listener: ReportListener, ms: number): Promise<ReceivedReport> {
-  const it = listener.reports[Symbol.asyncIterator]()
-  let timer: NodeJS.Timeout | undefined
-  try {
-    const r = await Promise.race([
-      it.next(),
-      new Promise<never>(
-        (_, reject) => (timer = setTimeout(() => reject(new Error(`no report within ${ms / 1000} s`)), ms)),
-      ),
-    ])
-    if (r.done) throw new Error('the listener closed without a report')
-    return r.value
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** fsck.vfat -n on a copy of a FAT's byte range of the disk; returns its bytes per sector. */
 async function fsckFat(disk: string, offset: number, length: number, copy: string): Promise<number> {
@@ -62,34 +37,13 @@ async function fsckFat(disk: string, offset: number, length: number, copy: strin
   return bytes.readUInt16LE(11)
 }
 
-const sshArgv = (key: string, port: number, command: string[]): string[] => [
-  'ssh',
-  '-i',
-  key,
-  '-o',
-  'StrictHostKeyChecking=no',
-  '-o',
-  'UserKnownHostsFile=/dev/null',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'ConnectTimeout=20',
-  '-o',
-  'LogLevel=ERROR',
-  '-p',
-  String(port),
-  'ops@127.0.0.1',
-  ...command,
-]
-
 test('install --seed --uefi-only onto a 4Kn loop device converts the image; it boots under OVMF Secure Boot from a 4096-byte-sector virtio-blk disk and cloud-init reads the seed', async () => {
   const dir = await mkdtemp('/var/tmp/hwimage-4kn-it-')
   const file = join(dir, 'disk.raw')
   await writeFile(file, '')
   await truncate(file, DISK)
   const key = join(dir, 'id_ed25519')
-  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', '4kn-test', '-f', key])
-  const pub = (await readFile(`${key}.pub`, 'utf8')).trim()
+  const pub = await sshKey(key, '4kn-test')
   const listener = await listenForReports({ port: 0, host: '127.0.0.1' })
   const mac = macAddressFor(44)
   try {
@@ -99,10 +53,7 @@ test('install --seed --uefi-only onto a 4Kn loop device converts the image; it b
       [
         'hostname: metal-4kn-01',
         'instance_id: install-4kn-it-1',
-        'users:',
-        '  - name: ops',
-        '    sudo: true',
-        `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
+        ...opsUser(pub),
         'network:',
         '  ethernets:',
         `    - mac: "${mac}"`,

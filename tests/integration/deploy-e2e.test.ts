@@ -9,7 +9,9 @@
 // installed disk. Two deploys, run at the same time, each proving several things at once:
 //   - OVMF + Secure Boot, an unknown MAC enlisting itself (shim → grubnetx64 → signed kernel
 //     over TFTP), followed in the dashboard (Debian's chromium) and assigned through its
-//     page, BootNext to the installed shim;
+//     page, BootNext to the installed shim; then the first-boot contract on the deployed
+//     system (NoCloud): SSH as the seed's user with the seed's key, the user-data command
+//     ran, root grew up to the seed partition at the disk's end;
 //   - SeaBIOS via iPXE and HTTP, a MAC known to the config (pre-assigned); serve is killed
 //     with SIGKILL mid-install and restarted: the install resumes (Range), the state is intact,
 //     and after the reboot serve answers "boot the local disk" (iPXE exit).
@@ -31,6 +33,10 @@ import {
 } from './deploy-fixture.js'
 import { type DashboardHandles, openDashboard } from './dashboard-fixture.js'
 import { testImage } from './fixture.js'
+import { opsUser, ssh, sshArgv, sshKey } from './guest.js'
+import { run } from '../../src/tools/run.js'
+
+const GiB = 1024 ** 3
 
 function assertDeployed(
   r: DeployRun,
@@ -82,7 +88,16 @@ describe('two machines deploying at the same time', { concurrency: 2 }, () => {
     let serve: Serve | undefined
     let dash: DashboardHandles | undefined
     try {
-      await writeFile(join(dir, 'seed.yaml'), seedYaml('deployed-sb-01', 'deploy-sb-1', mac), { mode: 0o600 })
+      // The seed's user with the test's key, and user-data: checked over SSH once deployed.
+      const key = join(dir, 'id_ed25519')
+      const seed = seedYaml('deployed-sb-01', 'deploy-sb-1', mac, [
+        ...opsUser(await sshKey(key, 'deploy-e2e')),
+        'user_data:',
+        '  runcmd: [[touch, /root/hello]]',
+      ])
+      await writeFile(join(dir, 'seed.yaml'), seed, { mode: 0o600 })
+      const sshPort = await freePort()
+      let onDisk: { hostname: string; hello: number | null; rootBytes: number } | undefined
       const config = join(dir, 'serve.yaml')
       await writeFile(config, serveConfig(dir, port, { default: image.dir }, ['unknown_macs: enlist']))
       serve = await Serve.start(config)
@@ -111,8 +126,21 @@ describe('two machines deploying at the same time', { concurrency: 2 }, () => {
         tftpRoot: join(dir, 'tftp'),
         port,
         timeoutMs: 22 * 60_000,
+        hostForwards: [{ hostPort: sshPort, guestPort: 22 }],
+        // Followed until deployed and checked over SSH (or failed).
+        settled: (doc) => doc.machine.state === 'failed' || (doc.machine.state === 'deployed' && onDisk !== undefined),
         async onPoll(doc) {
           if (!doc) return
+          if (doc.machine.state === 'deployed' && !onDisk) {
+            // The first-boot report arrived: cloud-init's final stage ran; the system is up.
+            const hello = await run(sshArgv(key, sshPort, ['sudo', 'test', '-f', '/root/hello']), { okStatus: [0, 1] })
+            onDisk = {
+              hostname: await ssh(key, sshPort, 'hostname'),
+              hello: hello.status,
+              rootBytes: Number((await ssh(key, sshPort, 'df', '-B1', '--output=size', '/')).split('\n').pop()),
+            }
+            return
+          }
           if (!appeared) {
             // serve knows the machine: the list shows it without a reload.
             await dash!.row(mac).waitFor({ timeout: 10_000 })
@@ -140,6 +168,16 @@ describe('two machines deploying at the same time', { concurrency: 2 }, () => {
       assert.ok(assigned, `the machine enlisted (states ${r.seen.join(' → ')})`)
       assert.ok(appeared, 'the dashboard listed the machine')
       assertDeployed(r, { mac, hostname: 'deployed-sb-01', instanceId: 'deploy-sb-1', firmware: 'uefi-secureboot' })
+      // The first-boot contract on the deployed disk, NoCloud: cloud-init without an error, the seed's user in
+      // with the seed's key, the user-data command ran, root grown up to the seed partition.
+      const ciError = r.boot.milestones.find((m) => m.kind === 'cloud-init-error')
+      assert.equal(ciError, undefined, `cloud-init reported an error: ${ciError?.line}`)
+      const first = r.doc.machine.firstBootReport as { cloud_init?: { datasource?: string } } | null
+      assert.match(first?.cloud_init?.datasource ?? '', /NoCloud/)
+      assert.ok(onDisk, 'the deployed system was reached over SSH')
+      assert.equal(onDisk.hostname, 'deployed-sb-01', 'SSH with the seed key answers the seed hostname')
+      assert.equal(onDisk.hello, 0, 'the user-data command created /root/hello')
+      assert.ok(onDisk.rootBytes > 19 * GiB, `root grew up to the seed partition (df says ${onDisk.rootBytes})`)
       // On record from its first boot request ('new'), it enlisted and waited for the operator.
       const enlisted = r.seen.indexOf('enlisted')
       assert.ok(

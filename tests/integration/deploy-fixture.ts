@@ -7,7 +7,6 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
-import net from 'node:net'
 import { join, resolve } from 'node:path'
 import type { DeployManifest } from '../../src/deploy/build-deploy.js'
 import type { DeployPhases } from '../../src/serve/deploy-phases.js'
@@ -29,14 +28,8 @@ export function deployEnvironment(): DeployManifest {
   return JSON.parse(readFileSync(file, 'utf8')) as DeployManifest
 }
 
-/** A TCP port free on 127.0.0.1 now (serve must keep one port across a restart: the guest has it). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
+// serve must keep one port across a restart (the guest has it): tests take a free one first.
+export { freePort } from './guest.js'
 
 /** `hwimage serve CONFIG --json`, the CLI as an operator runs it. */
 export class Serve {
@@ -120,7 +113,8 @@ export async function blankDisk(path: string, bytes = DISK_BYTES): Promise<void>
   await fh.close()
 }
 
-export function seedYaml(hostname: string, instanceId: string, mac: string): string {
+/** A NoCloud seed: hostname, instance-id, the NIC by MAC with DHCP, then `extra` lines (users, user_data). */
+export function seedYaml(hostname: string, instanceId: string, mac: string, extra: string[] = []): string {
   return [
     `hostname: ${hostname}`,
     `instance_id: ${instanceId}`,
@@ -128,6 +122,7 @@ export function seedYaml(hostname: string, instanceId: string, mac: string): str
     '  ethernets:',
     `    - mac: "${mac}"`,
     '      dhcp4: true',
+    ...extra,
     '',
   ].join('\n')
 }
@@ -160,6 +155,8 @@ export async function deploy(o: {
   storage?: string
   /** When following the machine ends (default: deployed or failed). */
   settled?: (doc: MachineDoc) => boolean
+  /** Host loopback ports forwarded into the guest (slirp hostfwd), e.g. SSH to the installed system. */
+  hostForwards?: { hostPort: number; guestPort: number }[]
 }): Promise<DeployRun> {
   const catalog = await loadDeviceCatalog()
   const disks = (o.disks ?? [DISK_BYTES]).map((bytes, i) => ({ path: join(o.dir, `disk${i}.raw`), bytes }))
@@ -208,6 +205,7 @@ export async function deploy(o: {
       cpus: 2,
       macAddress: o.mac,
       netboot: { tftpRoot: o.tftpRoot, bootfile: o.bootfile },
+      hostForwards: o.hostForwards,
       name: `deploy-${o.firmware}`,
     },
     workDir: o.dir,
