@@ -81,12 +81,11 @@ test-4kn: setup test-images
 test-load: setup
 	node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/load/*.test.ts
 
-# Faults under load (tests/load/): hwimage serve killed with SIGKILL under 32 downloads and
-# 100 simulated deploy agents, then started again; slow and hostile clients are in the unit
-# tier (src/serve/hostile-clients.test.ts). No QEMU; ~40 s. Not in `make test`.
-.PHONY: test-load
-test-load: setup
-	node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/load/*.test.ts
+# The dashboard in Firefox (firefox-esr through puppeteer-core, WebDriver BiDi): sign-in, live
+# updates, progress, deployed; ~25 s (Firefox's start is most of it). Not in `make test`.
+.PHONY: test-firefox
+test-firefox: setup
+	node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/firefox/*.test.ts
 
 # hwimage convert on the cloud-kernel test image: the conversion, the lab (input and output on
 # 10 cells each) and an upgrade boot with a reboot (~35 min of QEMU): out of `make test`.

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Every package a program in src/tools/programs.ts comes from, plus firmware files
 # and what QEMU boots need, and what the native addon builds with (libzstd-dev, g++, make),
-# and the browser the dashboard's test drives (chromium, through playwright-core).
+# and the browsers the dashboard's tests drive (chromium through playwright-core, firefox-esr
+# through puppeteer-core: make test-firefox).
 # Keep in step with PROGRAMS and HOST_FILES.
 PACKAGES=(
   mmdebstrap debian-archive-keyring arch-test e2fsprogs dosfstools mtools gdisk fdisk util-linux
@@ -17,7 +18,8 @@ PACKAGES=(
   shim-signed grub-efi-amd64-signed grub-common dnsmasq-base
   efibootmgr binutils
   gpg gpg-agent gpgv gpgconf
-  chromium
+  chromium firefox-esr
+  squid
 )
 
 # `scripts/setup.sh --ironic` (make setup-ironic) adds OpenStack Ironic 21.4 and OpenIPMI for
