@@ -15,7 +15,7 @@ import { parseSha256Sums } from '../install/checksums.js'
 /** One file of a build that the catalog lists. */
 export interface BuildFile {
   /** The item's key in the version, and its simplestreams ftype. */
-  item: 'zst' | 'bmap' | 'qcow2' | 'manifest' | 'sha256sums'
+  item: 'zst' | 'bmap' | 'qcow2' | 'changelog' | 'manifest' | 'sha256sums'
   ftype: string
   name: string
   path: string
@@ -34,6 +34,8 @@ const FTYPES: Record<BuildFile['item'], string> = {
   zst: 'img.zst',
   bmap: 'img.bmap',
   qcow2: 'qcow2',
+  // What `hwimage cycle` writes beside a new serial (changelog.ts).
+  changelog: 'changelog',
   manifest: 'manifest.json',
   sha256sums: 'sha256sums',
 }
@@ -64,6 +66,7 @@ export async function readBuildDir(dir: string): Promise<BuildDir> {
     ['zst', `${image}.zst`, true],
     ['bmap', `${image}.bmap`, true],
     ['qcow2', `${image.replace(/\.img$/, '')}.qcow2`, false],
+    ['changelog', 'CHANGELOG', false],
   ]
   const files: BuildFile[] = []
   for (const [item, name, required] of candidates) {

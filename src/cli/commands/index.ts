@@ -28,6 +28,11 @@ export const verbs: Verb[] = [
     load: async () => (await import('./publish.js')).publishCommand,
   },
   {
+    name: 'cycle',
+    summary: 'rebuild and publish a spec when a package, the spec or hwimage changed (exit 3: nothing changed)',
+    load: async () => (await import('./cycle.js')).cycleCommand,
+  },
+  {
     name: 'catalog',
     summary: 'list or show what a simplestreams catalog (URL or directory) holds',
     load: async () => (await import('./catalog.js')).catalogCommand,
