@@ -242,7 +242,7 @@ test('the converted image stays upgradeable: apt-get install --reinstall of its 
         name: 'convert-upgrade',
       },
       workDir: dir,
-      timeoutMs: 25 * 60_000,
+      timeoutMs: 40 * 60_000,
       done: (c) => bootsSeen() >= 2 || /HWIMAGE-UPGRADE-FAILED/.test(text()) || c.has('panic'),
     })
   } finally {
