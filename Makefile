@@ -114,5 +114,12 @@ bench-serve: setup
 	@if [ -z "$$HWIMAGE_BENCH_IMAGE_DIR" ] && [ ! -f $(TEST_IMAGE_DIR)/manifest.json ]; then ./bin/hwimage build -o $(TEST_IMAGE_DIR); fi
 	HWIMAGE_BENCH_IMAGE_DIR=$${HWIMAGE_BENCH_IMAGE_DIR:-$(abspath $(TEST_IMAGE_DIR))} node --import tsx bench/serve-bench.ts
 
+# squid (lab/squid/squid.conf) as a caching reverse proxy in front of serve: installs through it,
+# the second from its cache, a resumed request (docs/deploy.md "At fleet scale"); 30-50 s, not in make test.
+.PHONY: test-cache
+test-cache: setup test-images
+	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
+	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/cache/*.test.ts
+
 clean:
 	rm -rf dist out .cache

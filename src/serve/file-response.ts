@@ -51,6 +51,29 @@ export function ifRangeMatches(header: string | undefined, etag: string, lastMod
   return v === lastModified
 }
 
+/**
+ * Whether a conditional GET or HEAD may be answered 304 Not Modified (RFC 9110 §13.1.2,
+ * §13.1.3, §13.2.2): If-None-Match (weak comparison, a list, or "*") names this file; or,
+ * without If-None-Match, the file is not newer than If-Modified-Since (one-second dates).
+ * A cache in front of serve (squid, docs/deploy.md "At fleet scale") revalidates the image
+ * it holds this way, since serve marks files no-cache: a rebuilt image is noticed, an
+ * unchanged one is not sent again.
+ */
+export function notModified(
+  ifNoneMatch: string | undefined,
+  ifModifiedSince: string | undefined,
+  etag: string,
+  mtimeMs: number,
+): boolean {
+  if (ifNoneMatch !== undefined) {
+    const opaque = (t: string) => t.trim().replace(/^W\//, '')
+    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((t) => opaque(t) === opaque(etag))
+  }
+  if (ifModifiedSince === undefined) return false
+  const since = Date.parse(ifModifiedSince)
+  return Number.isFinite(since) && Math.floor(mtimeMs / 1000) * 1000 <= since
+}
+
 /** Sends `name` from `root` (GET or HEAD), honouring Range and If-Range; `headers` replace the defaults (content-type …). */
 export async function sendFile(
   req: IncomingMessage,
@@ -97,6 +120,13 @@ export async function sendFile(
       'content-type': contentTypeOf(name),
       'cache-control': 'no-cache',
       ...headers,
+    }
+    const header = (h: string | string[] | undefined) => (Array.isArray(h) ? h.join(', ') : h)
+    if (notModified(header(req.headers['if-none-match']), header(req.headers['if-modified-since']), etag, st.mtimeMs)) {
+      const { 'content-type': _type, ...validators } = sent
+      res.writeHead(304, validators)
+      res.end()
+      return
     }
     const ifRange = req.headers['if-range']
     const asked = ifRangeMatches(Array.isArray(ifRange) ? ifRange[0] : ifRange, etag, lastModified)
