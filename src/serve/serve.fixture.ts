@@ -73,6 +73,9 @@ export async function cuttingProxy(
     sockets.add(client).add(upstream)
     let armed = false
     let sent = 0
+    // After the cut nothing more reaches the client: the upstream may deliver more chunks
+    // before the cut's write completes, and passing them on would leave a gap in the body.
+    let cut = false
     client.on('data', (d: Buffer) => {
       const text = d.toString('latin1')
       const line = /^GET (\S+) HTTP/.exec(text)
@@ -83,9 +86,11 @@ export async function cuttingProxy(
       upstream.write(d)
     })
     upstream.on('data', (d: Buffer) => {
+      if (cut) return
       if (armed && sent + d.length >= after) {
         state.cuts++
         armed = false
+        cut = true
         client.write(d.subarray(0, Math.max(0, after - sent)), () => {
           client.destroy()
           upstream.destroy()
