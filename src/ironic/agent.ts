@@ -14,6 +14,7 @@ import { networkInterfaces } from 'node:os'
 import { promisify } from 'node:util'
 import { chooseDisk } from '../deploy/choose-disk.js'
 import { collectInventory, type InventoryRoots } from '../deploy/inventory.js'
+import { DeviceError } from '../errors.js'
 import { install } from '../install/install.js'
 import type { IronicAgentConfig } from './agent-cmdline.js'
 import { agentServer } from './agent-server.js'
@@ -131,7 +132,15 @@ export async function runIronicAgent(opts: IronicAgentOptions): Promise<void> {
   })
   const server = agentServer(store, () => token, log)
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new DeviceError('DEVICE_BUSY', `Cannot start the Ironic agent: port ${config.listenPort} is in use`, {
+              hint: 'another agent runs here: stop it, or choose another port with ipa-listen-port=',
+            })
+          : e,
+      ),
+    )
     server.listen(config.listenPort, '0.0.0.0', () => resolve())
   })
   log(`agent API on :${config.listenPort}, advertised as ${callbackUrl}`)
