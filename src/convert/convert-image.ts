@@ -27,6 +27,7 @@ import { HWIMAGE_VERSION } from '../build/build-image.js'
 import { ESP_FILES } from '../build/disk-image.js'
 import { installedPackages, kernelInfo, type Manifest } from '../build/manifest.js'
 import { writeBmap, writeSums, writeZst } from '../build/outputs.js'
+import { qcow2Name, writeQcow2 } from '../build/qcow2-output.js'
 import { parseSpec } from '../build/spec.js'
 import { encodeGpt, resizeGpt, type Gpt } from '../disk/gpt.js'
 import { patchBootImage, patchCoreImage } from '../disk/grub-bios.js'
@@ -204,12 +205,14 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertManifes
     const uefi = boot.uefi === 'missing' ? await fillEsp(image, input, rootDir) : boot.uefi
 
     // 6. Outputs, as a build writes them.
-    step('bmap, zstd, digests and manifest')
+    step('bmap, zstd, qcow2, digests and manifest')
     const packages = await installedPackages(rootDir)
     const kernel = await kernelInfo(rootDir, opts.flavor)
     const { path: bmap, mappedBytes } = await writeBmap(image)
     const zst = await writeZst(image, opts.signal)
-    const files = await writeSums(work, [image, zst, bmap])
+    // The build's qcow2 (zstd clusters), for OpenStack / Ironic whole-disk images.
+    const qcow2 = await writeQcow2(image, join(work, qcow2Name(name)), 'zstd', opts.signal)
+    const files = await writeSums(work, [image, zst, bmap, qcow2])
     const spec = parseSpec(`name: ${JSON.stringify(name)}\nkernel: { flavor: ${opts.flavor} }\n`, 'hwimage convert')
     const manifest: ConvertManifest = {
       hwimage: { manifestVersion: 1, version: HWIMAGE_VERSION },
@@ -252,7 +255,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertManifes
     }
     await writeFile(join(work, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n')
     await mkdir(outDir, { recursive: true })
-    for (const f of [image, zst, bmap, join(work, 'SHA256SUMS'), join(work, 'manifest.json')])
+    for (const f of [image, zst, bmap, qcow2, join(work, 'SHA256SUMS'), join(work, 'manifest.json')])
       await rename(f, join(outDir, basename(f)))
     return manifest
   } finally {

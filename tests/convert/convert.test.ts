@@ -137,7 +137,14 @@ test('convert turns the cloud-kernel build into a server-kernel image: same tabl
   assert.equal(ea.stdout, eaIn.stdout)
 
   // The outputs a build writes, and inspect sees the new kernel.
-  for (const f of [m.image.file, `${m.image.file}.zst`, `${m.image.file}.bmap`, 'SHA256SUMS', 'manifest.json'])
+  for (const f of [
+    m.image.file,
+    `${m.image.file}.zst`,
+    `${m.image.file}.bmap`,
+    `${m.name}.qcow2`,
+    'SHA256SUMS',
+    'manifest.json',
+  ])
     assert.ok(existsSync(join(outDir, f)), f)
   await run(['sha256sum', '-c', 'SHA256SUMS'], { cwd: outDir })
   const inspect = JSON.parse((await run([CLI, 'inspect', image, '--json'])).stdout) as {

@@ -24,7 +24,8 @@ Writes to DIR, as \`hwimage build\` does:
   NAME.img        sparse raw disk image
   NAME.img.zst    zstd-compressed image
   NAME.img.bmap   block map (bmaptool format 2.0)
-  SHA256SUMS      digests of the three
+  NAME.qcow2      compressed qcow2 (zstd clusters; OpenStack / Ironic whole-disk images)
+  SHA256SUMS      digests of the four
   manifest.json   packages, kernel, partitions, and convertedFrom: the input's
                   name, SHA-256, kernel, and the file-level diff of the root tree
 
