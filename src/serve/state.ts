@@ -157,6 +157,23 @@ export class MachineStore {
     this.db.pragma('busy_timeout = 5000')
   }
 
+  /**
+   * Runs `fn` (one transaction) committed without waiting for the disk: WAL with
+   * `synchronous = NORMAL` survives a crash or `kill -9` of serve (the commit is in the WAL
+   * file, in the page cache), and only a power cut can lose it — until the next
+   * `synchronous = FULL` commit, which syncs every WAL frame before it. For progress, which
+   * every installing machine sends each second and which the next report replaces: its fsync
+   * was most of an answer's time at load (`make bench-serve`). States, events and tokens stay FULL.
+   */
+  withoutSync<T>(fn: () => T): T {
+    this.db.pragma('synchronous = NORMAL')
+    try {
+      return fn()
+    } finally {
+      this.db.pragma('synchronous = FULL')
+    }
+  }
+
   /** Opens (or creates) STATE_DIR/serve.sqlite and brings its schema to the current version. */
   static open(stateDir: string): MachineStore {
     try {
