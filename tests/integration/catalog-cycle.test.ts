@@ -4,7 +4,7 @@
 // no build. It asks Debian's mirror (apt-get update into its own state directory): when
 // a package moved on the mirror since the test image was built, the cycle reports it and
 // this test fails naming the package (the image is then older than the mirror: rebuild it).
-// The changed-spec cycle (a build) is in tests/repro (make test-repro).
+// The changed-spec cycle (a build) is in tests/cycle (make test-cycle).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

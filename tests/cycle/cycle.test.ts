@@ -1,6 +1,6 @@
 // hwimage cycle with a changed spec (issue 14): the test image published into a fresh
 // catalog, then a cycle of the default spec plus one package builds (one full build,
-// about 3 minutes: here in make test-repro, not in make test) and publishes a new serial
+// about 3 minutes: here in make test-cycle, not in make test) and publishes a new serial
 // whose CHANGELOG names the package added and the spec change.
 
 import { test } from 'node:test'
