@@ -268,6 +268,8 @@ test('the enlisted machine reaches "deployed" with the time of each phase', asyn
   await d.screenshot('machines', { fullPage: true })
   // Filtered by state.
   await d.page.locator('.filters a[data-state=failed]').click()
+  // The failed machine was listed before the click too: wait for the deployed one to leave the list.
+  await d.row(ENLISTING).waitFor({ state: 'detached', timeout: 10_000 })
   await d.row(CONFIGURED).waitFor()
   assert.equal(await d.row(ENLISTING).count(), 0)
   await d.page.locator('.filters a[data-state=all]').click()

@@ -391,13 +391,12 @@ for (const moment of ['start', 'write', 'write+1s'] as const) {
     await prepareTarget('old-table')
     const cli = hwimage('pipe')
     reap(t, cli)
-    if (moment === 'start') await cli.until((e) => e.event === 'start')
-    else {
-      const first = await cli.until(writing)
-      // Progress events come once a second: the next one is a second further into the write.
-      if (moment === 'write+1s') await cli.until((e) => writing(e) && e !== first)
-    }
+    const first = moment === 'start' ? await cli.until((e) => e.event === 'start') : await cli.until(writing)
+    // What runs once the write has begun (xz, its spool); a second later xz may have finished
+    // decompressing the whole input into the spool, so this is looked at first.
     const seen = await whileRunning(cli)
+    // Progress events come once a second: the next one is a second further into the write.
+    if (moment === 'write+1s') await cli.until((e) => writing(e) && e !== first)
     cli.child.kill('SIGKILL')
     const r = await cli.done
     assert.equal(r.signal, 'SIGKILL', `the install was still running: ${JSON.stringify(r.events.at(-1))}`)
