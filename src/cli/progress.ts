@@ -1,6 +1,8 @@
 // What long operations show while they run: a progress bar on a TTY, JSON-lines
 // events with --json, plain lines otherwise. Always on stderr: stdout is for results.
 
+import { formatBytes, formatSeconds } from '../units.js'
+
 /** A progress update from a long operation. */
 export interface Progress {
   stage: string
@@ -98,22 +100,4 @@ export class Reporter {
   }
 }
 
-/** 1536 → "1.5 KiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  let v = n
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
-}
-
-/** 75 → "1:15". */
-export function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?'
-  const m = Math.floor(s / 60)
-  const sec = Math.floor(s % 60)
-  return `${m}:${String(sec).padStart(2, '0')}`
-}
+export { formatBytes, formatSeconds } from '../units.js'

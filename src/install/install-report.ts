@@ -5,6 +5,7 @@ import type { TrimmedPartition } from '../disk/gpt-sector-size.js'
 import type { Signature } from '../tools/wipefs.js'
 import type { StepName } from './install-plan.js'
 import type { BusyReason } from './target-safety.js'
+import { formatBytes } from '../units.js'
 
 /** A 512-byte-sector image converted for a 4096-byte-sector disk (sector-conversion.ts). */
 export interface SectorConversionPlan {
@@ -100,18 +101,6 @@ export interface InstallReport extends InstallPlan {
   warnings: string[]
 }
 
-/** 1536 → "1.5 KiB", 3 << 30 → "3.0 GiB". */
-function mib(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let i = 0
-  let v = n
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
-}
-
 const ZERO_METHOD: Record<string, string> = {
   explicit: 'zeros written',
   zeroout: 'BLKZEROOUT',
@@ -122,18 +111,18 @@ const ZERO_METHOD: Record<string, string> = {
 /** The plan in a few human lines (for --dry-run without --json). */
 export function formatPlan(p: InstallPlan): string {
   const lines = [
-    `source:  ${p.source.name} (${p.source.format}${p.source.size !== undefined ? `, ${mib(p.source.size)}` : ''})`,
-    `image:   ${p.image.size !== undefined ? mib(p.image.size) : 'size unknown until read'}${p.image.sectorSize ? `, ${p.image.sectorSize}-byte sectors` : ', no GPT'}`,
+    `source:  ${p.source.name} (${p.source.format}${p.source.size !== undefined ? `, ${formatBytes(p.source.size)}` : ''})`,
+    `image:   ${p.image.size !== undefined ? formatBytes(p.image.size) : 'size unknown until read'}${p.image.sectorSize ? `, ${p.image.sectorSize}-byte sectors` : ', no GPT'}`,
   ]
   for (const part of p.image.partitions ?? [])
     lines.push(`         partition ${part.number} "${part.name}" LBA ${part.firstLba}–${part.lastLba}`)
   lines.push(
     p.bmap
-      ? `bmap:    ${p.bmap.location}${p.bmap.auto ? ' (found beside the source)' : ''}: ${p.bmap.ranges} ranges, ${mib(p.bmap.mappedBytes)} mapped`
+      ? `bmap:    ${p.bmap.location}${p.bmap.auto ? ' (found beside the source)' : ''}: ${p.bmap.ranges} ranges, ${formatBytes(p.bmap.mappedBytes)} mapped`
       : 'bmap:    none',
   )
   lines.push(
-    `target:  ${p.target.path} (${p.target.kind}, ${mib(p.target.size)}, ${p.target.sectorSize}-byte sectors${p.target.model ? `, ${p.target.model}` : ''}${p.target.serial ? `, serial ${p.target.serial}` : ''})`,
+    `target:  ${p.target.path} (${p.target.kind}, ${formatBytes(p.target.size)}, ${p.target.sectorSize}-byte sectors${p.target.model ? `, ${p.target.model}` : ''}${p.target.serial ? `, serial ${p.target.serial}` : ''})`,
   )
   if (p.target.existingTable)
     lines.push(`         holds a ${p.target.existingTable} partition table: it will be overwritten`)
@@ -149,7 +138,7 @@ export function formatPlan(p: InstallPlan): string {
   }[p.mode]
   lines.push(`plan:    ${modeText}`)
   for (const z of p.zeroing)
-    lines.push(`         zero ${mib(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
+    lines.push(`         zero ${formatBytes(z.length)} at byte ${z.offset} (${ZERO_METHOD[z.method] ?? z.method})`)
   if (p.sectorConversion) lines.push(...conversionLines(p.sectorConversion))
   if (p.gptResize)
     lines.push(
@@ -157,7 +146,7 @@ export function formatPlan(p: InstallPlan): string {
     )
   if (p.seed)
     lines.push(
-      `         add the seed partition ${p.seed.partition} (${mib(p.seed.sizeBytes)} at byte ${p.seed.offset})`,
+      `         add the seed partition ${p.seed.partition} (${formatBytes(p.seed.sizeBytes)} at byte ${p.seed.offset})`,
     )
   lines.push('         write the first MiB last, after a sync')
   lines.push(`steps:   ${p.steps.join(' → ')}`)
@@ -189,7 +178,7 @@ function conversionLines(c: SectorConversionPlan): string[] {
 /** A one-paragraph summary of a finished install (stdout without --json). */
 export function formatReport(r: InstallReport): string {
   const lines = [
-    `installed ${r.source.name} onto ${r.target.path}: ${mib(r.bytes.written)} written, ${mib(r.bytes.skipped)} skipped, in ${r.seconds.total.toFixed(1)} s`,
+    `installed ${r.source.name} onto ${r.target.path}: ${formatBytes(r.bytes.written)} written, ${formatBytes(r.bytes.skipped)} skipped, in ${r.seconds.total.toFixed(1)} s`,
   ]
   if (r.digests.source) lines.push(`source sha256 ${r.digests.source}${r.digests.sourceVerified ? ' (verified)' : ''}`)
   if (r.digests.image) lines.push(`image sha256 ${r.digests.image}`)
@@ -207,10 +196,10 @@ export function formatReport(r: InstallReport): string {
       `converted for ${c.to}-byte sectors: GPT re-encoded in ${c.to}-byte LBAs${fats.length ? `; ${fats.join('; ')}` : ''}${c.biosBootKept ? '; UEFI boot only' : ''}`,
     )
   }
-  if (r.readBack) lines.push(`read back and compared: ${mib(r.readBack.bytes)}`)
+  if (r.readBack) lines.push(`read back and compared: ${formatBytes(r.readBack.bytes)}`)
   if (r.resumes)
     lines.push(
-      `download resumed ${r.resumes.count} time${r.resumes.count === 1 ? '' : 's'} (at byte ${r.resumes.at.join(', ')}; ${mib(r.resumes.bytesRerequested)} asked for again)`,
+      `download resumed ${r.resumes.count} time${r.resumes.count === 1 ? '' : 's'} (at byte ${r.resumes.at.join(', ')}; ${formatBytes(r.resumes.bytesRerequested)} asked for again)`,
     )
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   return lines.join('\n') + '\n'

@@ -7,7 +7,8 @@ import { bootImage, type BootImageOptions, type BootImageResult } from '../../la
 import { failureReason } from '../../lab/judge-boot.js'
 import { parseFirmware, parseSize, positiveInt } from '../args.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { formatBytes, Reporter } from '../progress.js'
+import { Reporter } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const help = `Usage: hwimage boot IMAGE|DIR [options]
 

@@ -4,7 +4,8 @@ import { resolve } from 'node:path'
 import { UsageError } from '../../errors.js'
 import { buildDeploy } from '../../deploy/build-deploy.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { Reporter, formatBytes } from '../progress.js'
+import { Reporter } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const help = `Usage: hwimage build-deploy -o DIR [--compression zstd|xz] [--level N] [--json]
 

@@ -6,7 +6,8 @@ import { InputError } from '../../errors.js'
 import { buildImage } from '../../build/build-image.js'
 import { DEFAULT_SPEC_YAML, parseSpec } from '../../build/spec.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { Reporter, formatBytes } from '../progress.js'
+import { Reporter } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const help = `Usage: hwimage build [SPEC.yaml] [-o DIR] [--json] [--verbose] [--keep-work]
 

@@ -3,7 +3,7 @@
 
 import { UsageError } from '../../errors.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { formatBytes } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const HELP = `Usage: hwimage catalog list URL|DIR [--keyring FILE] [--json]
        hwimage catalog show URL|DIR [NAME[@SERIAL]] [--keyring FILE] [--json]

@@ -4,7 +4,8 @@ import { InputError } from '../../errors.js'
 import { convertImage, defaultName } from '../../convert/convert-image.js'
 import { parseSize } from '../args.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { Reporter, formatBytes } from '../progress.js'
+import { Reporter } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const help = `Usage: hwimage convert SOURCE -o DIR [--kernel server|generic] [--grow SIZE] [--name NAME] [--json]
 

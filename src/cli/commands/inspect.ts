@@ -3,7 +3,7 @@
 import { inspectImage, type Inspection } from '../../inspect/inspect-image.js'
 import { UsageError } from '../../errors.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { formatBytes } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const help = `Usage: hwimage inspect IMAGE [--json]
 

@@ -8,7 +8,7 @@ import { preflight, type PreflightVerdict } from '../../deploy/preflight.js'
 import { HwimageError, UsageError } from '../../errors.js'
 import { openKernel } from '../../kernel/kernel-package.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { formatBytes } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const GENERIC = 'apt:linux-image-amd64'
 

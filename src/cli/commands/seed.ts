@@ -12,7 +12,8 @@ import { parseSeed, SEED_FORMATS, type SeedFormat } from '../../seed/seed-schema
 import type { SeedFs } from '../../seed/volume.js'
 import { parseSize } from '../args.js'
 import { parseVerbArgs, type Command } from '../command.js'
-import { formatBytes, Reporter } from '../progress.js'
+import { Reporter } from '../progress.js'
+import { formatBytes } from '../../units.js'
 
 const HELP = `Usage: hwimage seed SEED.yaml -o FILE [options]
 

@@ -4,7 +4,7 @@ import { analyzeKernel } from '../../../kernel/kernel-analyze.js'
 import { openKernel } from '../../../kernel/kernel-package.js'
 import { positiveInt } from '../../args.js'
 import { parseVerbArgs, type Command } from '../../command.js'
-import { formatBytes } from '../../progress.js'
+import { formatBytes } from '../../../units.js'
 import { KERNEL_ARG, kernelSource } from './kernel-arg.js'
 import { percent } from './percent.js'
 

@@ -9,7 +9,7 @@ import { namedModuleSet } from '../../../kernel/named-module-set.js'
 import { SERVER_CLASSES } from '../../../kernel/pci-classes.js'
 import { repeatedList, wholeNumber } from '../../args.js'
 import { parseVerbArgs, type Command } from '../../command.js'
-import { formatBytes } from '../../progress.js'
+import { formatBytes } from '../../../units.js'
 import { KERNEL_ARG } from './kernel-arg.js'
 import { percent } from './percent.js'
 

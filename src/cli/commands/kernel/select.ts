@@ -10,7 +10,8 @@ import { selectServerModules, unresolvedError, type ServerModuleSelection } from
 import { SERVER_POLICY } from '../../../kernel/server-policy.js'
 import { repeatedList } from '../../args.js'
 import { parseVerbArgs, type Command } from '../../command.js'
-import { formatBytes, Reporter } from '../../progress.js'
+import { Reporter } from '../../progress.js'
+import { formatBytes } from '../../../units.js'
 import { KERNEL_ARG, kernelSource } from './kernel-arg.js'
 
 const HELP = `Usage: hwimage kernel select KERNEL [options]
