@@ -81,11 +81,12 @@ test-4kn: setup test-images
 test-load: setup
 	node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/load/*.test.ts
 
-# The dashboard in Firefox (firefox-esr through puppeteer-core, WebDriver BiDi): sign-in, live
-# updates, progress, deployed; ~25 s (Firefox's start is most of it). Not in `make test`.
+# The dashboard's browser test (tests/integration/dashboard.test.ts, chromium in `make test`) in
+# Firefox (firefox-esr through puppeteer-core, WebDriver BiDi); ~15 s once the test images exist. Not in `make test`.
 .PHONY: test-firefox
-test-firefox: setup
-	node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/firefox/*.test.ts
+test-firefox: setup test-images
+	HWIMAGE_BROWSER=firefox HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) \
+	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/integration/dashboard.test.ts
 
 # hwimage convert on the cloud-kernel test image: the conversion, the lab (input and output on
 # 10 cells each) and an upgrade boot with a reboot (~35 min of QEMU): out of `make test`.

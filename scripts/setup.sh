@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Every package a program in src/tools/programs.ts comes from, plus firmware files
 # and what QEMU boots need, and what the native addon builds with (libzstd-dev, g++, make),
-# and the browsers the dashboard's tests drive (chromium through playwright-core, firefox-esr
-# through puppeteer-core: make test-firefox).
+# and the browsers the dashboard's tests drive through puppeteer-core (chromium; firefox-esr
+# for make test-firefox).
 # Keep in step with PROGRAMS and HOST_FILES.
 PACKAGES=(
   mmdebstrap debian-archive-keyring arch-test e2fsprogs dosfstools mtools gdisk fdisk util-linux

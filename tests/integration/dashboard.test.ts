@@ -1,5 +1,6 @@
-// The dashboard in Debian's chromium against a real `hwimage serve` (the CLI, its SQLite
-// state, the built test image read-only), with an operator token, and deploy agents played
+// The dashboard in Debian's chromium (make test) or firefox-esr (HWIMAGE_BROWSER=firefox,
+// make test-firefox), both through puppeteer-core (dashboard-fixture.ts), against a real
+// `hwimage serve` (the CLI, its SQLite state, the built test image read-only), with an operator token, and deploy agents played
 // over HTTP on the routes the real agent uses (src/deploy/serve-client.ts): enlist,
 // inventory, task, progress, the installed and failed events, the first-boot report.
 // Everything is asserted from the DOM, without reloading the page: a machine appears when
