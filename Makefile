@@ -89,11 +89,12 @@ test-firefox: setup test-images
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/integration/dashboard.test.ts
 
 # hwimage convert on the cloud-kernel test image: the conversion, the lab (input and output on
-# 10 cells each) and an upgrade boot with a reboot (~35 min of QEMU): out of `make test`.
+# 10 cells each), an input without boot code (2 boots), an upgrade boot with a reboot (~40 min of
+# QEMU), and the server flavor's kernel reinstalled in a chroot of the test image (~1 min): out of `make test`.
 .PHONY: test-convert
 test-convert: setup test-images
 	node_modules/.bin/tsc -p tsconfig.build.json
-	HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
+	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) HWIMAGE_TEST_CLOUD_IMAGE_DIR=$(abspath $(TEST_CLOUD_IMAGE_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/convert/*.test.ts
 
 # The build cycle with a changed spec (the default spec plus a package: a build, a publish, a

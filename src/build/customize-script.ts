@@ -86,12 +86,25 @@ export const BIOS_CORE_MODULES = [
   'normal',
 ] as const
 
+/** The diversion of grub-probe to the stand-in: before and after a script that runs update-grub. */
+export function grubProbeDivertIn(probe: string): (readonly string[])[] {
+  return [
+    ['dpkg-divert', '--local', '--rename', '--add', '/usr/sbin/grub-probe'],
+    ['ln', '-sf', probe, '/usr/sbin/grub-probe'],
+  ]
+}
+export function grubProbeDivertOut(): (readonly string[])[] {
+  return [
+    ['rm', '-f', '/usr/sbin/grub-probe'],
+    ['dpkg-divert', '--local', '--rename', '--remove', '/usr/sbin/grub-probe'],
+  ]
+}
+
 /** The script run in the tree's chroot (lines are quoted argv; `sh -e` stops at the first failure). */
 export function customizeScript(ids: ImageIds): string {
   const lines: (readonly string[] | string)[] = [
     '# hwimage build customisation, run inside the image tree by mmdebstrap',
-    ['dpkg-divert', '--local', '--rename', '--add', '/usr/sbin/grub-probe'],
-    ['ln', '-sf', '/usr/local/lib/hwimage/grub-probe', '/usr/sbin/grub-probe'],
+    ...grubProbeDivertIn('/usr/local/lib/hwimage/grub-probe'),
     // device.map is not needed on a GPT + UUID setup; 10_linux checks the device exists.
     ['mkdir', '-p', '/boot/grub', '/boot/grub/i386-pc', '/boot/efi'],
     ['update-grub'],
@@ -112,8 +125,8 @@ export function customizeScript(ids: ImageIds): string {
       '(hd0,gpt1)/boot/grub',
       ...BIOS_CORE_MODULES,
     ],
-    ['rm', '-f', '/tmp/hwimage-early.cfg', '/usr/sbin/grub-probe'],
-    ['dpkg-divert', '--local', '--rename', '--remove', '/usr/sbin/grub-probe'],
+    ['rm', '-f', '/tmp/hwimage-early.cfg'],
+    ...grubProbeDivertOut(),
     ['rm', '-rf', '/usr/local/lib/hwimage'],
     // Per-machine identity is made on first boot, not shared by every copy of the image.
     'rm -f /etc/ssh/ssh_host_*',

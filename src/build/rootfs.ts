@@ -11,6 +11,7 @@ import { InputError } from '../errors.js'
 import { run } from '../tools/run.js'
 import { FLAVORS, RELEASES, type BuildSpec } from './spec.js'
 import { customizeScript, grubDefaults, fakeGrubProbe, type ImageIds } from './customize-script.js'
+import { SERVER_FLAVOR_PACKAGES } from './server-kernel.js'
 
 /** Packages every image gets besides the kernel (cloud-image style, DESIGN.md). */
 export const BASE_PACKAGES = [
@@ -62,7 +63,8 @@ export const DEBCONF_SELECTIONS =
 
 /** The packages a spec installs. */
 export function packagesFor(spec: BuildSpec): string[] {
-  return [...BASE_PACKAGES, FLAVORS[spec.kernel.flavor], ...spec.packages]
+  const flavor = spec.kernel.flavor === 'server' ? SERVER_FLAVOR_PACKAGES : []
+  return [...BASE_PACKAGES, FLAVORS[spec.kernel.flavor], ...flavor, ...spec.packages]
 }
 
 /** The mmdebstrap argv for a spec; `stage` holds the files synced into the tree. */

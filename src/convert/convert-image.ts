@@ -29,6 +29,7 @@ import { installedPackages, kernelInfo, type Manifest } from '../build/manifest.
 import { writeBmap, writeSums, writeZst } from '../build/outputs.js'
 import { qcow2Name, writeQcow2 } from '../build/qcow2-output.js'
 import { parseSpec } from '../build/spec.js'
+import { runInTreeChroot } from '../build/tree-chroot.js'
 import { encodeGpt, resizeGpt, type Gpt } from '../disk/gpt.js'
 import { patchBootImage, patchCoreImage } from '../disk/grub-bios.js'
 import { InputError, UsageError, withContext } from '../errors.js'
@@ -40,7 +41,7 @@ import { fsDevice, readTreeOut, writeXattrs } from './ext4-tree.js'
 import { inspectInput, partitionBytes, partitionOffset, type InputImage } from './inspect-input.js'
 import { swapKernel, type ConvertFlavor } from './kernel-swap.js'
 import { readInput } from './read-input.js'
-import { diffTrees, snapshotTree, type DiffSummary } from './tree-diff.js'
+import { addedPackagePaths, diffTrees, snapshotTree, type DiffSummary } from './tree-diff.js'
 
 const MiB = 1 << 20
 const SECTOR = 512
@@ -156,7 +157,7 @@ export async function convertImage(opts: ConvertOptions): Promise<ConvertManifes
     })
     if (boot.bios === 'missing') await makeBiosCore(rootDir, input.rootFs.uuid, opts.signal)
     const after = await snapshotTree(rootDir)
-    const diff = diffTrees(before, after)
+    const diff = diffTrees(before, after, await addedPackagePaths(rootDir, before, after))
 
     // 5. The tree back, at the same place, with the same ids.
     step('root file system (mkfs.ext4 -d, same UUID, label, features)')
@@ -360,7 +361,7 @@ async function makeBiosCore(rootDir: string, rootUuid: string, signal?: AbortSig
     ]),
     'rm -f /tmp/hwimage-early.cfg',
   ].join(' && ')
-  await run(['chroot', rootDir, '/bin/sh', '-ec', script], signal ? { signal } : {})
+  await runInTreeChroot(rootDir, script, { rootUuid, ...(signal ? { signal } : {}) })
 }
 
 /** The table grown so the root partition (the last one) holds `fsBytes`. */

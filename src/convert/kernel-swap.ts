@@ -5,14 +5,15 @@
 // installs its upgrade hook (src/build/server-kernel.ts). Nothing of the image is mounted:
 // the script runs in a chroot of the tree in a private mount namespace (unshare), with
 // the host's /proc and /dev bound in for apt and dpkg, as mmdebstrap does for the build's
-// customize step. GRUB's probes are answered by the build's stand-in grub-probe for the
-// input's root UUID (customize-script.ts), diverted in and out again.
+// customize step; GRUB's probes are answered by the build's stand-in grub-probe for the
+// input's root UUID, diverted in and out again (build/tree-chroot.ts, shared with the
+// build's customize script).
 
-import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fakeGrubProbe } from '../build/customize-script.js'
-import { applyServerKernel } from '../build/server-kernel.js'
-import { quoteArgv, run } from '../tools/run.js'
+import { applyServerKernel, SERVER_FLAVOR_PACKAGES } from '../build/server-kernel.js'
+import { runInTreeChroot } from '../build/tree-chroot.js'
+import { quoteArgv } from '../tools/run.js'
 
 /** The kernel flavors a conversion can insert. */
 export type ConvertFlavor = 'server' | 'generic'
@@ -31,8 +32,6 @@ export interface KernelSwap {
   modulesMostSet: boolean
 }
 
-const PROBE = '/usr/local/lib/hwimage-convert/grub-probe'
-const SCRIPT = '/root/hwimage-convert.sh'
 const INITRAMFS_CONF = '/etc/initramfs-tools/conf.d/90-hwimage-convert.conf'
 
 /** A Debian generic kernel package (kept); any other linux-image-* is removed. */
@@ -63,27 +62,13 @@ export function swapScript(opts: { purge: string[]; install: string[]; keepLists
   const lines: (readonly string[] | string)[] = [
     '# hwimage convert: the hardware kernel, run inside the image tree',
     'export DEBIAN_FRONTEND=noninteractive',
-    ['dpkg-divert', '--local', '--rename', '--add', '/usr/sbin/grub-probe'],
-    ['ln', '-sf', PROBE, '/usr/sbin/grub-probe'],
     ['apt-get', '-o', 'Acquire::Retries=3', 'update'],
     ['apt-get', 'install', '-y', '--no-install-recommends', ...opts.install],
   ]
   if (opts.purge.length > 0) lines.push(['apt-get', 'purge', '-y', ...opts.purge])
-  lines.push(
-    ['update-grub'],
-    ['rm', '-f', '/usr/sbin/grub-probe'],
-    ['dpkg-divert', '--local', '--rename', '--remove', '/usr/sbin/grub-probe'],
-    ['apt-get', 'clean'],
-  )
+  lines.push(['update-grub'], ['apt-get', 'clean'])
   if (!opts.keepLists) lines.push('rm -rf /var/lib/apt/lists/*')
   return lines.map((l) => (typeof l === 'string' ? l : quoteArgv(l))).join('\n') + '\n'
-}
-
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  )
 }
 
 /** Swaps the tree's kernel for the hardware kernel; `rootUuid` answers GRUB's probes. */
@@ -122,44 +107,14 @@ export async function swapKernel(
     )
   }
 
-  // The network: the host's resolver for apt; the image's own file is put back after.
-  const resolv = join(rootDir, 'etc/resolv.conf')
-  const resolvSaved = join(rootDir, 'etc/resolv.conf.hwimage-convert')
-  const hadResolv = await exists(resolv)
-  if (hadResolv) await rename(resolv, resolvSaved)
-  await copyFile('/etc/resolv.conf', resolv)
-  // No service starts in the chroot (invoke-rc.d asks policy-rc.d; 101: action not allowed).
-  const policy = join(rootDir, 'usr/sbin/policy-rc.d')
-  const policySaved = join(rootDir, 'usr/sbin/policy-rc.d.hwimage-convert')
-  const hadPolicy = await exists(policy)
-  if (hadPolicy) await rename(policy, policySaved)
-  await writeFile(policy, '#!/bin/sh\nexit 101\n')
-  await chmod(policy, 0o755)
-  await mkdir(join(rootDir, 'usr/local/lib/hwimage-convert'), { recursive: true })
-  await writeFile(join(rootDir, PROBE), fakeGrubProbe({ rootUuid: opts.rootUuid, espVolumeId: '' }))
-  await chmod(join(rootDir, PROBE), 0o755)
-  const install = ['linux-image-amd64', ...opts.bootPackages]
-  await writeFile(join(rootDir, SCRIPT), swapScript({ purge: Object.keys(removed), install, keepLists }))
-  try {
-    const inner = quoteArgv(['chroot', rootDir, '/bin/sh', '-e', SCRIPT])
-    const mounts = [
-      quoteArgv(['mount', '--make-rprivate', '/']),
-      quoteArgv(['mount', '-t', 'proc', 'proc', join(rootDir, 'proc')]),
-      quoteArgv(['mount', '--rbind', '/dev', join(rootDir, 'dev')]),
-    ].join(' && ')
-    await run(['unshare', '--mount', '--fork', '--', 'sh', '-ec', `${mounts} && ${inner}`], {
-      ...sig,
-      inheritStderr: opts.verbose ?? false,
-      env: { LC_ALL: 'C.UTF-8' },
-    })
-  } finally {
-    await rm(join(rootDir, SCRIPT), { force: true })
-    await rm(join(rootDir, 'usr/local/lib/hwimage-convert'), { recursive: true, force: true })
-    await rm(policy, { force: true })
-    if (hadPolicy) await rename(policySaved, policy)
-    await rm(resolv, { force: true })
-    if (hadResolv) await rename(resolvSaved, resolv)
-  }
+  // The server flavor's upgrade hook compresses modules with xz, which a cloud image may lack.
+  const flavorPackages = opts.flavor === 'server' ? SERVER_FLAVOR_PACKAGES : []
+  const install = ['linux-image-amd64', ...flavorPackages, ...opts.bootPackages]
+  await runInTreeChroot(rootDir, swapScript({ purge: Object.keys(removed), install, keepLists }), {
+    rootUuid: opts.rootUuid,
+    ...sig,
+    verbose: opts.verbose ?? false,
+  })
   const after = (await readdir(join(rootDir, 'lib/modules')))
     .filter((v) => v.endsWith('-amd64') && !v.includes('cloud'))
     .sort()

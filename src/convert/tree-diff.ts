@@ -4,7 +4,7 @@
 // mtime from its package, so a file replaced by another version shows as changed even at
 // the same size.
 
-import { lstat, readdir, readlink } from 'node:fs/promises'
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 
 /** A tree's files: path ("/etc/fstab") → what identifies its state. */
@@ -71,8 +71,50 @@ export async function snapshotTree(dir: string): Promise<TreeSnapshot> {
   return snap
 }
 
-/** The diff of two snapshots. */
-export function diffTrees(before: TreeSnapshot, after: TreeSnapshot): DiffSummary {
+/** The category of a package apt added for the conversion: GRUB's and shim's, or the kernel's (xz-utils for the server flavor's hook). */
+export function addedPackageCategory(name: string): DiffCategory {
+  return /^(grub|shim|mokutil|efibootmgr|os-prober)/.test(name) ? 'grub' : 'kernel'
+}
+
+/**
+ * The paths of packages the conversion added (a /var/lib/dpkg/info/NAME.list that was not
+ * there before), with the category of their package, and the links update-alternatives made
+ * for them (an alternatives file naming one of those paths): so a package apt pulled in for
+ * the kernel or GRUB is counted there, not in "other".
+ */
+export async function addedPackagePaths(
+  rootDir: string,
+  before: TreeSnapshot,
+  after: TreeSnapshot,
+): Promise<Map<string, DiffCategory>> {
+  const owned = new Map<string, DiffCategory>()
+  for (const path of after.keys()) {
+    const m = /^\/var\/lib\/dpkg\/info\/([^/]+?)(:\w+)?\.list$/.exec(path)
+    if (!m || before.has(path)) continue
+    const category = addedPackageCategory(m[1]!)
+    for (const f of (await readFile(join(rootDir, path), 'utf8')).split('\n'))
+      if (f !== '' && f !== '/.') owned.set(f, category)
+  }
+  for (const path of after.keys()) {
+    if (!path.startsWith('/var/lib/dpkg/alternatives/') || before.get(path) === after.get(path)) continue
+    const text = await readFile(join(rootDir, path), 'utf8').catch(() => '')
+    const paths = text.split('\n').filter((l) => l.startsWith('/'))
+    const category = paths.map((p) => owned.get(p)).find((c) => c !== undefined)
+    if (!category) continue
+    const name = path.slice('/var/lib/dpkg/alternatives/'.length)
+    for (const p of [...paths, `/etc/alternatives/${name}`]) if (!owned.has(p)) owned.set(p, category)
+    // Slave links are named in the file too: their /etc/alternatives entries by the same rule.
+    for (const l of text.split('\n')) if (/^[\w.+-]+$/.test(l)) owned.set(`/etc/alternatives/${l}`, category)
+  }
+  return owned
+}
+
+/** The diff of two snapshots; `owned` names the category of paths the rules do not place (addedPackagePaths()). */
+export function diffTrees(
+  before: TreeSnapshot,
+  after: TreeSnapshot,
+  owned: ReadonlyMap<string, DiffCategory> = new Map(),
+): DiffSummary {
   const zero = (): DiffCounts => ({ added: 0, removed: 0, changed: 0 })
   const categories: Record<DiffCategory, DiffCounts> = {
     kernel: zero(),
@@ -84,7 +126,8 @@ export function diffTrees(before: TreeSnapshot, after: TreeSnapshot): DiffSummar
   }
   const other: string[] = []
   const note = (path: string, kind: keyof DiffCounts, mark: string) => {
-    const c = categoryOf(path)
+    let c = categoryOf(path)
+    if (c === 'other') c = owned.get(path) ?? c
     categories[c][kind]++
     if (c === 'other') other.push(`${mark} ${path}`)
   }
