@@ -195,6 +195,73 @@ test('the lab: the converted image boots on AHCI, MegaRAID and e1000e under SeaB
   assert.match(cmp.stdout, /server/)
 })
 
+test('an input without BIOS boot code and without shim on its ESP gets both installed, and boots under SeaBIOS and OVMF Secure Boot', async () => {
+  const input = cloudManifest()
+  const dir = await mkdtemp(join(work, 'noboot-'))
+  const bare = join(dir, 'bare.img')
+  await run(['cp', '--sparse=always', join(cloudDir, input.image.file), bare])
+  // No BIOS boot code: the MBR's 440 bytes and the BIOS boot partition zeroed.
+  const part = (n: number) => input.partitions.find((p) => p.number === n)!
+  const bios = part(14)
+  const esp = part(15)
+  const fh = await open(bare, 'r+')
+  try {
+    await fh.write(Buffer.alloc(440), 0, 440, 0)
+    const len = (Number(bios.lastLba) - Number(bios.firstLba) + 1) * 512
+    await fh.write(Buffer.alloc(len), 0, len, Number(bios.firstLba) * 512)
+  } finally {
+    await fh.close()
+  }
+  // No shim, no GRUB on the ESP (the FAT itself stays).
+  const espAt = `${bare}@@${Number(esp.firstLba) * 512}`
+  await run(['mdeltree', '-i', espAt, '::/EFI/BOOT', '::/EFI/debian'])
+  assert.doesNotMatch((await run(['mdir', '-/', '-b', '-i', espAt, '::/'])).stdout, /bootx64/i)
+
+  const out = join(dir, 'out')
+  const m = JSON.parse((await run([CLI, 'convert', bare, '-o', out, '--json'])).stdout) as ConvertManifest
+  assert.deepEqual(m.convertedFrom.boot, { bios: 'installed', uefi: 'installed' })
+  assert.equal(m.convertedFrom.format, 'raw')
+  const image = join(out, m.image.file)
+  assert.match((await run(['sgdisk', '-v', image])).stdout, /No problems found/)
+  const listing = (await run(['mdir', '-/', '-b', '-i', `${image}@@${Number(esp.firstLba) * 512}`, '::/EFI'])).stdout
+  for (const f of [/EFI\/BOOT\/BOOTX64\.EFI/i, /EFI\/BOOT\/grubx64\.efi/i, /EFI\/debian\/shimx64\.efi/i])
+    assert.match(listing, f)
+  const inspect = JSON.parse((await run([CLI, 'inspect', image, '--json'])).stdout) as {
+    boot: { bios: boolean; uefi: boolean; secureBootChain: boolean }
+  }
+  assert.deepEqual(inspect.boot, { ...inspect.boot, bios: true, uefi: true, secureBootChain: true })
+
+  // Both ways of booting, on virtio (the boot code is what is tested here, not drivers).
+  const r = await run(
+    [
+      ...LOCK,
+      CLI,
+      'test',
+      out,
+      '--firmware',
+      'bios,uefi-sb',
+      '--storage',
+      'virtio-blk',
+      '--nic',
+      'virtio-net-pci',
+      '--jobs',
+      '2',
+      '--timeout',
+      '900',
+      '--report',
+      join(dir, 'lab'),
+      '--json',
+    ],
+    { okStatus: [0, 1] },
+  )
+  const lab = JSON.parse(r.stdout) as MatrixResult
+  assert.equal(lab.cells.length, 2)
+  for (const c of lab.cells)
+    assert.equal(c.status, 'pass', `${c.firmware}: ${c.diagnosis?.code ?? ''} ${c.serialLog ?? ''}`)
+  assert.equal(lab.cells.find((c) => c.firmware === 'uefi-sb')?.secureBoot, 'enabled')
+  await rm(dir, { recursive: true, force: true })
+})
+
 test('the converted image stays upgradeable: apt-get install --reinstall of its kernel and update-grub in the machine, then it boots again', async () => {
   assert.ok(converted, 'the conversion test ran first')
   const dir = await mkdtemp(join(work, 'upgrade-'))
@@ -202,12 +269,19 @@ test('the converted image stays upgradeable: apt-get install --reinstall of its 
   await writeFile(disk, '')
   await truncate(disk, 8 * 1024 * MiB)
   const pkg = `linux-image-${converted.kernel.version}`
+  // Each step timed in the guest (HWIMAGE-STEP name seconds), and each kernel postinst.d hook
+  // by stamps around it (HWIMAGE-STAMP name epoch): the server-modules hook, the initramfs, update-grub.
+  const stamp = (name: string) =>
+    `printf '#!/bin/sh\\necho "HWIMAGE-STAMP ${name} $(date +%s)" > /dev/ttyS0\\n' > /etc/kernel/postinst.d/${name} && chmod 755 /etc/kernel/postinst.d/${name}`
   const script = [
     `echo HWIMAGE-UPGRADE-START > /dev/ttyS0`,
-    `apt-get update > /dev/ttyS0 2>&1`,
-    `DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y ${pkg} > /dev/ttyS0 2>&1`,
-    `update-grub > /dev/ttyS0 2>&1`,
-    `echo "HWIMAGE-UPGRADE-OK $(ls /lib/modules/$(uname -r)/kernel -R | grep -c '\\.ko')" > /dev/ttyS0`,
+    't() { n=$1; shift; s=$(date +%s); "$@" > /dev/ttyS0 2>&1; r=$?; echo "HWIMAGE-STEP $n $(( $(date +%s) - s ))" > /dev/ttyS0; return $r; }',
+    ...['00-hwimage-t0', 'b0-hwimage-t1', 'j0-hwimage-t2', 'zzz-hwimage-t3'].map(stamp),
+    `t update apt-get update`,
+    `t reinstall env DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y ${pkg}`,
+    `t update-grub update-grub`,
+    'rm -f /etc/kernel/postinst.d/*-hwimage-t?',
+    `echo "HWIMAGE-UPGRADE-OK $(find /lib/modules/$(uname -r)/kernel -name '*.ko' | wc -l) $(find /lib/modules/$(uname -r)/kernel -name '*.ko.xz' | wc -l)" > /dev/ttyS0`,
     'systemctl reboot',
   ].join(' && ')
   const seed = join(dir, 'seed.yaml')
@@ -257,7 +331,18 @@ test('the converted image stays upgradeable: apt-get install --reinstall of its 
     await holder
   }
   const log = text()
-  assert.match(log, /HWIMAGE-UPGRADE-OK \d+/, `reinstall and update-grub succeeded (${serial})`)
+  const steps = [...log.matchAll(/HWIMAGE-STEP (\S+) (\d+)/g)].map((x) => `${x[1]} ${x[2]} s`)
+  const stamps = [...log.matchAll(/HWIMAGE-STAMP \S+-t(\d) (\d+)/g)].map((x) => Number(x[2]))
+  if (stamps.length === 4)
+    console.log(
+      `in the guest: ${steps.join(', ')}; hooks: server-modules ${stamps[1]! - stamps[0]!} s, initramfs ${stamps[2]! - stamps[1]!} s, update-grub ${stamps[3]! - stamps[2]!} s`,
+    )
+  else console.log(`in the guest: ${steps.join(', ')}`)
+  const ok = /HWIMAGE-UPGRADE-OK (\d+) (\d+)/.exec(log)
+  assert.ok(ok, `reinstall and update-grub succeeded (${serial})`)
+  // The reinstalled package's .ko files were cut to the server set and compressed, none left beside a .ko.xz.
+  assert.equal(ok[1], '0', 'no uncompressed .ko left after the reinstall')
+  assert.equal(Number(ok[2]), converted.kernel.modules.length, 'the server set, as .ko.xz')
   assert.match(log, new RegExp(`Setting up ${pkg.replaceAll('.', '\\.')}`), 'apt reinstalled the kernel package')
   assert.equal(bootsSeen(), 2, `booted again after the reboot (${boot.outcome}, ${serial})`)
   assert.ok((log.match(/Secure boot enabled/g) ?? []).length >= 2, 'Secure Boot in both boots')
