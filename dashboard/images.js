@@ -1,7 +1,8 @@
-// Images (#/images): what serve's config offers, from GET /api/v1/images — each image's
+// Images (#/images): what serve's config and its catalog offer, from GET /api/v1/images — each image's
 // boot modes, sizes, kernel, packages (from its build's manifest.json) and files; the full
 // package list from GET /api/v1/images/NAME when asked for; and the hardware lab's results
-// (GET /api/v1/images/NAME/lab) drawn as the firmware × storage × NIC grid.
+// (GET /api/v1/images/NAME/lab) drawn as the firmware × storage × NIC grid. The catalog's
+// products follow, each with its newest serial's card and the older serials folded.
 
 import { api } from './api.js'
 import { h, replace } from './dom.js'
@@ -14,9 +15,18 @@ export function imagesView(main) {
   api('/api/v1/images').then(
     (doc) => {
       if (!alive) return
+      const configured = doc.images.filter((i) => !i.catalog)
       replace(
         list,
-        doc.images.length ? doc.images.map(imageCard) : h('p', { class: 'muted' }, 'The config names no images.'),
+        configured.length || doc.catalog
+          ? configured.map(imageCard)
+          : h('p', { class: 'muted' }, 'The config names no images.'),
+        doc.catalog
+          ? catalogSection(
+              doc.catalog,
+              doc.images.filter((i) => i.catalog),
+            )
+          : null,
       )
     },
     (e) => alive && replace(list, h('p', { class: 'error' }, e.message)),
@@ -24,6 +34,48 @@ export function imagesView(main) {
   return () => {
     alive = false
   }
+}
+
+/** The catalog: who signed it, then each product with its serials, newest first (older ones folded). */
+function catalogSection(cat, versions) {
+  return h(
+    'section',
+    { class: 'catalog', dataset: { field: 'catalog' } },
+    h('h2', {}, 'Catalog'),
+    h(
+      'p',
+      {},
+      h('span', { class: 'mono' }, cat.dir),
+      ' · ',
+      cat.signedBy
+        ? h('span', { class: 'badge', dataset: { field: 'signed' } }, `signed by ${cat.signedBy}`)
+        : h('span', { class: 'badge error', dataset: { field: 'signed' } }, 'unverified (insecure)'),
+      ` · updated ${cat.updated}`,
+    ),
+    cat.error
+      ? h('p', { class: 'error' }, `The last read failed, showing the catalog as read before: ${cat.error}`)
+      : null,
+    cat.refused.length
+      ? h(
+          'ul',
+          { class: 'error', dataset: { field: 'refused' } },
+          cat.refused.map((r) => h('li', {}, `${r.image} is not offered: ${r.reason}`)),
+        )
+      : null,
+    cat.products.map((p) => {
+      const mine = versions.filter((v) => v.catalog.product === p.name)
+      const [newest, ...older] = mine
+      return h(
+        'div',
+        { class: 'product', dataset: { product: p.name } },
+        h('h3', {}, p.name, h('span', { class: 'muted' }, ` ${p.aliases.join(', ')}`)),
+        newest ? imageCard(newest) : h('p', { class: 'muted' }, 'No version is offered.'),
+        older.length
+          ? h('details', {}, h('summary', {}, `older serials (${older.length})`), older.map(imageCard))
+          : null,
+      )
+    }),
+  )
 }
 
 function imageCard(img) {
@@ -42,7 +94,15 @@ function imageCard(img) {
   return h(
     'article',
     { class: 'card image', dataset: { image: img.name } },
-    h('h2', {}, img.name, m ? h('span', { class: 'muted' }, ` ${m.name}`) : null),
+    img.catalog
+      ? h(
+          'h2',
+          {},
+          img.catalog.serial,
+          img.catalog.latest ? h('span', { class: 'badge target' }, 'newest') : null,
+          h('span', { class: 'muted' }, ` ${img.name}`),
+        )
+      : h('h2', {}, img.name, m ? h('span', { class: 'muted' }, ` ${m.name}`) : null),
     m
       ? [
           h(

@@ -487,10 +487,17 @@ function actionsSection(section, mac, { done, notice }) {
   api('/api/v1/images').then(
     (doc) => {
       const current = image.dataset.current
-      replace(
-        image,
-        doc.images.map((i) => h('option', { value: i.name, selected: i.name === current }, i.name)),
-      )
+      replace(image, [
+        ...doc.images.map((i) => h('option', { value: i.name, selected: i.name === current }, i.name)),
+        // A catalog product by its first alias: serve pins the newest serial when assigning.
+        ...(doc.catalog?.products ?? []).map((p) =>
+          h(
+            'option',
+            { value: p.aliases[0] ?? p.name },
+            `${p.aliases[0] ?? p.name} (newest: ${p.serials[0] ?? 'none'})`,
+          ),
+        ),
+      ])
     },
     (e) => say(`Cannot list the images: ${e.message}`, false),
   )

@@ -13,6 +13,7 @@ import { HwimageError, InputError } from '../errors.js'
 import { parseDiskHints, type DiskHints } from '../install/disk-hints.js'
 import { parseSeed } from '../seed/seed-schema.js'
 import { normalizeMac } from './mac.js'
+import type { ServeCatalogConfig } from './serve-images.js'
 
 /** An image serve offers: a build output directory and its files. */
 export interface ServeImage {
@@ -45,6 +46,8 @@ export interface ServeConfig {
   deployDir?: string
   tftpRoot?: string
   images: Map<string, ServeImage>
+  /** A catalog whose versions are offered beside `images` (serve-images.ts). */
+  catalog?: ServeCatalogConfig
   machines: Map<string, ConfiguredMachine>
   unknownMacs: 'enlist' | 'ignore'
   /** Undefined: the operator API answers requests from the loopback address only. */
@@ -79,6 +82,14 @@ const schema = z
         z.string().min(1),
       )
       .default({}),
+    catalog: z
+      .object({
+        dir: z.string().min(1),
+        keyring: z.string().min(1).optional(),
+        insecure: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     machines: z
       .record(
         z.string(),
@@ -145,13 +156,15 @@ export function parseServeConfig(text: string, source = 'config', baseDir = proc
 
   const images = new Map<string, ServeImage>()
   for (const [name, dir] of Object.entries(raw.images)) images.set(name, resolveImage(source, name, abs(dir)))
+  const catalog = raw.catalog && catalogConfig(source, raw.catalog, abs)
 
   const machines = new Map<string, ConfiguredMachine>()
   for (const [key, m] of Object.entries(raw.machines)) {
     const mac = normalizeMac(key)
     if (!mac) throw invalid(source, `machines.${key}`, 'expected a MAC address such as "52:54:00:12:34:56" as the key')
     if (machines.has(mac)) throw invalid(source, `machines.${key}`, `the MAC ${mac} is listed twice`)
-    if (m.image !== undefined && !images.has(m.image))
+    // A name the catalog may hold is resolved when serve has read it (startServe).
+    if (m.image !== undefined && !images.has(m.image) && !catalog)
       throw invalid(
         source,
         `machines.${key}.image`,
@@ -196,11 +209,36 @@ export function parseServeConfig(text: string, source = 'config', baseDir = proc
     deployDir: raw.deploy_dir === undefined ? undefined : abs(raw.deploy_dir),
     tftpRoot: raw.tftp_root === undefined ? undefined : abs(raw.tftp_root),
     images,
+    ...(catalog ? { catalog } : {}),
     machines,
     unknownMacs: raw.unknown_macs,
     operatorToken: raw.operator_token,
     kernelArgs: raw.kernel_args,
   }
+}
+
+/** `catalog:` checked: a directory, and a keyring file or `insecure: true` (as `hwimage install --catalog` asks). */
+function catalogConfig(
+  source: string,
+  c: { dir: string; keyring?: string | undefined; insecure?: boolean | undefined },
+  abs: (p: string) => string,
+): ServeCatalogConfig {
+  const dir = abs(c.dir)
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+    throw invalid(source, 'catalog.dir', `"${dir}" is not a directory (the one \`hwimage publish --catalog\` writes)`)
+  if (c.keyring !== undefined && c.insecure)
+    throw invalid(source, 'catalog', 'give keyring or insecure: true, not both')
+  if (c.keyring === undefined && !c.insecure)
+    throw invalid(
+      source,
+      'catalog.keyring',
+      "missing: name the catalog's public keyring (its streams/v1/keyring.gpg, copied once and pinned), or set insecure: true to offer it unverified",
+    )
+  if (c.keyring === undefined) return { dir, insecure: true }
+  const keyring = abs(c.keyring)
+  if (!statSync(keyring, { throwIfNoEntry: false })?.isFile())
+    throw invalid(source, 'catalog.keyring', `"${keyring}" is not a file`)
+  return { dir, keyring }
 }
 
 /** An image directory: its compressed image is manifest.json's NAME.img.zst, or the only *.img.zst there. */

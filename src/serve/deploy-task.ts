@@ -6,6 +6,7 @@
 
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import type { ServeConfig } from './config.js'
+import type { ServeImages } from './serve-images.js'
 import type { MachineRecord } from './state.js'
 
 /** The deploy environment's next step. */
@@ -20,13 +21,16 @@ export type DeployTask =
   | { action: 'wait' | 'stop' | 'reboot'; state: string; reason: string }
 
 /** The task for a machine. */
-export function deployTask(m: MachineRecord, config: Pick<ServeConfig, 'publicUrl' | 'images'>): DeployTask {
-  const base = config.publicUrl
+export function deployTask(
+  m: MachineRecord,
+  app: { config: Pick<ServeConfig, 'publicUrl'>; images: Pick<ServeImages, 'get'> },
+): DeployTask {
+  const base = app.config.publicUrl
   if (m.state === 'installed' || m.state === 'deployed')
     return { action: 'reboot', state: m.state, reason: 'the machine is installed: boot from its disk' }
   if (m.state === 'failed')
     return { action: 'stop', state: m.state, reason: 'the last deploy failed: an operator can redeploy' }
-  const image = m.image === null ? undefined : config.images.get(m.image)
+  const image = m.image === null ? undefined : app.images.get(m.image)
   if (m.state !== 'deploying' || !image)
     return {
       action: 'wait',

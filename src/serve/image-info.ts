@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Manifest } from '../build/manifest.js'
 import { bootModes } from '../catalog/product.js'
-import type { ServeImage } from './config.js'
+import type { CatalogOrigin, OfferedImage } from './serve-images.js'
 
 /** manifest.json files are tens of KiB; one larger than this is not read. */
 export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024
@@ -38,6 +38,8 @@ export interface ImageInfo {
   manifest: ImageManifestSummary | null
   /** Why `manifest` is null. */
   manifestError?: string
+  /** For a catalog version: its product, serial, aliases, and whether it is the newest. */
+  catalog?: CatalogOrigin
 }
 
 /** The summary of a manifest (pure). */
@@ -65,7 +67,7 @@ export function summarizeManifest(m: Manifest, opts: { packages?: boolean } = {}
 
 /** Reads an image's directory listing and manifest.json. */
 export async function imageInfo(
-  image: ServeImage,
+  image: OfferedImage,
   publicUrl: string,
   opts: { packages?: boolean } = {},
 ): Promise<ImageInfo> {
@@ -89,6 +91,7 @@ export async function imageInfo(
     files,
     manifest,
     ...(manifestError !== undefined ? { manifestError } : {}),
+    ...(image.catalog ? { catalog: image.catalog } : {}),
   }
 }
 

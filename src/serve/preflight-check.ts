@@ -100,7 +100,7 @@ async function genericKernel(): Promise<Generic | undefined> {
  */
 export async function preflightMachine(app: ServeApp, m: MachineRecord): Promise<MachineRecord> {
   if (m.state !== 'deploying' || m.image === null || m.inventory === null) return m
-  const image = app.config.images.get(m.image)
+  const image = app.images.get(m.image)
   if (!image) return m
   const outcome = await checkInventory(m.inventory, m.diskHints, () => imageKernel(image.dir), genericKernel)
   switch (outcome.kind) {

@@ -4,11 +4,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ServeConfig } from './config.js'
 import type { EventStream } from './event-stream.js'
+import type { ServeImages } from './serve-images.js'
 import type { MachineStore } from './state.js'
 
 /** What every handler gets. */
 export interface ServeApp {
   config: ServeConfig
+  /** The config's images and the catalog's (serve-images.ts). */
+  images: ServeImages
   store: MachineStore
   /** The dashboard's live streams (routes/stream.ts). */
   stream: EventStream

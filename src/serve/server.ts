@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { HwimageError, InputError } from '../errors.js'
-import type { ServeConfig } from './config.js'
+import type { ConfiguredMachine, ServeConfig } from './config.js'
 import { HttpError, pathSegments, queryOf, sendJson, sendText } from './http-util.js'
 import { redact, redactRecord } from './redact.js'
 import { matchPattern, type Route, type ServeApp } from './route.js'
@@ -20,6 +20,7 @@ import { fileRoutes } from './routes/files.js'
 import { machineRoutes } from './routes/machine.js'
 import { operatorRoutes } from './routes/operator.js'
 import { streamRoutes } from './routes/stream.js'
+import { ServeImages } from './serve-images.js'
 import { MachineStore, StateConflictError } from './state.js'
 import { syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
 
@@ -63,12 +64,28 @@ export interface RunningServe {
   close(): Promise<void>
 }
 
+/** A configured machine's image as a name serve offers: a catalog alias resolved to PRODUCT@SERIAL. */
+function pinImage(config: ServeConfig, images: ServeImages, m: ConfiguredMachine): ConfiguredMachine {
+  if (m.image === undefined || config.images.has(m.image)) return m
+  const image = images.resolve(m.image)
+  if (!image)
+    throw new InputError(
+      'CONFIG_INVALID',
+      `Invalid config "${config.source}": machine ${m.mac}: no image "${m.image}" in "images" or the catalog (known: ${images.names().join(', ') || 'none'})`,
+      { hint: 'name an image of "images", or a catalog product, alias or latest, with or without @SERIAL' },
+    )
+  return { ...m, image: image.name }
+}
+
 /** Opens the state, syncs the config's machines and the TFTP tree, and listens. */
 export async function startServe(config: ServeConfig, opts: ServeOptions = {}): Promise<RunningServe> {
   const log = (r: Record<string, unknown>) => opts.log?.(redactRecord({ time: new Date().toISOString(), ...r }))
+  const images = new ServeImages(config.images, config.catalog, log)
+  await images.refresh()
+  const machines = [...config.machines.values()].map((m) => pinImage(config, images, m))
   const store = MachineStore.open(config.stateDir)
   try {
-    store.syncConfigured(config.machines.values())
+    store.syncConfigured(machines)
     let tftpChain = Promise.resolve()
     if (config.tftpRoot) {
       const tftp: TftpTreeOptions = {
@@ -92,7 +109,7 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
       })
     }
     const stream = new EventStream(store, opts.stream)
-    const app: ServeApp = { config, store, stream, log }
+    const app: ServeApp = { config, images, store, stream, log }
     const server = createServer(
       // node:http enforces headersTimeout and requestTimeout only when it checks its
       // connections, every 30 s by default: a slowloris client would hold its socket for

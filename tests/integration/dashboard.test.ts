@@ -14,10 +14,13 @@ import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
+import { makeBuildDir, variantBuild } from '../../src/catalog/build-dir.fixture.js'
+import { publish } from '../../src/catalog/publish.js'
 import { pci } from '../../src/deploy/inventory.fixture.js'
 import type { Inventory } from '../../src/deploy/inventory-types.js'
 import { type DashboardHandles, OUTPUT_DIR, openDashboard } from './dashboard-fixture.js'
 import { freePort, type MachineDoc, Serve } from './deploy-fixture.js'
+import { makeTestKey, type TestKey, withGnupgHome } from '../../src/tools/gpg.fixture.js'
 import { testImage } from './fixture.js'
 
 const OPERATOR = 'dashboard-operator-token-5f0c1a9e'
@@ -33,6 +36,8 @@ let serve: Serve
 let port: number
 let base: string
 let d: DashboardHandles
+/** The catalog's signing key: two serials of a fixture build are published with it. */
+let key: TestKey
 /** Set in the page once: still there at the end means the page never reloaded. */
 const MARK = '__hwimageNoReload'
 
@@ -99,6 +104,12 @@ before(async () => {
   await fsp.mkdir(path.join(imageDir, 'lab-report'), { recursive: true })
   for (const f of await fsp.readdir(image.dir)) await fsp.symlink(path.join(image.dir, f), path.join(imageDir, f))
   await fsp.copyFile(LAB_REPORT, path.join(imageDir, 'lab-report', 'report.json'))
+  // A signed catalog (hwimage publish) of two serials of a small fixture build.
+  key = await makeTestKey()
+  const b1 = await makeBuildDir(path.join(dir, 'b1'), { date: '2026-12-01T10:00:00.000Z' })
+  const b2 = await variantBuild(b1, path.join(dir, 'b2'), 2, '2026-12-02T10:00:00.000Z')
+  const catalog = path.join(dir, 'catalog')
+  await withGnupgHome(key, () => publish({ builds: [b1.dir, b2.dir], catalog, signKey: key.fingerprint }))
   port = await freePort()
   base = `http://127.0.0.1:${port}`
   const config = path.join(dir, 'serve.yaml')
@@ -111,6 +122,7 @@ unknown_macs: enlist
 operator_token: ${OPERATOR}
 images:
   default: ${imageDir}
+catalog: { dir: ${catalog}, keyring: ${key.keyring} }
 machines:
   ${CONFIGURED}: { name: rack1-node2, image: default }
 `,
@@ -122,6 +134,7 @@ machines:
 after(async () => {
   await d?.close()
   if (serve) await serve.kill('SIGTERM')
+  await key?.close()
   if (dir) await fsp.rm(dir, { recursive: true, force: true })
 })
 
@@ -357,6 +370,25 @@ test('the Images page shows what the manifest says', async () => {
   assert.match((await cell.getAttribute('title')) ?? '', new RegExp(`^${failed.diagnosis!.code}: `))
   await card.locator('details.packages summary').click()
   await d.screenshot('images', { fullPage: true })
+})
+
+test('the Images page shows the catalog: its signer, each product with its newest serial and the older ones folded', async () => {
+  const { page } = d
+  await page.locator('nav a[data-nav=images]').click()
+  const cat = page.locator('section.catalog')
+  await cat.waitFor()
+  assert.equal(await cat.locator('[data-field=signed]').textContent(), `signed by ${key.fingerprint}`)
+  const product = cat.locator('div.product[data-product="org.hwimage:debian:12:amd64:server"]')
+  assert.match((await product.locator('h3').textContent()) ?? '', /bookworm\/server/)
+  const newest = product.locator('article.image[data-image="org.hwimage:debian:12:amd64:server@20261202"]')
+  assert.match((await newest.locator('h2').textContent()) ?? '', /^20261202newest/)
+  assert.match((await newest.locator('[data-field=kernel]').textContent()) ?? '', /^server /)
+  assert.equal(
+    await product.locator('details > summary', { hasText: 'older serials' }).textContent(),
+    'older serials (1)',
+  )
+  assert.equal(await product.locator('article.image[data-image$="@20261201"]').count(), 1)
+  await d.screenshot('images-catalog', { selector: 'section.catalog' })
 })
 
 test('on a phone the machines list is one card per machine, with no horizontal scrolling', async () => {

@@ -12,7 +12,7 @@ export const fileRoutes: Route[] = [
     pattern: '/images/:name/:file',
     timeout: STREAM_TIMEOUT,
     async handle({ req, res, params, app, signal }) {
-      const image = app.config.images.get(params.name!)
+      const image = app.images.get(params.name!)
       if (!image) throw new HttpError(404, 'Cannot serve the file: no such image')
       await sendFile(req, res, image.dir, params.file!, signal)
     },

@@ -51,7 +51,7 @@ const route = (
 
 export const machineRoutes: Route[] = [
   route(['GET'], '/api/v1/machines/:mac/task', async ({ res, app }, mac) => {
-    sendJson(res, 200, deployTask(app.store.get(mac)!, app.config))
+    sendJson(res, 200, deployTask(app.store.get(mac)!, app))
   }),
   route(['GET'], '/api/v1/machines/:mac/seed', async ({ res, app }, mac, token) => {
     const seed = app.store.seedOf(mac)
@@ -62,9 +62,9 @@ export const machineRoutes: Route[] = [
     const key = idempotencyKey(req)
     const inventory = await readJson(req, inventorySchema)
     const r = app.store.applyOnce(mac, key, 'inventory', () => app.store.recordInventory(mac, inventory))
-    if (r.replayed) return replay(res, app, mac, 'inventory', deployTask(app.store.get(mac)!, app.config))
+    if (r.replayed) return replay(res, app, mac, 'inventory', deployTask(app.store.get(mac)!, app))
     const m = await preflightMachine(app, r.value)
-    sendJson(res, 200, deployTask(m, app.config))
+    sendJson(res, 200, deployTask(m, app))
   }),
   route(['POST'], '/api/v1/machines/:mac/progress', async ({ req, res, app }, mac) => {
     const key = idempotencyKey(req)

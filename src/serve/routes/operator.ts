@@ -25,6 +25,7 @@ import { imageInfo } from '../image-info.js'
 import { readLabGrid } from '../lab-report.js'
 import type { MachineRecord } from '../state.js'
 import { preflightMachine } from '../preflight-check.js'
+import type { OfferedImage } from '../serve-images.js'
 import { API_TIMEOUT, type Route, type RouteContext } from '../route.js'
 
 /**
@@ -96,10 +97,17 @@ export const operatorRoutes: Route[] = [
   route(['POST'], '/api/v1/machines/:mac/assign', async ({ req, res, app, params }) => {
     const mac = macParam(params.mac!)
     const body = await readJson(req, assignSchema)
-    if (!app.config.images.has(body.image))
+    await app.images.refresh()
+    let image: OfferedImage | undefined
+    try {
+      image = app.images.resolve(body.image)
+    } catch (e) {
+      throw new HttpError(400, `Cannot assign: ${(e as Error).message}`, e instanceof HwimageError ? e.hint : undefined)
+    }
+    if (!image)
       throw new HttpError(
         400,
-        `Cannot assign: no image "${body.image}" (known: ${[...app.config.images.keys()].join(', ') || 'none'})`,
+        `Cannot assign: no image "${body.image}" (known: ${app.images.names().join(', ') || 'none'})`,
       )
     try {
       if (body.seed_yaml !== undefined) parseSeed(body.seed_yaml, 'seed_yaml')
@@ -111,7 +119,7 @@ export const operatorRoutes: Route[] = [
     const m = await preflightMachine(
       app,
       app.store.assign(mac, {
-        image: body.image,
+        image: image.name,
         seedYaml: body.seed_yaml,
         diskHints: body.disk_hints,
         name: body.name,
@@ -130,18 +138,24 @@ export const operatorRoutes: Route[] = [
     sendJson(res, 200, { deleted: mac })
   }),
   route(['GET'], '/api/v1/images', async ({ res, app }) => {
+    await app.images.refresh()
     const images = []
-    for (const image of app.config.images.values()) images.push(await imageInfo(image, app.config.publicUrl))
-    sendJson(res, 200, { images })
+    for (const image of app.images.list()) images.push(await imageInfo(image, app.config.publicUrl))
+    sendJson(res, 200, { images, catalog: app.images.catalogSummary() })
   }),
   route(['GET'], '/api/v1/images/:name', async ({ res, app, params }) => {
-    const image = app.config.images.get(params.name!)
-    if (!image) throw new HttpError(404, `Cannot show image "${params.name}": no such image in the config`)
+    const image = app.images.get(params.name!)
+    if (!image)
+      throw new HttpError(404, `Cannot show image "${params.name}": no such image in the config or the catalog`)
     sendJson(res, 200, { image: await imageInfo(image, app.config.publicUrl, { packages: true }) })
   }),
   route(['GET'], '/api/v1/images/:name/lab', async ({ res, app, params }) => {
-    const image = app.config.images.get(params.name!)
-    if (!image) throw new HttpError(404, `Cannot show the lab results of "${params.name}": no such image in the config`)
+    const image = app.images.get(params.name!)
+    if (!image)
+      throw new HttpError(
+        404,
+        `Cannot show the lab results of "${params.name}": no such image in the config or the catalog`,
+      )
     sendJson(res, 200, await readLabGrid(image.dir))
   }),
 ]
