@@ -12,7 +12,12 @@ import { firstBootScript, type FirstBootConfig } from './first-boot-script.js'
 const pexec = promisify(execFile)
 
 /** A fake root with cloud-init's run files, the script, and a server that records one POST. */
-async function setup(config: Omit<FirstBootConfig, 'report'>, result: unknown | undefined) {
+async function setup(
+  config: Omit<FirstBootConfig, 'report'>,
+  result: unknown | undefined,
+  opts: { dropFirst?: number } = {},
+) {
+  let drop = opts.dropFirst ?? 0
   const root = await mkdtemp(join(tmpdir(), 'hwimage-firstboot-'))
   await mkdir(join(root, 'run/cloud-init'), { recursive: true })
   await mkdir(join(root, 'var/log'), { recursive: true })
@@ -38,7 +43,9 @@ async function setup(config: Omit<FirstBootConfig, 'report'>, result: unknown | 
     req.on('data', (c) => (body += c))
     req.on('end', () => {
       received.push({ headers: req.headers, body: JSON.parse(body) })
-      res.end('{}')
+      // A lost answer: the request arrived, the client never hears back.
+      if (drop-- > 0) res.socket?.destroy()
+      else res.end('{}')
     })
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
@@ -108,6 +115,20 @@ test('the first-boot script POSTs a JSON report with instance-id, hostname, addr
     const kept = JSON.parse(await readFile(join(t.root, 'var/log/hwimage-first-boot.json'), 'utf8'))
     assert.equal(kept.instance_id, 'iid-test')
     assert.ok(!JSON.stringify(kept).includes('tok-123'))
+  } finally {
+    await t.done()
+  }
+})
+
+test('a report whose answer was lost is sent again with the same Idempotency-Key (serve records it once)', async () => {
+  const t = await setup(CONFIG, { v1: { datasource: 'DataSourceNoCloud', errors: [] } }, { dropFirst: 1 })
+  try {
+    await t.runAfterFinal()
+    assert.equal(t.received.length, 2, 'retried after the lost answer')
+    const keys = t.received.map((r) => r.headers['idempotency-key'])
+    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()
+    assert.deepEqual(keys, [`"first-boot:${bootId}"`, `"first-boot:${bootId}"`])
+    assert.deepEqual(t.received[1]!.body, t.received[0]!.body, 'the same report')
   } finally {
     await t.done()
   }

@@ -245,12 +245,24 @@ def cleanup(iid):
             "deleted_with": deleted, "local_seed": seed_copy}
 
 
+def request_key():
+    # One key for every attempt of this boot's report: a retry after an answer was lost is
+    # recorded once by a server that deduplicates (hwimage serve does, per machine and key).
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return "first-boot:" + f.read().strip()
+    except OSError:
+        return "first-boot:" + os.urandom(16).hex()
+
+
 def post(url, payload, token):
     body = json.dumps(payload).encode()
+    key = request_key()
     for attempt in range(1, 31):
         req = urllib.request.Request(url, data=body, method="POST")
         req.add_header("Content-Type", "application/json")
         req.add_header("User-Agent", "hwimage-first-boot/1")
+        req.add_header("Idempotency-Key", '"%s"' % key)
         if token:
             req.add_header("Authorization", "Bearer " + token)
         try:
