@@ -1,10 +1,12 @@
 // `make bench-serve`: hwimage serve at fleet scale, in one run on one machine.
 //
 // 1. Images at load: 32 and 128 clients fetching the default image's .img.zst with the
-//    installer's requests (serve-images.ts) from `hwimage serve` and from nginx serving the
-//    same directory. Paired: each round runs serve and nginx back to back, the order
-//    alternating; the figures quoted are medians over the rounds, and serve/nginx the median
-//    of the rounds' ratios. serve's RSS is sampled while the clients run.
+//    installer's requests (serve-images.ts) from `hwimage serve`, from a second serve with
+//    HWIMAGE_SERVE_SENDFILE=0 (its file bodies copied through two buffers: the path before
+//    sendfile(2), and the one TLS and a missing addon take) and from nginx serving the same
+//    directory. Paired: each round runs the three back to back, the order rotating; the
+//    figures quoted are medians over the rounds, and serve/nginx the median of the rounds'
+//    ratios. serve's RSS is sampled while the clients run.
 // 2. The control plane at load: MACHINES deploy agents against one serve (serve-control.ts).
 //
 // Environment: HWIMAGE_BENCH_IMAGE_DIR (default .cache/test-image), BENCH_ROUNDS (5),
@@ -16,7 +18,7 @@ import { promises as fsp, readdirSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { controlRun, STATE_DB } from './serve-control.js'
-import { type ImageRound, imageRound } from './serve-images.js'
+import { type ImageRound, type ImageServer, imageRound } from './serve-images.js'
 import {
   childrenOf,
   freePort,
@@ -92,6 +94,10 @@ async function serveConfig(dir: string, name: string, extra: string): Promise<{ 
 async function images(dir: string, zst: string, size: number): Promise<boolean> {
   const s = await serveConfig(dir, 'serve-images', '')
   const serve = await startServe(s.config, s.url, path.join(dir, 'serve-images.log'))
+  const c = await serveConfig(dir, 'serve-copy', '')
+  const serveCopy = await startServe(c.config, c.url, path.join(dir, 'serve-copy.log'), {
+    HWIMAGE_SERVE_SENDFILE: '0',
+  })
   const nginxPort = await freePort()
   const conf = path.join(dir, 'nginx.conf')
   await fsp.writeFile(conf, nginxConfig(dir, nginxPort, 'default', imageDir))
@@ -102,6 +108,7 @@ async function images(dir: string, zst: string, size: number): Promise<boolean> 
     const ngx = nginx
     const servers = {
       serve: { url: `${s.url}/images/default/${zst}`, pids: async () => [serve.pid] },
+      'serve-copy': { url: `${c.url}/images/default/${zst}`, pids: async () => [serveCopy.pid] },
       nginx: { url: `${ngx.url}/images/default/${zst}`, pids: () => childrenOf(ngx.pid) },
     }
     const idleRss = rssBytes(serve.pid) ?? 0
@@ -109,7 +116,7 @@ async function images(dir: string, zst: string, size: number): Promise<boolean> 
       `\n## Images at load: ${ROUNDS} paired rounds per client count, ${fmt(ROUND_BYTES / MiB, 0)} MiB of bodies per round`,
     )
     console.log(`serve's RSS before the first round: ${fmt(idleRss / MiB)} MiB`)
-    const round = (server: 'serve' | 'nginx', clients: number) =>
+    const round = (server: ImageServer, clients: number) =>
       imageRound({
         server,
         target: { url: servers[server].url, size },
@@ -120,18 +127,20 @@ async function images(dir: string, zst: string, size: number): Promise<boolean> 
       })
     // Warm-up: the file in the page cache, serve's code compiled.
     await round('serve', 32)
+    await round('serve-copy', 32)
     await round('nginx', 32)
     const summary: string[] = []
     for (const clients of CLIENTS) {
-      const rounds: { serve: ImageRound; nginx: ImageRound }[] = []
+      const rounds: Record<ImageServer, ImageRound>[] = []
+      const peers: ImageServer[] = ['serve', 'serve-copy', 'nginx']
       for (let r = 0; r < ROUNDS; r++) {
-        const order: ('serve' | 'nginx')[] = r % 2 === 0 ? ['serve', 'nginx'] : ['nginx', 'serve']
-        const pair = {} as { serve: ImageRound; nginx: ImageRound }
+        const order = [...peers.slice(r % 3), ...peers.slice(0, r % 3)]
+        const pair = {} as Record<ImageServer, ImageRound>
         for (const server of order) pair[server] = await round(server, clients)
         rounds.push(pair)
-        for (const x of [pair.serve, pair.nginx]) {
+        for (const x of peers.map((k) => pair[k])) {
           console.log(
-            `${clients} clients, round ${r + 1}, ${x.server.padEnd(5)}: ${mbs(x.throughput)}, TTFB p50 ${ms(x.ttfbP50)} p99 ${ms(x.ttfbP99)}, ` +
+            `${clients} clients, round ${r + 1}, ${x.server.padEnd(10)}: ${mbs(x.throughput)}, TTFB p50 ${ms(x.ttfbP50)} p99 ${ms(x.ttfbP99)}, ` +
               `${fmt(x.seconds, 2)} s; CPU server ${fmt(x.serverCpu, 2)} s, curl ${fmt(x.clientCpu, 2)} s (${fmt((100 * x.clientCpu) / (x.seconds * os.cpus().length), 0)}% of the CPUs); ` +
               `RSS max ${fmt(x.rssMax / MiB)} MiB`,
           )
@@ -139,21 +148,23 @@ async function images(dir: string, zst: string, size: number): Promise<boolean> 
           if (x.failures.length) failed = true
         }
       }
-      const of = (k: 'serve' | 'nginx', f: (x: ImageRound) => number) => median(rounds.map((p) => f(p[k])))
+      const of = (k: ImageServer, f: (x: ImageRound) => number) => median(rounds.map((p) => f(p[k])))
       const ratio = median(rounds.map((p) => p.serve.throughput / p.nginx.throughput))
+      const copyRatio = median(rounds.map((p) => p['serve-copy'].throughput / p.nginx.throughput))
+      const perGiB = (k: ImageServer) =>
+        fmt(
+          of(k, (x) => x.serverCpu / (x.bytes / 2 ** 30)),
+          2,
+        )
       summary.push(
         `${String(clients).padStart(3)} clients: serve ${mbs(of('serve', (x) => x.throughput))}, nginx ${mbs(of('nginx', (x) => x.throughput))}, ` +
-          `serve/nginx ${fmt(ratio, 2)}× (target ≥ 0.9×: ${ratio >= 0.9 ? 'met' : 'MISSED'}); ` +
+          `serve/nginx ${fmt(ratio, 2)}× (target ≥ 0.9×: ${ratio >= 0.9 ? 'met' : 'MISSED'}), ` +
+          `serve-copy ${mbs(of('serve-copy', (x) => x.throughput))} serve-copy/nginx ${fmt(copyRatio, 2)}×; ` +
           `TTFB p50 serve ${ms(of('serve', (x) => x.ttfbP50))} nginx ${ms(of('nginx', (x) => x.ttfbP50))}, ` +
           `p99 serve ${ms(of('serve', (x) => x.ttfbP99))} nginx ${ms(of('nginx', (x) => x.ttfbP99))}; ` +
-          `serve RSS max ${fmt(Math.max(...rounds.map((p) => p.serve.rssMax)) / MiB)} MiB (median sample ${fmt(of('serve', (x) => x.rssMedian) / MiB)} MiB); ` +
-          `CPU per GiB: serve ${fmt(
-            of('serve', (x) => x.serverCpu / (x.bytes / 2 ** 30)),
-            2,
-          )} s, nginx ${fmt(
-            of('nginx', (x) => x.serverCpu / (x.bytes / 2 ** 30)),
-            2,
-          )} s, ` +
+          `serve RSS max ${fmt(Math.max(...rounds.map((p) => p.serve.rssMax)) / MiB)} MiB (median sample ${fmt(of('serve', (x) => x.rssMedian) / MiB)} MiB), ` +
+          `serve-copy ${fmt(Math.max(...rounds.map((p) => p['serve-copy'].rssMax)) / MiB)} MiB; ` +
+          `CPU per GiB: serve ${perGiB('serve')} s, serve-copy ${perGiB('serve-copy')} s, nginx ${perGiB('nginx')} s, ` +
           `curl ${fmt(
             of('serve', (x) => x.clientCpu / (x.bytes / 2 ** 30)),
             2,
@@ -164,6 +175,7 @@ async function images(dir: string, zst: string, size: number): Promise<boolean> 
     for (const l of summary) console.log(l)
   } finally {
     await nginx?.stop()
+    await serveCopy.stop()
     await serve.stop()
   }
   return failed

@@ -17,9 +17,12 @@ import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { cpuSeconds, percentile, sampleRss } from './serve-procs.js'
 
+/** serve (file bodies by sendfile(2)), serve with HWIMAGE_SERVE_SENDFILE=0 (copied through two buffers), nginx. */
+export type ImageServer = 'serve' | 'serve-copy' | 'nginx'
+
 /** One round's figures against one server. */
 export interface ImageRound {
-  server: 'serve' | 'nginx'
+  server: ImageServer
   clients: number
   bytes: number
   seconds: number
@@ -53,7 +56,7 @@ const TAIL_BYTES = 4096
  * at `target.url` whose processes are `pids` (sampled for CPU and memory).
  */
 export async function imageRound(opts: {
-  server: 'serve' | 'nginx'
+  server: ImageServer
   target: ImageTarget
   clients: number
   totalBytes: number

@@ -95,9 +95,17 @@ export interface Started {
 }
 
 /** `hwimage serve CONFIG --json`, its log (one JSON line per request) written to `logFile`. */
-export async function startServe(config: string, url: string, logFile: string): Promise<Started> {
+export async function startServe(
+  config: string,
+  url: string,
+  logFile: string,
+  env: Record<string, string> = {},
+): Promise<Started> {
   const log = openSync(logFile, 'a')
-  const child = spawn(CLI, ['serve', config, '--json'], { stdio: ['ignore', log, log] })
+  const child = spawn(CLI, ['serve', config, '--json'], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...env },
+  })
   await waitForPort(url, child, () => readFileSync(logFile, 'utf8').slice(-2000))
   return started(child, url)
 }

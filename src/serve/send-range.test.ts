@@ -2,17 +2,23 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { SEND_CHUNK, sendRange } from './send-range.js'
+import { selfSignedCert } from '../io/tls.fixture.js'
+import { SEND_CHUNK, sendRange, sendRangeStats, WAIT_PIECE } from './send-range.js'
+import { sendFileNative } from './send-file-native.js'
 
 let dir: string
 let file: string
 let data: Buffer
 /** Larger than loopback's socket buffers can hold (sparse: zeros). */
 let big: string
+/** Random, and several times what loopback's socket buffers hold: sendfile meets a full buffer. */
+let mid: string
+let midData: Buffer
 
 before(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-send-range-'))
@@ -23,22 +29,32 @@ before(async () => {
   big = path.join(dir, 'big.bin')
   await fsp.writeFile(big, '')
   await fsp.truncate(big, 256 * 2 ** 20)
+  mid = path.join(dir, 'mid.bin')
+  midData = randomBytes(24 * 2 ** 20 + 777)
+  await fsp.writeFile(mid, midData)
 })
 after(async () => {
   await fsp.rm(dir, { recursive: true, force: true })
 })
 
 /** A server whose one request is answered by sendRange(start, end); the outcome of that call. */
-async function serveOnce(start: number, end: number, signal?: AbortSignal, name = file) {
+async function serveOnce(
+  start: number,
+  end: number,
+  signal?: AbortSignal,
+  name = file,
+  tls?: { key: Buffer; cert: Buffer },
+) {
   let outcome!: Promise<void>
   const fh = await fsp.open(name)
-  const server = http.createServer((_req, res) => {
+  const handler = (_req: http.IncomingMessage, res: http.ServerResponse) => {
     res.writeHead(200, { 'content-length': end - start + 1 })
     outcome = sendRange(fh.fd, res, start, end, signal)
     outcome.catch(() => res.destroy())
-  })
+  }
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}/`
   return {
     url,
     outcome: () => outcome,
@@ -80,7 +96,8 @@ test('sendRange() rejects when the file is shorter than the range', async () => 
 })
 
 test('sendRange() rejects, and does not hang, when the client goes away mid-download', async () => {
-  const s = await serveOnce(0, data.length - 1)
+  // Larger than the socket buffers: a small file would be in the kernel before the client reads.
+  const s = await serveOnce(0, 256 * 2 ** 20 - 1, undefined, big)
   try {
     await new Promise<void>((resolve) => {
       const req = http.get(s.url, (res) => {
@@ -117,5 +134,83 @@ test('sendRange() stops and destroys the response when its signal aborts while t
     req.destroy()
   } finally {
     await s.close()
+  }
+})
+
+/** GETs `url` with node:http, reading slowly at first (the server meets a full socket buffer), into one Buffer. */
+function slowGet(url: string, agent?: http.Agent): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent }, (res) => {
+      const parts: Buffer[] = []
+      res.pause()
+      setTimeout(() => res.resume(), 100)
+      res.on('data', (b: Buffer) => parts.push(b))
+      res.on('end', () => resolve(Buffer.concat(parts)))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+}
+
+test('sendRange() sends the body with sendfile(2) when the addon is built, waiting on a full socket through Node, and the connection stays usable', async (t) => {
+  if (!sendFileNative()) return t.skip('the sendfile addon is not built (make setup) or HWIMAGE_SERVE_SENDFILE=0')
+  const [start, end] = [12345, midData.length - 99]
+  const fh = await fsp.open(mid)
+  const outcomes: Promise<void>[] = []
+  const server = http.createServer((_req, res) => {
+    res.writeHead(206, { 'content-length': end - start + 1 })
+    const o = sendRange(fh.fd, res, start, end)
+    outcomes.push(o)
+    o.catch(() => res.destroy())
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  try {
+    const before = { ...sendRangeStats }
+    const first = await slowGet(url, agent)
+    assert.ok(first.equals(midData.subarray(start, end + 1)), 'the first body')
+    const sent = sendRangeStats.sendfileBytes - before.sendfileBytes
+    const copied = sendRangeStats.copiedBytes - before.copiedBytes
+    assert.equal(sent + copied, end - start + 1)
+    // The first piece and at least one wait for writability went through Node; most bytes did not.
+    assert.ok(copied > WAIT_PIECE, `copied ${copied}`)
+    assert.ok(sent > (end - start + 1) / 2, `sendfile ${sent}`)
+    // The same connection (keep-alive) answers a second request framed right after the first.
+    const second = await slowGet(url, agent)
+    assert.ok(second.equals(midData.subarray(start, end + 1)), 'the second body')
+    await Promise.all(outcomes)
+    assert.equal(outcomes.length, 2)
+  } finally {
+    agent.destroy()
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+    await fh.close()
+  }
+})
+
+test('sendRange() falls back to copying through TLS, where the socket has no fd to send to', async () => {
+  const certDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hwimage-send-range-tls-'))
+  const { key, cert } = selfSignedCert(certDir)
+  const [start, end] = [SEND_CHUNK + 1, 3 * SEND_CHUNK + 5]
+  const s = await serveOnce(start, end, undefined, file, { key, cert })
+  try {
+    const before = { ...sendRangeStats }
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      https
+        .get(s.url, { rejectUnauthorized: false }, (res) => {
+          const parts: Buffer[] = []
+          res.on('data', (b: Buffer) => parts.push(b))
+          res.on('end', () => resolve(Buffer.concat(parts)))
+        })
+        .on('error', reject)
+    })
+    assert.ok(body.equals(data.subarray(start, end + 1)))
+    await s.outcome()
+    assert.equal(sendRangeStats.sendfileBytes, before.sendfileBytes)
+    assert.equal(sendRangeStats.copiedBytes - before.copiedBytes, end - start + 1)
+  } finally {
+    await s.close()
+    await fsp.rm(certDir, { recursive: true, force: true })
   }
 })

@@ -1,20 +1,47 @@
-// A byte range of an open file written to an HTTP response through two buffers that are
-// reused for the whole response: a read fills one while the other is being written, and a
-// buffer is read into again only once its write has completed (the write callback). So a
-// download holds at most two buffers, whatever its length, and allocates nothing per chunk.
-// fs.ReadStream allocates a fresh buffer for every chunk: under 128 concurrent downloads
-// serve spent a fifth of its time allocating them and collecting them again (a CPU profile
-// of `make bench-serve`), and its RSS grew with the number of clients.
+// A byte range of an open file written to an HTTP response. Two ways:
+//
+// - Zero-copy (sendfile(2), native/send-file.c), when the response goes straight to a TCP
+//   socket whose fd Node exposes and the addon is built: the kernel moves the file's pages
+//   to the socket, the bytes never enter the process. serve copied every byte twice before
+//   (read(2) into a buffer, write(2) out of it) and spent 7-9 times nginx's CPU per GiB
+//   (docs/benchmarks.md, "serve at load"). Node's own stream must not write while sendfile
+//   does, and the headers must be on the wire before the body: so the first piece of the
+//   body goes through res.write, and sendfile runs only while Node has nothing queued
+//   (res.writableLength 0), synchronously on the main thread with the socket non-blocking
+//   as libuv opened it. When the socket's buffer is full (EAGAIN) the next small piece is
+//   written through Node instead: its write callback is the wait for writability (libuv
+//   polls the socket), after which sendfile goes on. So a few per cent of the bytes are
+//   copied (sendRangeStats counts them) and nothing else is needed to wait on the socket
+//   (a second epoll watcher of libuv's fd, or a pool thread blocked in poll(2) per slow
+//   client). The socket's fd is looked up again before every call: a response destroyed
+//   meanwhile (abort, client gone) has no fd, and its number may already be another file's.
+// - Two buffers (the fallback: TLS, a socket without an fd, the addon missing, or
+//   HWIMAGE_SERVE_SENDFILE=0): a read fills one while the other is being written, and a
+//   buffer is read into again only once its write has completed (the write callback). So a
+//   download holds at most two buffers, whatever its length, and allocates nothing per
+//   chunk. fs.ReadStream allocates a fresh buffer for every chunk: under 128 concurrent
+//   downloads serve spent a fifth of its time allocating them and collecting them again.
 
 import { read } from 'node:fs'
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { type SendFileNative, sendFileNative } from './send-file-native.js'
 
-/** Bytes per read and per write. */
+/** Bytes per read and per write of the copy path, and at most per sendfile(2) call. */
 export const SEND_CHUNK = 256 * 1024
+/** The pieces written through Node on the zero-copy path: the first (headers with it), and each wait for writability. */
+export const WAIT_PIECE = 64 * 1024
+/** Bytes sendfile may move in one turn of the event loop before other clients get theirs. */
+const TURN_BYTES = 4 * 2 ** 20
+
+/** Body bytes sent by this process so far, by path (a test and the benchmark read them). */
+export const sendRangeStats = { sendfileBytes: 0, copiedBytes: 0 }
 
 /**
  * Writes bytes `start`…`end` (inclusive) of the file open as `fd` to `res`, then ends it.
  * Rejects when the client goes away, `signal` aborts, or the file is shorter than the range.
+ * The caller has set the headers (writeHead with a content-length: the body is not chunked).
  */
 export async function sendRange(
   fd: number,
@@ -23,8 +50,6 @@ export async function sendRange(
   end: number,
   signal?: AbortSignal,
 ): Promise<void> {
-  const buffers = [Buffer.allocUnsafeSlow(SEND_CHUNK), Buffer.allocUnsafeSlow(SEND_CHUNK)]
-  const writes: (Promise<void> | undefined)[] = [undefined, undefined]
   // A response closed before it finished (the client went away, or destroyed below on abort)
   // may never call back a write: every wait races this.
   let fail: (e: Error) => void = () => {}
@@ -41,25 +66,111 @@ export async function sendRange(
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     if (signal?.aborted) onAbort()
+    const native = sendFileNative()
     let pos = start
-    for (let i = 0; pos <= end; i ^= 1) {
-      await Promise.race([writes[i], closed])
-      const buffer = buffers[i]!
-      const n = await Promise.race([readAt(fd, buffer, Math.min(SEND_CHUNK, end - pos + 1), pos), closed])
-      if (n === 0) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
-      pos += n
-      writes[i] = new Promise<void>((resolve, reject) => {
-        res.write(n === SEND_CHUNK ? buffer : buffer.subarray(0, n), (e) => (e ? reject(e) : resolve()))
-      })
-      // A write that fails is seen when its buffer is next wanted, or at the end.
-      writes[i]!.catch(() => {})
-    }
-    await Promise.race([Promise.all(writes), closed])
+    if (native && socketFd(res) !== undefined) pos = await sendZeroCopy(native, fd, res, start, end, closed)
+    if (pos <= end) await sendCopied(fd, res, pos, end, closed)
     await Promise.race([new Promise<void>((resolve) => res.end(resolve)), closed])
   } finally {
     res.off('close', onClose)
     signal?.removeEventListener('abort', onAbort)
   }
+}
+
+/** The fd of the TCP socket `res` writes to, or undefined (TLS, no socket, destroyed, a test's stand-in). */
+function socketFd(res: ServerResponse): number | undefined {
+  const socket = res.socket as (Socket & { _handle?: { fd?: unknown } | null; encrypted?: boolean }) | null
+  if (!socket || socket.destroyed || socket.encrypted) return undefined
+  const fd = socket._handle?.fd
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined
+}
+
+/** Whether sendfile may write to the socket now: Node has nothing queued, the body is not chunked, the response owns the socket. */
+function socketIdle(res: ServerResponse): boolean {
+  const r = res as ServerResponse & { chunkedEncoding?: boolean; socket: { _httpMessage?: unknown } | null }
+  return res.headersSent && r.chunkedEncoding !== true && r.socket?._httpMessage === res && res.writableLength === 0
+}
+
+/** The zero-copy path; returns the position it stopped at (past `end` when done; before it when it handed over to the copy path). */
+async function sendZeroCopy(
+  native: SendFileNative,
+  fd: number,
+  res: ServerResponse,
+  start: number,
+  end: number,
+  closed: Promise<never>,
+): Promise<number> {
+  const piece = Buffer.allocUnsafeSlow(WAIT_PIECE)
+  // Through Node, awaited: the piece's bytes, and the headers before them, are in the kernel.
+  const writePiece = async (pos: number): Promise<number> => {
+    const n = await Promise.race([readAt(fd, piece, Math.min(WAIT_PIECE, end - pos + 1), pos), closed])
+    if (n === 0) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
+    await Promise.race([
+      new Promise<void>((resolve, reject) =>
+        res.write(piece.subarray(0, n), (e) => (e ? reject(clientGone(e)) : resolve())),
+      ),
+      closed,
+    ])
+    sendRangeStats.copiedBytes += n
+    return n
+  }
+  let pos = start
+  pos += await writePiece(pos)
+  while (pos <= end) {
+    let n = 0
+    let turn = 0
+    while (pos <= end && turn < TURN_BYTES) {
+      // Looked up now: nothing can close the socket between here and the call (one thread).
+      const socketFdNow = socketFd(res)
+      if (socketFdNow === undefined || !socketIdle(res)) {
+        await Promise.race([yieldToLoop(), closed])
+        return pos
+      }
+      try {
+        n = native.sendFileNonBlocking(socketFdNow, fd, pos, Math.min(SEND_CHUNK, end - pos + 1))
+      } catch (e) {
+        throw clientGone(e as Error)
+      }
+      if (n <= 0) break
+      pos += n
+      turn += n
+      sendRangeStats.sendfileBytes += n
+    }
+    if (pos > end) break
+    if (n === 0 && turn < TURN_BYTES) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
+    // The socket's idle timeout (the route's streamIdleMs) counts Node's writes only.
+    if (turn > 0) (res.socket as { _unrefTimer?: () => void } | null)?._unrefTimer?.()
+    if (n === -1) pos += await writePiece(pos)
+    else await Promise.race([yieldToLoop(), closed])
+  }
+  return pos
+}
+
+/** The copy path: two buffers, reused. */
+async function sendCopied(fd: number, res: ServerResponse, start: number, end: number, closed: Promise<never>) {
+  const buffers = [Buffer.allocUnsafeSlow(SEND_CHUNK), Buffer.allocUnsafeSlow(SEND_CHUNK)]
+  const writes: (Promise<void> | undefined)[] = [undefined, undefined]
+  let pos = start
+  for (let i = 0; pos <= end; i ^= 1) {
+    await Promise.race([writes[i], closed])
+    const buffer = buffers[i]!
+    const n = await Promise.race([readAt(fd, buffer, Math.min(SEND_CHUNK, end - pos + 1), pos), closed])
+    if (n === 0) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
+    pos += n
+    sendRangeStats.copiedBytes += n
+    writes[i] = new Promise<void>((resolve, reject) => {
+      res.write(n === SEND_CHUNK ? buffer : buffer.subarray(0, n), (e) => (e ? reject(e) : resolve()))
+    })
+    // A write that fails is seen when its buffer is next wanted, or at the end.
+    writes[i]!.catch(() => {})
+  }
+  await Promise.race([Promise.all(writes), closed])
+}
+
+/** A write's EPIPE or ECONNRESET as the error a closed response gives; other errors as they are. */
+function clientGone(e: Error): Error {
+  const code = (e as NodeJS.ErrnoException).code
+  return code === 'EPIPE' || code === 'ECONNRESET' ? new Error('the client closed the connection', { cause: e }) : e
 }
 
 function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
