@@ -100,15 +100,13 @@ export function grubProbeDivertOut(): (readonly string[])[] {
   ]
 }
 
-/** The script run in the tree's chroot (lines are quoted argv; `sh -e` stops at the first failure). */
-export function customizeScript(ids: ImageIds): string {
-  const lines: (readonly string[] | string)[] = [
-    '# hwimage build customisation, run inside the image tree by mmdebstrap',
-    ...grubProbeDivertIn('/usr/local/lib/hwimage/grub-probe'),
-    // device.map is not needed on a GPT + UUID setup; 10_linux checks the device exists.
-    ['mkdir', '-p', '/boot/grub', '/boot/grub/i386-pc', '/boot/efi'],
-    ['update-grub'],
-    ['grub-editenv', '/boot/grub/grubenv', 'create'],
+/**
+ * GRUB's BIOS core image made in the tree (the build's customize step, and convert for an
+ * input without one): the i386-pc modules beside it as grub-install copies them, boot.img,
+ * and core.img with the early config that finds the root by UUID. /boot/grub/i386-pc exists.
+ */
+export function biosCoreLines(ids: ImageIds): (readonly string[] | string)[] {
+  return [
     // BIOS: GRUB's modules next to the core image, as grub-install copies them.
     'cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst /boot/grub/i386-pc/',
     ['cp', '/usr/lib/grub/i386-pc/boot.img', '/boot/grub/i386-pc/boot.img'],
@@ -126,6 +124,19 @@ export function customizeScript(ids: ImageIds): string {
       ...BIOS_CORE_MODULES,
     ],
     ['rm', '-f', '/tmp/hwimage-early.cfg'],
+  ]
+}
+
+/** The script run in the tree's chroot (lines are quoted argv; `sh -e` stops at the first failure). */
+export function customizeScript(ids: ImageIds): string {
+  const lines: (readonly string[] | string)[] = [
+    '# hwimage build customisation, run inside the image tree by mmdebstrap',
+    ...grubProbeDivertIn('/usr/local/lib/hwimage/grub-probe'),
+    // device.map is not needed on a GPT + UUID setup; 10_linux checks the device exists.
+    ['mkdir', '-p', '/boot/grub', '/boot/grub/i386-pc', '/boot/efi'],
+    ['update-grub'],
+    ['grub-editenv', '/boot/grub/grubenv', 'create'],
+    ...biosCoreLines(ids),
     ...grubProbeDivertOut(),
     ['rm', '-rf', '/usr/local/lib/hwimage'],
     // Per-machine identity is made on first boot, not shared by every copy of the image.

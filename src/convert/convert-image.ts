@@ -22,7 +22,7 @@
 import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
-import { BIOS_CORE_MODULES, biosEarlyConfig, espGrubStub } from '../build/customize-script.js'
+import { biosCoreLines, espGrubStub } from '../build/customize-script.js'
 import { HWIMAGE_VERSION } from '../build/build-image.js'
 import { ESP_FILES } from '../build/disk-image.js'
 import { installedPackages, kernelInfo, type Manifest } from '../build/manifest.js'
@@ -341,27 +341,11 @@ async function bootState(
 
 /** GRUB's BIOS core image made in the tree as the build makes it (customize-script.ts). */
 async function makeBiosCore(rootDir: string, rootUuid: string, signal?: AbortSignal): Promise<void> {
-  const early = join(rootDir, 'tmp/hwimage-early.cfg')
-  await writeFile(early, biosEarlyConfig({ rootUuid, espVolumeId: '' }))
   await mkdir(join(rootDir, 'boot/grub/i386-pc'), { recursive: true })
-  const script = [
-    'cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst /boot/grub/i386-pc/',
-    quoteArgv(['cp', '/usr/lib/grub/i386-pc/boot.img', '/boot/grub/i386-pc/boot.img']),
-    quoteArgv([
-      'grub-mkimage',
-      '-O',
-      'i386-pc',
-      '-o',
-      '/boot/grub/i386-pc/core.img',
-      '-c',
-      '/tmp/hwimage-early.cfg',
-      '-p',
-      '(hd0,gpt1)/boot/grub',
-      ...BIOS_CORE_MODULES,
-    ]),
-    'rm -f /tmp/hwimage-early.cfg',
-  ].join(' && ')
-  await runInTreeChroot(rootDir, script, { rootUuid, ...(signal ? { signal } : {}) })
+  const script = biosCoreLines({ rootUuid, espVolumeId: '' })
+    .map((l) => (typeof l === 'string' ? l : quoteArgv(l)))
+    .join('\n')
+  await runInTreeChroot(rootDir, `${script}\n`, { rootUuid, ...(signal ? { signal } : {}) })
 }
 
 /** The table grown so the root partition (the last one) holds `fsBytes`. */
