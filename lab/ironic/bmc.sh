@@ -3,24 +3,31 @@
 # user admin / password, whose chassis control (lab/ironic/chassis.sh) starts and stops the
 # machine and records its boot device. Ironic's `ipmi` hardware type drives it with ipmitool.
 #
-#   lab/ironic/bmc.sh DIR NAME PORT DISK MAC [SSH_PORT]
+#   lab/ironic/bmc.sh DIR NAME PORT DISK MAC [SSH_PORT [AGENT_PORT]]
 #
 # DIR is the lab's directory (lab/ironic/start.sh), NAME the machine's name, DISK its raw disk
 # image (made by the caller), MAC its NIC's address; SSH_PORT (optional) forwards
-# 127.0.0.1:SSH_PORT to the machine's port 22. The machine (lab/ironic/vm.sh) boots OVMF with
+# 127.0.0.1:SSH_PORT to the machine's port 22, AGENT_PORT (optional) to its port 9999 (the
+# deploy environment's Ironic agent: put ipa-advertise-host=127.0.0.1 ipa-advertise-port=AGENT_PORT
+# in the node's driver_info/kernel_append_params). LAB_SSH_GUEST=ADDR forwards SSH to the guest
+# address ADDR (e.g. a static address from the config drive's network_data.json) instead of
+# QEMU's DHCP lease 10.0.2.15. The machine (lab/ironic/vm.sh) boots OVMF with
 # Secure Boot from the network (QEMU's user network, TFTP root DIR/tftp = Ironic's) or from DISK.
 # Its serial console goes to DIR/bmc/NAME/serial.log. Stopped by lab/ironic/stop.sh DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ $# -lt 5 ]; then
-  echo "usage: lab/ironic/bmc.sh DIR NAME PORT DISK MAC [SSH_PORT]" >&2
+  echo "usage: lab/ironic/bmc.sh DIR NAME PORT DISK MAC [SSH_PORT [AGENT_PORT]]" >&2
   echo "example: lab/ironic/bmc.sh /tmp/ironic/run node1 6231 /tmp/ironic/node1.img 52:54:00:12:34:01" >&2
   exit 2
 fi
-dir=$(cd "$1" && pwd) name=$2 port=$3 disk=$4 mac=$5 ssh_port=${6:-}
+dir=$(cd "$1" && pwd) name=$2 port=$3 disk=$4 mac=$5 ssh_port=${6:-} agent_port=${7:-}
 command -v ipmi_sim >/dev/null || { echo "bmc: ipmi_sim is missing — run: make setup-ironic" >&2; exit 2; }
 [[ $name =~ ^[A-Za-z0-9_-]+$ ]] || { echo "bmc: NAME must be letters, digits, - or _ (got '$name')" >&2; exit 2; }
 [[ $port =~ ^[0-9]+$ ]] || { echo "bmc: PORT must be a number (got '$port')" >&2; exit 2; }
+for p in "$ssh_port" "$agent_port"; do
+  [[ -z $p || $p =~ ^[0-9]+$ ]] || { echo "bmc: SSH_PORT and AGENT_PORT must be numbers (got '$p')" >&2; exit 2; }
+done
 [[ $mac =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] || { echo "bmc: MAC must be like 52:54:00:12:34:01, lower case (got '$mac')" >&2; exit 2; }
 [ -f "$disk" ] || { echo "bmc: disk image $disk does not exist (make it first, e.g. truncate -s 8G $disk)" >&2; exit 2; }
 node=$dir/bmc/$name
@@ -34,6 +41,8 @@ DISK=$disk
 MAC=$mac
 TFTP_ROOT=$dir/tftp
 SSH_PORT=$ssh_port
+SSH_GUEST=${LAB_SSH_GUEST:-}
+AGENT_PORT=$agent_port
 SERIAL_LOG=$node/serial.log
 NODE_DIR=$node
 ENV

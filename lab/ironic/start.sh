@@ -7,7 +7,8 @@
 #
 #   lab/ironic/start.sh [DIR]      DIR defaults to $IRONIC_LAB_DIR or /tmp/ironic/run
 #
-# Environment: IRONIC_API_PORT (6385), IRONIC_HTTP_PORT (8089). The VM reaches the host's
+# Environment: IRONIC_API_PORT (6385), IRONIC_HTTP_PORT (8089), IRONIC_DEPLOY_ENV_DIR
+# (/tmp/ironic/deploy-env: where file:// deploy_kernel/deploy_ramdisk URLs may point). The VM reaches the host's
 # 127.0.0.1 as 10.0.2.2 (QEMU user network), so the agent's API URL is http://10.0.2.2:PORT.
 # Prints the shell lines to use the `baremetal` client on stdout:
 #   eval "$(lab/ironic/start.sh)"; baremetal driver list
@@ -18,6 +19,8 @@ dir=${1:-${IRONIC_LAB_DIR:-/tmp/ironic/run}}
 api_port=${IRONIC_API_PORT:-6385}
 http_port=${IRONIC_HTTP_PORT:-8089}
 host_from_vm=10.0.2.2
+# The deploy environment (hwimage build-deploy): file:// deploy_kernel/deploy_ramdisk may name it.
+deploy_env=${IRONIC_DEPLOY_ENV_DIR:-/tmp/ironic/deploy-env}
 
 for prog in ironic ironic-dbsync baremetal ipmitool python3; do
   command -v "$prog" >/dev/null || { echo "ironic lab: $prog is missing — run: make setup-ironic" >&2; exit 2; }
@@ -42,7 +45,7 @@ for f in "$shim" "$grub"; do
 done
 
 sed -e "s|@DIR@|$dir|g" -e "s|@API_PORT@|$api_port|g" -e "s|@HTTP_PORT@|$http_port|g" \
-  -e "s|@HOST@|$host_from_vm|g" -e "s|@SHIM@|$shim|g" -e "s|@GRUB@|$grub|g" \
+  -e "s|@HOST@|$host_from_vm|g" -e "s|@DEPLOY_ENV@|$deploy_env|g" -e "s|@SHIM@|$shim|g" -e "s|@GRUB@|$grub|g" \
   "$here/ironic.conf.in" > "$dir/ironic.conf"
 
 # SQLite cannot ALTER constraints, so a new database is made with create_schema, not upgrade.
