@@ -68,6 +68,15 @@ test-deploy: setup test-images deploy-env
 	  HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
 	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/deploy/*.test.ts
 
+# OpenStack Ironic (Debian 12's 21.4, lab/ironic/) deploys the test image into a QEMU machine
+# through its ipmi driver (OpenIPMI's ipmi_sim) with hwimage's deploy environment as its agent,
+# then the same machine with a stock-IPA config drive, then a wrong checksum (tests/ironic/,
+# docs/ironic.md; ~25 min of QEMU). Installs Ironic's ~220 packages first. Not in `make test`.
+.PHONY: test-ironic
+test-ironic: setup-ironic test-images deploy-env
+	HWIMAGE_TEST_IMAGE_DIR=$(abspath $(TEST_IMAGE_DIR)) HWIMAGE_DEPLOY_ENV_DIR=$(abspath $(DEPLOY_ENV_DIR)) \
+	  node --import tsx --test --test-concurrency=1 --test-reporter=spec tests/ironic/*.test.ts
+
 # The built image installed onto a 4Kn disk and booted under OVMF Secure Boot (one boot, ~1.5 min):
 # out of `make test` to keep it under its 40-minute budget.
 test-4kn: setup test-images

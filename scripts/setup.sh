@@ -24,7 +24,7 @@ PACKAGES=(
 
 # `scripts/setup.sh --ironic` (make setup-ironic) adds OpenStack Ironic 21.4 and OpenIPMI for
 # lab/ironic and make test-ironic only: ~220 packages, ~1.5 min here, so not in a plain setup.
-IRONIC_PACKAGES=(ironic-api ironic-conductor ironic-common python3-ironicclient openipmi ipmitool)
+IRONIC_PACKAGES=(ironic-api ironic-conductor ironic-common python3-ironicclient openipmi ipmitool parted genisoimage)
 with_ironic=0
 [ "${1:-}" = --ironic ] && with_ironic=1 && PACKAGES+=("${IRONIC_PACKAGES[@]}")
 
@@ -73,10 +73,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The native addon (native/, binding.gyp): npm ci builds it; again when its sources changed.
-addon=build/Release/zstd_frames.node
-if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/build-native.sh -newer "$addon" 2>/dev/null)" ]; then
-  npm run --silent build:native >&2
-fi
+# The native addons (native/, binding.gyp): npm ci builds them; again when one is missing or
+# their sources changed since the older of the two was built.
+rebuild=0
+for addon in build/Release/zstd_frames.node build/Release/send_file.node; do
+  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp scripts/build-native.sh -newer "$addon" 2>/dev/null)" ]; then
+    rebuild=1
+  fi
+done
+if ((rebuild)); then npm run --silent build:native >&2; fi
 
 node_modules/.bin/tsc -p tsconfig.build.json

@@ -98,11 +98,15 @@ export function localIpv4(): string | undefined {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t)
       resolve()
-    })
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
 
 /** Runs the agent until `signal` aborts (the deploy environment: until Ironic powers it off). */
@@ -163,6 +167,8 @@ export async function runIronicAgent(opts: IronicAgentOptions): Promise<void> {
     const agentToken = token
     let wake: (() => void) | undefined
     beat = () => wake?.()
+    // One abort listener for the whole loop (one per heartbeat piled up: MaxListenersExceeded).
+    opts.signal?.addEventListener('abort', () => wake?.(), { once: true })
     while (!opts.signal?.aborted) {
       try {
         await client.heartbeat(nodeUuid, callbackUrl, agentToken)
@@ -175,7 +181,6 @@ export async function runIronicAgent(opts: IronicAgentOptions): Promise<void> {
           clearTimeout(t)
           resolve()
         }
-        opts.signal?.addEventListener('abort', () => wake?.())
       })
       wake = undefined
     }

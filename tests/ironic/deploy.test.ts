@@ -8,10 +8,10 @@
 //      which runs `hwimage ironic-agent`; deploying → wait call-back → active; Ironic powers it
 //      off and on from disk; the image boots under Secure Boot, cloud-init reads the config drive
 //      (SSH to the static address, the hostname), the first-boot report arrives.
-//   2. The same disk with a config drive made as stock ironic-python-agent makes it (sgdisk -e,
-//      a config-2 partition in the last 64 MiB by parted, an ISO 9660 config-2 by genisoimage),
-//      no agent involved: powered on through Ironic, cloud-init reads it (a new instance, a new
-//      hostname).
+//   2. The image written to the same disk as stock ironic-python-agent writes a raw image, with
+//      a config drive made as it makes one (sgdisk -e, a config-2 partition in the last 64 MiB
+//      by parted, an ISO 9660 config-2 by genisoimage), no agent involved: powered on through
+//      Ironic, cloud-init reads it (a new instance, a new hostname, SSH to the static address).
 //   3. A deploy with a wrong SHA-256 on the same machine: deploy failed, the reason in
 //      last_error, no valid GPT on the disk.
 // Needs `make setup-ironic`; `make test-ironic` (not make test). The boots run under
@@ -20,7 +20,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { listenForReports, type ReportListener } from '../../src/seed/report-listener.js'
@@ -67,16 +67,28 @@ async function hostAddress(): Promise<string> {
   return m[1]
 }
 
+/** `baremetal node set` arguments naming the raw image by HTTP URL (its bmap beside it) and `sha256`. */
+const imageInfo = (sha256: string) => [
+  '--instance-info',
+  `image_source=${imageBase}/disk.img`,
+  '--instance-info',
+  'image_os_hash_algo=sha256',
+  '--instance-info',
+  `image_os_hash_value=${sha256}`,
+  '--instance-info',
+  'image_disk_format=raw',
+]
+
 interface Phases {
   [phase: string]: number
 }
 
-/** Polls the node until `done` states, recording when each provision state and each serial
- * marker was first seen (seconds since `t0`). */
+/** Polls the node until `done` states, recording when each provision state and each marker
+ * (a test of the serial console or the BMC's log) was first seen (seconds since `t0`). */
 async function follow(
   t0: number,
   done: readonly string[],
-  markers: Record<string, RegExp>,
+  markers: Record<string, () => boolean>,
   timeoutS: number,
 ): Promise<{ state: string; seen: Phases; states: string[] }> {
   const seen: Phases = {}
@@ -88,9 +100,8 @@ async function follow(
       states.push(state)
       seen[state] ??= (Date.now() - t0) / 1000
     }
-    const text = serialText()
-    for (const [name, re] of Object.entries(markers))
-      if (!(name in seen) && re.test(text)) seen[name] = (Date.now() - t0) / 1000
+    for (const [name, test] of Object.entries(markers))
+      if (!(name in seen) && test()) seen[name] = (Date.now() - t0) / 1000
     if (done.includes(state)) return { state, seen, states }
     if (Date.now() > deadline)
       throw new Error(`node still ${state} after ${timeoutS} s (states: ${states.join(' → ')})`)
@@ -229,49 +240,59 @@ test('Ironic deploys the image through the ipmi driver and hwimage ironic-agent:
   )
   const configDrive = join(dir, 'configdrive.b64')
   await run([CLI, 'seed', seed, '--ironic', '-o', configDrive, '--image', image.img])
-  const sha = image.manifest.image.sha256
-  assert.match(sha, /^[0-9a-f]{64}$/)
-  await bm(
-    'node',
-    'set',
-    node,
-    '--instance-info',
-    `image_source=${imageBase}/disk.img`,
-    '--instance-info',
-    'image_os_hash_algo=sha256',
-    '--instance-info',
-    `image_os_hash_value=${sha}`,
-    '--instance-info',
-    'image_disk_format=raw',
-  )
+  const sums = await readFile(join(image.dir, 'SHA256SUMS'), 'utf8')
+  const sha = new RegExp(`^([0-9a-f]{64})\\s+\\*?${image.manifest.image.file.replaceAll('.', '\\.')}$`, 'm').exec(
+    sums,
+  )?.[1]
+  assert.ok(sha, `the image's digest in SHA256SUMS:\n${sums}`)
+  await bm('node', 'set', node, ...imageInfo(sha))
 
   const t0 = Date.now()
+  const serialBefore = serialText().length
+  const since = () => serialText().slice(serialBefore)
   await bm('node', 'deploy', node, '--config-drive', configDrive)
   const r = await follow(
     t0,
     ['active', 'deploy failed'],
     {
-      'powered on (network)': /./, // replaced below from the BMC's log
-      'agent up': /HWIMAGE-IRONIC-AGENT-START/,
-      'lookup done': /ironic-agent: lookup: node /,
-      'image written': /command execute_deploy_step: SUCCEEDED/,
+      'powered on': () => /power on \(boot pxe\)/.test(chassisLog()),
+      'agent up': () => /HWIMAGE-IRONIC-AGENT-START/.test(since()),
+      'lookup done': () => /ironic-agent: lookup: node /.test(since()),
+      'image written': () => /command execute_deploy_step: SUCCEEDED/.test(since()),
     },
     1800,
   )
   assert.equal(r.state, 'active', `last_error: ${await field('last_error')}; states ${r.states.join(' → ')}`)
   assert.ok(r.states.includes('wait call-back'), `states: ${r.states.join(' → ')}`)
   const activeAt = (Date.now() - t0) / 1000
-  // Ironic powered the machine off and on from disk (boot device disk through IPMI).
+  // Ironic's sequence through the BMC: boot device pxe, power on; the agent's power_off (from
+  // inside the machine, as IPA does it); boot device disk, power on.
   const chassis = chassisLog()
-  assert.match(chassis, /power on \(boot pxe\)/)
-  assert.match(chassis, /boot device (?!pxe)\S+[\s\S]*power off[\s\S]*power on \(boot disk\)/, chassis)
-  const text = serialText()
-  assert.match(text, /command get_partition_uuids: SUCCEEDED/)
-  assert.match(text, /command install_bootloader: SUCCEEDED/)
+  assert.match(
+    chassis,
+    /boot device pxe\n.*power on \(boot pxe\)[\s\S]*boot device default[\s\S]*power on \(boot disk\)/,
+    chassis,
+  )
+  const text = since()
+  for (const command of [
+    'get_deploy_steps',
+    'execute_deploy_step',
+    'get_partition_uuids',
+    'install_bootloader',
+    'power_off',
+  ])
+    assert.match(text, new RegExp(`command ${command}: SUCCEEDED`), `the agent ran ${command}`)
+  assert.doesNotMatch(text, /MaxListenersExceededWarning/)
 
   // The first boot from disk: the report, then SSH to the static address.
   const report = await nextReport(listener, 1500 * 1000)
   const firstBoot = (Date.now() - t0) / 1000
+  console.log(
+    `phases (s from deploy): ${Object.entries(r.seen)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ')}, active ${activeAt.toFixed(0)}, first-boot report ${firstBoot.toFixed(0)}`,
+  )
+  console.log(`BMC log:\n${chassis}`)
   const body = report.report as { hostname?: string }
   assert.equal(body.hostname, 'ironic-node1', JSON.stringify(report.report))
   assert.equal(await ssh(key, sshPort, 'hostname'), 'ironic-node1')
@@ -288,14 +309,10 @@ test('Ironic deploys the image through the ipmi driver and hwimage ironic-agent:
   )
   assert.equal(sb.trim().split(/\s+/).at(-1), '1', `SecureBoot variable: ${sb}`)
   const ds = await ssh(key, sshPort, 'sudo', 'cat', '/run/cloud-init/instance-data.json')
-  assert.equal(JSON.parse(ds).v1.platform, 'openstack', 'cloud-init read the config drive')
-  console.log(
-    `phases (s from deploy): ${Object.entries(r.seen)
-      .filter(([k]) => k !== 'powered on (network)')
-      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
-      .join(', ')}, active ${activeAt.toFixed(0)}, first-boot report ${firstBoot.toFixed(0)}`,
-  )
-  console.log(`BMC log:\n${chassis}`)
+  const v1 = JSON.parse(ds).v1
+  assert.equal(v1.platform, 'configdrive', 'cloud-init read the config drive')
+  // The agent's config-2 partition: the disk's last (the image has 3 or 4 before it).
+  assert.match(v1.subplatform, /^config-disk \(\/dev\/vda\d\)$/, v1.subplatform)
 })
 
 test('a config drive made as stock ironic-python-agent makes it (config-2 partition in the last 64 MiB, ISO 9660 config-2) boots with cloud-init reading it', async () => {
@@ -334,9 +351,14 @@ test('a config drive made as stock ironic-python-agent makes it (config-2 partit
     `#cloud-config\nusers: [default, {name: ops, sudo: "ALL=(ALL) NOPASSWD:ALL", ssh_authorized_keys: [${JSON.stringify((await readFile(`${key}.pub`, 'utf8')).trim())}]}]\n`,
   )
   const iso = join(dir, 'ipa-configdrive.iso')
-  // What ironic-lib's create_config_drive_partition does on a GPT disk without one: drop the
-  // agent's config-2 partition first (this disk has hwimage's), move the backup GPT to the end,
-  // mkpart config-2 -64MiB -0 with parted, dd the ISO onto it.
+  // What stock IPA does with a raw whole-disk image and a config drive (ironic-lib 5.4,
+  // disk_utils.create_config_drive_partition on a GPT disk without a config-2 partition): the
+  // image as it is onto the disk, the backup GPT moved to the disk's end (sgdisk -e), parted
+  // mkpart config-2 -64MiB -0, the ISO dd'd onto the new partition. The agent's disk is erased
+  // first so that nothing of hwimage's install is left.
+  await truncate(disk, 0)
+  await truncate(disk, 8 * 1024 ** 3)
+  await run(['dd', `if=${image.img}`, `of=${disk}`, 'bs=4M', 'conv=notrunc,sparse', 'status=none'])
   await run([
     'genisoimage',
     '-quiet',
@@ -354,18 +376,21 @@ test('a config drive made as stock ironic-python-agent makes it (config-2 partit
     'config-2',
     work,
   ])
-  const parts = (await run(['sgdisk', '-p', disk])).stdout
-  const ours = /^\s+(\d+)\s.*config-2\s*$/m.exec(parts)
-  assert.ok(ours?.[1], `the agent's config-2 partition:\n${parts}`)
-  await run(['sgdisk', '-d', ours[1], disk])
   await run(['sgdisk', '-e', disk])
   await run(['parted', '-a', 'optimal', '-s', '--', disk, 'mkpart', 'config-2', '-64MiB', '-0'])
   const after = (await run(['sgdisk', '-p', disk])).stdout
   const m = /^\s+(\d+)\s+(\d+)\s+(\d+)\s.*config-2\s*$/m.exec(after)
   assert.ok(m?.[2], after)
+  const partition = m[1]
   assert.equal(Number(m[2]), 8 * 2 ** 21 - 64 * 2048, 'the partition starts 64 MiB before the disk end')
   await run(['dd', `if=${iso}`, `of=${disk}`, 'bs=512', `seek=${m[2]}`, 'conv=notrunc,fsync', 'status=none'])
   assert.match((await run(['sgdisk', '-v', disk])).stdout, /No problems found/)
+  assert.equal(
+    (
+      await run(['blkid', '-o', 'value', '-s', 'LABEL', '--probe', '--offset', String(Number(m[2]) * 512), disk])
+    ).stdout.trim(),
+    'config-2',
+  )
 
   const t0 = Date.now()
   await bm('node', 'power', 'on', '--power-timeout', '60', node)
@@ -378,20 +403,31 @@ test('a config drive made as stock ironic-python-agent makes it (config-2 partit
   assert.equal(hostname, 'stock-ipa-node1')
   const ds = JSON.parse(await ssh(key, sshPort, 'sudo', 'cat', '/run/cloud-init/instance-data.json'))
   assert.equal(ds.v1.instance_id, uuid)
-  assert.equal(ds.v1.platform, 'openstack')
-  assert.match(chassisLog(), /power on \(boot disk\)[\s\S]*power off[\s\S]*power on \(boot disk\)\s*$/)
+  assert.equal(ds.v1.platform, 'configdrive')
+  assert.equal(
+    ds.v1.subplatform,
+    `config-disk (/dev/vda${partition})`,
+    'read from the partition made as stock IPA makes it',
+  )
+  assert.match(
+    chassisLog(),
+    /power off, pid \d+\n(?:.*\n)*.*power on \(boot disk\), pid \d+\n$/,
+    'powered off and on through the BMC',
+  )
 })
 
 test('a deploy with a wrong SHA-256 on the same machine ends in deploy failed with the reason in last_error, and the disk has no valid GPT', async () => {
   await bm('node', 'undeploy', '--wait', '300', node)
   assert.equal(await field('provision_state'), 'available')
-  await bm('node', 'set', node, '--instance-info', `image_os_hash_value=${'0'.repeat(64)}`)
+  // Tear-down empties instance_info: the image again, with a wrong digest.
+  await bm('node', 'set', node, ...imageInfo('0'.repeat(64)))
   const t0 = Date.now()
+  const serialBefore = serialText().length
   await bm('node', 'deploy', node)
   const r = await follow(
     t0,
     ['active', 'deploy failed'],
-    { 'agent up': /HWIMAGE-IRONIC-AGENT-START[\s\S]*HWIMAGE-IRONIC-AGENT-START/ },
+    { 'agent up': () => serialText().slice(serialBefore).includes('HWIMAGE-IRONIC-AGENT-START') },
     1800,
   )
   assert.equal(r.state, 'deploy failed')
@@ -400,7 +436,22 @@ test('a deploy with a wrong SHA-256 on the same machine ends in deploy failed wi
   assert.match(err, /expected 0{64}/)
   console.log(`wrong checksum: deploy failed after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${err.slice(0, 300)}`)
   await bm('node', 'power', 'off', '--power-timeout', '60', node)
-  const v = await run(['sgdisk', '-v', disk], { okStatus: [0, 1, 2, 3, 4] })
-  assert.doesNotMatch(v.stdout, /No problems found/, v.stdout)
-  assert.match(`${v.stdout}${v.stderr}`, /invalid|damaged|not present|corrupt|Problem/i, v.stdout)
+  // Neither GPT header is on the disk (the installer zeroed both ends first; the image from
+  // before, with its backup header at the disk's end after sgdisk -e, is gone too).
+  const fh = await open(disk)
+  try {
+    const sector = Buffer.alloc(512)
+    await fh.read(sector, 0, 512, 512)
+    assert.notEqual(sector.subarray(0, 8).toString('latin1'), 'EFI PART', 'no primary GPT header at LBA 1')
+    const { size } = await fh.stat()
+    await fh.read(sector, 0, 512, size - 512)
+    assert.notEqual(sector.subarray(0, 8).toString('latin1'), 'EFI PART', 'no backup GPT header at the last LBA')
+  } finally {
+    await fh.close()
+  }
+  assert.match(
+    (await run(['sgdisk', '-p', disk], { okStatus: [0, 1, 2, 3, 4] })).stdout,
+    /Creating new GPT entries/,
+    'sgdisk finds no table',
+  )
 })
