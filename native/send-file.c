@@ -12,14 +12,32 @@
 //   waits for the network; it may wait for the disk when the file's pages are not cached,
 //   which is why the caller passes bounded counts.
 //
-// Built by node-gyp (binding.gyp, target send_file); needs nothing beyond libc.
+// waitWritable(socketFd: number, callback: (status: number) => void): Waiter
+//   Calls back once, on the main thread, when the socket can take more bytes (status 0) or
+//   has failed or closed (a negative libuv error code, or 0 with the next sendfile throwing):
+//   how the caller waits after EAGAIN without handing bytes to Node's stream to get the
+//   wait from its write callback. libuv keeps one watcher per fd, and Node's is the socket's
+//   reader; so the wait polls a dup(2) of the fd (the same socket, its own epoll
+//   registration) for writability and closes it when done. Not for a peer's half-close
+//   (EPOLLRDHUP): level-triggered, it would call back at once again and again while the
+//   socket stays full; errors and hang-ups call back, as epoll reports them always.
+// cancelWait(waiter: Waiter): undefined
+//   Stops a wait that has not called back (the response closed meanwhile); the callback is
+//   never called, and the dup'd fd is closed (it would otherwise keep the connection open
+//   after Node closed its own fd). Cancelling a finished wait does nothing.
+//
+// Built by node-gyp (binding.gyp, target send_file); needs nothing beyond libc and the
+// libuv that Node itself exports.
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/sendfile.h>
+#include <unistd.h>
+#include <uv.h>
 
 static napi_value fail(napi_env env, int err) {
   napi_value msg, code, e;
@@ -65,9 +83,141 @@ static napi_value send_file_non_blocking(napi_env env, napi_callback_info info) 
   return r;
 }
 
+// A wait for writability. Freed when both the libuv handle has closed and the JS object
+// that names it has been collected (refs counts the two).
+typedef struct {
+  uv_poll_t poll;
+  int fd;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int refs;
+  bool closing;
+} waiter_t;
+
+static void release(waiter_t *w) {
+  if (--w->refs == 0) free(w);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  waiter_t *w = handle->data;
+  close(w->fd);
+  napi_delete_reference(w->env, w->callback);
+  napi_async_destroy(w->env, w->context);
+  release(w);
+}
+
+// Stops polling and closes the handle (then the dup'd fd), once.
+static void finish(waiter_t *w) {
+  if (w->closing) return;
+  w->closing = true;
+  uv_poll_stop(&w->poll);
+  uv_close((uv_handle_t *)&w->poll, on_closed);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  waiter_t *w = handle->data;
+  if (w->closing) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, recv, arg, result;
+  napi_get_reference_value(env, w->callback, &callback);
+  napi_get_global(env, &recv);
+  napi_create_int32(env, status, &arg);
+  // Closed before the call, so that the callback may start the next wait on the same socket;
+  // the reference and the async context live until on_closed, a later turn of the loop.
+  finish(w);
+  if (napi_make_callback(env, w->context, recv, callback, 1, &arg, &result) == napi_pending_exception) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_collected(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  release(data);
+}
+
+static napi_value wait_writable(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int64_t fd;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t);
+  if (argc < 2 || !integer_arg(env, argv[0], &fd) || fd > INT32_MAX || t != napi_function) {
+    napi_throw_type_error(env, NULL, "waitWritable(socketFd: number, callback: (status: number) => void)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    napi_throw_error(env, NULL, "waitWritable: no event loop");
+    return NULL;
+  }
+  int dup_fd = dup((int)fd);
+  if (dup_fd < 0) return fail(env, errno);
+  waiter_t *w = calloc(1, sizeof *w);
+  if (!w) {
+    close(dup_fd);
+    return fail(env, ENOMEM);
+  }
+  w->fd = dup_fd;
+  w->env = env;
+  w->refs = 2;
+  int rc = uv_poll_init_socket(loop, &w->poll, dup_fd);
+  if (rc != 0) {
+    close(dup_fd);
+    free(w);
+    napi_throw_error(env, uv_err_name(rc), uv_strerror(rc));
+    return NULL;
+  }
+  w->poll.data = w;
+  napi_value name, object;
+  napi_create_reference(env, argv[1], 1, &w->callback);
+  napi_create_string_utf8(env, "hwimage.waitWritable", NAPI_AUTO_LENGTH, &name);
+  napi_create_object(env, &object);
+  napi_async_init(env, object, name, &w->context);
+  napi_wrap(env, object, w, on_collected, NULL, NULL);
+  rc = uv_poll_start(&w->poll, UV_WRITABLE, on_poll);
+  if (rc != 0) {
+    finish(w);
+    napi_throw_error(env, uv_err_name(rc), uv_strerror(rc));
+    return NULL;
+  }
+  return object;
+}
+
+static napi_value cancel_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc < 1 || napi_unwrap(env, argv[0], &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "cancelWait(waiter): not a waiter from waitWritable");
+    return NULL;
+  }
+  finish(data);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  napi_create_function(env, "sendFileNonBlocking", NAPI_AUTO_LENGTH, send_file_non_blocking, NULL, &fn);
-  napi_set_named_property(env, exports, "sendFileNonBlocking", fn);
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"sendFileNonBlocking", send_file_non_blocking},
+      {"waitWritable", wait_writable},
+      {"cancelWait", cancel_wait},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
   return exports;
 }

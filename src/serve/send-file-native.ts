@@ -16,7 +16,17 @@ export interface SendFileNative {
    * full. Throws an Error whose code is the errno's name (EPIPE, ECONNRESET …).
    */
   sendFileNonBlocking(socketFd: number, fileFd: number, offset: number, count: number): number
+  /**
+   * Calls `callback` once, when the socket can take more bytes (0) or has failed (a negative
+   * libuv error code): polls a dup of the fd, as Node's libuv watches the fd itself.
+   */
+  waitWritable(socketFd: number, callback: (status: number) => void): Waiter
+  /** Stops a wait that has not called back (its callback is then never called); closes its dup'd fd. */
+  cancelWait(waiter: Waiter): void
 }
+
+/** A wait started by waitWritable. */
+export type Waiter = { readonly __waiter: unique symbol }
 
 // src/serve/ and dist/serve/ are both two levels below the package root, where node-gyp builds.
 const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/send_file.node')
@@ -29,7 +39,9 @@ export function sendFileNative(): SendFileNative | undefined {
     loaded = null
     if (process.env.HWIMAGE_SERVE_SENDFILE !== '0' && !isSea()) {
       try {
-        loaded = createRequire(import.meta.url)(ADDON) as SendFileNative
+        const addon = createRequire(import.meta.url)(ADDON) as Partial<SendFileNative>
+        // A build from before waitWritable existed: the copy path until setup rebuilds it.
+        if (typeof addon.waitWritable === 'function') loaded = addon as SendFileNative
       } catch {
         // Not built: the copy path serves the same bytes.
       }
