@@ -11,7 +11,8 @@
 //
 // Environment: HWIMAGE_BENCH_IMAGE_DIR (default .cache/test-image), BENCH_ROUNDS (5),
 // BENCH_ROUND_BYTES (4 GiB of bodies per round), BENCH_MACHINES (1000), BENCH_ONLY
-// (images|control), BENCH_STATE_TMPFS=1 (serve's database in /dev/shm). Exit 1 when a request failed or an event went missing; the targets
+// (images|control), BENCH_STATE_TMPFS=1 (serve's database in /dev/shm), BENCH_PROFILE=DIR (serve under
+// node --cpu-prof, the profiles in DIR). Exit 1 when a request failed or an event went missing; the targets
 // (≥ 0.9× nginx, p99 < 50 ms) are printed as met or missed, not asserted.
 
 import { promises as fsp, readdirSync } from 'node:fs'

@@ -189,12 +189,20 @@ export async function controlRun(opts: {
   const serveCpu = (cpuSeconds(opts.pid) ?? cpu0) - cpu0
   const rssSamples = rss.stop()
 
-  // The stream: wait until it has every event the database holds (or 10 s).
+  // The stream: wait until it has every event the database holds and every machine's last
+  // state (a machine message follows the events of its change), or 10 s.
   const db = new Database(opts.stateDb, { readonly: true, fileMustExist: true })
   const count = () => (db.prepare('SELECT COUNT(*) AS n FROM events WHERE id > ?').get(firstId) as { n: number }).n
   const dbEvents = count()
+  const deployedNow = (
+    db.prepare("SELECT COUNT(*) AS n FROM machines WHERE state = 'deployed' AND mac LIKE '02:00:00:%'").get() as {
+      n: number
+    }
+  ).n
+  const streamDeployed = () =>
+    [...stream.states.entries()].filter(([mac, s]) => mac.startsWith('02:00:00:') && s === 'deployed').length
   const waitUntil = Date.now() + 10_000
-  while (stream.events < dbEvents && Date.now() < waitUntil) await sleep(50)
+  while ((stream.events < dbEvents || streamDeployed() < deployedNow) && Date.now() < waitUntil) await sleep(50)
   stream.close()
 
   // Every machine: deployed, with the events its agent's requests make.

@@ -102,7 +102,12 @@ export async function startServe(
   env: Record<string, string> = {},
 ): Promise<Started> {
   const log = openSync(logFile, 'a')
-  const child = spawn(CLI, ['serve', config, '--json'], {
+  // BENCH_PROFILE=DIR: serve runs under node --cpu-prof, its profile written to DIR when it stops.
+  const profile = process.env.BENCH_PROFILE
+  const argv = profile
+    ? ['node', '--cpu-prof', `--cpu-prof-dir=${path.resolve(profile)}`, path.join(REPO, 'dist/cli/run.js')]
+    : [CLI]
+  const child = spawn(argv[0]!, [...argv.slice(1), 'serve', config, '--json'], {
     stdio: ['ignore', log, log],
     env: { ...process.env, ...env },
   })

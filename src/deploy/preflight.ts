@@ -9,7 +9,7 @@
 // drive it, and the message names the flavor that has it.
 
 import { InputError } from '../errors.js'
-import type { PciId } from '../kernel/alias-index.js'
+import type { AliasIndex, PciId } from '../kernel/alias-index.js'
 import { aliasIndexOf, driversIn, type DriverIndexes } from '../kernel/coverage.js'
 import { classNameOf } from '../kernel/pci-classes.js'
 import type { ImageKernel } from './image-kernel.js'
@@ -57,10 +57,23 @@ export interface PreflightOptions {
   generic?: DriverIndexes & { modules: { keys(): Iterable<string> } }
 }
 
+// The alias indexes of a pair of kernels, built once: serve checks every enlisting machine
+// against the same image kernel, and building the index was a few per cent of its CPU at load.
+const indexes = new WeakMap<DriverIndexes, WeakMap<DriverIndexes, AliasIndex>>()
+const ALONE: DriverIndexes = { aliases: [], builtin: new Set(), builtinAliases: [] }
+
+function cachedAliasIndex(tree: DriverIndexes, other?: DriverIndexes): AliasIndex {
+  let byOther = indexes.get(tree)
+  if (!byOther) indexes.set(tree, (byOther = new WeakMap()))
+  let index = byOther.get(other ?? ALONE)
+  if (!index) byOther.set(other ?? ALONE, (index = aliasIndexOf(tree, other)))
+  return index
+}
+
 /** Checks that the image's kernel drives the chosen disk's controller and a NIC with a link. */
 export function preflight(inventory: Inventory, kernel: ImageKernel, opts: PreflightOptions = {}): PreflightVerdict {
-  const index = aliasIndexOf(kernel, opts.generic)
-  const genericIndex = opts.generic ? aliasIndexOf(opts.generic, kernel) : undefined
+  const index = cachedAliasIndex(kernel, opts.generic)
+  const genericIndex = opts.generic ? cachedAliasIndex(opts.generic, kernel) : undefined
   const genericSet = opts.generic ? { tree: opts.generic, modules: new Set(opts.generic.modules.keys()) } : undefined
   const byAddress = new Map(inventory.pci.map((p) => [p.address, p]))
   const devices: CheckedDevice[] = []

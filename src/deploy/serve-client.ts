@@ -44,6 +44,7 @@ export class ServeClient {
   /** This client's part of its requests' Idempotency-Keys. */
   readonly runId = randomUUID()
   private seq = 0
+  private progressSeq = 0
   /** Attempts made after the first, over every request (how often serve was not there). */
   retries = 0
 
@@ -64,7 +65,8 @@ export class ServeClient {
 
   /** One attempt only: progress is sent again a moment later anyway, and the latest is what counts. */
   progress(p: { stage: string; done: number; total?: number; rate?: number; resumes?: number }): Promise<unknown> {
-    return this.json('POST', this.path('progress'), p, 1)
+    // Numbered, so that serve keeps the latest when an earlier report arrives late.
+    return this.json('POST', this.path('progress'), { ...p, run: this.runId, seq: ++this.progressSeq }, 1)
   }
 
   event(kind: string, fields: Record<string, unknown>): Promise<unknown> {

@@ -65,6 +65,11 @@ export const progressSchema = z.object({
   total: z.number().min(0).optional(),
   rate: z.number().min(0).optional(),
   resumes: z.number().int().min(0).optional(),
+  // The sender's run (any id it keeps for one install) and its count of reports in that run:
+  // a report that arrives after a later one of the same run (a slow request overtaken) is
+  // not stored, so progress never goes back and no stage event is made twice.
+  run: z.string().min(1).max(64).optional(),
+  seq: z.number().int().min(0).optional(),
 })
 
 /** An event; "installed" carries the install report, "failed" a named error and the log's tail. */

@@ -174,9 +174,21 @@ async function handle(
   res.write = ((chunk: unknown, ...rest: unknown[]) => (
     (bytes += chunkLength(chunk)), write(chunk, ...rest)
   )) as typeof res.write
-  res.end = ((chunk?: unknown, ...rest: unknown[]) => (
-    (bytes += typeof chunk === 'function' ? 0 : chunkLength(chunk)), end(chunk, ...rest)
-  )) as typeof res.end
+  // An answer goes out once the changes made for it are on disk (MachineStore batches the
+  // commits of one turn of the event loop): until then its headers and body wait here. When
+  // the batch could not be committed the connection is dropped unanswered: the agent retries
+  // (its Idempotency-Key was rolled back with the change), the operator sees an error.
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    bytes += typeof chunk === 'function' ? 0 : chunkLength(chunk)
+    app.store.afterCommit((ok) => {
+      if (ok) end(chunk, ...rest)
+      else {
+        app.log({ event: 'commit-failed', message: app.store.commitError?.message ?? 'unknown' })
+        res.destroy()
+      }
+    })
+    return res
+  }) as typeof res.end
   const rawUrl = req.url ?? '/'
   // Read now: once a long response (a download, the dashboard's stream) closes, the socket has no address.
   const remote = req.socket.remoteAddress

@@ -60,6 +60,29 @@ test('a configured machine with an image: new → deploying at boot → installe
   s.close()
 })
 
+test('progress that arrives after a later report of the same run is dropped: progress never goes back, no stage event twice', () => {
+  const s = MachineStore.open(fresh())
+  s.syncConfigured([configured('default')])
+  s.boot(MAC, 'ignore', 'ipxe')
+  s.recordProgress(MAC, { stage: 'write', done: 1, run: 'r1', seq: 1 })
+  s.recordProgress(MAC, { stage: 'verify', done: 5, run: 'r1', seq: 3 })
+  // seq 2, overtaken on the way (a slow request): not stored.
+  s.recordProgress(MAC, { stage: 'write', done: 2, run: 'r1', seq: 2 })
+  assert.deepEqual((s.get(MAC)!.progress as { stage: string; done: number }).stage, 'verify')
+  const stages = () =>
+    s
+      .events(MAC)
+      .filter((e) => e.kind === 'stage')
+      .map((e) => (e.fields as { stage: string }).stage)
+  assert.deepEqual(stages(), ['write', 'verify'])
+  // A new run (the agent started again) is stored whatever its numbers; so is unnumbered progress.
+  s.recordProgress(MAC, { stage: 'write', done: 0, run: 'r2', seq: 1 })
+  assert.equal((s.get(MAC)!.progress as { done: number }).done, 0)
+  s.recordProgress(MAC, { stage: 'verify', done: 3 })
+  assert.deepEqual(stages(), ['write', 'verify', 'write', 'verify'])
+  s.close()
+})
+
 test('an unknown MAC: ignored, or enlisted (new → enlisted with its inventory), then assigned → deploying', () => {
   const s = MachineStore.open(fresh())
   assert.deepEqual(s.boot(MAC, 'ignore', 'ipxe'), { action: 'ignore' })
@@ -170,7 +193,36 @@ test('nextState(): the transition table', () => {
   assert.equal(nextState('deployed', 'failed', true), undefined)
 })
 
-test('applyOnce(): a key is applied once, also after the database is closed and opened again; a failed apply leaves no key', () => {
+test('changes made in one turn of the event loop are committed together: another connection sees none before, all after; listeners hear of them after the commit', async () => {
+  const s = MachineStore.open(fresh())
+  await new Promise<void>((r) => s.afterCommit(() => r()))
+  const heard: string[] = []
+  s.onChange((mac: string) => {
+    heard.push(mac)
+  })
+  s.syncConfigured([configured('default')])
+  s.boot(MAC, 'ignore', 'test')
+  s.recordProgress(MAC, { stage: 'write', done: 1 })
+  const db = new Database(s.file, { readonly: true })
+  const count = () => (db.prepare('SELECT COUNT(*) AS n FROM events WHERE mac = ?').get(MAC) as { n: number }).n
+  assert.equal(count(), 0, 'nothing committed yet')
+  assert.equal(heard.length, 0, 'no listener before the commit')
+  let committed: boolean | undefined
+  s.afterCommit((ok) => (committed = ok))
+  assert.equal(committed, undefined, 'the answer waits for the commit')
+  await new Promise<void>((r) => setImmediate(r))
+  assert.equal(committed, true)
+  assert.ok(count() >= 3, `configured, boot, state, stage: ${count()}`)
+  assert.ok(heard.includes(MAC))
+  // Nothing open: afterCommit calls back at once.
+  let now = false
+  s.afterCommit(() => (now = true))
+  assert.equal(now, true)
+  db.close()
+  s.close()
+})
+
+test('applyOnce(): a key is applied once, also after the database is closed and opened again; a failed apply leaves no key', async () => {
   const d = fresh()
   let s = MachineStore.open(d)
   s.syncConfigured([configured('default')])
@@ -189,6 +241,8 @@ test('applyOnce(): a key is applied once, also after the database is closed and 
   assert.equal(s.pruneRequestKeys(Date.now() + 25 * 3600_000), 1)
   assert.equal(s.applyOnce(MAC, 'run:1', 'events', () => s.recordEvent(MAC, 'note', { n: 1 })).replayed, false)
   s.remove(MAC)
+  // Another connection sees the change once its batch is committed (at the end of this turn).
+  await new Promise<void>((r) => s.afterCommit(() => r()))
   const db = new Database(s.file, { readonly: true })
   assert.equal((db.prepare('SELECT COUNT(*) AS n FROM agent_requests').get() as { n: number }).n, 0)
   db.close()

@@ -74,8 +74,7 @@ export const machineRoutes: Route[] = [
       app,
       mac,
       'progress',
-      // Progress (each second per installing machine) is committed without an fsync: MachineStore.withoutSync.
-      app.store.withoutSync(() => app.store.applyOnce(mac, key, 'progress', () => app.store.recordProgress(mac, p))),
+      app.store.applyOnce(mac, key, 'progress', () => app.store.recordProgress(mac, p)),
     )
   }),
   route(['POST'], '/api/v1/machines/:mac/events', async ({ req, res, app }, mac) => {
