@@ -3,14 +3,20 @@
 // get_configdrive_image) written as ironic-python-agent writes it (ironic_lib's
 // disk_utils.create_config_drive_partition): after the image, with the backup GPT moved to
 // the disk's end, a new partition from 64 MiB before the end of the disk to the last
-// usable sector, holding the ISO as it is. cloud-init finds it by the label config-2.
+// usable sector, holding the ISO as it is (on a disk with 4096-byte sectors, a vfat volume
+// labelled CONFIG-2 with the ISO's files). cloud-init finds it by the label.
 
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import type { Gpt, GptPartition } from '../disk/gpt.js'
 import { GUID_LINUX_DATA, randomGuid } from '../disk/guid.js'
 import type { PlacedPartition, SeedStep } from '../install/install-options.js'
 import { alignedBytes } from '../io/aligned-memory.js'
+import { writeFatVolume } from '../seed/volume.js'
 import { CommandFailure } from './commands.js'
+import { IsoError, readIsoFiles } from './iso9660.js'
 
 /** IPA's config drive partition: the disk's last 64 MiB. */
 export const CONFIG_DRIVE_PARTITION_BYTES = 64 * 1024 * 1024
@@ -90,23 +96,49 @@ export function placeConfigDrive(gpt: Gpt): PlacedPartition & { partition: GptPa
   return { gpt: { ...gpt, partitions }, number, offset: Number(startBytes), sizeBytes, partition }
 }
 
+/**
+ * The config drive as a vfat volume labelled CONFIG-2 with `sectorSize`-byte sectors, filling
+ * `sizeBytes`: the ISO's files (Rock Ridge names) copied onto it. For a disk with 4096-byte
+ * sectors, where an ISO 9660 file system (2048-byte blocks) cannot be read from a partition;
+ * cloud-init's ConfigDrive source looks for the label config-2 or CONFIG-2 on iso9660 or vfat.
+ */
+export async function configDriveVfat(iso: Uint8Array, sectorSize: 4096, sizeBytes: number): Promise<Uint8Array> {
+  let files: ReturnType<typeof readIsoFiles>
+  try {
+    files = readIsoFiles(iso)
+  } catch (e) {
+    if (!(e instanceof IsoError)) throw e
+    throw new CommandFailure('InstanceDeployFailure', `config drive: cannot read the ISO's files: ${e.message}`)
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'hwimage-configdrive-'))
+  try {
+    const out = join(dir, 'config-2.vfat')
+    await writeFatVolume(files, out, { label: 'CONFIG-2', sectorSize, sizeBytes })
+    return new Uint8Array(await readFile(out))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 /** The installer's seam (src/install/install-options.ts SeedStep) writing `iso` as IPA does. */
 export function configDriveStep(iso: Uint8Array): SeedStep {
   return {
     place(gpt) {
-      if (gpt.sectorSize !== 512)
+      if (gpt.sectorSize !== 512 && gpt.sectorSize !== 4096)
         throw new CommandFailure(
           'InstanceDeployFailure',
-          `config drive: the disk has ${gpt.sectorSize}-byte sectors; IPA writes a vfat CONFIG-2 volume there, which the hwimage agent does not implement yet`,
+          `config drive: the disk has ${gpt.sectorSize}-byte sectors; only 512 (an ISO 9660 partition) and 4096 (vfat CONFIG-2) are written`,
         )
       const { partition: _p, ...placed } = placeConfigDrive(gpt)
       return placed
     },
     async write({ placed, target }) {
       const ss = placed.gpt.sectorSize
-      const padded = Math.ceil(iso.length / ss) * ss
+      // On 4096-byte sectors the partition holds a vfat copy of the ISO's files, as IPA writes it.
+      const volume = ss === 4096 ? await configDriveVfat(iso, 4096, placed.sizeBytes) : iso
+      const padded = Math.ceil(volume.length / ss) * ss
       const buf = alignedBytes(padded)
-      buf.set(iso)
+      buf.set(volume)
       await target.write(placed.offset, buf)
       if (placed.sizeBytes > padded) await target.writeZeros(placed.offset + padded, placed.sizeBytes - padded)
       await target.sync()
