@@ -11,7 +11,8 @@
 # deploy environment's Ironic agent: put ipa-advertise-host=127.0.0.1 ipa-advertise-port=AGENT_PORT
 # in the node's driver_info/kernel_append_params). LAB_SSH_GUEST=ADDR forwards SSH to the guest
 # address ADDR (e.g. a static address from the config drive's network_data.json) instead of
-# QEMU's DHCP lease 10.0.2.15. The machine (lab/ironic/vm.sh) boots OVMF with
+# QEMU's DHCP lease 10.0.2.15; LAB_DISK_SECTOR=4096 gives the machine a 4Kn disk. The machine
+# (lab/ironic/vm.sh) boots OVMF with
 # Secure Boot from the network (QEMU's user network, TFTP root DIR/tftp = Ironic's) or from DISK.
 # Its serial console goes to DIR/bmc/NAME/serial.log. Stopped by lab/ironic/stop.sh DIR.
 set -euo pipefail
@@ -43,6 +44,7 @@ TFTP_ROOT=$dir/tftp
 SSH_PORT=$ssh_port
 SSH_GUEST=${LAB_SSH_GUEST:-}
 AGENT_PORT=$agent_port
+DISK_SECTOR=${LAB_DISK_SECTOR:-}
 SERIAL_LOG=$node/serial.log
 NODE_DIR=$node
 ENV

@@ -4,7 +4,7 @@
 # Ironic's (bootfile bootx64.efi = shim; 10.0.2.2 is the host), a virtio disk. NODE_DIR/bootdev
 # pxe puts the NIC first in the boot order, disk the disk. The OVMF variable store persists in
 # NODE_DIR/OVMF_VARS.fd like a real machine's NVRAM. SSH_PORT and AGENT_PORT (vm.env) forward
-# 127.0.0.1 ports to the machine's 22 and 9999. The serial console is appended to SERIAL_LOG, so
+# 127.0.0.1 ports to the machine's 22 and 9999; DISK_SECTOR=4096 (vm.env) makes the disk 4Kn. The serial console is appended to SERIAL_LOG, so
 # that it keeps every boot (the deploy environment's, then the disk's).
 #   lab/ironic/vm.sh NODE_DIR        (memory: $LAB_VM_MEMORY_MIB, 2048)
 set -euo pipefail
@@ -25,4 +25,5 @@ exec qemu-system-x86_64 -name "$(basename "$node")" -accel tcg -machine q35,smm=
   -nodefaults -display none -chardev "file,id=ser0,path=$SERIAL_LOG,append=on" -serial chardev:ser0 -boot strict=on \
   -netdev "user,id=n0,tftp=$TFTP_ROOT,bootfile=bootx64.efi$fwd" \
   -device "virtio-net-pci,netdev=n0,mac=$MAC,romfile=,bootindex=$nic_boot" \
-  -drive "file=$DISK,if=none,id=d0,format=raw,cache=unsafe" -device "virtio-blk-pci,drive=d0,bootindex=$disk_boot"
+  -drive "file=$DISK,if=none,id=d0,format=raw,cache=unsafe" \
+  -device "virtio-blk-pci,drive=d0,bootindex=$disk_boot${DISK_SECTOR:+,logical_block_size=$DISK_SECTOR,physical_block_size=$DISK_SECTOR}"

@@ -20,7 +20,7 @@ export interface InventoryRoots {
 }
 
 /** The efivarfs file of the SecureBoot variable (EFI_GLOBAL_VARIABLE GUID). */
-export const SECURE_BOOT_VAR = 'firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-e0ef67d2b1fc'
+export const SECURE_BOOT_VAR = 'firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c'
 
 const PCI_ADDRESS = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i
 // Block devices that are never an install target: RAM disks and compressed swap.

@@ -9,8 +9,10 @@
 // the node's last_error.
 
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
+import path from 'node:path'
 import { promisify } from 'node:util'
 import { chooseDisk } from '../deploy/choose-disk.js'
 import { collectInventory, type InventoryRoots } from '../deploy/inventory.js'
@@ -57,7 +59,11 @@ export function realEffects(log: (l: string) => void, roots: InventoryRoots = {}
       const inventory = await collectInventory(roots)
       return chooseDisk(inventory, rootDeviceHints(root)).path
     },
-    install: (o) => install({ ...o, yes: true }),
+    // Ironic boots the agent in the node's boot mode, the one the instance boots in, and passes
+    // none to write_image for a whole-disk image (agent.py): booted by UEFI, a 4Kn disk gets
+    // the image converted for UEFI only (BIOS boot code cannot work on 4096-byte sectors).
+    install: (o) =>
+      install({ ...o, yes: true, uefiOnly: existsSync(path.join(roots.sysfs ?? '/sys', 'firmware/efi')) }),
     async fetchText(url) {
       const res = await fetch(url)
       if (!res.ok) throw new CommandFailure('InstanceDeployFailure', `config drive ${url}: HTTP ${res.status}`)

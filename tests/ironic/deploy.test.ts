@@ -14,6 +14,8 @@
 //      Ironic, cloud-init reads it (a new instance, a new hostname, SSH to the static address).
 //   3. A deploy with a wrong SHA-256 on the same machine: deploy failed, the reason in
 //      last_error, no valid GPT on the disk.
+//   4. The machine's disk swapped for a 4Kn one: deployed to active, the config drive written
+//      as IPA writes it there (a vfat CONFIG-2 volume, not the ISO), read by cloud-init.
 // Needs `make setup-ironic`; `make test-ironic` (not make test). The boots run under
 // flock /tmp/hwimage-qemu.lock, held by a child for the whole file.
 
@@ -78,6 +80,36 @@ const imageInfo = (sha256: string) => [
   '--instance-info',
   'image_disk_format=raw',
 ]
+
+let sha = ''
+
+/** `hwimage seed --ironic` for `hostname`: user ops with the test's key, the static address, the report's URL. */
+async function configDriveFor(hostname: string): Promise<string> {
+  const pub = (await readFile(`${key}.pub`, 'utf8')).trim()
+  const seed = join(dir, `${hostname}.yaml`)
+  await writeFile(
+    seed,
+    [
+      `hostname: ${hostname}`,
+      'users:',
+      '  - name: ops',
+      '    sudo: true',
+      `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
+      'network:',
+      '  ethernets:',
+      `    - mac: "${MAC}"`,
+      `      addresses: ["${STATIC}/24"]`,
+      '      gateway4: 10.0.2.2',
+      '      nameservers: {addresses: [10.0.2.3]}',
+      'report:',
+      `  url: http://10.0.2.2:${listener!.port}/`,
+      '',
+    ].join('\n'),
+  )
+  const out = join(dir, `${hostname}.configdrive.b64`)
+  await run([CLI, 'seed', seed, '--ironic', '-o', out, '--image', image.img])
+  return out
+}
 
 interface Phases {
   [phase: string]: number
@@ -216,34 +248,12 @@ after(async () => {
 })
 
 test('Ironic deploys the image through the ipmi driver and hwimage ironic-agent: active, boots from disk under Secure Boot, cloud-init reads the config drive, the first-boot report arrives', async () => {
-  const pub = await sshKey(key, 'ironic-test')
+  await sshKey(key, 'ironic-test')
   listener = await listenForReports({ port: 0, host: '127.0.0.1' })
-  const seed = join(dir, 'seed.yaml')
-  await writeFile(
-    seed,
-    [
-      'hostname: ironic-node1',
-      'users:',
-      '  - name: ops',
-      '    sudo: true',
-      `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
-      'network:',
-      '  ethernets:',
-      `    - mac: "${MAC}"`,
-      `      addresses: ["${STATIC}/24"]`,
-      '      gateway4: 10.0.2.2',
-      '      nameservers: {addresses: [10.0.2.3]}',
-      'report:',
-      `  url: http://10.0.2.2:${listener.port}/`,
-      '',
-    ].join('\n'),
-  )
-  const configDrive = join(dir, 'configdrive.b64')
-  await run([CLI, 'seed', seed, '--ironic', '-o', configDrive, '--image', image.img])
+  const configDrive = await configDriveFor('ironic-node1')
   const sums = await readFile(join(image.dir, 'SHA256SUMS'), 'utf8')
-  const sha = new RegExp(`^([0-9a-f]{64})\\s+\\*?${image.manifest.image.file.replaceAll('.', '\\.')}$`, 'm').exec(
-    sums,
-  )?.[1]
+  sha =
+    new RegExp(`^([0-9a-f]{64})\\s+\\*?${image.manifest.image.file.replaceAll('.', '\\.')}$`, 'm').exec(sums)?.[1] ?? ''
   assert.ok(sha, `the image's digest in SHA256SUMS:\n${sums}`)
   await bm('node', 'set', node, ...imageInfo(sha))
 
@@ -454,4 +464,40 @@ test('a deploy with a wrong SHA-256 on the same machine ends in deploy failed wi
     /Creating new GPT entries/,
     'sgdisk finds no table',
   )
+})
+
+test('on a disk with 4096-byte sectors: deployed to active, the config drive written as a vfat CONFIG-2 volume, cloud-init reads it', async () => {
+  // The same machine with its disk swapped for an empty 4Kn one (powered off: the deploy failed).
+  await bm('node', 'power', 'off', '--power-timeout', '60', node)
+  const disk4k = join(dir, 'node1-4kn.img')
+  await writeFile(disk4k, '')
+  await truncate(disk4k, 8 * 1024 ** 3)
+  const vmEnv = join(dir, 'bmc/node1/vm.env')
+  const envText = (await readFile(vmEnv, 'utf8')).replace(/^DISK=.*$/m, `DISK=${disk4k}`)
+  await writeFile(vmEnv, envText.replace(/^DISK_SECTOR=.*$/m, 'DISK_SECTOR=4096'))
+  await bm('node', 'set', node, ...imageInfo(sha))
+  const configDrive = await configDriveFor('ironic-4kn')
+  const t0 = Date.now()
+  const serialBefore = serialText().length
+  await bm('node', 'deploy', node, '--config-drive', configDrive)
+  const r = await follow(
+    t0,
+    ['active', 'deploy failed'],
+    { 'image written': () => /command execute_deploy_step: SUCCEEDED/.test(serialText().slice(serialBefore)) },
+    1800,
+  )
+  assert.equal(r.state, 'active', `last_error: ${await field('last_error')}; states ${r.states.join(' → ')}`)
+  const report = await nextReport(listener!, 1500 * 1000)
+  console.log(
+    `4Kn: image written ${r.seen['image written']?.toFixed(0)} s, active ${r.seen.active?.toFixed(0)} s, first-boot report ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  )
+  assert.equal((report.report as { hostname?: string }).hostname, 'ironic-4kn')
+  assert.equal(await ssh(key, sshPort, 'cat', '/sys/block/vda/queue/logical_block_size'), '4096')
+  assert.equal(await ssh(key, sshPort, 'hostname'), 'ironic-4kn')
+  const v1 = JSON.parse(await ssh(key, sshPort, 'sudo', 'cat', '/run/cloud-init/instance-data.json')).v1
+  assert.equal(v1.platform, 'configdrive')
+  const dev = /^config-disk \((\/dev\/vda\d)\)$/.exec(v1.subplatform)?.[1]
+  assert.ok(dev, v1.subplatform)
+  assert.equal(await ssh(key, sshPort, 'sudo', 'blkid', '-o', 'value', '-s', 'TYPE', dev), 'vfat')
+  assert.equal(await ssh(key, sshPort, 'sudo', 'blkid', '-o', 'value', '-s', 'LABEL', dev), 'CONFIG-2')
 })
