@@ -196,8 +196,12 @@ export class MachineStore {
       if (this.db.inTransaction) this.db.exec('ROLLBACK')
       this.commitError = e as Error
     }
-    if (ok) for (const mac of macs) for (const l of this.listeners) l(mac)
-    for (const w of waiters) w(ok)
+    try {
+      if (ok) for (const mac of macs) for (const l of this.listeners) l(mac)
+    } finally {
+      // A listener that throws must not leave the batch's answers waiting.
+      for (const w of waiters) w(ok)
+    }
   }
 
   /**
