@@ -237,11 +237,7 @@ export async function controlRun(opts: {
   }
   if (sentAt.size !== opts.machines * expected.length)
     missing.push(`${sentAt.size} events caused, expected ${opts.machines * expected.length}`)
-  const deployedInDb = (
-    db.prepare("SELECT COUNT(*) AS n FROM machines WHERE state = 'deployed' AND mac LIKE '02:00:00:%'").get() as {
-      n: number
-    }
-  ).n
+  const deployedInDb = deployedNow
   db.close()
 
   const latency: ControlResult['latency'] = {}

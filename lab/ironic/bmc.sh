@@ -12,8 +12,8 @@
 # in the node's driver_info/kernel_append_params). LAB_SSH_GUEST=ADDR forwards SSH to the guest
 # address ADDR (e.g. a static address from the config drive's network_data.json) instead of
 # QEMU's DHCP lease 10.0.2.15; LAB_DISK_SECTOR=4096 gives the machine a 4Kn disk. The machine
-# (lab/ironic/vm.sh) boots OVMF with
-# Secure Boot from the network (QEMU's user network, TFTP root DIR/tftp = Ironic's) or from DISK.
+# (lab/ironic/vm.sh) boots OVMF with Secure Boot from the network (QEMU's user network, TFTP
+# root DIR/tftp = Ironic's) or from DISK.
 # Its serial console goes to DIR/bmc/NAME/serial.log. Stopped by lab/ironic/stop.sh DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

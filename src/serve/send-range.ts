@@ -32,7 +32,7 @@ import { type SendFileNative, sendFileNative } from './send-file-native.js'
 /** Bytes per read and per write of the copy path, and at most per sendfile(2) call. */
 export const SEND_CHUNK = 256 * 1024
 /** The piece written through Node first on the zero-copy path (the headers go with it). */
-export const WAIT_PIECE = 64 * 1024
+export const FIRST_PIECE = 64 * 1024
 /** Bytes sendfile may move in one turn of the event loop before other clients get theirs. */
 const TURN_BYTES = 4 * 2 ** 20
 
@@ -101,10 +101,10 @@ async function sendZeroCopy(
   end: number,
   closed: Promise<never>,
 ): Promise<number> {
-  const piece = Buffer.allocUnsafeSlow(WAIT_PIECE)
+  const piece = Buffer.allocUnsafeSlow(FIRST_PIECE)
   // Through Node, awaited: the piece's bytes, and the headers before them, are in the kernel.
   const writePiece = async (pos: number): Promise<number> => {
-    const n = await Promise.race([readAt(fd, piece, Math.min(WAIT_PIECE, end - pos + 1), pos), closed])
+    const n = await Promise.race([readAt(fd, piece, Math.min(FIRST_PIECE, end - pos + 1), pos), closed])
     if (n === 0) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
     await Promise.race([
       new Promise<void>((resolve, reject) =>

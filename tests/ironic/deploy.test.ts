@@ -28,7 +28,7 @@ import { after, before, test } from 'node:test'
 import { listenForReports, type ReportListener } from '../../src/seed/report-listener.js'
 import { run } from '../../src/tools/run.js'
 import { CLI, testImage } from '../integration/fixture.js'
-import { freePort, nextReport, ssh, sshKey } from '../integration/guest.js'
+import { freePort, nextReport, opsUser, ssh, sshKey } from '../integration/guest.js'
 
 const LAB = join(import.meta.dirname, '../../lab/ironic')
 const MAC = '52:54:00:12:34:01'
@@ -91,10 +91,7 @@ async function configDriveFor(hostname: string): Promise<string> {
     seed,
     [
       `hostname: ${hostname}`,
-      'users:',
-      '  - name: ops',
-      '    sudo: true',
-      `    ssh_authorized_keys: [${JSON.stringify(pub)}]`,
+      ...opsUser(pub),
       'network:',
       '  ethernets:',
       `    - mac: "${MAC}"`,
