@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { deployPhases } from './deploy-phases.js'
-import type { MachineEvent } from './state.js'
+import type { MachineEvent } from './state/store.js'
 
 let id = 0
 const ev = (time: string, kind: string, fields: Record<string, unknown> = {}): MachineEvent => ({

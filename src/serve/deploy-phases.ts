@@ -12,7 +12,7 @@
 // "Current deploy": the events since the last redeploy. Seconds are between consecutive
 // known milestones; a missing milestone leaves its phases out rather than guessing.
 
-import type { MachineEvent, MachineRecord } from './state.js'
+import type { MachineEvent, MachineRecord } from './state/store.js'
 
 /** When each milestone happened (ISO 8601), when known. */
 export interface DeployMilestones {

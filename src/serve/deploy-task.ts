@@ -7,7 +7,7 @@
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import type { ServeConfig } from './config.js'
 import type { ServeImages } from './serve-images.js'
-import type { MachineRecord } from './state.js'
+import type { MachineRecord } from './state/store.js'
 
 /** The deploy environment's next step. */
 export type DeployTask =

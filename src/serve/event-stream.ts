@@ -15,7 +15,7 @@
 
 import type { ServerResponse } from 'node:http'
 import { deployPhases } from './deploy-phases.js'
-import type { MachineRecord, MachineStore } from './state.js'
+import type { MachineRecord, MachineStore } from './state/store.js'
 
 /** Options of EventStream. */
 export interface EventStreamOptions {

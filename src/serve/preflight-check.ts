@@ -18,7 +18,7 @@ import type { Inventory } from '../deploy/inventory-types.js'
 import { type PreflightOptions, type PreflightVerdict, preflight } from '../deploy/preflight.js'
 import { HwimageError } from '../errors.js'
 import type { ServeApp } from './route.js'
-import type { MachineRecord } from './state.js'
+import type { MachineRecord } from './state/store.js'
 
 /** What the check found for a machine. */
 export type PreflightOutcome =

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ServeConfig } from './config.js'
 import type { EventStream } from './event-stream.js'
 import type { ServeImages } from './serve-images.js'
-import type { MachineStore } from './state.js'
+import type { MachineStore } from './state/store.js'
 
 /** What every handler gets. */
 export interface ServeApp {

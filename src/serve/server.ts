@@ -21,7 +21,7 @@ import { machineRoutes } from './routes/machine.js'
 import { operatorRoutes } from './routes/operator.js'
 import { streamRoutes } from './routes/stream.js'
 import { ServeImages } from './serve-images.js'
-import { MachineStore, StateConflictError } from './state.js'
+import { MachineStore, StateConflictError } from './state/store.js'
 import { syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
 
 /** Every route, in matching order. */

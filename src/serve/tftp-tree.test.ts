@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { HwimageError } from '../errors.js'
-import { MachineStore } from './state.js'
+import { MachineStore } from './state/store.js'
 import { grubConfigName, syncMachineGrubConfig, syncTftpTree, type TftpTreeOptions } from './tftp-tree.js'
 
 const MAC = '52:54:00:00:00:01'

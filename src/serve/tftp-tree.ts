@@ -29,7 +29,7 @@ import {
 } from './boot-answers.js'
 import { macWithDashes } from './mac.js'
 import { bootsDeployEnvironment } from './machine-states.js'
-import type { MachineStore } from './state.js'
+import type { MachineStore } from './state/store.js'
 
 /** Where the signed boot files come from. */
 export const SHIM_SOURCE = '/usr/lib/shim/shimx64.efi.signed' satisfies keyof typeof HOST_FILES

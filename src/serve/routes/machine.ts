@@ -11,7 +11,7 @@
 //
 // The POSTs take an Idempotency-Key header (the agent sends "<run id>:<sequence>"): a key
 // this machine sent before is answered from the current state, with Idempotent-Replayed:
-// true, and changes nothing (state.ts applyOnce), so a retried POST never makes a second
+// true, and changes nothing (state/store.ts applyOnce), so a retried POST never makes a second
 // event or a 409 for a move already made.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -21,7 +21,7 @@ import { bearerToken, HttpError, idempotencyKey, readJson, sendJson, sendText } 
 import { normalizeMac } from '../mac.js'
 import { preflightMachine } from '../preflight-check.js'
 import { API_TIMEOUT, type Route, type RouteContext, type ServeApp } from '../route.js'
-import type { ApplyOnce, MachineRecord } from '../state.js'
+import type { ApplyOnce, MachineRecord } from '../state/store.js'
 
 /** The MAC of the path, once the request's token is this machine's; else 400/401/403. */
 export function authorizeMachine(req: IncomingMessage, app: ServeApp, rawMac: string): { mac: string; token: string } {

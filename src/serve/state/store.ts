@@ -1,106 +1,31 @@
 // Machine state of `hwimage serve`: one SQLite database (better-sqlite3) in the state
-// directory, the only place routes read or change machines. WAL mode, synchronous=FULL,
-// every change in one transaction, so a `kill -9` or a restart leaves the last committed
-// state (SQLite's atomic commit, https://sqlite.org/atomiccommit.html; WAL: https://sqlite.org/wal.html).
-// Tokens are stored as SHA-256 digests: a copy of the database gives no machine's token.
+// directory, the only place routes read or change machines. Every change is one transaction
+// (a savepoint of the turn's group commit, ./group-commit.ts), so a `kill -9` or a restart
+// leaves the last committed state, and nothing is answered before it is on disk.
+// Tokens are stored as SHA-256 digests (./tokens.ts).
 // An agent's POSTs carry an Idempotency-Key (docs/api.md): the key is stored in the same
 // transaction as the change it made, so a POST retried after a lost answer, a timeout or a
 // serve restart is answered from the database and never applied twice.
 
-import Database from 'better-sqlite3'
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { HwimageError, InputError } from '../errors.js'
-import type { Inventory } from '../deploy/inventory-types.js'
-import type { ConfiguredMachine } from './config.js'
-import { bootsDeployEnvironment, nextState, type MachineAction, type MachineState } from './machine-states.js'
+import type { Inventory } from '../../deploy/inventory-types.js'
+import { HwimageError, InputError } from '../../errors.js'
+import type { ConfiguredMachine } from '../config.js'
+import { bootsDeployEnvironment, type MachineAction, nextState } from '../machine-states.js'
+import { GroupCommitDb } from './group-commit.js'
+import { type EventRow, type MachineEvent, type MachineRecord, type Row, toEvent, toRecord } from './record.js'
+import { migrate } from './schema.js'
+import { newToken, type TokenCheck, tokenDigest, tokenMatches } from './tokens.js'
 
-const SCHEMA_VERSION = 2
+export type { MachineEvent, MachineRecord } from './record.js'
+export { newToken, type TokenCheck, tokenDigest } from './tokens.js'
 
 /** How long a request's Idempotency-Key is remembered (an agent retries within minutes). */
 export const REQUEST_KEY_RETENTION_MS = 24 * 3600_000
 
-/** Version 2: the keys of the agents' requests already applied. */
-const SCHEMA_V2 = `
-CREATE TABLE agent_requests (
-  mac TEXT NOT NULL,
-  key TEXT NOT NULL,
-  route TEXT NOT NULL,
-  time TEXT NOT NULL,
-  PRIMARY KEY (mac, key)
-);
-CREATE INDEX agent_requests_time ON agent_requests (time);
-`
-
-const SCHEMA = `
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-CREATE TABLE machines (
-  mac TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  state TEXT NOT NULL,
-  image TEXT,
-  seed_yaml TEXT,
-  disk_hints TEXT NOT NULL DEFAULT '[]',
-  source TEXT NOT NULL,            -- 'config', 'enlisted' or 'api': who made it
-  generation INTEGER NOT NULL DEFAULT 1,
-  inventory TEXT,
-  install_report TEXT,
-  first_boot_report TEXT,
-  progress TEXT,
-  error TEXT,
-  state_times TEXT NOT NULL DEFAULT '{}',
-  created TEXT NOT NULL,
-  updated TEXT NOT NULL
-);
-CREATE TABLE tokens (
-  hash TEXT PRIMARY KEY,
-  mac TEXT NOT NULL REFERENCES machines(mac) ON DELETE CASCADE,
-  generation INTEGER NOT NULL,
-  via TEXT NOT NULL,
-  issued TEXT NOT NULL
-);
-CREATE TABLE events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  mac TEXT NOT NULL,
-  time TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  fields TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX events_mac ON events (mac, id);
-${SCHEMA_V2}`
-
-/** A machine as the API shows it (no token, no seed text). */
-export interface MachineRecord {
-  mac: string
-  name: string
-  state: MachineState
-  image: string | null
-  hasSeed: boolean
-  diskHints: string[]
-  source: string
-  inventory: Inventory | null
-  installReport: unknown
-  firstBootReport: unknown
-  progress: unknown
-  error: unknown
-  /** When the machine entered each state it has been in (ISO 8601), latest entry per state. */
-  stateTimes: Partial<Record<MachineState, string>>
-  created: string
-  updated: string
-}
-
 /** applyOnce()'s outcome: applied now (with apply's value), or a retry of a request applied before. */
 export type ApplyOnce<T> = { replayed: false; value: T } | { replayed: true }
-
-/** One event of a machine. */
-export interface MachineEvent {
-  id: number
-  mac: string
-  time: string
-  kind: string
-  fields: Record<string, unknown>
-}
 
 /** What a boot request is answered with. */
 export type BootDecision =
@@ -108,100 +33,30 @@ export type BootDecision =
   | { action: 'local'; machine: MachineRecord }
   | { action: 'ignore' }
 
-/** The outcome of checking a machine's bearer token. */
-export type TokenCheck = 'ok' | 'missing' | 'wrong'
-
-interface Row {
-  mac: string
-  name: string
-  state: MachineState
-  image: string | null
-  seed_yaml: string | null
-  disk_hints: string
-  source: string
-  generation: number
-  inventory: string | null
-  install_report: string | null
-  first_boot_report: string | null
-  progress: string | null
-  error: string | null
-  state_times: string
-  created: string
-  updated: string
-}
-
-/** A fresh one-time token: 32 random bytes, base64url. */
-export function newToken(): string {
-  return randomBytes(32).toString('base64url')
-}
-
-/** The digest a token is stored as. */
-export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('hex')
-}
-
 /** Machines in SQLite. One instance per process; every method is one transaction. */
 export class MachineStore {
-  private readonly db: Database.Database
-  /** Prepared statements by SQL text: preparing one per call was an eighth of serve's CPU at load. */
-  private readonly statements = new Map<string, Database.Statement>()
+  private readonly db: GroupCommitDb
   private readonly listeners: Array<(mac: string) => void> = []
   private keysSincePrune = 0
-  /** The open batch's waiters (afterCommit), or undefined when no batch is open. */
-  private batch: Array<(ok: boolean) => void> | undefined
   /** Machines changed in the open batch: the listeners hear of them after its commit. */
   private readonly changedMacs = new Set<string>()
-  /** The database file. */
-  readonly file: string
 
   private constructor(file: string) {
-    this.file = file
-    this.db = new Database(file)
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = FULL')
-    this.db.pragma('foreign_keys = ON')
-    this.db.pragma('busy_timeout = 5000')
-  }
-
-  /**
-   * Runs `fn` as one transaction (a savepoint: a throw undoes only its own writes) in the
-   * current batch. The batch opens with the first write of a turn of the event loop and is
-   * committed once at its end (setImmediate): one fsync (`synchronous = FULL`) for every
-   * change made in that turn, where each change was its own transaction and fsync and 1,000
-   * deploy agents asked for ~1,000 of them a second (`make bench-serve`). Nothing is
-   * answered before its batch is on disk (afterCommit), so what a client was told survives a
-   * crash or `kill -9`; onChange listeners hear of a change once it is committed.
-   */
-  private tx<T>(fn: () => T): T {
-    if (!this.batch) {
-      this.db.exec('BEGIN IMMEDIATE')
-      this.batch = []
-      setImmediate(() => this.commit())
-    }
-    return this.db.transaction(fn)()
-  }
-
-  /** Commits the open batch, then tells the listeners and the waiters. */
-  private commit(): void {
-    const waiters = this.batch
-    if (!waiters) return
-    this.batch = undefined
-    const macs = [...this.changedMacs]
-    this.changedMacs.clear()
-    let ok = true
-    try {
-      this.db.exec('COMMIT')
-    } catch (e) {
-      ok = false
-      if (this.db.inTransaction) this.db.exec('ROLLBACK')
-      this.commitError = e as Error
-    }
-    try {
+    this.db = new GroupCommitDb(file, (ok) => {
+      const macs = [...this.changedMacs]
+      this.changedMacs.clear()
       if (ok) for (const mac of macs) for (const l of this.listeners) l(mac)
-    } finally {
-      // A listener that throws must not leave the batch's answers waiting.
-      for (const w of waiters) w(ok)
-    }
+    })
+  }
+
+  /** The database file. */
+  get file(): string {
+    return this.db.file
+  }
+
+  /** Why the last batch failed to commit (for serve's log), or undefined. */
+  get commitError(): Error | undefined {
+    return this.db.commitError
   }
 
   /**
@@ -209,19 +64,15 @@ export class MachineStore {
    * waiting), or `then(false)` when their batch could not be committed (it was rolled back).
    */
   afterCommit(then: (ok: boolean) => void): void {
-    if (this.batch) this.batch.push(then)
-    else then(true)
+    this.db.afterCommit(then)
   }
-
-  /** Why the last batch failed to commit (for serve's log), or undefined. */
-  commitError: Error | undefined
 
   /** Opens (or creates) STATE_DIR/serve.sqlite and brings its schema to the current version. */
   static open(stateDir: string): MachineStore {
     try {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 })
       const store = new MachineStore(path.join(stateDir, 'serve.sqlite'))
-      store.migrate()
+      migrate(store.db)
       return store
     } catch (e) {
       if (e instanceof HwimageError) throw e
@@ -232,35 +83,12 @@ export class MachineStore {
     }
   }
 
-  private migrate(): void {
-    this.tx(() => {
-      const has = this.sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get()
-      if (!has) {
-        this.db.exec(SCHEMA)
-        this.sql('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION)
-        return
-      }
-      const row = this.sql('SELECT version FROM schema_version').get() as { version: number } | undefined
-      if (row?.version === 1) {
-        this.db.exec(SCHEMA_V2)
-        this.sql('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION)
-        return
-      }
-      if (row?.version !== SCHEMA_VERSION) {
-        throw new InputError(
-          'CONFIG_INVALID',
-          `Cannot use the state database "${this.file}": schema version ${row?.version ?? 'none'}, this serve knows ${SCHEMA_VERSION}`,
-          {
-            hint: 'use the hwimage version that made it, or a new state_dir',
-          },
-        )
-      }
-    })
+  private tx<T>(fn: () => T): T {
+    return this.db.tx(fn)
   }
 
   /** Closes the database (the WAL is checkpointed). */
   close(): void {
-    this.commit()
     this.db.close()
   }
 
@@ -270,7 +98,7 @@ export class MachineStore {
   }
 
   private changed(mac: string): void {
-    if (this.batch) this.changedMacs.add(mac)
+    if (this.db.batchOpen) this.changedMacs.add(mac)
     else for (const l of this.listeners) l(mac)
   }
 
@@ -350,20 +178,15 @@ export class MachineStore {
   events(mac: string, limit = 200): MachineEvent[] {
     const rows = this.sql(
       'SELECT * FROM (SELECT * FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?) ORDER BY id',
-    ).all(mac, limit) as Array<{ id: number; mac: string; time: string; kind: string; fields: string }>
-    return rows.map((r) => ({ ...r, fields: JSON.parse(r.fields) as Record<string, unknown> }))
+    ).all(mac, limit) as EventRow[]
+    return rows.map(toEvent)
   }
 
   /** Events of every machine after the event `afterId`, oldest first, at most `limit` (the dashboard's stream). */
   eventsAfter(afterId: number, limit = 200): MachineEvent[] {
-    const rows = this.sql('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Array<{
-      id: number
-      mac: string
-      time: string
-      kind: string
-      fields: string
-    }>
-    return rows.map((r) => ({ ...r, fields: JSON.parse(r.fields) as Record<string, unknown> }))
+    return (this.sql('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as EventRow[]).map(
+      toEvent,
+    )
   }
 
   /** The id of the latest event (0 when there is none). */
@@ -445,14 +268,16 @@ export class MachineStore {
     if (!token) return 'missing'
     const row = this.row(mac)
     if (!row) return 'wrong'
-    const want = Buffer.from(tokenDigest(token), 'hex')
     const hashes = this.sql('SELECT hash FROM tokens WHERE mac = ? AND generation = ?').all(
       mac,
       row.generation,
     ) as Array<{ hash: string }>
-    let ok = false
-    for (const h of hashes) if (timingSafeEqual(Buffer.from(h.hash, 'hex'), want)) ok = true
-    return ok ? 'ok' : 'wrong'
+    return tokenMatches(
+      token,
+      hashes.map((h) => h.hash),
+    )
+      ? 'ok'
+      : 'wrong'
   }
 
   /** Stores the inventory the deploy environment sent. */
@@ -632,14 +457,8 @@ export class MachineStore {
     )
   }
 
-  /** The statement for `source`, prepared once. */
-  private sql(source: string): Database.Statement {
-    let st = this.statements.get(source)
-    if (!st) {
-      st = this.db.prepare(source)
-      this.statements.set(source, st)
-    }
-    return st
+  private sql(source: string) {
+    return this.db.sql(source)
   }
 
   private row(mac: string): Row | undefined {
@@ -662,25 +481,4 @@ function conflict(row: Row, action: MachineAction): StateConflictError {
         ? 'assign an image first'
         : "see the machine's events"
   return new StateConflictError(`Cannot ${action} machine ${row.mac}: it is ${row.state}`, hint)
-}
-
-function toRecord(row: Row): MachineRecord {
-  const j = (s: string | null): unknown => (s === null ? null : JSON.parse(s))
-  return {
-    mac: row.mac,
-    name: row.name,
-    state: row.state,
-    image: row.image,
-    hasSeed: row.seed_yaml !== null,
-    diskHints: JSON.parse(row.disk_hints) as string[],
-    source: row.source,
-    inventory: j(row.inventory) as Inventory | null,
-    installReport: j(row.install_report),
-    firstBootReport: j(row.first_boot_report),
-    progress: j(row.progress),
-    error: j(row.error),
-    stateTimes: JSON.parse(row.state_times) as Partial<Record<MachineState, string>>,
-    created: row.created,
-    updated: row.updated,
-  }
 }

@@ -4,10 +4,10 @@ import { promises as fsp, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import type { Inventory } from '../deploy/inventory-types.js'
-import { HwimageError } from '../errors.js'
-import { nextState } from './machine-states.js'
-import { MachineStore, StateConflictError, tokenDigest } from './state.js'
+import type { Inventory } from '../../deploy/inventory-types.js'
+import { HwimageError } from '../../errors.js'
+import { nextState } from '../machine-states.js'
+import { MachineStore, StateConflictError, tokenDigest } from './store.js'
 
 let dir: string
 let n = 0
