@@ -16,7 +16,7 @@ import { bootsDeployEnvironment, type MachineAction, nextState } from '../machin
 import { GroupCommitDb } from './group-commit.js'
 import { type EventRow, type MachineEvent, type MachineRecord, type Row, toEvent, toRecord } from './record.js'
 import { migrate } from './schema.js'
-import { newToken, type TokenCheck, tokenDigest, tokenMatches } from './tokens.js'
+import { newToken, type TokenCheck, tokenDigest } from './tokens.js'
 
 export type { MachineEvent, MachineRecord } from './record.js'
 export { newToken, type TokenCheck, tokenDigest } from './tokens.js'
@@ -189,6 +189,11 @@ export class MachineStore {
     )
   }
 
+  /** The id of a machine's latest event (0 when it has none). */
+  lastEventIdOf(mac: string): number {
+    return (this.sql('SELECT MAX(id) AS id FROM events WHERE mac = ?').get(mac) as { id: number | null }).id ?? 0
+  }
+
   /** The id of the latest event (0 when there is none). */
   lastEventId(): number {
     return (this.sql('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0
@@ -263,21 +268,18 @@ export class MachineStore {
     return token
   }
 
-  /** Whether `token` is one issued to this machine for its current deploy (constant-time comparison of digests). */
+  /**
+   * Whether `token` is one issued to this machine for its current deploy. Found by its digest
+   * (the tokens table's primary key): scanning the machine's tokens and comparing each was a
+   * sixteenth of serve's CPU with 1,000 agents, as the table has no index on mac. Looking a
+   * digest up tells a timing observer nothing of a token, only of its SHA-256.
+   */
   checkToken(mac: string, token: string | undefined): TokenCheck {
     if (!token) return 'missing'
-    const row = this.row(mac)
-    if (!row) return 'wrong'
-    const hashes = this.sql('SELECT hash FROM tokens WHERE mac = ? AND generation = ?').all(
-      mac,
-      row.generation,
-    ) as Array<{ hash: string }>
-    return tokenMatches(
-      token,
-      hashes.map((h) => h.hash),
-    )
-      ? 'ok'
-      : 'wrong'
+    const hit = this.sql(
+      'SELECT 1 FROM tokens t JOIN machines m ON m.mac = t.mac WHERE t.hash = ? AND t.mac = ? AND t.generation = m.generation',
+    ).get(tokenDigest(token), mac)
+    return hit ? 'ok' : 'wrong'
   }
 
   /** Stores the inventory the deploy environment sent. */
