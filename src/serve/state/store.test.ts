@@ -193,7 +193,7 @@ test('nextState(): the transition table', () => {
   assert.equal(nextState('deployed', 'failed', true), undefined)
 })
 
-test('changes made in one turn of the event loop are committed together: another connection sees none before, all after; listeners hear of them after the commit', async () => {
+test('changes made in one turn of the event loop are committed together: another connection sees none before, all after; answers and listeners wait for the WAL fsync after the commit', async () => {
   const s = MachineStore.open(fresh())
   await new Promise<void>((r) => s.afterCommit(() => r()))
   const heard: string[] = []
@@ -211,8 +211,14 @@ test('changes made in one turn of the event loop are committed together: another
   s.afterCommit((ok) => (committed = ok))
   assert.equal(committed, undefined, 'the answer waits for the commit')
   await new Promise<void>((r) => setImmediate(r))
-  assert.equal(committed, true)
+  // The turn's end has committed the batch; its WAL fsync runs on the thread pool.
   assert.ok(count() >= 3, `configured, boot, state, stage: ${count()}`)
+  assert.equal(committed, undefined, 'the answer waits for the fsync of the WAL')
+  assert.equal(heard.length, 0, 'and so do the listeners')
+  // A read answered now waits for the changes before it to be on disk too.
+  const read = new Promise<boolean>((r) => s.afterCommit(r))
+  assert.equal(await read, true)
+  assert.equal(committed, true)
   assert.ok(heard.includes(MAC))
   // Nothing open: afterCommit calls back at once.
   let now = false

@@ -42,10 +42,12 @@ export class MachineStore {
   private readonly changedMacs = new Set<string>()
 
   private constructor(file: string) {
-    this.db = new GroupCommitDb(file, (ok) => {
+    this.db = new GroupCommitDb(file, () => {
       const macs = [...this.changedMacs]
       this.changedMacs.clear()
-      if (ok) for (const mac of macs) for (const l of this.listeners) l(mac)
+      return (ok) => {
+        if (ok) for (const mac of macs) for (const l of this.listeners) l(mac)
+      }
     })
   }
 
