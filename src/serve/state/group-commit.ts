@@ -28,7 +28,8 @@ export class GroupCommitDb {
   private batch: Array<(ok: boolean) => void> | undefined
   /** Committed batches whose WAL fsync has not returned yet, oldest first: each its release. */
   private unsynced: Array<(ok: boolean) => void> = []
-  private syncing = false
+  /** The batches the fsync in flight is for, or undefined when none is. */
+  private inFlight: Array<(ok: boolean) => void> | undefined
   /** The WAL file, opened after the first commit (which creates it), for fsync. */
   private walFd: number | undefined
   /** Why the last batch failed to commit or sync (for serve's log), or undefined. */
@@ -97,20 +98,21 @@ export class GroupCommitDb {
 
   /** Starts the WAL fsync for the batches committed so far, unless one is in flight. */
   private sync(): void {
-    if (this.syncing || this.unsynced.length === 0) return
+    if (this.inFlight || this.unsynced.length === 0) return
     const batches = this.unsynced
     this.unsynced = []
-    this.syncing = true
     let fd: number
     try {
       fd = this.wal()
     } catch (e) {
-      this.syncing = false
       this.synced(batches, e as Error)
       return
     }
+    this.inFlight = batches
     fsync(fd, (e) => {
-      this.syncing = false
+      // close() has synced and released them meanwhile.
+      if (this.inFlight !== batches) return
+      this.inFlight = undefined
       this.synced(batches, e ?? undefined)
       this.sync()
     })
@@ -133,7 +135,7 @@ export class GroupCommitDb {
    */
   afterCommit(then: (ok: boolean) => void): void {
     if (this.batch) this.batch.push(then)
-    else if (this.unsynced.length > 0 || this.syncing) {
+    else if (this.unsynced.length > 0 || this.inFlight) {
       const last = this.unsynced.pop()
       this.unsynced.push((ok) => {
         last?.(ok)
@@ -158,7 +160,7 @@ export class GroupCommitDb {
     this.db.exec(source)
   }
 
-  /** Commits what is open and closes the database (the WAL is checkpointed). */
+  /** Commits what is open, syncs it, releases every waiter, and closes the database (the WAL is checkpointed). */
   close(): void {
     this.commit()
     if (this.walFd !== undefined) {
@@ -168,7 +170,10 @@ export class GroupCommitDb {
       } catch (e) {
         error = e as Error
       }
-      this.synced(this.unsynced.splice(0), error)
+      const batches = [...(this.inFlight ?? []), ...this.unsynced]
+      this.inFlight = undefined
+      this.unsynced = []
+      this.synced(batches, error)
       closeSync(this.walFd)
       this.walFd = undefined
     }

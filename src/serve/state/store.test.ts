@@ -228,6 +228,29 @@ test('changes made in one turn of the event loop are committed together: another
   s.close()
 })
 
+test('close() while the WAL fsync is in flight syncs and releases every waiter at once; the change is there when opened again', async () => {
+  const d = fresh()
+  let s = MachineStore.open(d)
+  s.syncConfigured([configured('default')])
+  const calls: Array<[string, boolean]> = []
+  s.afterCommit((ok) => calls.push(['first', ok]))
+  await new Promise<void>((r) => setImmediate(r))
+  assert.equal(calls.length, 0, 'committed, its fsync not returned yet')
+  s.recordEvent(MAC, 'note', { n: 1 })
+  s.afterCommit((ok) => calls.push(['second', ok]))
+  s.close()
+  assert.deepEqual(calls, [
+    ['first', true],
+    ['second', true],
+  ])
+  // The fsync that was in flight returns after close: it calls no one again.
+  await new Promise((r) => setTimeout(r, 50))
+  assert.equal(calls.length, 2)
+  s = MachineStore.open(d)
+  assert.equal(s.events(MAC).filter((e) => e.kind === 'note').length, 1)
+  s.close()
+})
+
 test('applyOnce(): a key is applied once, also after the database is closed and opened again; a failed apply leaves no key', async () => {
   const d = fresh()
   let s = MachineStore.open(d)
