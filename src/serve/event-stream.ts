@@ -65,7 +65,7 @@ export class EventStream {
   /**
    * Each machine's deploy phases, with the id of its latest event they were made from: a
    * machine's progress changes it many times a second and adds no event, and reading and
-   * parsing its events for every message was a tenth of serve's CPU with 1,000 agents.
+   * parsing its events for every message was 7% of serve's CPU samples with 1,000 agents.
    */
   private readonly phases = new Map<string, { lastEventId: number; phases: DeployPhases }>()
 
