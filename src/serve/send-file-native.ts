@@ -11,22 +11,33 @@ import { fileURLToPath } from 'node:url'
 /** What the addon exports. */
 export interface SendFileNative {
   /**
-   * One non-blocking sendfile(2) of up to `count` bytes of `fileFd` from `offset` to the
-   * socket `socketFd`: the bytes sent, 0 at the file's end, -1 when the socket's buffer is
-   * full. Throws an Error whose code is the errno's name (EPIPE, ECONNRESET …).
+   * Sends bytes [start, end) of `fileFd` to the socket `socketFd` on the event loop: on
+   * each wake-up for writability, sendfile(2) calls until the socket is full, with the
+   * socket corked meanwhile; works on a dup of the fd. `onEvent` hears of progress every
+   * few MiB and, last, of the end (TransferState). Throws when the transfer cannot start.
    */
-  sendFileNonBlocking(socketFd: number, fileFd: number, offset: number, count: number): number
-  /**
-   * Calls `callback` once, when the socket can take more bytes (0) or has failed (a negative
-   * libuv error code): polls a dup of the fd, as Node's libuv watches the fd itself.
-   */
-  waitWritable(socketFd: number, callback: (status: number) => void): Waiter
-  /** Stops a wait that has not called back (its callback is then never called); closes its dup'd fd. */
-  cancelWait(waiter: Waiter): void
+  sendFile(socketFd: number, fileFd: number, start: number, end: number, onEvent: TransferListener): Transfer
+  /** Stops a transfer that has not ended (onEvent is then not called again); closes its dup'd fd. */
+  cancel(transfer: Transfer): void
 }
 
-/** A wait started by waitWritable. */
-export type Waiter = { readonly __waiter: unique symbol }
+/** What a transfer's onEvent hears: `sent` bytes so far, `waits` for a full socket so far. */
+export type TransferListener = (state: TransferState, sent: number, waits: number, error?: Error) => void
+
+/** A transfer's events: progress (any number), then one of the others, last. */
+export const TransferState = {
+  Progress: 0,
+  /** All of it sent, the socket uncorked. */
+  Done: 1,
+  /** The file ended before the range did. */
+  Short: 2,
+  /** sendfile(2) or the poll failed (`error`, its code the errno's or libuv's name). */
+  Failed: 3,
+} as const
+export type TransferState = (typeof TransferState)[keyof typeof TransferState]
+
+/** A transfer started by sendFile. */
+export type Transfer = { readonly __transfer: unique symbol }
 
 // src/serve/ and dist/serve/ are both two levels below the package root, where node-gyp builds.
 const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/send_file.node')
@@ -40,8 +51,8 @@ export function sendFileNative(): SendFileNative | undefined {
     if (process.env.HWIMAGE_SERVE_SENDFILE !== '0' && !isSea()) {
       try {
         const addon = createRequire(import.meta.url)(ADDON) as Partial<SendFileNative>
-        // A build from before waitWritable existed: the copy path until setup rebuilds it.
-        if (typeof addon.waitWritable === 'function') loaded = addon as SendFileNative
+        // A build from before sendFile existed: the copy path until setup rebuilds it.
+        if (typeof addon.sendFile === 'function') loaded = addon as SendFileNative
       } catch {
         // Not built: the copy path serves the same bytes.
       }

@@ -152,7 +152,7 @@ function slowGet(url: string, agent?: http.Agent): Promise<Buffer> {
   })
 }
 
-test('sendRange() sends the body with sendfile(2) when the addon is built, waiting on a full socket with the addon waitWritable, and the connection stays usable', async (t) => {
+test('sendRange() sends the body with sendfile(2) when the addon is built, waiting on a full socket on the event loop, and the connection stays usable', async (t) => {
   if (!sendFileNative()) return t.skip('the sendfile addon is not built (make setup) or HWIMAGE_SERVE_SENDFILE=0')
   const [start, end] = [12345, midData.length - 99]
   const fh = await fsp.open(mid)
@@ -185,6 +185,53 @@ test('sendRange() sends the body with sendfile(2) when the addon is built, waiti
     assert.equal(outcomes.length, 2)
   } finally {
     agent.destroy()
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+    await fh.close()
+  }
+})
+
+test('sendRange() on the sendfile path keeps a slow but steady reader alive under the idle timeout, which counts only Node writes', async (t) => {
+  if (!sendFileNative()) return t.skip('the sendfile addon is not built (make setup) or HWIMAGE_SERVE_SENDFILE=0')
+  const IDLE_MS = 1500
+  const RATE = 4 * 2 ** 20 // bytes per second: 24 MiB take ~6 s, four idle timeouts
+  const fh = await fsp.open(mid)
+  let outcome!: Promise<void>
+  const server = http.createServer((_req, res) => {
+    res.setTimeout(IDLE_MS, () => res.destroy())
+    res.writeHead(200, { 'content-length': midData.length })
+    outcome = sendRange(fh.fd, res, 0, midData.length - 1)
+    outcome.catch(() => res.destroy())
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  try {
+    const began = Date.now()
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      http
+        .get(url, (res) => {
+          const parts: Buffer[] = []
+          let got = 0
+          res.on('data', (b: Buffer) => {
+            parts.push(b)
+            got += b.length
+            // Ahead of the rate: wait until the rate catches up.
+            const ahead = got / RATE - (Date.now() - began) / 1000
+            if (ahead > 0) {
+              res.pause()
+              setTimeout(() => res.resume(), ahead * 1000)
+            }
+          })
+          res.on('end', () => resolve(Buffer.concat(parts)))
+          res.on('error', reject)
+          res.on('aborted', () => reject(new Error('the server dropped the connection')))
+        })
+        .on('error', reject)
+    })
+    assert.ok(Date.now() - began > 2 * IDLE_MS, 'the body took longer than the idle timeout')
+    assert.ok(body.equals(midData), 'the whole body')
+    await outcome
+  } finally {
     server.closeAllConnections()
     await new Promise((r) => server.close(r))
     await fh.close()

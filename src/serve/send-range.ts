@@ -7,15 +7,14 @@
 //   (docs/benchmarks.md, "serve at load"). Node's own stream must not write while sendfile
 //   does, and the headers must be on the wire before the body: so the first piece of the
 //   body goes through res.write, and sendfile runs only while Node has nothing queued
-//   (res.writableLength 0), synchronously on the main thread with the socket non-blocking
-//   as libuv opened it. When the socket's buffer is full (EAGAIN) the addon's waitWritable
-//   polls a dup of the socket's fd on the event loop (libuv watches the fd itself for
-//   Node's reads) and calls back when it can take more, as nginx's event loop does; the
-//   wait is cancelled when the response closes. Before it, each EAGAIN sent the next 64 KiB
-//   through Node to wait on its write callback: a pool-thread read and a copy per wait, a
-//   fifth of serve's CPU at 128 clients. Only the first piece is copied now (sendRangeStats
-//   counts both). The socket's fd is looked up again before every call: a response destroyed
-//   meanwhile (abort, client gone) has no fd, and its number may already be another file's.
+//   (res.writableLength 0). Then the addon's sendFile takes over the socket (a dup of its
+//   fd: libuv watches the fd itself for Node's reads, and the dup stays this connection even
+//   if Node closes its fd meanwhile): a poll on the event loop, and on each wake-up
+//   sendfile(2) calls in C until the socket is full, corked meanwhile, as nginx's workers
+//   do; JavaScript hears only of progress (every 8 MiB or second) and of the end. It is
+//   cancelled when the response closes. Before it, a JavaScript loop made each call and a
+//   promise and a native wait per full socket, and 128 clients got 0.83x nginx's throughput
+//   (docs/benchmarks.md). Only the first piece is copied (sendRangeStats counts both).
 // - Two buffers (the fallback: TLS, a socket without an fd, the addon missing, or
 //   HWIMAGE_SERVE_SENDFILE=0): a read fills one while the other is being written, and a
 //   buffer is read into again only once its write has completed (the write callback). So a
@@ -23,18 +22,15 @@
 //   chunk. fs.ReadStream allocates a fresh buffer for every chunk: under 128 concurrent
 //   downloads serve spent a fifth of its time allocating them and collecting them again.
 
-import { read } from 'node:fs'
+import { read, readSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { type SendFileNative, sendFileNative } from './send-file-native.js'
+import { type SendFileNative, sendFileNative, TransferState } from './send-file-native.js'
 
 /** Bytes per read and per write of the copy path, and at most per sendfile(2) call. */
 export const SEND_CHUNK = 256 * 1024
 /** The piece written through Node first on the zero-copy path (the headers go with it). */
 export const FIRST_PIECE = 64 * 1024
-/** Bytes sendfile may move in one turn of the event loop before other clients get theirs. */
-const TURN_BYTES = 4 * 2 ** 20
 
 /** Body bytes sent by this process so far, by path, and the waits for a full socket (a test reads them). */
 export const sendRangeStats = { sendfileBytes: 0, copiedBytes: 0, writableWaits: 0 }
@@ -101,69 +97,57 @@ async function sendZeroCopy(
   end: number,
   closed: Promise<never>,
 ): Promise<number> {
-  const piece = Buffer.allocUnsafeSlow(FIRST_PIECE)
-  // Through Node, awaited: the piece's bytes, and the headers before them, are in the kernel.
-  const writePiece = async (pos: number): Promise<number> => {
-    const n = await Promise.race([readAt(fd, piece, Math.min(FIRST_PIECE, end - pos + 1), pos), closed])
-    if (n === 0) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
-    await Promise.race([
-      new Promise<void>((resolve, reject) =>
-        res.write(piece.subarray(0, n), (e) => (e ? reject(clientGone(e)) : resolve())),
-      ),
-      closed,
-    ])
-    sendRangeStats.copiedBytes += n
-    return n
-  }
-  let pos = start
-  pos += await writePiece(pos)
-  while (pos <= end) {
-    let n = 0
-    let turn = 0
-    while (pos <= end && turn < TURN_BYTES) {
-      // Looked up now: nothing can close the socket between here and the call (one thread).
-      const socketFdNow = socketFd(res)
-      if (socketFdNow === undefined || !socketIdle(res)) {
-        await Promise.race([yieldToLoop(), closed])
-        return pos
-      }
-      try {
-        n = native.sendFileNonBlocking(socketFdNow, fd, pos, Math.min(SEND_CHUNK, end - pos + 1))
-      } catch (e) {
-        throw clientGone(e as Error)
-      }
-      if (n <= 0) break
-      pos += n
-      turn += n
-      sendRangeStats.sendfileBytes += n
-    }
-    if (pos > end) break
-    if (n === 0 && turn < TURN_BYTES) throw new Error(`the file ended at byte ${pos}, before the range's end ${end}`)
-    // The socket's idle timeout (the route's streamIdleMs) counts Node's writes only.
-    if (turn > 0) (res.socket as { _unrefTimer?: () => void } | null)?._unrefTimer?.()
-    if (n === -1) await Promise.race([writable(native, res), closed])
-    else await Promise.race([yieldToLoop(), closed])
-  }
-  return pos
+  const piece = Buffer.allocUnsafeSlow(Math.min(FIRST_PIECE, end - start + 1))
+  // Read on the event loop, as sendfile reads the rest (a thread-pool read was a wake-up of
+  // a pool thread that preempted this one, for 64 KiB mostly in the page cache). Written
+  // through Node, awaited: the piece's bytes, and the headers before them, are in the kernel.
+  const n = readSync(fd, piece, 0, piece.length, start)
+  if (n === 0) throw new Error(`the file ended at byte ${start}, before the range's end ${end}`)
+  await Promise.race([
+    new Promise<void>((resolve, reject) =>
+      res.write(piece.subarray(0, n), (e) => (e ? reject(clientGone(e)) : resolve())),
+    ),
+    closed,
+  ])
+  sendRangeStats.copiedBytes += n
+  const pos = start + n
+  if (pos > end) return pos
+  const socketFdNow = socketFd(res)
+  if (socketFdNow === undefined || !socketIdle(res)) return pos
+  return await Promise.race([transfer(native, socketFdNow, fd, res, pos, end), closed])
 }
 
 /**
- * Resolves when the socket `res` writes to can take more bytes, or at once when it has no fd
- * any more (the caller's loop sees that); rejects when polling it failed. A wait still
- * pending when the response closes is cancelled (the caller's race has already rejected).
+ * Bytes `start`…`end` by the addon's sendFile, on the event loop; resolves past `end`. A
+ * transfer still running when the response closes is cancelled (the caller's race has
+ * already rejected). Its progress keeps the socket's idle timeout (the route's
+ * streamIdleMs, which counts Node's writes only) from firing while bytes flow.
  */
-function writable(native: SendFileNative, res: ServerResponse): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const fd = socketFd(res)
-    if (fd === undefined) return resolve()
-    sendRangeStats.writableWaits++
-    const waiter = native.waitWritable(fd, (status) => {
+function transfer(
+  native: SendFileNative,
+  socket: number,
+  fd: number,
+  res: ServerResponse,
+  start: number,
+  end: number,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let counted = 0
+    let waited = 0
+    const t = native.sendFile(socket, fd, start, end + 1, (state, sent, waits, error) => {
+      sendRangeStats.sendfileBytes += sent - counted
+      sendRangeStats.writableWaits += waits - waited
+      counted = sent
+      waited = waits
+      ;(res.socket as { _unrefTimer?: () => void } | null)?._unrefTimer?.()
+      if (state === TransferState.Progress) return
       res.off('close', cancel)
-      // An error on the socket (epoll's EPOLLERR: libuv's EBADF): the client reset it.
-      if (status < 0) reject(new Error('the client closed the connection', { cause: status }))
-      else resolve()
+      if (state === TransferState.Done) resolve(start + sent)
+      else if (state === TransferState.Short)
+        reject(new Error(`the file ended at byte ${start + sent}, before the range's end ${end}`))
+      else reject(clientGone(error ?? new Error('sendfile failed')))
     })
-    const cancel = () => native.cancelWait(waiter)
+    const cancel = () => native.cancel(t)
     res.once('close', cancel)
   })
 }
