@@ -102,28 +102,45 @@ export function machinesView(main, { state }) {
     frame ||= requestAnimationFrame(render)
   }
 
+  // The list's answer was made when serve read it, and a stream message made later can reach
+  // the page first (another connection): applied alone, the answer would put a machine back
+  // as it was, until it changes again. So the messages heard while a load is under way are
+  // applied again over its answer, in order (each carries its machine as the store had it
+  // when the message was made, and a later change makes a later message). An older load's
+  // answer, overtaken by a newer one ("hello"), is dropped.
+  let loads = 0
+  let heard = null
+  const apply = (type, data) => {
+    if (type === 'machine') machines.set(data.mac, { machine: data.machine, phases: data.phases })
+    else if (type === 'machine-deleted') machines.delete(data.mac)
+  }
   const load = async () => {
+    const n = ++loads
+    const since = []
+    heard = since
     try {
       const doc = await api('/api/v1/machines?phases=1')
+      if (n !== loads) return
       machines.clear()
       for (const m of doc.machines) machines.set(m.mac, { machine: m, phases: doc.phases?.[m.mac] })
+      for (const [type, data] of since) apply(type, data)
       failure.hidden = true
     } catch (e) {
+      if (n !== loads) return
       failure.hidden = false
       failure.textContent = e.message
+    } finally {
+      if (n === loads) heard = null
     }
     later()
   }
 
   const unsubscribe = subscribe((type, data) => {
-    if (type === 'hello') load()
-    else if (type === 'machine') {
-      machines.set(data.mac, { machine: data.machine, phases: data.phases })
-      later()
-    } else if (type === 'machine-deleted') {
-      machines.delete(data.mac)
-      later()
-    }
+    if (type === 'hello') return load()
+    if (type !== 'machine' && type !== 'machine-deleted') return
+    heard?.push([type, data])
+    apply(type, data)
+    later()
   })
   load()
   // "Updated … ago" moves on.

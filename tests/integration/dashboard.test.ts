@@ -212,10 +212,46 @@ test('its progress bar advances without a reload, on its page and in the list', 
   assert.ok((await bar.evaluate((b: HTMLProgressElement) => b.value)) > first)
   assert.ok((await doneOf()) > 0.1 * total)
   await d.screenshot('machine-installing', { fullPage: true })
+  // The list's answer, read by serve before the next change, reaches the page after that
+  // change's stream message (another connection may be slower): the page must keep the newer.
+  // The test holds the answer until the page shows the message, then lets it through.
+  const raw = page.raw
+  let answer: ((body: string) => void) | undefined
+  const asked = new Promise<{ body: Promise<string>; finished: Promise<void> }>((resolveAsked) => {
+    const onRequest = (req: import('puppeteer-core').HTTPRequest) => {
+      if (req.isInterceptResolutionHandled()) return
+      if (answer || !req.url().endsWith('/api/v1/machines?phases=1')) return void req.continue()
+      const stale = fetch(req.url(), { headers: req.headers() }).then((r) => r.text())
+      answer = (body) => void req.respond({ status: 200, contentType: 'application/json', body })
+      const finished = new Promise<void>((done) => {
+        const onDone = (r: import('puppeteer-core').HTTPRequest) => {
+          if (r !== req) return
+          raw.off('requestfinished', onDone)
+          done()
+        }
+        raw.on('requestfinished', onDone)
+      })
+      resolveAsked({ body: stale, finished })
+    }
+    raw.on('request', onRequest)
+  })
+  await raw.setRequestInterception(true)
   await page.locator('nav a[data-nav=machines]').click()
+  const held = await asked
+  const staleBody = await held.body
+  assert.equal(
+    JSON.parse(staleBody).machines.find((m: MachineDoc['machine']) => m.mac === ENLISTING)?.progress?.done,
+    0.55 * total,
+  )
   await agent.progress({ stage: 'verify', done: 0.8 * total, total, rate: 300 * 2 ** 20 })
   const row = d.row(ENLISTING)
   await row.locator(`progress[data-done="${0.8 * total}"]`).waitFor()
+  answer?.(staleBody)
+  await held.finished
+  await raw.setRequestInterception(false)
+  // The answer is applied and drawn (at the next frame): the bar stays where the stream put it.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+  assert.equal(await row.locator('progress').getAttribute('data-done'), String(0.8 * total))
   assert.equal(await row.locator('[data-field=stage]').textContent(), 'verify')
   assert.equal(await page.evaluate((mark) => (window as unknown as Record<string, boolean>)[mark], MARK), true)
 })
