@@ -220,7 +220,7 @@ test('its progress bar advances without a reload, on its page and in the list', 
   const asked = new Promise<{ body: Promise<string>; finished: Promise<void> }>((resolveAsked) => {
     const onRequest = (req: import('puppeteer-core').HTTPRequest) => {
       if (req.isInterceptResolutionHandled()) return
-      if (answer || !req.url().endsWith('/api/v1/machines?phases=1')) return void req.continue()
+      if (!req.url().endsWith('/api/v1/machines?phases=1')) return void req.continue()
       const stale = fetch(req.url(), { headers: req.headers() }).then((r) => r.text())
       answer = (body) => void req.respond({ status: 200, contentType: 'application/json', body })
       const finished = new Promise<void>((done) => {
@@ -231,6 +231,7 @@ test('its progress bar advances without a reload, on its page and in the list', 
         }
         raw.on('requestfinished', onDone)
       })
+      raw.off('request', onRequest)
       resolveAsked({ body: stale, finished })
     }
     raw.on('request', onRequest)
