@@ -217,10 +217,11 @@ test('its progress bar advances without a reload, on its page and in the list', 
   // The test holds the answer until the page shows the message, then lets it through.
   const raw = page.raw
   let answer: ((body: string) => void) | undefined
+  let onRequest = (_req: import('puppeteer-core').HTTPRequest) => {}
   const asked = new Promise<{ body: Promise<string>; finished: Promise<void> }>((resolveAsked) => {
-    const onRequest = (req: import('puppeteer-core').HTTPRequest) => {
+    onRequest = (req) => {
       if (req.isInterceptResolutionHandled()) return
-      if (!req.url().endsWith('/api/v1/machines?phases=1')) return void req.continue()
+      if (answer || !req.url().endsWith('/api/v1/machines?phases=1')) return void req.continue()
       const stale = fetch(req.url(), { headers: req.headers() }).then((r) => r.text())
       answer = (body) => void req.respond({ status: 200, contentType: 'application/json', body })
       const finished = new Promise<void>((done) => {
@@ -231,7 +232,6 @@ test('its progress bar advances without a reload, on its page and in the list', 
         }
         raw.on('requestfinished', onDone)
       })
-      raw.off('request', onRequest)
       resolveAsked({ body: stale, finished })
     }
     raw.on('request', onRequest)
@@ -250,6 +250,7 @@ test('its progress bar advances without a reload, on its page and in the list', 
   answer?.(staleBody)
   await held.finished
   await raw.setRequestInterception(false)
+  raw.off('request', onRequest)
   // The answer is applied and drawn (at the next frame): the bar stays where the stream put it.
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
   assert.equal(await row.locator('progress').getAttribute('data-done'), String(0.8 * total))
